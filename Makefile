@@ -1,0 +1,34 @@
+# Two commands do all the set-up on a fresh machine: `make demo` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test bench venv clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+# Anonymize the bundled sample log with a fresh key, then verify the package.
+demo: $(STAMP)
+	@rm -rf demo && mkdir -p demo
+	@$(BIN)/anonymizer keygen --out demo/demo.key > /dev/null
+	$(BIN)/anonymizer run examples/tracking.log --out demo/package --key-file demo/demo.key
+	@echo
+	@echo "The package is in demo/package (key: demo/demo.key). Look inside with:"
+	@echo "  zcat demo/package/tracking.log.gz | head -3"
+	@echo "  cat demo/package/manifest.json"
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+bench: $(STAMP)
+	$(BIN)/python bench/run.py
+
+clean:
+	rm -rf $(VENV) demo bench/out .pytest_cache

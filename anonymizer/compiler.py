@@ -1,0 +1,371 @@
+"""Compile a policy, once, into small functions: one plan per event rule.
+
+Field rules become a tree keyed by path token; each node becomes one closure that walks only
+its own level. At run time a plan is a call to the root closure: no policy lookups, no
+branches on configuration. A key no rule names is dropped and recorded in the event's state.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
+from typing import Any, Callable
+from urllib.parse import parse_qsl, urlencode
+
+import orjson
+
+from .errors import PolicyError
+from .operators import DROP, REGISTRY, BuildContext, EventState, Identity, OperatorFn
+from .paths import WILDCARD, Token, format_path, parse_path
+from .policy import EventRule, FieldRule, Policy
+from .pseudonyms import Pseudonymizer
+
+_SAFE_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,47}$")
+
+
+def safe_key(key: Any) -> str:
+    """A key as it may appear in the manifest: plain names as they are, anything else as ``*``.
+
+    Keys of payload dicts can be data (problem input ids, query parameters), so only short
+    identifier-like names are reported.
+    """
+    if isinstance(key, int):
+        return "[*]"
+    return key if _SAFE_KEY.match(key) else "*"
+
+
+def _join(path: str, key: Any) -> str:
+    key = safe_key(key)
+    return f"{path}{key}" if key == "[*]" else (f"{path}.{key}" if path else key)
+
+
+@dataclass
+class _Node:
+    rule: FieldRule | None = None
+    children: dict[Token, _Node] = field(default_factory=dict)
+    fn: OperatorFn | None = None  # a precompiled function that replaces the whole node
+
+
+def _build_tree(rules: dict[str, FieldRule], where: str) -> _Node:
+    root = _Node()
+    for path, rule in rules.items():
+        tokens = parse_path(path)
+        node = root
+        for token in tokens:
+            node = node.children.setdefault(token, _Node())
+        if node.rule is not None:
+            raise PolicyError(f"{where}: the field {format_path(tokens)!r} is ruled twice")
+        node.rule = rule
+    _inherit(root)
+    return root
+
+
+def _inherit(node: _Node) -> None:
+    """A more specific path wins, and what it leaves unsaid falls back to the wildcard beside it."""
+    star = node.children.get(WILDCARD)
+    if star is not None:
+        for token, child in list(node.children.items()):
+            if token != WILDCARD:
+                node.children[token] = _merge(child, star)
+    for child in node.children.values():
+        _inherit(child)
+
+
+def _merge(exact: _Node, star: _Node) -> _Node:
+    merged = _Node(rule=exact.rule if exact.rule is not None else star.rule, children=dict(exact.children))
+    for token, child in star.children.items():
+        merged.children[token] = _merge(merged.children[token], child) if token in merged.children else child
+    return merged
+
+
+class _Compiler:
+    def __init__(self, ctx: BuildContext, where: str) -> None:
+        self.ctx = ctx
+        self.where = where
+        self._op_cache: dict[int, OperatorFn] = {}
+
+    def operator(self, rule: FieldRule, path: str) -> OperatorFn:
+        operator = REGISTRY[rule.op]
+        try:
+            fn = operator.build(rule.params, self.ctx)
+        except KeyError as exc:
+            raise PolicyError(f"{self.where}: field {path!r}: unknown identity {exc.args[0]!r}") from None
+        return _map_leaves(fn) if operator.leaf else fn
+
+    def node(self, node: _Node, path: str) -> OperatorFn:
+        if node.fn is not None:
+            return node.fn
+        rule = node.rule
+        if rule is not None and rule.decode is not None:
+            inner = self.node(_build_tree(rule.fields, self.where), path)
+            own = _decoder(rule.decode, inner, path)
+        elif rule is not None:
+            own = self.operator(rule, path)
+        else:
+            own = None
+        if not node.children:
+            return own
+        children = {}
+        for token, child in node.children.items():
+            child_path = _join(path, "*" if token == WILDCARD else token)
+            if child.rule is not None and child.rule.op == "drop" and not child.children:
+                children[token] = None  # dropped by rule: skipped without being counted
+            else:
+                children[token] = self.node(child, child_path)
+        return _container(children, own, path)
+
+
+def _map_leaves(op: OperatorFn) -> OperatorFn:
+    """Apply a scalar operator to every scalar under a value; None and "" pass as they are."""
+
+    def leaves(value, state):
+        kind = type(value)
+        if kind is dict:
+            out = {}
+            for key, item in value.items():
+                result = leaves(item, state)
+                if result is not DROP:
+                    out[key] = result
+            return out
+        if kind is list:
+            return [result for item in value if (result := leaves(item, state)) is not DROP]
+        if value is None or value == "":
+            return value
+        return op(value, state)
+
+    return leaves
+
+
+_MISSING = object()
+
+
+def _container(children: dict[Token, OperatorFn | None], own: OperatorFn | None, path: str) -> OperatorFn:
+    star = children.pop(WILDCARD, _MISSING)
+    exact = children
+
+    def container(value, state):
+        kind = type(value)
+        if kind is dict:
+            out = {}
+            for key, item in value.items():
+                fn = exact.get(key, star)
+                if fn is _MISSING:
+                    if own is None:
+                        state.dropped.append((_join(path, key), "unnamed"))
+                        continue
+                    fn = own
+                elif fn is None:
+                    continue
+                result = fn(item, state)
+                if result is DROP:
+                    state.dropped.append((_join(path, key), "invalid_value"))
+                else:
+                    out[key] = result
+            return out
+        if kind is list:
+            out_list = []
+            for index, item in enumerate(value):
+                fn = exact.get(index, star)
+                if fn is _MISSING:
+                    if own is None:
+                        state.dropped.append((_join(path, index), "unnamed"))
+                        continue
+                    fn = own
+                elif fn is None:
+                    continue
+                result = fn(item, state)
+                if result is DROP:
+                    state.dropped.append((_join(path, index), "invalid_value"))
+                else:
+                    out_list.append(result)
+            return out_list
+        if own is not None:
+            return own(value, state)
+        if value is None:
+            return None
+        return DROP
+
+    return container
+
+
+def _decode_query(text: str) -> dict[str, Any]:
+    decoded: dict[str, Any] = {}
+    for key, value in parse_qsl(text, keep_blank_values=True):
+        if key in decoded:
+            previous = decoded[key]
+            decoded[key] = previous + [value] if isinstance(previous, list) else [previous, value]
+        else:
+            decoded[key] = value
+    return decoded
+
+
+def _encode_query(decoded: dict[str, Any]) -> str:
+    return urlencode(
+        [(key, "" if v is None else str(v)) for key, value in decoded.items() for v in (value if isinstance(value, list) else [value])]
+    )
+
+
+def _decoder(kind: str, inner: OperatorFn, path: str) -> OperatorFn:
+    """Decode a string (JSON or a query string), apply INNER, and encode the result back."""
+    if kind == "json":
+
+        def decode_json(value, state):
+            kind = type(value)
+            if kind is dict or kind is list:  # some platform versions log it already decoded
+                return inner(value, state)
+            if kind is not str:
+                return DROP
+            if not value.strip():
+                return value
+            try:
+                decoded = orjson.loads(value)
+            except orjson.JSONDecodeError:
+                return DROP
+            result = inner(decoded, state)
+            return DROP if result is DROP else orjson.dumps(result).decode()
+
+        return decode_json
+
+    def decode_query(value, state):
+        if type(value) is dict:
+            return inner(value, state)
+        if type(value) is not str:
+            return DROP
+        result = inner(_decode_query(value), state)
+        return DROP if result is DROP else _encode_query(result)
+
+    return decode_query
+
+
+def _payload(root: OperatorFn | None) -> OperatorFn:
+    """The function for the ``event`` field: it decodes each encoding, applies ROOT, re-encodes.
+
+    A payload that cannot be decoded, or that the rule reduces to nothing, becomes the empty
+    value of its encoding (``{}``, ``"{}"``, ``[]``, ``""``): never a copy of the original.
+    """
+    if root is None:
+        root = lambda value, state: DROP  # noqa: E731  (no rule: everything goes)
+
+    def payload(value, state):
+        kind = type(value)
+        if kind is dict or kind is list:
+            result = root(value, state)
+            return ({} if kind is dict else []) if result is DROP else result
+        if value is None:
+            return None
+        if kind is not str:
+            result = root(value, state)
+            return None if result is DROP else result
+        text = value.strip()
+        if not text:
+            return value
+        if text[0] in "{[":
+            try:
+                decoded = orjson.loads(text)
+            except orjson.JSONDecodeError:
+                state.dropped.append(("event", "unparseable"))
+                return "{}" if text[0] == "{" else "[]"
+            result = root(decoded, state)
+            if result is DROP:
+                result = {} if type(decoded) is dict else []
+            return orjson.dumps(result).decode()
+        if "=" in text:
+            result = root(_decode_query(text), state)
+            return "" if result is DROP else _encode_query(result)
+        result = root(value, state)
+        if result is DROP:
+            state.dropped.append(("event", "unnamed"))
+            return ""
+        return result
+
+    return payload
+
+
+def _empty_payload(value, state):
+    if value is None:
+        return None
+    if type(value) is dict:
+        return {}
+    if type(value) is list:
+        return []
+    if type(value) is str:
+        text = value.strip()
+        return "{}" if text.startswith("{") else ("[]" if text.startswith("[") else "")
+    return None
+
+
+Plan = Callable[[dict, EventState], dict]
+
+
+@dataclass
+class CompiledPolicy:
+    """Plans for every event rule, and the resolver from (event_type, event_source) to a plan."""
+
+    rules: list[tuple[EventRule, Plan | None]]
+    unknown: Plan | None
+    _cache: dict[tuple[str, str], tuple[Plan | None, str]] = field(default_factory=dict)
+
+    def resolve(self, event_type: str, source: str) -> tuple[Plan | None, str]:
+        """The plan for this event type and source, and the outcome (``anonymize``, ``drop``, ``unknown``)."""
+        key = (event_type, source)
+        found = self._cache.get(key)
+        if found is not None:
+            return found
+        best = None
+        best_rank = None
+        for index, (rule, plan) in enumerate(self.rules):
+            if rule.source is not None and source not in rule.source:
+                continue
+            for pattern in rule.match:
+                is_glob = any(ch in pattern for ch in "*?[")
+                if (fnmatchcase(event_type, pattern) if is_glob else event_type == pattern):
+                    rank = (is_glob, rule.source is None, index)
+                    if best_rank is None or rank < best_rank:
+                        best, best_rank = (rule, plan), rank
+        if best is None:
+            found = (self.unknown, "unknown")
+        elif best[0].action == "drop":
+            found = (None, "drop")
+        else:
+            found = (best[1], "anonymize")
+        if len(self._cache) > 100_000:
+            self._cache.clear()
+        self._cache[key] = found
+        return found
+
+
+def compile_policy(policy: Policy, pseudonymizer: Pseudonymizer) -> CompiledPolicy:
+    """Turn POLICY into plans under the key held by PSEUDONYMIZER."""
+    identities = {name: Identity(name, rule.format, rule.prefix) for name, rule in policy.identities.items()}
+    ctx = BuildContext(pseudonymizer=pseudonymizer, identities=identities)
+
+    def plan_for(envelope_rules: dict[str, FieldRule], payload_fn: OperatorFn, where: str) -> Plan:
+        tree = _build_tree(envelope_rules, where)
+        tree.children["event"] = _Node(fn=payload_fn)
+        root = _Compiler(ctx, where).node(tree, "")
+        return root
+
+    compiled_rules = []
+    for index, rule in enumerate(policy.events):
+        where = f"{policy.source}: events[{index}]"
+        if rule.action == "drop":
+            compiled_rules.append((rule, None))
+            continue
+        if rule.action == "envelope":
+            payload_fn = _empty_payload
+        else:
+            payload_rules = dict(rule.fields)
+            if rule.payload is not None:
+                payload_tree = _build_tree(payload_rules, where)
+                payload_tree.rule = rule.payload
+            else:
+                payload_tree = _build_tree(payload_rules, where) if payload_rules else None
+            root = _Compiler(ctx, where).node(payload_tree, "event") if payload_tree is not None else None
+            payload_fn = _payload(root)
+        envelope_rules = {**policy.envelope, **rule.envelope}
+        compiled_rules.append((rule, plan_for(envelope_rules, payload_fn, where)))
+    unknown = plan_for(policy.envelope, _empty_payload, f"{policy.source}: envelope") if policy.unknown_events == "envelope" else None
+    # Build the envelope once even when unknown events are dropped, so that its errors surface at load time.
+    plan_for(policy.envelope, _empty_payload, f"{policy.source}: envelope")
+    return CompiledPolicy(rules=compiled_rules, unknown=unknown)

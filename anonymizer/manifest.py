@@ -1,0 +1,77 @@
+"""The manifest: what a package holds, what it was made from, under which policy and key id,
+and what happened to every input line. Written last, atomically, so that a package without one
+is visibly incomplete."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import orjson
+
+from . import __version__
+from .stats import Stats
+
+MANIFEST_NAME = "manifest.json"
+FORMAT_VERSION = 1
+
+
+@dataclass
+class FileEntry:
+    path: str
+    sha256: str
+    bytes: int
+    events: int
+    source: str
+
+
+@dataclass
+class InputEntry:
+    path: str
+    sha256: str
+    bytes: int
+    lines: int
+
+
+def build_manifest(
+    *,
+    files: list[FileEntry],
+    inputs: list[InputEntry],
+    stats: Stats,
+    policy_name: str,
+    policy_source: str,
+    policy_sha256: str,
+    key_id: str,
+    created: datetime | None = None,
+) -> dict:
+    """The manifest as a JSON-ready dict."""
+    created = created or datetime.now(timezone.utc)
+    rejections = [{"file": f, "line": n, "reason": r} for f, n, r in stats.rejections]
+    return {
+        "format_version": FORMAT_VERSION,
+        "tool": {"name": "anonymizer", "version": __version__},
+        "created": created.isoformat(timespec="seconds"),
+        "policy": {"name": policy_name, "source": policy_source, "sha256": policy_sha256},
+        "key_id": key_id,
+        "inputs": [vars(entry) for entry in inputs],
+        "files": [vars(entry) for entry in files],
+        "counts": stats.as_dict(),
+        "rejections": rejections,
+        "rejections_not_listed": stats.rejections_not_listed,
+    }
+
+
+def write_json_atomically(path: Path, data: dict) -> None:
+    """Write DATA to PATH through a temporary file and a rename."""
+    temporary = path.with_name(f".{path.name}.partial")
+    with open(temporary, "wb") as fh:
+        fh.write(orjson.dumps(data, option=orjson.OPT_INDENT_2) + b"\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(temporary, path)
+
+
+def read_manifest(directory: Path) -> dict:
+    return orjson.loads((Path(directory) / MANIFEST_NAME).read_bytes())

@@ -1,0 +1,89 @@
+"""The operator contract and registry.
+
+An operator has two halves: ``Params`` (a pydantic model, validated once when the policy
+loads) and ``build(params, ctx)``, which returns the small function the hot loop calls as
+``fn(value, state)``. That function returns the new value, or ``DROP`` to remove the field.
+Adding an operator means adding one module that calls ``register``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, ClassVar
+
+from pydantic import BaseModel, ConfigDict
+
+from ..pseudonyms import Pseudonymizer
+
+
+class _Drop:
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "DROP"
+
+
+DROP: Any = _Drop()
+"""Returned by an operator function to remove the field from the output."""
+
+
+class EventState:
+    """Per-event scratch space shared by the operator functions of one event."""
+
+    __slots__ = ("dropped", "actors")
+
+    def __init__(self, actors: tuple[str, ...] = ()) -> None:
+        self.dropped: list[str] = []  # field paths removed because no rule named them, or their value was unusable
+        self.actors = actors  # usernames the event itself names, for scrubbing free text
+
+
+OperatorFn = Callable[[Any, EventState], Any]
+
+
+class NoParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+@dataclass(frozen=True)
+class Identity:
+    """How one kind of identifier is pseudonymized: its HMAC namespace and output shape."""
+
+    name: str
+    format: str  # "text" or "number"
+    prefix: str = ""
+
+
+@dataclass
+class BuildContext:
+    """What an operator may use when it builds its function."""
+
+    pseudonymizer: Pseudonymizer
+    identities: dict[str, Identity]
+
+    def identity(self, name: str) -> Identity:
+        return self.identities[name]
+
+
+class Operator:
+    """Base class: subclasses set ``name`` and ``Params`` and implement ``build``."""
+
+    name: ClassVar[str]
+    Params: ClassVar[type[BaseModel]] = NoParams
+    # Leaf operators see scalars only: the compiler maps them over lists and dicts and passes
+    # None and "" through untouched. Whole-value operators (keep, drop, redact) see the value as is.
+    leaf: ClassVar[bool] = True
+
+    @classmethod
+    def build(cls, params: BaseModel, ctx: BuildContext) -> OperatorFn:
+        raise NotImplementedError
+
+
+REGISTRY: dict[str, type[Operator]] = {}
+
+
+def register(cls: type[Operator]) -> type[Operator]:
+    """Class decorator: make an operator available to policies under its ``name``."""
+    if cls.name in REGISTRY:
+        raise RuntimeError(f"operator {cls.name!r} registered twice")
+    REGISTRY[cls.name] = cls
+    return cls

@@ -1,0 +1,70 @@
+"""``mask_ip``: truncate IPv4 and IPv6 addresses to a network prefix.
+
+``203.0.113.77`` becomes ``203.0.113.0`` with the default /24; IPv6 keeps its first 48 bits.
+A comma-separated forwarding chain is masked element by element. A value that is not an IP
+address is dropped, never passed through.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from .base import DROP, Operator, register
+
+
+class MaskIpParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    ipv4_prefix: int = Field(24, ge=0, le=32)
+    ipv6_prefix: int = Field(48, ge=0, le=128)
+
+
+def make_ip_masker(ipv4_prefix: int, ipv6_prefix: int):
+    """A cached function from one address string to its masked form, or None when it is not an address."""
+    cache: dict[str, str | None] = {}
+
+    def mask_one(text: str) -> str | None:
+        found = cache.get(text, False)
+        if found is not False:
+            return found
+        if len(cache) > 65536:
+            cache.clear()
+        candidate = text.strip()
+        if candidate.startswith("[") and candidate.endswith("]"):
+            candidate = candidate[1:-1]
+        candidate = candidate.split("%", 1)[0]  # IPv6 zone ids name an interface of the host
+        try:
+            address = ipaddress.ip_address(candidate)
+        except ValueError:
+            result = None
+        else:
+            if address.version == 6 and address.ipv4_mapped is not None:
+                address = address.ipv4_mapped
+            prefix = ipv4_prefix if address.version == 4 else ipv6_prefix
+            result = str(ipaddress.ip_network(f"{address}/{prefix}", strict=False).network_address)
+        cache[text] = result
+        return result
+
+    return mask_one
+
+
+@register
+class MaskIp(Operator):
+    name = "mask_ip"
+    Params = MaskIpParams
+
+    @classmethod
+    def build(cls, params, ctx):
+        mask_one = make_ip_masker(params.ipv4_prefix, params.ipv6_prefix)
+
+        def mask_ip(value, state):
+            if type(value) is not str:
+                return DROP
+            if "," in value:
+                parts = [mask_one(part) for part in value.split(",")]
+                return DROP if None in parts else ", ".join(parts)
+            masked = mask_one(value)
+            return DROP if masked is None else masked
+
+        return mask_ip

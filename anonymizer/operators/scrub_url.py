@@ -1,0 +1,85 @@
+"""``scrub_url``: keep a URL's scheme, host and path; drop user info, query and fragment.
+
+Path segments that identify a learner are pseudonymized: the segment after ``/u/``,
+``/accounts/``, ``/users/``, ``/progress/`` and the other markers in ``user_markers`` becomes
+the user-id pseudonym when it is numeric and the username pseudonym otherwise. A segment that
+holds an email becomes ``[EMAIL]``. Works on absolute URLs and on bare paths (``context.path``,
+implicit event types).
+"""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import unquote, urlsplit, urlunsplit
+
+from pydantic import BaseModel, ConfigDict
+
+from .base import DROP, Operator, register
+from .pseudonymize import make_pseudonymizer
+
+DEFAULT_USER_MARKERS = [
+    "u",
+    "users",
+    "accounts",
+    "preferences",
+    "profile_images",
+    "progress",
+    "student",
+    "students",
+    "learner_profile",
+    "submission_history",
+]
+_EMAIL_SEGMENT = re.compile(r"[^/@\s]+@[^/@\s]+\.[A-Za-z]{2,}")
+
+
+class ScrubUrlParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    user_markers: list[str] = DEFAULT_USER_MARKERS
+
+
+@register
+class ScrubUrl(Operator):
+    name = "scrub_url"
+    Params = ScrubUrlParams
+
+    @classmethod
+    def build(cls, params, ctx):
+        markers = frozenset(params.user_markers)
+        username = make_pseudonymizer(ctx.identity("username"), ctx.pseudonymizer)
+        user_id = make_pseudonymizer(ctx.identity("user_id"), ctx.pseudonymizer)
+        cache: dict[str, str | None] = {}
+
+        def scrub_path(path: str) -> str:
+            segments = path.split("/")
+            after_marker = False
+            for index, segment in enumerate(segments):
+                decoded = unquote(segment)
+                if after_marker and decoded:
+                    segments[index] = str(user_id(decoded, None)) if decoded.isdecimal() else username(decoded, None)
+                elif "@" in decoded and _EMAIL_SEGMENT.search(decoded):
+                    segments[index] = "[EMAIL]"
+                after_marker = decoded in markers
+            return "/".join(segments)
+
+        def scrub(value: str) -> str | None:
+            try:
+                parts = urlsplit(value.strip())
+                host, port = parts.hostname or "", parts.port
+            except ValueError:
+                return None
+            if ":" in host:
+                host = f"[{host}]"
+            netloc = f"{host}:{port}" if port else host
+            return urlunsplit((parts.scheme, netloc, scrub_path(parts.path), "", ""))
+
+        def scrub_url(value, state):
+            if type(value) is not str:
+                return DROP
+            found = cache.get(value, False)
+            if found is False:
+                if len(cache) > 65536:
+                    cache.clear()
+                found = cache[value] = scrub(value)
+            return DROP if found is None else found
+
+        return scrub_url

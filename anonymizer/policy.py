@@ -1,0 +1,351 @@
+"""The policy model: a YAML file validated once, with errors that point into the file.
+
+A policy names what may leave: *envelope* rules for the fields every event has, *event* rules
+for the ``event`` payload keyed by event type (exact or glob, optionally by ``event_source``),
+and *identities* that say how each kind of identifier is pseudonymized. Everything a policy
+does not name is dropped. See ``policies/research.yaml`` for a commented example.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
+
+from .errors import PolicyError
+from .operators import REGISTRY
+from .paths import parse_path
+
+BUILTIN_PACKAGE = "anonymizer.policies"
+
+
+class FieldRule(BaseModel):
+    """What happens to one field: an operator with its parameters, or a nested decode.
+
+    Written as an operator name (``keep``), a mapping (``{op: pseudonymize, identity: username}``),
+    or a decode (``{decode: json, fields: {...}}``) for strings that hold JSON or a query string.
+    """
+
+    model_config = ConfigDict(extra="allow")
+
+    op: str | None = None
+    decode: Literal["json", "query"] | None = None
+    fields: dict[str, FieldRule] | None = None
+    _params: BaseModel | None = PrivateAttr(default=None)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_name(cls, data: Any) -> Any:
+        if isinstance(data, str):
+            return {"op": data}
+        if data is None:
+            raise ValueError("a rule is required here: an operator name such as 'keep' or 'drop', or a mapping with 'op'")
+        return data
+
+    @model_validator(mode="after")
+    def _check(self) -> FieldRule:
+        extra = dict(self.model_extra or {})
+        if self.decode is not None:
+            if self.op is not None or extra:
+                raise ValueError("a 'decode' rule takes only 'fields' (the rules for the decoded value)")
+            if not self.fields:
+                raise ValueError("a 'decode' rule needs 'fields': without them everything decoded would be dropped")
+            for path in self.fields:
+                parse_path(path)
+            return self
+        if self.fields is not None:
+            raise ValueError("'fields' belongs to a 'decode' rule")
+        if self.op is None:
+            raise ValueError(f"missing 'op': expected one of {sorted(REGISTRY)}")
+        operator = REGISTRY.get(self.op)
+        if operator is None:
+            raise ValueError(f"unknown operator {self.op!r}: expected one of {sorted(REGISTRY)}")
+        try:
+            self._params = operator.Params.model_validate(extra)
+        except ValidationError as exc:
+            problems = "; ".join(_describe(err) for err in exc.errors())
+            raise ValueError(f"operator {self.op!r}: {problems}") from None
+        return self
+
+    @property
+    def params(self) -> BaseModel | None:
+        return self._params
+
+
+def _check_paths(rules: dict[str, FieldRule]) -> dict[str, FieldRule]:
+    for path in rules:
+        parse_path(path)
+    return rules
+
+
+class IdentityRule(BaseModel):
+    """How one kind of identifier is pseudonymized."""
+
+    model_config = ConfigDict(extra="forbid")
+    format: Literal["text", "number"] = "text"
+    prefix: str = ""
+
+
+class EventRule(BaseModel):
+    """The rule for the payload of the event types it matches."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    match: list[str] = Field(min_length=1)
+    source: list[str] | None = None
+    action: Literal["anonymize", "drop", "envelope"] = "anonymize"
+    payload: FieldRule | None = None
+    fields: dict[str, FieldRule] = {}
+    envelope: dict[str, FieldRule] = {}
+    description: str = ""
+
+    @field_validator("match", "source", mode="before")
+    @classmethod
+    def _listify(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+    @field_validator("fields", "envelope")
+    @classmethod
+    def _paths(cls, value: dict[str, FieldRule]) -> dict[str, FieldRule]:
+        return _check_paths(value)
+
+    @field_validator("envelope")
+    @classmethod
+    def _no_payload_in_envelope(cls, value: dict[str, FieldRule]) -> dict[str, FieldRule]:
+        return _envelope_paths(value)
+
+
+def _envelope_paths(rules: dict[str, FieldRule]) -> dict[str, FieldRule]:
+    for path in rules:
+        if parse_path(path)[0] == "event":
+            raise ValueError("the 'event' payload is ruled by 'events', not by 'envelope'")
+    return rules
+
+
+DEFAULT_IDENTITIES = {"username": IdentityRule(format="text", prefix="u_"), "user_id": IdentityRule(format="number")}
+
+
+class Policy(BaseModel):
+    """A validated policy. Build one with ``load_policy``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    description: str = ""
+    format_version: Literal[1] = 1
+    extends: str | None = None
+    replace_operators: dict[str, str] = {}
+    identities: dict[str, IdentityRule] = {}
+    envelope: dict[str, FieldRule]
+    events: list[EventRule] = []
+    unknown_events: Literal["drop", "envelope"] = "drop"
+
+    _source: str = PrivateAttr(default="")
+    _sha256: str = PrivateAttr(default="")
+
+    @field_validator("envelope")
+    @classmethod
+    def _paths(cls, value: dict[str, FieldRule]) -> dict[str, FieldRule]:
+        return _envelope_paths(_check_paths(value))
+
+    @model_validator(mode="after")
+    def _identities(self) -> Policy:
+        merged = dict(DEFAULT_IDENTITIES)
+        merged.update(self.identities)
+        self.identities = merged
+        used = set()
+        for rule in _all_rules(self):
+            if rule.op == "pseudonymize":
+                used.add(rule.params.identity)
+        missing = sorted(used - set(merged))
+        if missing:
+            raise ValueError(f"'pseudonymize' names identities that 'identities' does not define: {missing}")
+        return self
+
+    @property
+    def source(self) -> str:
+        """Where the policy came from: a built-in name or a file path."""
+        return self._source
+
+    @property
+    def sha256(self) -> str:
+        """The sha256 of the policy file's bytes."""
+        return self._sha256
+
+
+def _all_rules(policy: Policy):
+    def walk(rules: dict[str, FieldRule]):
+        for rule in rules.values():
+            yield rule
+            if rule.fields:
+                yield from walk(rule.fields)
+
+    yield from walk(policy.envelope)
+    for event_rule in policy.events:
+        yield from walk(event_rule.fields)
+        yield from walk(event_rule.envelope)
+        if event_rule.payload is not None:
+            yield event_rule.payload
+
+
+def _describe(error: dict) -> str:
+    loc = _format_loc(error.get("loc", ()))
+    message = error.get("msg", "invalid")
+    if message.startswith("Value error, "):
+        message = message[len("Value error, ") :]
+    return f"{loc}: {message}" if loc else message
+
+
+def _format_loc(loc: tuple) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif isinstance(part, str) and (set(part) & set(".*[] ") or part == ""):
+            out += f"[{part!r}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """A YAML loader that refuses duplicate keys, which would otherwise silently override a rule."""
+
+
+def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
+    seen: dict[Any, int] = {}
+    for key_node, _ in node.value:
+        if key_node.tag == "tag:yaml.org,2002:merge":
+            continue  # keys merged in from an anchor (<<: *shared) may be overridden
+        key = loader.construct_object(key_node, deep=deep)
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key {key!r} (first at line {seen[key] + 1})", key_node.start_mark
+            )
+        seen[key] = key_node.start_mark.line
+    loader.flatten_mapping(node)
+    return loader.construct_mapping(node, deep=deep)
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def builtin_policies() -> list[str]:
+    """Names of the policies shipped with the package."""
+    return sorted(p.name[:-5] for p in resources.files(BUILTIN_PACKAGE).iterdir() if p.name.endswith(".yaml"))
+
+
+def _read_yaml(text: bytes, source: str) -> dict:
+    try:
+        data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 (a SafeLoader subclass)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or "not valid YAML"
+        raise PolicyError(f"{source}:{where}: {problem}") from None
+    if not isinstance(data, dict):
+        raise PolicyError(f"{source}: a policy is a YAML mapping with at least 'name' and 'envelope'")
+    return data
+
+
+def _replace_operators(data: dict, replacements: dict[str, str]) -> None:
+    """Swap operators throughout a raw policy: ``scrub_text: drop`` turns every text rule into a drop."""
+
+    def swap(rule: Any) -> Any:
+        if isinstance(rule, str):
+            return replacements.get(rule, rule)
+        if isinstance(rule, dict):
+            if rule.get("op") in replacements:
+                return {"op": replacements[rule["op"]]}
+            if isinstance(rule.get("fields"), dict):
+                return {**rule, "fields": {path: swap(r) for path, r in rule["fields"].items()}}
+        return rule
+
+    for section in ("envelope",):
+        if isinstance(data.get(section), dict):
+            data[section] = {path: swap(rule) for path, rule in data[section].items()}
+    for event_rule in data.get("events") or []:
+        if not isinstance(event_rule, dict):
+            continue
+        for section in ("fields", "envelope"):
+            if isinstance(event_rule.get(section), dict):
+                event_rule[section] = {path: swap(rule) for path, rule in event_rule[section].items()}
+        if "payload" in event_rule:
+            event_rule["payload"] = swap(event_rule["payload"])
+
+
+def _resolve_base(name: str, source: str) -> tuple[bytes, str]:
+    if name in builtin_policies():
+        return resources.files(BUILTIN_PACKAGE).joinpath(f"{name}.yaml").read_bytes(), name
+    candidate = Path(name)
+    if not candidate.is_absolute() and Path(source).is_file():
+        candidate = Path(source).parent / candidate
+    try:
+        return candidate.read_bytes(), str(candidate)
+    except OSError:
+        raise PolicyError(f"{source}: extends: {name!r} is neither a built-in policy nor a readable file") from None
+
+
+def _effective(text: bytes, source: str, seen: tuple[str, ...] = ()) -> tuple[dict, str]:
+    """The raw policy with its base merged in, and the chained sha256 of every file involved."""
+    data = _read_yaml(text, source)
+    digest = hashlib.sha256(text).hexdigest()
+    base_name = data.get("extends")
+    if base_name is None:
+        return data, digest
+    if not isinstance(base_name, str):
+        raise PolicyError(f"{source}: extends: expected the name or path of another policy")
+    if base_name in seen or len(seen) > 8:
+        raise PolicyError(f"{source}: extends: {base_name!r} leads back to itself")
+    base_text, base_source = _resolve_base(base_name, source)
+    base, base_digest = _effective(base_text, base_source, seen + (base_name,))
+    merged = dict(base)
+    merged.update({k: v for k, v in data.items() if k not in ("envelope", "events", "identities", "replace_operators")})
+    merged["identities"] = {**(base.get("identities") or {}), **(data.get("identities") or {})}
+    merged["envelope"] = {**(base.get("envelope") or {}), **(data.get("envelope") or {})}
+    # The extending policy's event rules come first, so at equal specificity they win.
+    merged["events"] = list(data.get("events") or []) + list(base.get("events") or [])
+    replacements = {**(base.get("replace_operators") or {}), **(data.get("replace_operators") or {})}
+    merged["replace_operators"] = replacements
+    chained = hashlib.sha256(f"{digest}:{base_digest}".encode()).hexdigest()
+    return merged, chained
+
+
+def parse_policy(text: bytes, source: str) -> Policy:
+    """Validate policy TEXT (merging the policy it ``extends``); SOURCE names it in errors."""
+    data, digest = _effective(text, source)
+    replacements = data.get("replace_operators") or {}
+    if isinstance(replacements, dict) and replacements:
+        unknown = sorted(op for op in list(replacements) + list(replacements.values()) if op not in REGISTRY)
+        if unknown:
+            raise PolicyError(f"{source}: replace_operators: unknown operator(s) {unknown}; expected some of {sorted(REGISTRY)}")
+        _replace_operators(data, replacements)
+    try:
+        policy = Policy.model_validate(data)
+    except ValidationError as exc:
+        problems = "\n  ".join(_describe(err) for err in exc.errors())
+        raise PolicyError(f"{source}: invalid policy:\n  {problems}") from None
+    policy._source = source
+    policy._sha256 = digest
+    return policy
+
+
+def load_policy(name_or_path: str | Path = "research") -> Policy:
+    """Load a policy file, or a built-in policy by name (``research``, ``strict``)."""
+    path = Path(name_or_path)
+    if path.is_file():
+        try:
+            text = path.read_bytes()
+        except OSError as exc:
+            raise PolicyError(f"{path}: cannot read the policy ({exc.strerror})") from None
+        return parse_policy(text, str(path))
+    name = str(name_or_path)
+    if name in builtin_policies():
+        return parse_policy(resources.files(BUILTIN_PACKAGE).joinpath(f"{name}.yaml").read_bytes(), name)
+    raise PolicyError(
+        f"{name}: no such policy file, and not a built-in policy (built-in: {', '.join(builtin_policies())})"
+    )

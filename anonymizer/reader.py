@@ -1,0 +1,95 @@
+"""Reading tracking logs: files and directories, plain or gzip, one event per line.
+
+A line is parsed as JSON after its logger prefix (``2023-05-23 ... logger.py:41 - {``) is cut
+off; the prefix is never copied. A line that cannot be parsed yields a reason word, never
+its content.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterator
+
+import orjson
+from isal import igzip
+
+from .errors import UsageError
+
+GZIP_MAGIC = b"\x1f\x8b"
+_BOM = b"\xef\xbb\xbf"
+READ_BUFFER = 1 << 20
+
+
+def parse_line(line: bytes) -> dict | str:
+    """The event on LINE, or the reason it was rejected (``blank``, ``invalid_utf8``, ``invalid_json``,
+    ``not_an_object``)."""
+    if line.startswith(_BOM):
+        line = line[3:]
+    start = 0
+    if line[:1] != b"{":
+        line = line.strip()
+        if not line:
+            return "blank"
+        start = line.find(b"{")
+        if start < 0:
+            return "invalid_json"
+    try:
+        event = orjson.loads(line[start:] if start else line)
+    except orjson.JSONDecodeError:
+        try:
+            line.decode("utf-8")
+        except UnicodeDecodeError:
+            return "invalid_utf8"
+        return "invalid_json"
+    if type(event) is not dict:
+        return "not_an_object"
+    return event
+
+
+def is_gzip(path: Path) -> bool:
+    with open(path, "rb") as fh:
+        return fh.read(2) == GZIP_MAGIC
+
+
+def open_lines(path: Path) -> Iterator[bytes]:
+    """The lines of PATH as bytes, decompressing gzip (detected by content, not by name)."""
+    if is_gzip(path):
+        with igzip.open(path, "rb") as fh:
+            yield from fh
+    else:
+        with open(path, "rb", buffering=READ_BUFFER) as fh:
+            yield from fh
+
+
+def output_name(relative: str) -> str:
+    """The package file name for an input: the same relative path, compressed (``.gz``)."""
+    return relative if relative.endswith(".gz") else relative + ".gz"
+
+
+def collect_inputs(inputs: list[Path]) -> list[tuple[Path, str]]:
+    """(path, relative name) for every input file; directories are walked in sorted order.
+
+    A file given directly is named by its base name; a file found under a directory by its path
+    relative to that directory. Hidden files are skipped. Two inputs with the same name are an error.
+    """
+    found: list[tuple[Path, str]] = []
+    for given in inputs:
+        given = Path(given)
+        if given.is_dir():
+            for path in sorted(given.rglob("*")):
+                relative = path.relative_to(given)
+                if path.is_file() and not any(part.startswith(".") for part in relative.parts):
+                    found.append((path, relative.as_posix()))
+        elif given.is_file():
+            found.append((given, given.name))
+        else:
+            raise UsageError(f"{given}: no such file or directory")
+    names: dict[str, Path] = {}
+    for path, relative in found:
+        name = output_name(relative)
+        if name in names:
+            raise UsageError(f"{names[name]} and {path} would both be written as {name}; give them separately named")
+        names[name] = path
+    if not found:
+        raise UsageError("no input files found")
+    return found

@@ -1,0 +1,83 @@
+"""Counting what happened to every line, by outcome, reason, event type and field path.
+
+No value from the logs is ever counted by itself: event types that are URL paths are grouped
+as ``<url>``, unusual ones as ``<other>``, and field paths use ``*`` for data-like keys.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+
+_PLAIN_EVENT_TYPE = re.compile(r"^[A-Za-z][A-Za-z0-9_.:\-]{0,99}$")
+_HEXISH = re.compile(r"[0-9a-f]{16,}")
+MAX_REJECTIONS_LISTED = 1000
+
+
+def event_type_label(event_type: object) -> str:
+    """How an event type is named in counts: as itself when it is a plain name, else a group."""
+    if not isinstance(event_type, str):
+        return "<missing>"
+    if event_type.startswith("/"):
+        return "<url>"
+    if _PLAIN_EVENT_TYPE.match(event_type) and not _HEXISH.search(event_type):
+        return event_type
+    return "<other>"
+
+
+@dataclass
+class Stats:
+    """Counters for one run, or one part of a run; ``merge`` adds another's."""
+
+    read: int = 0
+    written: int = 0
+    dropped: Counter = field(default_factory=Counter)
+    rejected: Counter = field(default_factory=Counter)
+    event_types: dict[str, Counter] = field(default_factory=dict)
+    fields: dict[tuple[str, str, str], int] = field(default_factory=Counter)
+    rejections: list[tuple[str, int, str]] = field(default_factory=list)
+    rejections_not_listed: int = 0
+
+    def event(self, label: str, outcome: str) -> None:
+        counter = self.event_types.get(label)
+        if counter is None:
+            counter = self.event_types[label] = Counter()
+        counter[outcome] += 1
+
+    def reject(self, file: str, line: int, reason: str) -> None:
+        self.rejected[reason] += 1
+        if len(self.rejections) < MAX_REJECTIONS_LISTED:
+            self.rejections.append((file, line, reason))
+        else:
+            self.rejections_not_listed += 1
+
+    def merge(self, other: Stats) -> None:
+        self.read += other.read
+        self.written += other.written
+        self.dropped.update(other.dropped)
+        self.rejected.update(other.rejected)
+        for label, counter in other.event_types.items():
+            self.event_types.setdefault(label, Counter()).update(counter)
+        self.fields.update(other.fields)
+        room = MAX_REJECTIONS_LISTED - len(self.rejections)
+        self.rejections.extend(other.rejections[:room])
+        self.rejections_not_listed += other.rejections_not_listed + max(0, len(other.rejections) - room)
+
+    def accounted(self) -> bool:
+        """Every line read was written, dropped or rejected."""
+        return self.read == self.written + sum(self.dropped.values()) + sum(self.rejected.values())
+
+    def as_dict(self) -> dict:
+        """The manifest's ``counts`` section."""
+        fields: dict[str, dict[str, dict[str, int]]] = {}
+        for (label, path, reason), count in sorted(self.fields.items()):
+            fields.setdefault(label, {}).setdefault(path, {})[reason] = count
+        return {
+            "read": self.read,
+            "written": self.written,
+            "dropped": dict(sorted(self.dropped.items())),
+            "rejected": dict(sorted(self.rejected.items())),
+            "event_types": {label: dict(sorted(c.items())) for label, c in sorted(self.event_types.items())},
+            "dropped_fields": fields,
+        }
