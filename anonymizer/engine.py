@@ -15,6 +15,9 @@ from .reader import parse_line
 from .stats import Stats, event_type_label
 
 WRITTEN, DROPPED, REJECTED = "written", "dropped", "rejected"
+# An object with neither event_type nor name (Segment-format lines, foreign JSON) cannot be keyed
+# to a rule: it is rejected as malformed rather than dropped by policy.
+MISSING_EVENT_TYPE = "missing_event_type"
 
 
 class Anonymizer:
@@ -30,7 +33,7 @@ class Anonymizer:
         return (Anonymizer, (self.policy, self.key))
 
     def anonymize_event(self, event: dict[str, Any]) -> dict[str, Any] | None:
-        """The anonymized copy of EVENT, or None when the policy drops it. Updates ``stats``."""
+        """The anonymized copy of EVENT, or None when the policy drops it or it has no event type."""
         out, _ = self._apply(event)
         return out
 
@@ -40,9 +43,7 @@ class Anonymizer:
         if event_type is None:
             event_type = event.get("name")
         if type(event_type) is not str or not event_type:
-            stats.dropped["no_event_type"] += 1
-            stats.event("<missing>", "dropped")
-            return None, "no_event_type"
+            return None, MISSING_EVENT_TYPE
         source = event.get("event_source")
         plan, outcome = self._compiled.resolve(event_type, source if type(source) is str else "")
         label = event_type_label(event_type)
@@ -79,6 +80,9 @@ class Anonymizer:
             return REJECTED, parsed
         out, outcome = self._apply(parsed)
         if out is None:
+            if outcome is MISSING_EVENT_TYPE:
+                stats.reject(file, line_number, outcome)
+                return REJECTED, outcome
             return DROPPED, outcome
         stats.written += 1
         return WRITTEN, orjson.dumps(out) + b"\n"

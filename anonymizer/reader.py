@@ -30,20 +30,31 @@ def parse_line(line: bytes) -> dict | str:
         line = line.strip()
         if not line:
             return "blank"
+        if line[:1] != b"{":
+            try:
+                orjson.loads(line)
+            except orjson.JSONDecodeError:
+                pass
+            else:
+                return "not_an_object"  # valid JSON, but an array, string or number
         start = line.find(b"{")
         if start < 0:
-            return "invalid_json"
+            return _undecodable(line)
     try:
         event = orjson.loads(line[start:] if start else line)
     except orjson.JSONDecodeError:
-        try:
-            line.decode("utf-8")
-        except UnicodeDecodeError:
-            return "invalid_utf8"
-        return "invalid_json"
+        return _undecodable(line)
     if type(event) is not dict:
         return "not_an_object"
     return event
+
+
+def _undecodable(line: bytes) -> str:
+    try:
+        line.decode("utf-8")
+    except UnicodeDecodeError:
+        return "invalid_utf8"
+    return "invalid_json"
 
 
 def is_gzip(path: Path) -> bool:

@@ -20,6 +20,7 @@ import multiprocessing
 import os
 import sys
 import time
+import unicodedata
 from bisect import bisect
 from datetime import datetime, timezone
 from random import Random
@@ -37,10 +38,11 @@ CONCURRENT_BURSTS = 12  # interleaved sessions, so consecutive lines are differe
 IMPLICIT_PAYLOAD_LIMIT = 512
 FORUM_BODY_LIMIT = 2000
 
-HOST = "courses.northwind-learning.org"
-MFE_HOST = "learning.northwind-learning.org"
-PROFILE_HOST = "profile.northwind-learning.org"
-ACCOUNT_HOST = "account.northwind-learning.org"
+HOST = "courses.northwind.edu"
+# Micro-frontends served under one apps host, as many Open edX installations do.
+MFE_HOST = "apps.northwind.edu/learning"
+PROFILE_HOST = "apps.northwind.edu/profile"
+ACCOUNT_HOST = "apps.northwind.edu/account"
 
 # --------------------------------------------------------------------------- people
 
@@ -61,13 +63,13 @@ FIRST_NAMES = (
 # those words, and they must stay unambiguous for tests.
 LAST_NAMES = (
     "Abebe Adeyemi Ahmed Alvarez Andersen Bakker Banerjee Becker Bianchi Chen Choi Costa Cruz "
-    "da Silva Dubois Dumont Eriksen Fernández Fischer García Gonzalez Gupta Haddad Hansen Hernández "
+    "Dubois Dumont Eriksen Fernández Fischer García Gonzalez Gupta Haddad Hansen Hernández "
     "Hoffmann Ivanova Jansen Jensen Johansson Kaya Kim Kowalski Kumar Larsen Lee Li Lindqvist López "
     "Martínez Mensah Moreau Müller Nakamura Nguyen Novak Nowak Okafor Okonkwo Olsen Park Pereira "
-    "Petrov Popescu Rahman Reddy Rossi Sato Schmidt Schneider Singh Smith Suzuki Tanaka Tran Van "
+    "Petrov Popescu Rahman Reddy Rossi Sato Schmidt Schneider Singh Smith Suzuki Tanaka Tran "
     "Wang Watanabe Weber Wójcik Yamamoto Yilmaz Zhang Ærø Østergaard Þórsdóttir Nyström Kovačević "
     "Papadopoulos Mbeki Achebe Castillo Ferreira Iyer Nair Chatterjee Osei Boateng Mwangi Kariuki"
-).split() + ["O'Brien", "O'Connor", "D'Angelo", "McAllister", "van der Berg", "de la Cruz",
+).split() + ["O'Brien", "O'Connor", "da Silva", "D'Angelo", "McAllister", "van der Berg", "de la Cruz",
              "Smith-Jones", "Lloyd-Webber", "García Márquez", "Al-Farsi", "Ben-David"]
 
 # Names written without spaces in their own script: word-boundary scrubbers miss them.
@@ -82,7 +84,7 @@ ASCII_FOLD = str.maketrans({
 EMAIL_DOMAINS = (
     ("gmail.com", 40), ("outlook.com", 10), ("yahoo.com", 8), ("hotmail.co.uk", 4),
     ("web.de", 3), ("qq.com", 4), ("naver.com", 2), ("icloud.com", 5), ("proton.me", 2),
-    ("student.meridian-univ.edu", 8), ("northwind-learning.org", 2), ("mail.ru", 2),
+    ("student.meridian-univ.edu", 8), ("northwind.edu", 2), ("mail.ru", 2),
     ("uni-heidelberg.example.de", 2), ("ntnu.example.no", 1),
 )
 
@@ -341,12 +343,16 @@ def ipv6(rng: Random) -> str:
         f"{prefix}:{rng.getrandbits(16):x}:{rng.getrandbits(16):x}:{groups}"
 
 
+def ascii_fold(text: str) -> str:
+    """Strip accents and transliterate the letters NFKD leaves alone (Ø, Æ, Þ, Ł ...)."""
+    decomposed = unicodedata.normalize("NFKD", text.translate(ASCII_FOLD))
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+
+
 def make_username(rng: Random, first: str, last: str) -> str:
     """A username in one of the styles learners pick, including edge characters."""
-    f = first.translate(ASCII_FOLD)
-    l = last.translate(ASCII_FOLD)  # noqa: E741
-    f = "".join(ch for ch in f if ch.isascii() and ch.isalnum()) or "user"
-    l = "".join(ch for ch in l if ch.isascii() and ch.isalnum()) or "learner"
+    f = "".join(ch for ch in ascii_fold(first) if ch.isascii() and ch.isalnum()) or "user"
+    l = "".join(ch for ch in ascii_fold(last) if ch.isascii() and ch.isalnum()) or "learner"  # noqa: E741
     style = rng.randrange(14)
     n = rng.randrange(1, 9999)
     if style == 0:
@@ -406,8 +412,8 @@ def build_roster(rng: Random, size: int) -> list[Person]:
         while username in taken_users:
             username = f"{username.rstrip('_-')}{rng.randrange(10, 999)}"
         taken_users.add(username)
-        local_first = first_ascii.translate(ASCII_FOLD).lower()
-        local_last = last_ascii.translate(ASCII_FOLD).lower().replace("-", "")
+        local_first = ascii_fold(first_ascii).lower()
+        local_last = ascii_fold(last_ascii).lower().replace("-", "")
         local = rng.choice((f"{local_first}.{local_last}", f"{local_first[0]}{local_last}",
                             username.strip("_-").replace("_", "."), f"{local_first}{rng.randrange(1, 99)}"))
         local = "".join(ch for ch in local if ch.isascii() and (ch.isalnum() or ch in "._")).strip(".")
@@ -451,7 +457,7 @@ class Course:
     @staticmethod
     def _problem(rng: Random, seq) -> dict:
         inputs = []
-        for n in range(2, 2 + rng.randrange(1, 4)):
+        for n in range(2, 2 + rng.choice((1, 1, 1, 2, 2, 3))):
             kind = rng.choice(("multiplechoiceresponse", "choiceresponse", "optionresponse",
                                "stringresponse", "numericalresponse", "customresponse"))
             inputs.append((n, kind, rng.choice(QUESTIONS)))
@@ -528,12 +534,13 @@ class Burst:
 
     __slots__ = ("person", "course", "session", "ip", "agent", "mobile", "lang", "remaining", "seq")
 
-    def __init__(self, rng: Random, world: World):
-        self.person = p = weighted(rng, world.actors, world.actor_cum)
+    def __init__(self, rng: Random, world: World, person: Person | None = None):
+        self.person = p = person or weighted(rng, world.actors, world.actor_cum)
         self.course = weighted(rng, world.courses, world.course_cum)
         self.session = hex32(rng)
         self.ip = rng.choice(p.ips)
-        self.mobile = p.mobile if p.mobile and rng.random() < 0.5 else None
+        # Staff work from the browser; learners sometimes from the app.
+        self.mobile = p.mobile if p.mobile and person is None and rng.random() < 0.5 else None
         self.agent = self.mobile[0] if self.mobile else p.agent
         self.lang = p.lang
         self.remaining = 1 + int(rng.expovariate(1 / 18))
@@ -565,6 +572,7 @@ class ChunkGenerator:
         self.now_ts = START_TIME + first_event * seconds_per_event
         self.planted = Planted()
         self.bursts: list[Burst] = []
+        self.staff_bursts: dict[int, Burst] = {}
         self.families = [name for name, _ in FAMILY_WEIGHTS]
         self.family_cum = cumulative(w for _, w in FAMILY_WEIGHTS)
 
@@ -602,10 +610,15 @@ class ChunkGenerator:
         p = roster[int(self.rng.random() * len(roster))]
         return p if p is not b.person else roster[(p.index + 1) % len(roster)]
 
-    def staff(self) -> Person:
-        p = self.rng.choice(self.world.staff)
-        self.planted.people.add(p.index)
-        return p
+    def staff_burst(self, b: Burst) -> Burst:
+        """A staff member's own session, looking at the same course as `b`."""
+        staff = self.rng.choice(self.world.staff)
+        sb = self.staff_bursts.get(staff.index)
+        if sb is None:
+            sb = self.staff_bursts[staff.index] = Burst(self.rng, self.world, staff)
+            self._note_burst(sb)
+        sb.course, sb.seq = b.course, b.seq
+        return sb
 
     def page_url(self, b: Burst, query: bool = True) -> str:
         """A courseware URL the learner is looking at, in one of the LMS/MFE shapes."""
@@ -657,7 +670,7 @@ class ChunkGenerator:
             ctx = {"user_id": p.id, "path": path, "course_id": c.id, "org_id": c.org, "enterprise_uuid": ""}
             if rng.random() < 0.5:
                 ctx["client_id"] = p.client_id
-        if rng.random() < 0.15:
+        if rng.random() < 0.08:
             # Older releases copied the request envelope into the context.
             ctx.update(username=p.username, ip=b.ip, agent=b.agent, host=HOST, session=b.session)
         elif rng.random() < 0.1:
@@ -772,7 +785,6 @@ class ChunkGenerator:
         r = rng.random()
         get, post = {}, {}
         username = None
-        person = b.person
         if r < 0.25:
             path = f"/courses/{c.id}/courseware/{chapter}/{seq}/"
             if rng.random() < 0.3:
@@ -797,15 +809,16 @@ class ChunkGenerator:
                                f"/api/courseware/sequence/{c.usage('sequential', seq)}",
                                f"/api/course_home/outline/{c.id}", "/api/learning_sequences/v1/course_outline/"))
         elif r < 0.69:
-            path = f"/api/user/v1/accounts/{person.username}"
+            path = f"/api/user/v1/accounts/{b.person.username}"
             if rng.random() < 0.3:
                 path += "/image"
         elif r < 0.70:
-            path = f"/api/user/v1/preferences/{person.username}"
+            path = f"/api/user/v1/preferences/{b.person.username}"
         elif r < 0.71:
             # Staff looking at a learner's progress page: the learner's id is in the path.
             subject = self.other_person(b)
             self.planted.people.add(subject.index)
+            b = self.staff_burst(b)
             path = f"/courses/{c.id}/progress/{subject.id}/"
         elif r < 0.76:
             commentable = rng.choice(c.discussions)
@@ -827,7 +840,7 @@ class ChunkGenerator:
                     "country": [rng.choice(("NO", "US", "IN", "BR", "NG", "DE", "CN"))],
                     "goals": [self.text(b, 1, 4)], "honor_code": ["true"], "terms_of_service": ["true"]}
         elif r < 0.87:
-            username, person = "", b.person
+            username = ""
             path = rng.choice(("/user_api/v1/account/login_session/", "/api/user/v1/account/login_session/"))
             post = {"email": [b.person.email], "password": "********", "remember": ["false"]}
         elif r < 0.88:
@@ -835,19 +848,15 @@ class ChunkGenerator:
             path = "/password_reset/"
             post = {"email": [b.person.email]}
         elif r < 0.90:
-            staff, student = self.staff(), self.other_person(b)
+            student = self.other_person(b)
             self.planted.people.add(student.index)
-            b_person, b.person = b.person, staff
+            b = self.staff_burst(b)
             path = f"/courses/{c.id}/instructor/api/" + rng.choice(("get_student_progress_url", "reset_student_attempts"))
             ident = student.email if rng.random() < 0.4 else student.username
             post = {"unique_student_identifier": [ident]}
             if "reset" in path:
                 post["problem_to_reset"] = [c.usage("problem", rng.choice(c.problems)["hex"])]
                 post["delete_module"] = ["false"]
-            event = self._implicit_event(post, get)
-            ev = self.envelope(b, path, event, "server", self.context(b, path, True))
-            b.person = b_person
-            return ev
         elif r < 0.93:
             path = f"/courses/{c.id}/discussion/forum/search"
             get = {"text": [self.text(b, 1, 1)[:80]], "page": ["1"], "sort_key": ["activity"]}
@@ -857,16 +866,23 @@ class ChunkGenerator:
         else:
             path = c.handler("problem", rng.choice(c.problems)["hex"], "xmodule_handler/problem_show")
         event = self._implicit_event(post, get)
-        ctx = self.context(b, path, True, person=person)
+        ctx = self.context(b, path, True)
+        if not path.startswith(("/courses/", "/search/")):
+            # Requests outside a course carry an empty course and org.
+            ctx.update(course_id="", org_id="")
+            del ctx["course_user_tags"]
         if username == "":
             ctx["user_id"] = None
             ctx.pop("username", None)
         ev = self.envelope(b, path, event, "server", ctx, username=username)
         return ev
 
-    @staticmethod
-    def _implicit_event(post: dict, get: dict) -> str:
+    def _implicit_event(self, post: dict, get: dict) -> str:
         payload = py_json({"POST": post, "GET": get})
+        if len(payload) == IMPLICIT_PAYLOAD_LIMIT:
+            # Keep the contract simple for tests: a 512-character payload is always a cut one.
+            post["csrfmiddlewaretoken"] = [hex32(self.rng) + hex32(self.rng)]
+            payload = py_json({"POST": post, "GET": get})
         # Cut exactly as the middleware does: the result is no longer valid JSON.
         return payload[:IMPLICIT_PAYLOAD_LIMIT]
 
@@ -886,7 +902,7 @@ class ChunkGenerator:
     def video(self, b: Burst) -> dict:
         """Browser video events (JSON-string payload) or mobile ones (dict + client)."""
         rng, c = self.rng, b.course
-        block, seq, code, duration, name = rng.choice(c.videos)
+        block, _, code, duration, _ = rng.choice(c.videos)
         t = round(rng.random() * duration, 6)
         vid = f"i4x-{c.org}-{c.code}-video-{block}" if c.legacy else block
         if b.mobile:
@@ -944,12 +960,19 @@ class ChunkGenerator:
         seq_usage = c.usage("sequential", seq)
         r = rng.random()
         if r < 0.45:
+            count = len(verticals)  # always >= 2
             etype = rng.choice(("seq_goto", "seq_next", "seq_next", "seq_prev"))
-            old = rng.randrange(1, len(verticals) + 1)
-            new = rng.randrange(1, len(verticals) + 1) if etype == "seq_goto" else old + (1 if etype == "seq_next" else -1)
+            if etype == "seq_goto":
+                old, new = rng.randrange(1, count + 1), rng.randrange(1, count + 1)
+            elif etype == "seq_next":
+                old = rng.randrange(1, count)
+                new = old + 1
+            else:
+                old = rng.randrange(2, count + 1)
+                new = old - 1
             data = {"old": old, "new": new, "id": seq_usage}
             if not c.legacy:
-                data.update(current_tab=old, tab_count=len(verticals), target_tab=new, widget_placement="top")
+                data.update(current_tab=old, tab_count=count, target_tab=new, widget_placement="top")
             ev = self.browser(b, etype, js(data))
             if rng.random() < 0.3:
                 b.seq = rng.choice(c.sequences)
@@ -1033,15 +1056,12 @@ class ChunkGenerator:
                 "choice_all": [f"choice_{i}" for i in range(3)],
                 "hints": [{"text": "Think about what stays constant between the two cases."}]}, path, module)
         # Rescoring is done by staff on a learner's submission.
-        staff, student = self.staff(), self.other_person(b)
+        student = self.other_person(b)
         self.planted.people.add(student.index)
-        real, b.person = b.person, staff
-        ev = self.server(b, "problem_rescore", {
+        return self.server(self.staff_burst(b), "problem_rescore", {
             "state": {"correct_map": {}, "student_answers": {}, "seed": 1, "done": True},
             "problem_id": usage, "orig_score": 0, "orig_total": 1, "new_score": 1, "new_total": 1,
             "success": "correct", "student": student.username}, path, module)
-        b.person = real
-        return ev
 
     def _querystring(self, b: Burst, c: Course, problem: dict) -> str:
         pairs = []
@@ -1214,18 +1234,18 @@ class ChunkGenerator:
 
     def teams(self, b: Burst) -> dict:
         """Teams: searches and learners added by themselves or by someone else."""
-        rng, c = self.rng, b.course
+        rng = self.rng
         team_id = f"study-group-{rng.randrange(1, 40)}-{hex32(rng)[:8]}"
         if rng.random() < 0.5:
             return self.server(b, "edx.team.searched", {
                 "search_text": self.text(b, 1, 1)[:50], "topic_id": f"topic-{rng.randrange(1, 6)}",
-                "number_of_results": rng.randrange(0, 20)}, f"/api/team/v0/teams/")
+                "number_of_results": rng.randrange(0, 20)}, "/api/team/v0/teams/")
         subject = b.person if rng.random() < 0.7 else self.other_person(b)
         self.planted.people.add(subject.index)
         return self.server(b, "edx.team.learner_added", {
             "team_id": team_id, "user_id": subject.id,
             "add_method": "joined_from_team_view" if subject is b.person else "added_by_another_user"},
-            f"/api/team/v0/team_membership/")
+            "/api/team/v0/team_membership/")
 
     def textbook(self, b: Burst) -> dict:
         """PDF textbook page turns and searches."""
@@ -1249,13 +1269,10 @@ class ChunkGenerator:
         mode = rng.choice(("audit", "verified", "honor", "professional"))
         r = rng.random()
         if r < 0.15:
-            staff, subject = self.staff(), self.other_person(b)
+            subject = self.other_person(b)
             self.planted.people.add(subject.index)
-            real, b.person = b.person, staff
-            ev = self.server(b, etype, {"course_id": c.id, "user_id": subject.id, "mode": mode},
-                             f"/courses/{c.id}/instructor/api/students_update_enrollment")
-            b.person = real
-            return ev
+            return self.server(self.staff_burst(b), etype, {"course_id": c.id, "user_id": subject.id, "mode": mode},
+                               f"/courses/{c.id}/instructor/api/students_update_enrollment")
         if r < 0.25:
             ev = self.background(b, etype, {"course_id": c.id, "user_id": b.person.id, "mode": mode})
             ev["context"]["command"] = "./manage.py lms enroll_user_in_course"
@@ -1361,20 +1378,18 @@ class ChunkGenerator:
     def instructor(self, b: Burst) -> dict:
         """Legacy instructor-dashboard events: `student` is a username or an e-mail."""
         rng, c = self.rng, b.course
-        staff, student = self.staff(), self.other_person(b)
+        student = self.other_person(b)
         self.planted.people.add(student.index)
+        sb = self.staff_burst(b)
         etype = rng.choice(("reset-student-attempts", "rescore-student-submission",
                             "delete-student-module-state", "get-student-progress-page"))
         event = {"student": student.email if rng.random() < 0.3 else student.username,
-                 "instructor": staff.username, "course": c.id}
+                 "instructor": sb.person.username, "course": c.id}
         if etype != "get-student-progress-page":
             event["problem"] = c.usage("problem", rng.choice(c.problems)["hex"])
         if etype == "reset-student-attempts":
             event["old_attempts"] = rng.randrange(1, 5)
-        real, b.person = b.person, staff
-        ev = self.server(b, etype, event, f"/courses/{c.id}/instructor/api/{etype.replace('-', '_')}")
-        b.person = real
-        return ev
+        return self.server(sb, etype, event, f"/courses/{c.id}/instructor/api/{etype.replace('-', '_')}")
 
     def xblock_other(self, b: Burst) -> dict:
         """Polls, surveys, problem builder answers and drag-and-drop."""
@@ -1497,7 +1512,6 @@ def seconds_per_event(events: int) -> float:
 
 def generate(out_path: str, events: int, seed: int, roster_size: int, jobs: int) -> tuple[World, Planted]:
     """Write the log and return the world plus everything planted in it."""
-    global _WORLD
     spacing = seconds_per_event(events)
     jobs_list = [(i, first, min(CHUNK_EVENTS, events - first), spacing)
                  for i, first in enumerate(range(0, events, CHUNK_EVENTS))]

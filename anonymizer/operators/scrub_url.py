@@ -2,8 +2,9 @@
 
 Path segments that identify a learner are pseudonymized: the segment after ``/u/``,
 ``/accounts/``, ``/users/``, ``/progress/`` and the other markers in ``user_markers`` becomes
-the user-id pseudonym when it is numeric and the username pseudonym otherwise. A segment that
-holds an email becomes ``[EMAIL]``. Works on absolute URLs and on bare paths (``context.path``,
+the user-id pseudonym when it is numeric and the username pseudonym otherwise. The segment after
+a ``secret_markers`` entry (activation keys, certificate verification ids, exam attempt codes)
+becomes ``[REDACTED]``. A segment that holds an email becomes ``[EMAIL]``. Works on absolute URLs and on bare paths (``context.path``,
 implicit event types).
 """
 
@@ -29,12 +30,23 @@ DEFAULT_USER_MARKERS = [
     "learner_profile",
     "submission_history",
 ]
+DEFAULT_SECRET_MARKERS = [
+    "activate",
+    "email_confirm",
+    "password_reset_confirm",
+    "certificates",
+    "attempt",
+    "unsubscribe",
+    "verify_student",
+]
+SECRET = "[REDACTED]"
 _EMAIL_SEGMENT = re.compile(r"[^/@\s]+@[^/@\s]+\.[A-Za-z]{2,}")
 
 
 class ScrubUrlParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
     user_markers: list[str] = DEFAULT_USER_MARKERS
+    secret_markers: list[str] = DEFAULT_SECRET_MARKERS
 
 
 @register
@@ -45,20 +57,24 @@ class ScrubUrl(Operator):
     @classmethod
     def build(cls, params, ctx):
         markers = frozenset(params.user_markers)
+        secret_markers = frozenset(params.secret_markers)
         username = make_pseudonymizer(ctx.identity("username"), ctx.pseudonymizer)
         user_id = make_pseudonymizer(ctx.identity("user_id"), ctx.pseudonymizer)
         cache: dict[str, str | None] = {}
 
         def scrub_path(path: str) -> str:
             segments = path.split("/")
-            after_marker = False
+            after_user = after_secret = False
             for index, segment in enumerate(segments):
                 decoded = unquote(segment)
-                if after_marker and decoded:
+                if after_secret and decoded:
+                    segments[index] = SECRET
+                elif after_user and decoded:
                     segments[index] = str(user_id(decoded, None)) if decoded.isdecimal() else username(decoded, None)
                 elif "@" in decoded and _EMAIL_SEGMENT.search(decoded):
                     segments[index] = "[EMAIL]"
-                after_marker = decoded in markers
+                after_user = decoded in markers
+                after_secret = decoded in secret_markers
             return "/".join(segments)
 
         def scrub(value: str) -> str | None:

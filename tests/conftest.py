@@ -1,0 +1,46 @@
+"""Shared fixtures: a fixed test key, the built-in policies, the fixture corpus."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from anonymizer import Anonymizer, Key, load_policy
+
+FIXTURES = Path(__file__).parent / "fixtures"
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+
+
+@pytest.fixture(scope="session")
+def key() -> Key:
+    return Key(bytes(range(32)))
+
+
+@pytest.fixture(scope="session")
+def research():
+    return load_policy("research")
+
+
+@pytest.fixture(scope="session")
+def strict():
+    return load_policy("strict")
+
+
+@pytest.fixture()
+def anonymizer(research, key) -> Anonymizer:
+    return Anonymizer(research, key)
+
+
+@pytest.fixture(scope="session")
+def people() -> dict:
+    return json.loads((FIXTURES / "people.json").read_text(encoding="utf-8"))
+
+
+@pytest.fixture()
+def key_file(tmp_path, key) -> Path:
+    path = tmp_path / "test.key"
+    path.write_text(key.secret.hex() + "\n")
+    path.chmod(0o600)
+    return path
