@@ -7,9 +7,9 @@ branches on configuration. A key no rule names is dropped and recorded in the ev
 
 from __future__ import annotations
 
+import fnmatch
 import re
 from dataclasses import dataclass, field
-from fnmatch import fnmatchcase
 from typing import Any, Callable
 from urllib.parse import parse_qsl, urlencode
 
@@ -20,6 +20,15 @@ from .operators import DROP, REGISTRY, BuildContext, EventState, Identity, Opera
 from .paths import WILDCARD, Token, format_path, parse_path
 from .policy import EventRule, FieldRule, Policy
 from .pseudonyms import Pseudonymizer
+
+class _KeepMarker:
+    """Stands for the ``keep`` operator inside compiled trees, so containers copy without a call."""
+
+    __slots__ = ()
+
+    def __call__(self, value, state):
+        return value
+
 
 _SAFE_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,47}$")
 
@@ -86,6 +95,8 @@ class _Compiler:
         self._op_cache: dict[int, OperatorFn] = {}
 
     def operator(self, rule: FieldRule, path: str) -> OperatorFn:
+        if rule.op == "keep":
+            return KEEP
         operator = REGISTRY[rule.op]
         try:
             fn = operator.build(rule.params, self.ctx)
@@ -116,11 +127,16 @@ class _Compiler:
         return _container(children, own, path)
 
 
+KEEP: Any = _KeepMarker()
+
+
 def _map_leaves(op: OperatorFn) -> OperatorFn:
     """Apply a scalar operator to every scalar under a value; None and "" pass as they are."""
 
     def leaves(value, state):
         kind = type(value)
+        if kind is str:
+            return op(value, state) if value else value
         if kind is dict:
             out = {}
             for key, item in value.items():
@@ -141,32 +157,45 @@ _MISSING = object()
 
 
 def _container(children: dict[Token, OperatorFn | None], own: OperatorFn | None, path: str) -> OperatorFn:
+    """A dict or list node. It edits the value in place (the engine owns the parsed event): kept
+    fields are not touched at all, changed ones are assigned, dropped ones deleted after the loop."""
     star = children.pop(WILDCARD, _MISSING)
-    exact = children
+    get = children.get
 
     def container(value, state):
         kind = type(value)
         if kind is dict:
-            out = {}
+            remove = None
             for key, item in value.items():
-                fn = exact.get(key, star)
+                fn = get(key, star)
+                if fn is KEEP:
+                    continue
                 if fn is _MISSING:
                     if own is None:
                         state.dropped.append((_join(path, key), "unnamed"))
+                        remove = [key] if remove is None else remove + [key]
                         continue
                     fn = own
                 elif fn is None:
+                    remove = [key] if remove is None else remove + [key]
                     continue
                 result = fn(item, state)
                 if result is DROP:
                     state.dropped.append((_join(path, key), "invalid_value"))
-                else:
-                    out[key] = result
-            return out
+                    remove = [key] if remove is None else remove + [key]
+                elif result is not item:
+                    value[key] = result
+            if remove is not None:
+                for key in remove:
+                    del value[key]
+            return value
         if kind is list:
             out_list = []
             for index, item in enumerate(value):
-                fn = exact.get(index, star)
+                fn = get(index, star)
+                if fn is KEEP:
+                    out_list.append(item)
+                    continue
                 if fn is _MISSING:
                     if own is None:
                         state.dropped.append((_join(path, index), "unnamed"))
@@ -298,13 +327,53 @@ def _empty_payload(value, state):
 Plan = Callable[[dict, EventState], dict]
 
 
+def _is_glob(pattern: str) -> bool:
+    return any(ch in pattern for ch in "*?[")
+
+
 @dataclass
 class CompiledPolicy:
-    """Plans for every event rule, and the resolver from (event_type, event_source) to a plan."""
+    """Plans for every event rule, and the resolver from (event_type, event_source) to a plan.
+
+    Precedence: an exact name beats a glob; a rule with ``source`` beats one without; then the
+    first rule in the file. Exact names are a dict lookup; the globs that apply to one source are
+    joined, in precedence order, into one regular expression whose first matching branch wins.
+    """
 
     rules: list[tuple[EventRule, Plan | None]]
     unknown: Plan | None
     _cache: dict[tuple[str, str], tuple[Plan | None, str]] = field(default_factory=dict)
+    _globs: dict[str, tuple[re.Pattern[str] | None, list[int]]] = field(default_factory=dict)
+
+    def _outcome(self, index: int | None) -> tuple[Plan | None, str]:
+        if index is None:
+            return (self.unknown, "unknown")
+        rule, plan = self.rules[index]
+        return (None, "drop") if rule.action == "drop" else (plan, "anonymize")
+
+    def _candidates(self, source: str, globs: bool):
+        """Indexes of the rules that apply to SOURCE, in precedence order, with their patterns."""
+        ranked = sorted(
+            (rule.source is None, index)
+            for index, (rule, _) in enumerate(self.rules)
+            if rule.source is None or source in rule.source
+        )
+        for _, index in ranked:
+            patterns = [p for p in self.rules[index][0].match if _is_glob(p) == globs]
+            if patterns:
+                yield index, patterns
+
+    def _glob_matcher(self, source: str) -> tuple[re.Pattern[str] | None, list[int]]:
+        found = self._globs.get(source)
+        if found is None:
+            branches, owners = [], []
+            for index, patterns in self._candidates(source, globs=True):
+                for pattern in patterns:
+                    branches.append(f"(?P<g{len(owners)}>{fnmatch.translate(pattern)})")
+                    owners.append(index)
+            found = (re.compile("|".join(branches)) if branches else None, owners)
+            self._globs[source] = found
+        return found
 
     def resolve(self, event_type: str, source: str) -> tuple[Plan | None, str]:
         """The plan for this event type and source, and the outcome (``anonymize``, ``drop``, ``unknown``)."""
@@ -312,23 +381,17 @@ class CompiledPolicy:
         found = self._cache.get(key)
         if found is not None:
             return found
-        best = None
-        best_rank = None
-        for index, (rule, plan) in enumerate(self.rules):
-            if rule.source is not None and source not in rule.source:
-                continue
-            for pattern in rule.match:
-                is_glob = any(ch in pattern for ch in "*?[")
-                if (fnmatchcase(event_type, pattern) if is_glob else event_type == pattern):
-                    rank = (is_glob, rule.source is None, index)
-                    if best_rank is None or rank < best_rank:
-                        best, best_rank = (rule, plan), rank
-        if best is None:
-            found = (self.unknown, "unknown")
-        elif best[0].action == "drop":
-            found = (None, "drop")
-        else:
-            found = (best[1], "anonymize")
+        chosen = None
+        for index, patterns in self._candidates(source, globs=False) if event_type[:1] != "/" else ():
+            if event_type in patterns:
+                chosen = index
+                break
+        if chosen is None:
+            matcher, owners = self._glob_matcher(source)
+            match = matcher.match(event_type) if matcher is not None else None
+            if match is not None:
+                chosen = owners[int(match.lastgroup[1:])]
+        found = self._outcome(chosen)
         if len(self._cache) > 100_000:
             self._cache.clear()
         self._cache[key] = found

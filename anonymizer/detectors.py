@@ -18,7 +18,11 @@ PLACEHOLDERS = {
 }
 KINDS = tuple(PLACEHOLDERS)
 
-_EMAIL = r"(?P<email>[\w.!#$%&'*+/=?^`{|}~-]+@(?:[\w-]+\.)+[A-Za-z]{2,})"
+# The lookbehind lets a match start only where a local part starts, and the domain has no nested
+# repetition: both keep the search linear on long runs such as block ids (``type@problem+block@…``).
+_LOCAL = r"[\w.!#$%&'*+/=?^`{|}~-]"
+_EMAIL = rf"(?P<email>(?<!{_LOCAL}){_LOCAL}+@[\w-]+(?:\.[\w-]+)*\.[A-Za-z]{{2,}})"
+EMAIL_PATTERN = re.compile(_EMAIL)
 _URL = r"(?P<url>(?:\b[a-zA-Z][a-zA-Z0-9+.\-]{1,15}://|\bwww\.)[^\s<>\"'\[\]{}|\\^`]+)"
 _IPV4 = r"(?P<ipv4>(?<![\w.])(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?![\w]|\.\d))"
 _IPV6 = r"(?P<ipv6>(?<![\w:.])(?=[0-9A-Fa-f:.]*::|(?:[0-9A-Fa-f]{1,4}:){7})[0-9A-Fa-f:.]{2,45}(?![\w:]))"
@@ -29,7 +33,8 @@ _PHONE = (
     r"\d{1,5}(?:[ .\-]\d{2,5}){1,4}"
     r"(?![\w\-]|\.\d))"
 )
-_ISO_DATE = re.compile(r"^\d{4}[-./]\d{1,2}[-./]\d{1,2}$|^\d{1,2}[-./]\d{1,2}[-./]\d{4}$")
+# A date, alone or followed by the hour of a time (``2024-03-01 10`` of ``2024-03-01 10:30:00``).
+_ISO_DATE = re.compile(r"^(?:\d{4}[-./]\d{1,2}[-./]\d{1,2}|\d{1,2}[-./]\d{1,2}[-./]\d{4})(?: \d{1,2})?$")
 _DIGITS = re.compile(r"\d")
 
 
@@ -85,7 +90,7 @@ class TextScrubber:
         """A cheap test that is false only when no detector can match."""
         if "@" in text or "://" in text or "www." in text:
             return True
-        return self._wants_digits and any(c.isdigit() for c in text)
+        return self._wants_digits and _DIGITS.search(text) is not None
 
     def scrub(self, text: str) -> str:
         """TEXT with every detected item replaced by its placeholder."""

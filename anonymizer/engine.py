@@ -33,8 +33,9 @@ class Anonymizer:
         return (Anonymizer, (self.policy, self.key))
 
     def anonymize_event(self, event: dict[str, Any]) -> dict[str, Any] | None:
-        """The anonymized copy of EVENT, or None when the policy drops it or it has no event type."""
-        out, _ = self._apply(event)
+        """The anonymized copy of EVENT, or None when the policy drops it or it has no event type.
+        EVENT itself is left as it was."""
+        out, _ = self._apply(orjson.loads(orjson.dumps(event)))
         return out
 
     def _apply(self, event: dict[str, Any]) -> tuple[dict[str, Any] | None, str]:
@@ -52,16 +53,8 @@ class Anonymizer:
             stats.dropped[reason] += 1
             stats.event(label, "dropped")
             return None, reason
-        actors = []
-        username = event.get("username")
-        if type(username) is str and username.strip():
-            actors.append(username.strip())
         context = event.get("context")
-        if type(context) is dict:
-            other = context.get("username")
-            if type(other) is str and other.strip() and other.strip() not in actors:
-                actors.append(other.strip())
-        state = EventState(tuple(actors))
+        state = EventState(event.get("username"), context.get("username") if type(context) is dict else None)
         out = plan(event, state)
         if state.dropped:
             fields = stats.fields

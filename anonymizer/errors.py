@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 
 class AnonymizerError(Exception):
     """Base class for every error the tool reports to its user."""
@@ -25,3 +27,12 @@ class KeyFileError(AnonymizerError):
     """A key file is missing, unreadable, or too short."""
 
     exit_code = 2
+
+
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,47}$")
+
+
+def shown(value: object) -> str:
+    """VALUE quoted for a message when it is a plain name; anything else (a value pasted into a
+    policy by mistake could be data) is described, not repeated."""
+    return repr(value) if isinstance(value, str) and _NAME.match(value) else "(a value that is not a plain name; not repeated)"

@@ -16,9 +16,9 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
-from .errors import PolicyError
+from .errors import PolicyError, shown
 from .operators import REGISTRY
-from .paths import parse_path
+from .paths import format_path, parse_path
 
 BUILTIN_PACKAGE = "anonymizer.policies"
 
@@ -54,8 +54,7 @@ class FieldRule(BaseModel):
                 raise ValueError("a 'decode' rule takes only 'fields' (the rules for the decoded value)")
             if not self.fields:
                 raise ValueError("a 'decode' rule needs 'fields': without them everything decoded would be dropped")
-            for path in self.fields:
-                parse_path(path)
+            _check_paths(self.fields)
             return self
         if self.fields is not None:
             raise ValueError("'fields' belongs to a 'decode' rule")
@@ -63,7 +62,7 @@ class FieldRule(BaseModel):
             raise ValueError(f"missing 'op': expected one of {sorted(REGISTRY)}")
         operator = REGISTRY.get(self.op)
         if operator is None:
-            raise ValueError(f"unknown operator {self.op!r}: expected one of {sorted(REGISTRY)}")
+            raise ValueError(f"unknown operator {shown(self.op)}: expected one of {sorted(REGISTRY)}")
         try:
             self._params = operator.Params.model_validate(extra)
         except ValidationError as exc:
@@ -77,8 +76,13 @@ class FieldRule(BaseModel):
 
 
 def _check_paths(rules: dict[str, FieldRule]) -> dict[str, FieldRule]:
+    """Every path parses, and no two name the same field (``a.*`` and ``a[*]`` are one field)."""
+    seen: dict[tuple, str] = {}
     for path in rules:
-        parse_path(path)
+        tokens = parse_path(path)
+        if tokens in seen:
+            raise ValueError(f"the field {format_path(tokens)!r} is ruled twice (as {seen[tokens]!r} and {path!r})")
+        seen[tokens] = path
     return rules
 
 
@@ -157,13 +161,12 @@ class Policy(BaseModel):
         merged = dict(DEFAULT_IDENTITIES)
         merged.update(self.identities)
         self.identities = merged
-        used = set()
-        for rule in _all_rules(self):
-            if rule.op == "pseudonymize":
-                used.add(rule.params.identity)
-        missing = sorted(used - set(merged))
-        if missing:
-            raise ValueError(f"'pseudonymize' names identities that 'identities' does not define: {missing}")
+        for loc, rule in _all_rules(self):
+            if rule.op == "pseudonymize" and rule.params.identity not in merged:
+                raise ValueError(
+                    f"{_format_loc(loc)}: 'pseudonymize' names the identity {shown(rule.params.identity)}, which "
+                    f"'identities' does not define (defined: {sorted(merged)})"
+                )
         return self
 
     @property
@@ -178,18 +181,23 @@ class Policy(BaseModel):
 
 
 def _all_rules(policy: Policy):
-    def walk(rules: dict[str, FieldRule]):
-        for rule in rules.values():
-            yield rule
-            if rule.fields:
-                yield from walk(rule.fields)
+    """(location, rule) for every rule of POLICY, the fields of decode rules included."""
 
-    yield from walk(policy.envelope)
-    for event_rule in policy.events:
-        yield from walk(event_rule.fields)
-        yield from walk(event_rule.envelope)
+    def walk(rules: dict[str, FieldRule], where: tuple):
+        for path, rule in rules.items():
+            yield from one(rule, where + (path,))
+
+    def one(rule: FieldRule, where: tuple):
+        yield where, rule
+        if rule.fields:
+            yield from walk(rule.fields, where + ("fields",))
+
+    yield from walk(policy.envelope, ("envelope",))
+    for index, event_rule in enumerate(policy.events):
+        yield from walk(event_rule.fields, ("events", index, "fields"))
+        yield from walk(event_rule.envelope, ("events", index, "envelope"))
         if event_rule.payload is not None:
-            yield event_rule.payload
+            yield from one(event_rule.payload, ("events", index, "payload"))
 
 
 def _describe(error: dict) -> str:
@@ -222,6 +230,12 @@ def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: b
         if key_node.tag == "tag:yaml.org,2002:merge":
             continue  # keys merged in from an anchor (<<: *shared) may be overridden
         key = loader.construct_object(key_node, deep=deep)
+        try:
+            hash(key)
+        except TypeError:
+            raise yaml.constructor.ConstructorError(
+                None, None, "a key must be a plain name, not a list or mapping", key_node.start_mark
+            ) from None
         if key in seen:
             raise yaml.constructor.ConstructorError(
                 None, None, f"duplicate key {key!r} (first at line {seen[key] + 1})", key_node.start_mark
@@ -259,7 +273,7 @@ def _replace_operators(data: dict, replacements: dict[str, str]) -> None:
         if isinstance(rule, str):
             return replacements.get(rule, rule)
         if isinstance(rule, dict):
-            if rule.get("op") in replacements:
+            if isinstance(rule.get("op"), str) and rule["op"] in replacements:
                 return {"op": replacements[rule["op"]]}
             if isinstance(rule.get("fields"), dict):
                 return {**rule, "fields": {path: swap(r) for path, r in rule["fields"].items()}}
@@ -290,6 +304,22 @@ def _resolve_base(name: str, source: str) -> tuple[bytes, str]:
         raise PolicyError(f"{source}: extends: {name!r} is neither a built-in policy nor a readable file") from None
 
 
+def _where(source: str) -> str:
+    """The file a policy source names, for cycle detection: a resolved path, or a built-in name."""
+    path = Path(source)
+    return str(path.resolve()) if path.is_file() else source
+
+
+_MERGED_SECTIONS = {"envelope": dict, "identities": dict, "replace_operators": dict, "events": list}
+
+
+def _check_sections(data: dict, source: str) -> None:
+    for section, kind in _MERGED_SECTIONS.items():
+        if data.get(section) is not None and not isinstance(data[section], kind):
+            expected = "a mapping" if kind is dict else "a list"
+            raise PolicyError(f"{source}: {section}: expected {expected}")
+
+
 def _effective(text: bytes, source: str, seen: tuple[str, ...] = ()) -> tuple[dict, str]:
     """The raw policy with its base merged in, and the chained sha256 of every file involved."""
     data = _read_yaml(text, source)
@@ -299,10 +329,15 @@ def _effective(text: bytes, source: str, seen: tuple[str, ...] = ()) -> tuple[di
         return data, digest
     if not isinstance(base_name, str):
         raise PolicyError(f"{source}: extends: expected the name or path of another policy")
-    if base_name in seen or len(seen) > 8:
-        raise PolicyError(f"{source}: extends: {base_name!r} leads back to itself")
+    if len(seen) >= 8:
+        raise PolicyError(f"{source}: extends: more than 8 policies deep")
+    _check_sections(data, source)
     base_text, base_source = _resolve_base(base_name, source)
-    base, base_digest = _effective(base_text, base_source, seen + (base_name,))
+    here = _where(source)
+    if _where(base_source) in seen + (here,):
+        raise PolicyError(f"{source}: extends: {base_name!r} leads back to itself")
+    base, base_digest = _effective(base_text, base_source, seen + (here,))
+    _check_sections(base, base_source)
     merged = dict(base)
     merged.update({k: v for k, v in data.items() if k not in ("envelope", "events", "identities", "replace_operators")})
     merged["identities"] = {**(base.get("identities") or {}), **(data.get("identities") or {})}
@@ -320,9 +355,11 @@ def parse_policy(text: bytes, source: str) -> Policy:
     data, digest = _effective(text, source)
     replacements = data.get("replace_operators") or {}
     if isinstance(replacements, dict) and replacements:
-        unknown = sorted(op for op in list(replacements) + list(replacements.values()) if op not in REGISTRY)
+        ops = list(replacements) + list(replacements.values())
+        unknown = sorted((op for op in ops if not (isinstance(op, str) and op in REGISTRY)), key=str)
         if unknown:
-            raise PolicyError(f"{source}: replace_operators: unknown operator(s) {unknown}; expected some of {sorted(REGISTRY)}")
+            unknown_text = ", ".join(shown(op) for op in unknown)
+            raise PolicyError(f"{source}: replace_operators: unknown operator(s) {unknown_text}; expected some of {sorted(REGISTRY)}")
         _replace_operators(data, replacements)
     try:
         policy = Policy.model_validate(data)

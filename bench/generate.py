@@ -228,6 +228,11 @@ CHOICE_TEXTS = ("a piano", "a guitar", "a table", "a chair", "yellow", "blue", "
 SHORT_ANSWERS = ("3.14", "2*x+3", "0.0045", "x^2+1", "photosynthesis", "1713", "O(log n)", "42",
                  "mitochondrion", "sqrt(2)/2", "1/221", "blue", "n log n")
 
+INPUT_TYPES = {"multiplechoiceresponse": "choicegroup", "choiceresponse": "checkboxgroup",
+               "optionresponse": "optioninput"}
+TEXT_RESPONSES = ("stringresponse", "numericalresponse", "customresponse")
+SETTING_TABLES = {"email": "auth_user", "is_active": "auth_user", "pref-lang": "user_api_userpreference"}
+
 COMPONENT_NAMES = ("Introduction", "Worked example", "Check your understanding", "Lecture",
                    "Practice problems", "Reading", "Discussion", "Summary", "Lab", "Quiz")
 
@@ -352,36 +357,16 @@ def ascii_fold(text: str) -> str:
 def make_username(rng: Random, first: str, last: str) -> str:
     """A username in one of the styles learners pick, including edge characters."""
     f = "".join(ch for ch in ascii_fold(first) if ch.isascii() and ch.isalnum()) or "user"
-    l = "".join(ch for ch in ascii_fold(last) if ch.isascii() and ch.isalnum()) or "learner"  # noqa: E741
-    style = rng.randrange(14)
+    s = "".join(ch for ch in ascii_fold(last) if ch.isascii() and ch.isalnum()) or "learner"
     n = rng.randrange(1, 9999)
-    if style == 0:
-        return f"{f[0]}{l}".lower()
-    if style == 1:
-        return f"{f}_{l}{n % 100}".lower()
-    if style == 2:
-        return f"{f}{l}"
-    if style == 3:
-        return f"{f.lower()}{n}"
-    if style == 4:
-        return f"{f}-{l}".lower()
-    if style == 5:
-        return f"_{f.lower()}_"
-    if style == 6:
-        return f"{l.lower()}_"
-    if style == 7:
-        return f"-{f.lower()}{n % 100}"
-    if style == 8:
-        return f"{f.lower()}-"
-    if style == 9:
-        return f"learner{n}"
-    if style == 10:
-        return f"{f[:3]}{l[:3]}{n % 1000}".lower()
-    if style == 11:
-        return f"{l}{f[0]}{n % 10}"
-    if style == 12:
-        return f"{f.lower()}_{rng.randrange(1970, 2008)}"
-    return f"{f.lower()}.{l.lower()}"[:30].replace(".", "_")
+    styles = (
+        f"{f[0]}{s}".lower(), f"{f}_{s}{n % 100}".lower(), f"{f}{s}", f"{f.lower()}{n}",
+        f"{f}-{s}".lower(), f"{f}_{s}".lower()[:30], f"{f[:3]}{s[:3]}{n % 1000}".lower(),
+        f"{s}{f[0]}{n % 10}", f"{f.lower()}_{1970 + n % 38}", f"learner{n}",
+        # Leading and trailing _ or - defeat \b-based username scrubbers.
+        f"_{f.lower()}_", f"{s.lower()}_", f"-{f.lower()}{n % 100}", f"{f.lower()}-",
+    )
+    return styles[rng.randrange(len(styles))]
 
 
 def build_roster(rng: Random, size: int) -> list[Person]:
@@ -620,7 +605,7 @@ class ChunkGenerator:
         sb.course, sb.seq = b.course, b.seq
         return sb
 
-    def page_url(self, b: Burst, query: bool = True) -> str:
+    def page_url(self, b: Burst) -> str:
         """A courseware URL the learner is looking at, in one of the LMS/MFE shapes."""
         c, (chapter, seq, verticals) = b.course, b.seq
         vertical = self.rng.choice(verticals)
@@ -630,7 +615,7 @@ class ChunkGenerator:
                     "?show_title=0&show_bookmark_button=0&recheck_access=1&view=student_view")
         if r < 0.7 or c.legacy:
             url = f"https://{HOST}/courses/{c.id}/courseware/{chapter}/{seq}/"
-            if query and self.rng.random() < 0.3:
+            if self.rng.random() < 0.3:
                 url += f"?activate_block_id={quote(c.usage('vertical', vertical), safe='')}"
             return url
         return f"https://{MFE_HOST}/course/{c.id}/{c.usage('sequential', seq)}/{c.usage('vertical', vertical)}"
@@ -665,10 +650,11 @@ class ChunkGenerator:
             ctx = {"course_id": c.id, "course_user_tags": {}, "user_id": p.id, "path": path,
                    "org_id": c.org, "enterprise_uuid": ""}
             if rng.random() < 0.15:
-                ctx["course_user_tags"] = {f"xblock.partition_service.partition_{rng.randrange(10**9, 10**10)}": str(rng.randrange(2))}
+                partition = f"xblock.partition_service.partition_{rng.randrange(10**9, 10**10)}"
+                ctx["course_user_tags"] = {partition: str(rng.randrange(2))}
         else:
             ctx = {"user_id": p.id, "path": path, "course_id": c.id, "org_id": c.org, "enterprise_uuid": ""}
-            if rng.random() < 0.5:
+            if rng.random() < 0.3:
                 ctx["client_id"] = p.client_id
         if rng.random() < 0.08:
             # Older releases copied the request envelope into the context.
@@ -946,7 +932,8 @@ class ChunkGenerator:
                "client": {"library": {"name": f"analytics-{os_name.lower()}", "version": "4.10.4"},
                           "os": {"name": os_name, "version": os_version},
                           "device": {"id": p.device_id, "manufacturer": maker, "model": model},
-                          "network": {"wifi": rng.random() < 0.7, "carrier": rng.choice(("Telenor", "Vodafone", "Jio", "T-Mobile"))},
+                          "network": {"wifi": rng.random() < 0.7,
+                                      "carrier": rng.choice(("Telenor", "Vodafone", "Jio", "T-Mobile"))},
                           "ip": b.ip, "locale": b.lang[:5] or "en-US", "timezone": "Europe/Oslo",
                           "userAgent": agent},
                "received_at": iso_time(self.now_ts + 0.5), "component": "videoplayer",
@@ -1099,11 +1086,16 @@ class ChunkGenerator:
             answers[iid] = value
             student_answers[iid] = value
             input_state[iid] = {}
-            submission[iid] = {"question": question, "answer": value if kind in ("stringresponse", "numericalresponse", "customresponse")
-                               else (rng.choice(CHOICE_TEXTS) if not isinstance(value, list) else [rng.choice(CHOICE_TEXTS) for _ in value]),
-                               "response_type": kind, "input_type": {"multiplechoiceresponse": "choicegroup", "choiceresponse": "checkboxgroup",
-                                                                     "optionresponse": "optioninput"}.get(kind, "textline"),
-                               "correct": correct, "variant": "", "group_label": ""}
+            # The submission shows choice texts where `answers` has choice ids.
+            if kind in TEXT_RESPONSES:
+                shown = value
+            elif isinstance(value, list):
+                shown = [rng.choice(CHOICE_TEXTS) for _ in value]
+            else:
+                shown = rng.choice(CHOICE_TEXTS)
+            submission[iid] = {"question": question, "answer": shown, "response_type": kind,
+                               "input_type": INPUT_TYPES.get(kind, "textline"), "correct": correct,
+                               "variant": "", "group_label": ""}
             msg = ""
             if kind == "customresponse" and rng.random() < 0.5:
                 # External graders echo the submission back in their feedback.
@@ -1140,7 +1132,7 @@ class ChunkGenerator:
                  "id": thread if kind == "thread" else hex24(rng), "url": url,
                  "user_course_roles": [], "user_forums_roles": ["Student"], "options": {"followed": rng.random() < 0.3}}
         if action in ("created", "edited", "reported"):
-            body = self.text(b, 1, 12)
+            body = self.text(b, 1, 8)
             if rng.random() < 0.05:
                 body = "\n\n".join(self.text(b, 10, 14) for _ in range(3))
             truncated = len(body) > FORUM_BODY_LIMIT
@@ -1184,18 +1176,20 @@ class ChunkGenerator:
         rng, c = self.rng, b.course
         block, _ = rng.choice(c.oras)
         usage = c.usage("openassessment", block)
-        path = c.handler("openassessment", block, rng.choice(("submit", "save_submission", "peer_assess", "render_peer_assessment")))
+        handler = rng.choice(("submit", "save_submission", "peer_assess", "render_peer_assessment"))
+        path = c.handler("openassessment", block, handler)
         module = ("Open Response Assessment", usage)
         me = self.world.anonymous_id(b.person, c)
         self.planted.values["anonymous_ids"].add(me)
         sub_uuid = uuid4(rng)
         r = rng.random()
         if r < 0.3:
-            parts = [{"text": self.text(b, 4, 14)} for _ in range(rng.randrange(1, 3))]
+            parts = [{"text": self.text(b, 3, 10)} for _ in range(rng.randrange(1, 3))]
             answer = {"parts": parts, "file_keys": [], "files_descriptions": [], "files_names": [], "files_sizes": []}
             if rng.random() < 0.2:
                 key = f"{me}/{c.id}/{block}/0"
-                answer.update(file_keys=[key], files_descriptions=["My lab report"], files_names=[f"{b.person.username}_report.pdf"], files_sizes=[184233])
+                answer.update(file_keys=[key], files_descriptions=["My lab report"],
+                              files_names=[f"{b.person.username}_report.pdf"], files_sizes=[184233])
             return self.server(b, "openassessmentblock.create_submission", {
                 "submission_uuid": sub_uuid, "attempt_number": 1, "created_at": iso_time(self.now_ts),
                 "submitted_at": iso_time(self.now_ts), "answer": answer}, path, module)
@@ -1334,7 +1328,7 @@ class ChunkGenerator:
         rng, p = self.rng, b.person
         setting = rng.choice(("name", "email", "pref-lang", "pref-lang", "year_of_birth", "country",
                               "gender", "bio", "is_active", "level_of_education"))
-        table = {"email": "auth_user", "is_active": "auth_user", "pref-lang": "user_api_userpreference"}.get(setting, "auth_userprofile")
+        table = SETTING_TABLES.get(setting, "auth_userprofile")
         other = self.other_person(b)
         if setting == "name":
             old, new = other.name, p.name
@@ -1352,10 +1346,9 @@ class ChunkGenerator:
         else:
             old, new = None, rng.choice(("NO", "IN", "f", "m", "b", "hs"))
         self.planted.people.add(other.index)
-        ev = self.server(b, "edx.user.settings.changed", {"user_id": p.id, "setting": setting, "old": old,
-                                                           "new": new, "truncated": [], "table": table},
-                         f"/api/user/v1/accounts/{p.username}")
-        return ev
+        return self.server(b, "edx.user.settings.changed",
+                           {"user_id": p.id, "setting": setting, "old": old, "new": new, "truncated": [], "table": table},
+                           f"/api/user/v1/accounts/{p.username}")
 
     def special_exam(self, b: Burst) -> dict:
         """Proctored exam attempts: attempt_code is a secret."""
@@ -1492,7 +1485,7 @@ FAMILY_WEIGHTS = (
 
 # --------------------------------------------------------------------------- driver
 
-_WORLD: World | None = None
+_WORLD: World | None = None  # the world a worker process generates from
 
 
 def _init_worker(seed: int, roster_size: int, events: int) -> None:
@@ -1512,26 +1505,31 @@ def seconds_per_event(events: int) -> float:
 
 def generate(out_path: str, events: int, seed: int, roster_size: int, jobs: int) -> tuple[World, Planted]:
     """Write the log and return the world plus everything planted in it."""
+    global _WORLD
     spacing = seconds_per_event(events)
-    jobs_list = [(i, first, min(CHUNK_EVENTS, events - first), spacing)
-                 for i, first in enumerate(range(0, events, CHUNK_EVENTS))]
-    total = Planted()
-    line_offset = 0
-    _init_worker(seed, roster_size, events)
+    chunks = [(i, first, min(CHUNK_EVENTS, events - first), spacing)
+              for i, first in enumerate(range(0, events, CHUNK_EVENTS))]
+    world = _WORLD = World(seed, roster_size, events)
+    total, line_offset = Planted(), 0
     with open(out_path, "wb") as out:
-        if jobs > 1 and len(jobs_list) > 1:
-            ctx = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
-            with ctx.Pool(jobs, initializer=_init_worker, initargs=(seed, roster_size, events)) as pool:
-                results = pool.imap(_run_chunk, jobs_list)
-                for data, planted in results:
+        if jobs > 1 and len(chunks) > 1:
+            if "fork" in multiprocessing.get_all_start_methods():
+                # Forked workers inherit the world instead of rebuilding it.
+                pool = multiprocessing.get_context("fork").Pool(jobs)
+            else:
+                pool = multiprocessing.get_context("spawn").Pool(
+                    jobs, initializer=_init_worker, initargs=(seed, roster_size, events))
+            with pool:
+                # imap keeps chunk order, so the output does not depend on scheduling.
+                for data, planted in pool.imap(_run_chunk, chunks):
                     out.write(data)
                     line_offset = _merge(total, planted, line_offset, data)
         else:
-            for job in jobs_list:
-                data, planted = _run_chunk(job)
+            for chunk in chunks:
+                data, planted = _run_chunk(chunk)
                 out.write(data)
                 line_offset = _merge(total, planted, line_offset, data)
-    return _WORLD, total
+    return world, total
 
 
 def _merge(total: Planted, part: Planted, line_offset: int, data: bytes) -> int:

@@ -30,11 +30,24 @@ DROP: Any = _Drop()
 class EventState:
     """Per-event scratch space shared by the operator functions of one event."""
 
-    __slots__ = ("dropped", "actors")
+    __slots__ = ("dropped", "_raw_actors", "_actors")
 
-    def __init__(self, actors: tuple[str, ...] = ()) -> None:
-        self.dropped: list[str] = []  # field paths removed because no rule named them, or their value was unusable
-        self.actors = actors  # usernames the event itself names, for scrubbing free text
+    def __init__(self, *raw_usernames: object, actors: tuple[str, ...] | None = None) -> None:
+        self.dropped: list[tuple[str, str]] = []  # (field path, reason) of fields removed by default or as unusable
+        self._raw_actors = raw_usernames  # as read before the envelope was rewritten
+        self._actors = actors
+
+    @property
+    def actors(self) -> tuple[str, ...]:
+        """The usernames the event itself names (``username``, ``context.username``), cleaned on
+        first use: only free-text operators need them."""
+        if self._actors is None:
+            found: list[str] = []
+            for raw in self._raw_actors:
+                if type(raw) is str and raw.strip() and raw.strip() not in found:
+                    found.append(raw.strip())
+            self._actors = tuple(found)
+        return self._actors
 
 
 OperatorFn = Callable[[Any, EventState], Any]

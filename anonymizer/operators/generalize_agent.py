@@ -1,6 +1,7 @@
 """``generalize_agent``: reduce a user-agent string to browser family and major version, OS family
 and device class, e.g. ``Chrome 45 / Mac OS X / desktop``. Nothing else of the raw string survives:
-even the parser's family names are only used when they match a known, closed vocabulary shape.
+even the parser's family names are only used when they belong to a closed vocabulary, the names its
+rules spell out (many rules echo part of an unknown agent, which can be anything).
 """
 
 from __future__ import annotations
@@ -23,10 +24,93 @@ class GeneralizeAgentParams(BaseModel):
     browser_version: bool = True
 
 
-def _safe(name: str | None) -> str:
-    # Parser families come from a rules file, but for unknown agents some rules echo the input;
-    # only a short plain name is trusted.
-    return name if name and _SAFE_NAME.match(name) else "Other"
+_MAX_NAMES = 512
+
+
+def _spelled(items) -> set[str] | None:
+    """Every string the parsed regex ITEMS matches, or None when that set is open or too large."""
+    from re import _constants as sre
+
+    out = {""}
+    for op, arg in items:
+        if op is sre.LITERAL:
+            choices = {chr(arg)}
+        elif op is sre.IN and all(kind is sre.LITERAL for kind, _ in arg):
+            choices = {chr(code) for _, code in arg}
+        elif op is sre.SUBPATTERN:
+            choices = _spelled(arg[-1])
+        elif op is sre.BRANCH:
+            # A branch that spells an open set adds nothing: what it matches is not a fixed name.
+            choices = set().union(*(found for branch in arg[1] if (found := _spelled(branch))))
+        elif op in (sre.MAX_REPEAT, sre.MIN_REPEAT) and arg[1] <= 1:
+            inner = _spelled(arg[2])
+            choices = None if inner is None else ({""} | inner if arg[0] == 0 else inner)
+        elif op in (sre.AT, sre.ASSERT, sre.ASSERT_NOT):
+            choices = {""}
+        else:
+            return None
+        if not choices:
+            return None
+        out = {a + b for a in out for b in choices}
+        if len(out) > _MAX_NAMES:
+            return None
+    return out
+
+
+def _group_one(items):
+    from re import _constants as sre
+
+    for op, arg in items:
+        if op is sre.SUBPATTERN:
+            if arg[0] == 1:
+                return arg[-1]
+            found = _group_one(arg[-1])
+        elif op is sre.BRANCH:
+            found = next((g for branch in arg[1] if (g := _group_one(branch)) is not None), None)
+        elif op in (sre.MAX_REPEAT, sre.MIN_REPEAT):
+            found = _group_one(arg[2])
+        else:
+            found = None
+        if found is not None:
+            return found
+    return None
+
+
+def _names(matchers) -> set[str]:
+    """The family names the rules can produce that are spelled out in the rules themselves."""
+    from re import _parser as sre_parse
+
+    names = set()
+    for matcher in matchers:
+        family = matcher.family or "$1"
+        if "$" not in family:
+            names.add(family)
+            continue
+        if re.search(r"\$[02-9]", family) or getattr(matcher, "flags", 0):
+            continue
+        try:
+            group = _group_one(sre_parse.parse(matcher.regex))
+        except Exception:  # noqa: BLE001  (a rule this reader cannot follow names nothing)
+            continue
+        for spelled in (_spelled(group) if group is not None else None) or ():
+            names.add(family.replace("$1", spelled).strip())
+    return names
+
+
+@lru_cache(maxsize=1)
+def _vocabulary() -> tuple[frozenset[str], frozenset[str]]:
+    """Browser and OS family names the parser's rules spell out: a closed vocabulary."""
+    try:
+        from ua_parser_builtins.lazy import MATCHERS
+    except ImportError:  # without the rules, nothing is trusted
+        return frozenset(), frozenset()
+    return frozenset(_names(MATCHERS[0])), frozenset(_names(MATCHERS[1]))
+
+
+def _safe(name: str | None, vocabulary: frozenset[str]) -> str:
+    # For unknown agents many rules echo part of the input (a bot's or an app's name, which can
+    # be anything, a learner's name included): only names the rules spell out are kept.
+    return name if name and name in vocabulary and _SAFE_NAME.match(name) else "Other"
 
 
 @lru_cache(maxsize=8192)
@@ -39,10 +123,11 @@ def generalize(agent: str, browser_version: bool = True) -> str:
         return f"edX app / {os_family} / {'tablet' if 'iPad' in agent else 'mobile'}"
     result = parse(agent)
     ua, os_, device = result.user_agent, result.os, result.device
-    browser = _safe(ua.family if ua else None)
+    browsers, systems = _vocabulary()
+    browser = _safe(ua.family if ua else None, browsers)
     if browser_version and ua and ua.major and ua.major.isdigit() and browser != "Other":
         browser = f"{browser} {int(ua.major)}"
-    os_family = _safe(os_.family if os_ else None)
+    os_family = _safe(os_.family if os_ else None, systems)
     device_family = device.family if device else ""
     if device_family == "Spider" or re.search(r"bot|crawl|spider", agent, re.I):
         device_class = "bot"

@@ -15,6 +15,7 @@ from functools import lru_cache
 from pydantic import BaseModel, ConfigDict, field_validator
 
 from ..detectors import KINDS, TextScrubber
+from ..errors import shown
 from .base import DROP, Operator, register
 from .pseudonymize import make_pseudonymizer
 
@@ -27,9 +28,9 @@ class ScrubTextParams(BaseModel):
     @field_validator("detectors")
     @classmethod
     def _known(cls, value: list[str]) -> list[str]:
-        unknown = [kind for kind in value if kind not in KINDS]
+        unknown = [shown(kind) for kind in value if kind not in KINDS]
         if unknown:
-            raise ValueError(f"unknown detector(s) {unknown}; expected some of {list(KINDS)}")
+            raise ValueError(f"unknown detector(s) {', '.join(unknown)}; expected some of {list(KINDS)}")
         return value
 
 
@@ -66,7 +67,9 @@ class ScrubText(Operator):
             if to_pseudonym is not None:
                 for username in state.actors:
                     if len(username) >= 2 and username.lower() in result.lower():
-                        result = username_pattern(username).sub(to_pseudonym(username, state), result)
+                        pseudonym = to_pseudonym(username, state)
+                        # A function, not a template: the pseudonym's prefix is policy text and may hold "\\".
+                        result = username_pattern(username).sub(lambda match: pseudonym, result)
             if kind is not str:
                 return value if result == text else result
             return result

@@ -10,11 +10,11 @@ implicit event types).
 
 from __future__ import annotations
 
-import re
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 from pydantic import BaseModel, ConfigDict
 
+from ..detectors import EMAIL_PATTERN
 from .base import DROP, Operator, register
 from .pseudonymize import make_pseudonymizer
 
@@ -40,7 +40,6 @@ DEFAULT_SECRET_MARKERS = [
     "verify_student",
 ]
 SECRET = "[REDACTED]"
-_EMAIL_SEGMENT = re.compile(r"[^/@\s]+@[^/@\s]+\.[A-Za-z]{2,}")
 
 
 class ScrubUrlParams(BaseModel):
@@ -62,8 +61,12 @@ class ScrubUrl(Operator):
         user_id = make_pseudonymizer(ctx.identity("user_id"), ctx.pseudonymizer)
         cache: dict[str, str | None] = {}
 
+        any_marker = markers | secret_markers
+
         def scrub_path(path: str) -> str:
             segments = path.split("/")
+            if "@" not in path and "%" not in path and any_marker.isdisjoint(segments):
+                return path
             after_user = after_secret = False
             for index, segment in enumerate(segments):
                 decoded = unquote(segment)
@@ -71,7 +74,7 @@ class ScrubUrl(Operator):
                     segments[index] = SECRET
                 elif after_user and decoded:
                     segments[index] = str(user_id(decoded, None)) if decoded.isdecimal() else username(decoded, None)
-                elif "@" in decoded and _EMAIL_SEGMENT.search(decoded):
+                elif "@" in decoded and EMAIL_PATTERN.search(decoded):
                     segments[index] = "[EMAIL]"
                 after_user = decoded in markers
                 after_secret = decoded in secret_markers

@@ -41,12 +41,14 @@ class TruncateTime(Operator):
             if type(value) is not str:
                 return DROP
             text = value.strip()
-            if text.endswith("Z"):
+            zulu = text.endswith(("Z", "z"))
+            if zulu:
                 text = text[:-1] + "+00:00"
             try:
                 moment = datetime.fromisoformat(text)
             except ValueError:
                 return DROP
-            return moment.replace(**reset).isoformat(sep="T" if "T" in value else " ")
+            out = moment.replace(**reset).isoformat(sep="T" if "T" in value else " ")
+            return out[:-6] + "Z" if zulu else out  # the offset as written: "Z" stays "Z"
 
         return truncate_time
