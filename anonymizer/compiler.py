@@ -89,20 +89,27 @@ def _merge(exact: _Node, star: _Node) -> _Node:
 
 
 class _Compiler:
-    def __init__(self, ctx: BuildContext, where: str) -> None:
+    def __init__(self, ctx: BuildContext, where: str, built: dict | None = None) -> None:
         self.ctx = ctx
         self.where = where
-        self._op_cache: dict[int, OperatorFn] = {}
+        self._built: dict[tuple[str, str], OperatorFn] = built if built is not None else {}
 
     def operator(self, rule: FieldRule, path: str) -> OperatorFn:
         if rule.op == "keep":
             return KEEP
         operator = REGISTRY[rule.op]
-        try:
-            fn = operator.build(rule.params, self.ctx)
-        except KeyError as exc:
-            raise PolicyError(f"{self.where}: field {path!r}: unknown identity {exc.args[0]!r}") from None
-        return _map_leaves(fn) if operator.leaf else fn
+        # One function per distinct operator and parameters, so that fields sharing a rule
+        # (a username in ten places) share its memo too.
+        signature = (rule.op, rule.params.model_dump_json() if rule.params is not None else "")
+        built = self._built.get(signature)
+        if built is None:
+            try:
+                fn = operator.build(rule.params, self.ctx)
+            except KeyError as exc:
+                raise PolicyError(f"{self.where}: field {path!r}: unknown identity {exc.args[0]!r}") from None
+            built = _map_leaves(fn, memoize=operator.pure) if operator.leaf else fn
+            self._built[signature] = built
+        return built
 
     def node(self, node: _Node, path: str) -> OperatorFn:
         if node.fn is not None:
@@ -130,12 +137,30 @@ class _Compiler:
 KEEP: Any = _KeepMarker()
 
 
-def _map_leaves(op: OperatorFn) -> OperatorFn:
-    """Apply a scalar operator to every scalar under a value; None and "" pass as they are."""
+_MEMO_LIMIT = 1 << 17
+_UNSEEN = object()
+
+
+def _map_leaves(op: OperatorFn, memoize: bool = False) -> OperatorFn:
+    """Apply a scalar operator to every scalar under a value; None and "" pass as they are.
+
+    With MEMOIZE, results for strings are kept in a bounded dict: identifiers, agents, URLs and
+    addresses recur across millions of events, and a lookup is far cheaper than the operator.
+    """
+    memo: dict[str, Any] = {}
+    memo_get = memo.get
 
     def leaves(value, state):
         kind = type(value)
         if kind is str:
+            if memoize:
+                result = memo_get(value, _UNSEEN)
+                if result is _UNSEEN:
+                    result = op(value, state) if value else value
+                    if len(memo) >= _MEMO_LIMIT:
+                        memo.clear()
+                    memo[value] = result
+                return result
             return op(value, state) if value else value
         if kind is dict:
             out = {}
@@ -311,6 +336,38 @@ def _payload(root: OperatorFn | None) -> OperatorFn:
     return payload
 
 
+_NO_PAYLOAD = object()
+
+
+def decode_payload(value: Any = _NO_PAYLOAD) -> tuple[str, Any]:
+    """The encoding of an ``event`` payload and its decoded value, decided as ``_payload`` decides.
+
+    Encodings: ``dict``, ``list``, ``json-string``, ``query-string``, ``string`` (a plain string,
+    decoded as itself), ``scalar`` (a number or boolean), ``empty``, ``null``, ``missing`` (no
+    ``event`` key: call without VALUE) and ``unparseable`` (decoded as None).
+    """
+    if value is _NO_PAYLOAD:
+        return "missing", None
+    kind = type(value)
+    if kind is dict or kind is list:
+        return kind.__name__, value
+    if value is None:
+        return "null", None
+    if kind is not str:
+        return "scalar", value
+    text = value.strip()
+    if not text:
+        return "empty", value
+    if text[0] in "{[":
+        try:
+            return "json-string", orjson.loads(text)
+        except orjson.JSONDecodeError:
+            return "unparseable", None
+    if "=" in text:
+        return "query-string", _decode_query(text)
+    return "string", value
+
+
 def _empty_payload(value, state):
     if value is None:
         return None
@@ -375,23 +432,22 @@ class CompiledPolicy:
             self._globs[source] = found
         return found
 
+    def rule_index(self, event_type: str, source: str) -> int | None:
+        """The index in ``rules`` of the rule that applies to this event type and source, or None."""
+        for index, patterns in self._candidates(source, globs=False) if event_type[:1] != "/" else ():
+            if event_type in patterns:
+                return index
+        matcher, owners = self._glob_matcher(source)
+        match = matcher.match(event_type) if matcher is not None else None
+        return owners[int(match.lastgroup[1:])] if match is not None else None
+
     def resolve(self, event_type: str, source: str) -> tuple[Plan | None, str]:
         """The plan for this event type and source, and the outcome (``anonymize``, ``drop``, ``unknown``)."""
         key = (event_type, source)
         found = self._cache.get(key)
         if found is not None:
             return found
-        chosen = None
-        for index, patterns in self._candidates(source, globs=False) if event_type[:1] != "/" else ():
-            if event_type in patterns:
-                chosen = index
-                break
-        if chosen is None:
-            matcher, owners = self._glob_matcher(source)
-            match = matcher.match(event_type) if matcher is not None else None
-            if match is not None:
-                chosen = owners[int(match.lastgroup[1:])]
-        found = self._outcome(chosen)
+        found = self._outcome(self.rule_index(event_type, source))
         if len(self._cache) > 100_000:
             self._cache.clear()
         self._cache[key] = found
@@ -402,11 +458,12 @@ def compile_policy(policy: Policy, pseudonymizer: Pseudonymizer) -> CompiledPoli
     """Turn POLICY into plans under the key held by PSEUDONYMIZER."""
     identities = {name: Identity(name, rule.format, rule.prefix) for name, rule in policy.identities.items()}
     ctx = BuildContext(pseudonymizer=pseudonymizer, identities=identities)
+    built: dict = {}
 
     def plan_for(envelope_rules: dict[str, FieldRule], payload_fn: OperatorFn, where: str) -> Plan:
         tree = _build_tree(envelope_rules, where)
         tree.children["event"] = _Node(fn=payload_fn)
-        root = _Compiler(ctx, where).node(tree, "")
+        root = _Compiler(ctx, where, built).node(tree, "")
         return root
 
     compiled_rules = []
@@ -424,7 +481,7 @@ def compile_policy(policy: Policy, pseudonymizer: Pseudonymizer) -> CompiledPoli
                 payload_tree.rule = rule.payload
             else:
                 payload_tree = _build_tree(payload_rules, where) if payload_rules else None
-            root = _Compiler(ctx, where).node(payload_tree, "event") if payload_tree is not None else None
+            root = _Compiler(ctx, where, built).node(payload_tree, "event") if payload_tree is not None else None
             payload_fn = _payload(root)
         envelope_rules = {**policy.envelope, **rule.envelope}
         compiled_rules.append((rule, plan_for(envelope_rules, payload_fn, where)))

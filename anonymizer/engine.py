@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 import orjson
@@ -27,7 +28,9 @@ class Anonymizer:
         self.policy = policy
         self.key = key
         self._compiled = compile_policy(policy, Pseudonymizer(key))
-        self.stats = Stats()
+        self._stats = Stats()
+        self._routes: dict[tuple[str, str], tuple] = {}
+        self._tallies: dict[str, list[int]] = {}
 
     def __reduce__(self):
         return (Anonymizer, (self.policy, self.key))
@@ -38,34 +41,49 @@ class Anonymizer:
         out, _ = self._apply(orjson.loads(orjson.dumps(event)))
         return out
 
+    def _route(self, event_type: str, source: str) -> tuple:
+        """(plan, outcome, label, tally) for an event type and source, cached: the per-event path
+        makes one dict lookup to find its plan and the counters of its event type."""
+        key = (event_type, source)
+        route = self._routes.get(key)
+        if route is None:
+            plan, outcome = self._compiled.resolve(event_type, source)
+            label = event_type_label(event_type)
+            tally = self._tallies.get(label)
+            if tally is None:
+                tally = self._tallies[label] = [0, 0]  # written, dropped
+            route = (plan, outcome, label, tally)
+            if len(self._routes) > 100_000:
+                self._routes.clear()
+            self._routes[key] = route
+        return route
+
     def _apply(self, event: dict[str, Any]) -> tuple[dict[str, Any] | None, str]:
-        stats = self.stats
         event_type = event.get("event_type")
         if event_type is None:
             event_type = event.get("name")
         if type(event_type) is not str or not event_type:
             return None, MISSING_EVENT_TYPE
         source = event.get("event_source")
-        plan, outcome = self._compiled.resolve(event_type, source if type(source) is str else "")
-        label = event_type_label(event_type)
+        plan, outcome, label, tally = self._route(event_type, source if type(source) is str else "")
         if plan is None:
             reason = "event_type_dropped_by_rule" if outcome == "drop" else "event_type_not_in_policy"
-            stats.dropped[reason] += 1
-            stats.event(label, "dropped")
+            self._stats.dropped[reason] += 1
+            tally[1] += 1
             return None, reason
         context = event.get("context")
         state = EventState(event.get("username"), context.get("username") if type(context) is dict else None)
         out = plan(event, state)
         if state.dropped:
-            fields = stats.fields
+            fields = self._stats.fields
             for path, reason in state.dropped:
                 fields[(label, path, reason)] += 1
-        stats.event(label, "written")
+        tally[0] += 1
         return out, WRITTEN
 
     def anonymize_line(self, line: bytes, file: str = "<input>", line_number: int = 0) -> tuple[str, bytes | str]:
         """(``written``, output line) or (``dropped``/``rejected``, reason), counted in ``stats``."""
-        stats = self.stats
+        stats = self._stats
         stats.read += 1
         parsed = parse_line(line)
         if type(parsed) is str:
@@ -80,7 +98,20 @@ class Anonymizer:
         stats.written += 1
         return WRITTEN, orjson.dumps(out) + b"\n"
 
+    @property
+    def stats(self) -> Stats:
+        """What happened to the lines and events so far, as the manifest counts it."""
+        stats = self._stats
+        for label, tally in self._tallies.items():
+            if tally[0]:
+                stats.event_types.setdefault(label, Counter())["written"] += tally[0]
+            if tally[1]:
+                stats.event_types.setdefault(label, Counter())["dropped"] += tally[1]
+            tally[0] = tally[1] = 0
+        return stats
+
     def take_stats(self) -> Stats:
         """The counts so far, leaving fresh ones in their place."""
-        stats, self.stats = self.stats, Stats()
+        stats = self.stats
+        self._stats = Stats()
         return stats

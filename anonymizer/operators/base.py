@@ -85,6 +85,9 @@ class Operator:
     # Leaf operators see scalars only: the compiler maps them over lists and dicts and passes
     # None and "" through untouched. Whole-value operators (keep, drop, redact) see the value as is.
     leaf: ClassVar[bool] = True
+    # A pure operator's result depends on the value alone (not on the event), so the compiler may
+    # memoize it per string value; operators that read the EventState set this to False.
+    pure: ClassVar[bool] = True
 
     @classmethod
     def build(cls, params: BaseModel, ctx: BuildContext) -> OperatorFn:

@@ -43,6 +43,7 @@ def username_pattern(username: str) -> re.Pattern[str]:
 @register
 class ScrubText(Operator):
     name = "scrub_text"
+    pure = False  # it reads the event's own usernames from the EventState
     Params = ScrubTextParams
 
     @classmethod

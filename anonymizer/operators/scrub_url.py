@@ -10,7 +10,8 @@ implicit event types).
 
 from __future__ import annotations
 
-from urllib.parse import unquote, urlsplit, urlunsplit
+import re
+from urllib.parse import unquote
 
 from pydantic import BaseModel, ConfigDict
 
@@ -40,6 +41,8 @@ DEFAULT_SECRET_MARKERS = [
     "verify_student",
 ]
 SECRET = "[REDACTED]"
+_HOST = re.compile(r"(?:[A-Za-z0-9\-._~]*|\[[0-9A-Fa-f:.]+\])(?::(?P<port>\d{1,5}))?\Z")
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*\Z")
 
 
 class ScrubUrlParams(BaseModel):
@@ -81,15 +84,28 @@ class ScrubUrl(Operator):
             return "/".join(segments)
 
         def scrub(value: str) -> str | None:
-            try:
-                parts = urlsplit(value.strip())
-                host, port = parts.hostname or "", parts.port
-            except ValueError:
-                return None
-            if ":" in host:
-                host = f"[{host}]"
-            netloc = f"{host}:{port}" if port else host
-            return urlunsplit((parts.scheme, netloc, scrub_path(parts.path), "", ""))
+            # Plain string cuts rather than urlsplit: the query and fragment go, the user info
+            # goes, and everything else is kept exactly as written (host case and port included),
+            # so a URL with and without a query scrubs to the same string.
+            text = value.strip()
+            for mark in ("#", "?"):
+                cut = text.find(mark)
+                if cut >= 0:
+                    text = text[:cut]
+            scheme_end = text.find("://")
+            if scheme_end > 0 and _SCHEME.match(text, 0, scheme_end):
+                prefix, rest = text[: scheme_end + 3], text[scheme_end + 3 :]
+            elif text.startswith("//"):
+                prefix, rest = "//", text[2:]
+            else:
+                return scrub_path(text)
+            slash = rest.find("/")
+            netloc, path = (rest, "") if slash < 0 else (rest[:slash], rest[slash:])
+            netloc = netloc.rpartition("@")[2]
+            host = _HOST.match(netloc)
+            if host is None or (host.group("port") and int(host.group("port")) > 65535):
+                return None  # not a host name: whatever it is, it is not kept
+            return prefix + netloc + scrub_path(path)
 
         def scrub_url(value, state):
             if type(value) is not str:
