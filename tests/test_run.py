@@ -143,11 +143,11 @@ def test_force_replaces_a_previous_package(logs, tmp_path, research, key):
     assert sorted(p.name for p in out.iterdir()) == [MANIFEST_NAME, "tracking.log-20240301.gz"]
 
 
-def test_an_interrupted_run_leaves_no_manifest(logs, tmp_path, research, key, monkeypatch):
-    import anonymizer.runner as runner
+def test_an_interrupted_run_leaves_no_manifest_and_no_partial_output(logs, tmp_path, research, key, monkeypatch):
+    import anonymizer.pipeline as pipeline
 
     calls = {"n": 0}
-    original = runner.anonymize_file
+    original = pipeline.process_batch
 
     def failing(*args, **kwargs):
         calls["n"] += 1
@@ -155,11 +155,39 @@ def test_an_interrupted_run_leaves_no_manifest(logs, tmp_path, research, key, mo
             raise KeyboardInterrupt
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(runner, "anonymize_file", failing)
+    monkeypatch.setattr(pipeline, "process_batch", failing)
     out = tmp_path / "package"
     with pytest.raises(KeyboardInterrupt):
-        run([logs], out, research, key)
+        run([logs], out, research, key, jobs=1)
     assert not (out / MANIFEST_NAME).exists()
+
+
+def test_output_is_byte_identical_for_one_and_two_workers(tmp_path, research, key, monkeypatch):
+    import anonymizer.pipeline as pipeline
+
+    monkeypatch.setattr(pipeline, "BATCH_BYTES", 2048)  # many small batches, so both workers get some
+    monkeypatch.setattr(pipeline, "READ_BLOCK", 1024)
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    lines = [orjson.dumps({**EVENT, "session": f"{i:032x}", "event": {**EVENT["event"], "body": f"post {i}"}}) for i in range(400)]
+    lines[17] = b"not json"
+    write_log(logs / "big.log", lines)
+    write_log(logs / "small.log.gz", lines[:5], compress=True)
+    one = run([logs], tmp_path / "one", research, key, jobs=1)
+    two = run([logs], tmp_path / "two", research, key, jobs=2)
+    for entry in one.manifest["files"]:
+        assert (tmp_path / "one" / entry["path"]).read_bytes() == (tmp_path / "two" / entry["path"]).read_bytes()
+    assert one.manifest["files"] == two.manifest["files"]
+    assert one.manifest["counts"] == two.manifest["counts"]
+    assert one.manifest["rejections"] == two.manifest["rejections"] == [{"file": "big.log", "line": 18, "reason": "invalid_json"}]
+    assert len(gzip.decompress((tmp_path / "two" / "big.log.gz").read_bytes()).splitlines()) == 399
+
+
+def test_an_empty_input_gives_an_empty_but_valid_gzip_file(tmp_path, research, key):
+    (tmp_path / "empty.log").write_bytes(b"")
+    result = run([tmp_path / "empty.log"], tmp_path / "out", research, key)
+    assert gzip.decompress((tmp_path / "out" / "empty.log.gz").read_bytes()) == b""
+    assert result.manifest["inputs"][0]["lines"] == 0
 
 
 def test_inputs_with_the_same_name_are_refused(tmp_path, research, key):
