@@ -20,6 +20,7 @@ from .operators import DROP, REGISTRY, BuildContext, EventState, Identity, Opera
 from .paths import WILDCARD, Token, format_path, parse_path
 from .policy import EventRule, FieldRule, Policy
 from .pseudonyms import Pseudonymizer
+from .roster import Roster
 
 class _KeepMarker:
     """Stands for the ``keep`` operator inside compiled trees, so containers copy without a call."""
@@ -131,10 +132,38 @@ class _Compiler:
                 children[token] = None  # dropped by rule: skipped without being counted
             else:
                 children[token] = self.node(child, child_path)
+        conditions = {token: child.rule.when for token, child in node.children.items() if child.rule is not None and child.rule.when}
+        if conditions:
+            return _conditional(_container(children, own, path), conditions, path, self.where)
         return _container(children, own, path)
 
 
 KEEP: Any = _KeepMarker()
+
+
+def _holds(value: Any, allowed: list) -> bool:
+    # Compared with their JSON types: `true` is not `1`, `"1"` is not `1`.
+    return any(type(value) is type(item) and value == item for item in allowed)
+
+
+def _conditional(container: OperatorFn, conditions: dict[Token, dict], path: str, where: str) -> OperatorFn:
+    """Before CONTAINER applies its rules, drop each field whose ``when`` does not hold: every
+    named sibling must be present and equal one of its values (read as logged, before any rule)."""
+    checks = []
+    for token, when in conditions.items():
+        if not isinstance(token, str) or token == WILDCARD:
+            raise PolicyError(f"{where}: field {_join(path, '*' if token == WILDCARD else token)!r}: 'when' applies to named fields, not to list items or wildcards")
+        checks.append((token, tuple(when.items())))
+
+    def conditional(value, state):
+        if type(value) is dict:
+            for key, needs in checks:
+                if key in value and not all(_holds(value.get(sibling, _MISSING), allowed) for sibling, allowed in needs):
+                    del value[key]
+                    state.dropped.append((_join(path, key), "condition_not_met"))
+        return container(value, state)
+
+    return conditional
 
 
 _MEMO_LIMIT = 1 << 17
@@ -175,6 +204,8 @@ def _map_leaves(op: OperatorFn, memoize: bool = False) -> OperatorFn:
             return value
         return op(value, state)
 
+    if memoize:
+        leaves.memo = memo  # containers look strings up here before calling
     return leaves
 
 
@@ -182,37 +213,60 @@ _MISSING = object()
 
 
 def _container(children: dict[Token, OperatorFn | None], own: OperatorFn | None, path: str) -> OperatorFn:
-    """A dict or list node. It edits the value in place (the engine owns the parsed event): kept
-    fields are not touched at all, changed ones are assigned, dropped ones deleted after the loop."""
+    """A dict or list node. It edits the value in place (the engine owns the parsed event).
+
+    For a dict, the keys no rule names are found with one set difference (in C), and only the
+    named fields that change anything are visited: kept fields cost nothing per event.
+    Precedence: an exact key's rule, else the wildcard's, else the node's own rule, else the field
+    is dropped and counted as unnamed.
+    """
     star = children.pop(WILDCARD, _MISSING)
     get = children.get
+    fallback = star if star is not _MISSING else (own if own is not None else _MISSING)
+    allowed = frozenset(key for key in children if type(key) is str)
+    transforms = tuple(
+        (key, fn, getattr(fn, "memo", None)) for key, fn in children.items() if type(key) is str and fn is not KEEP
+    )
 
     def container(value, state):
         kind = type(value)
         if kind is dict:
-            remove = None
-            for key, item in value.items():
-                fn = get(key, star)
-                if fn is KEEP:
-                    continue
-                if fn is _MISSING:
-                    if own is None:
+            if fallback is not KEEP and not allowed.issuperset(value):
+                extra = value.keys() - allowed if allowed else list(value)
+                for key in extra:
+                    if fallback is _MISSING:
                         state.dropped.append((_join(path, key), "unnamed"))
-                        remove = [key] if remove is None else remove + [key]
+                        del value[key]
+                    elif fallback is None:
+                        del value[key]
+                    else:
+                        item = value[key]
+                        result = fallback(item, state)
+                        if result is DROP:
+                            state.dropped.append((_join(path, key), "invalid_value"))
+                            del value[key]
+                        elif result is not item:
+                            value[key] = result
+            if transforms:
+                lookup = value.get
+                for key, fn, memo in transforms:
+                    item = lookup(key, _MISSING)
+                    if item is _MISSING:
                         continue
-                    fn = own
-                elif fn is None:
-                    remove = [key] if remove is None else remove + [key]
-                    continue
-                result = fn(item, state)
-                if result is DROP:
-                    state.dropped.append((_join(path, key), "invalid_value"))
-                    remove = [key] if remove is None else remove + [key]
-                elif result is not item:
-                    value[key] = result
-            if remove is not None:
-                for key in remove:
-                    del value[key]
+                    if fn is None:
+                        del value[key]
+                        continue
+                    if memo is not None and type(item) is str:
+                        result = memo.get(item, _UNSEEN)
+                        if result is _UNSEEN:
+                            result = fn(item, state)
+                    else:
+                        result = fn(item, state)
+                    if result is DROP:
+                        state.dropped.append((_join(path, key), "invalid_value"))
+                        del value[key]
+                    elif result is not item:
+                        value[key] = result
             return value
         if kind is list:
             out_list = []
@@ -243,21 +297,24 @@ def _container(children: dict[Token, OperatorFn | None], own: OperatorFn | None,
     return container
 
 
-def _decode_query(text: str) -> dict[str, Any]:
+def _decode_query(text: str) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+    """A GET-parameter string as a dict (repeated keys become lists), and its pairs as parsed."""
+    pairs = parse_qsl(text, keep_blank_values=True)
     decoded: dict[str, Any] = {}
-    for key, value in parse_qsl(text, keep_blank_values=True):
+    for key, value in pairs:
         if key in decoded:
             previous = decoded[key]
             decoded[key] = previous + [value] if isinstance(previous, list) else [previous, value]
         else:
             decoded[key] = value
-    return decoded
+    return decoded, pairs
 
 
-def _encode_query(decoded: dict[str, Any]) -> str:
-    return urlencode(
-        [(key, "" if v is None else str(v)) for key, value in decoded.items() for v in (value if isinstance(value, list) else [value])]
-    )
+def _encode_query(decoded: dict[str, Any], original: str, pairs: list[tuple[str, str]]) -> str:
+    """DECODED as a GET-parameter string; ORIGINAL itself when nothing changed, so that an untouched
+    payload is not re-encoded (every character of it is in PAIRS, so nothing hides there)."""
+    out = [(key, "" if v is None else str(v)) for key, value in decoded.items() for v in (value if isinstance(value, list) else [value])]
+    return original if out == pairs else urlencode(out)
 
 
 def _decoder(kind: str, inner: OperatorFn, path: str) -> OperatorFn:
@@ -286,8 +343,9 @@ def _decoder(kind: str, inner: OperatorFn, path: str) -> OperatorFn:
             return inner(value, state)
         if type(value) is not str:
             return DROP
-        result = inner(_decode_query(value), state)
-        return DROP if result is DROP else _encode_query(result)
+        decoded, pairs = _decode_query(value)
+        result = inner(decoded, state)
+        return DROP if result is DROP else _encode_query(result, value, pairs)
 
     return decode_query
 
@@ -325,8 +383,9 @@ def _payload(root: OperatorFn | None) -> OperatorFn:
                 result = {} if type(decoded) is dict else []
             return orjson.dumps(result).decode()
         if "=" in text:
-            result = root(_decode_query(text), state)
-            return "" if result is DROP else _encode_query(result)
+            decoded, pairs = _decode_query(text)
+            result = root(decoded, state)
+            return "" if result is DROP else _encode_query(result, text, pairs)
         result = root(value, state)
         if result is DROP:
             state.dropped.append(("event", "unnamed"))
@@ -364,7 +423,7 @@ def decode_payload(value: Any = _NO_PAYLOAD) -> tuple[str, Any]:
         except orjson.JSONDecodeError:
             return "unparseable", None
     if "=" in text:
-        return "query-string", _decode_query(text)
+        return "query-string", _decode_query(text)[0]
     return "string", value
 
 
@@ -454,10 +513,10 @@ class CompiledPolicy:
         return found
 
 
-def compile_policy(policy: Policy, pseudonymizer: Pseudonymizer) -> CompiledPolicy:
-    """Turn POLICY into plans under the key held by PSEUDONYMIZER."""
+def compile_policy(policy: Policy, pseudonymizer: Pseudonymizer, roster: Roster | None = None) -> CompiledPolicy:
+    """Turn POLICY into plans under the key held by PSEUDONYMIZER, finding ROSTER's people in text."""
     identities = {name: Identity(name, rule.format, rule.prefix) for name, rule in policy.identities.items()}
-    ctx = BuildContext(pseudonymizer=pseudonymizer, identities=identities)
+    ctx = BuildContext(pseudonymizer=pseudonymizer, identities=identities, roster=roster, roster_rules=policy.roster)
     built: dict = {}
 
     def plan_for(envelope_rules: dict[str, FieldRule], payload_fn: OperatorFn, where: str) -> Plan:
@@ -477,6 +536,8 @@ def compile_policy(policy: Policy, pseudonymizer: Pseudonymizer) -> CompiledPoli
         else:
             payload_rules = dict(rule.fields)
             if rule.payload is not None:
+                if rule.payload.when:
+                    raise PolicyError(f"{where}: payload: 'when' applies to a field beside the fields it names, not to the whole payload")
                 payload_tree = _build_tree(payload_rules, where)
                 payload_tree.rule = rule.payload
             else:
