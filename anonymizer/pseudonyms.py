@@ -14,7 +14,7 @@ from .keys import Key
 
 TEXT_HEX_CHARS = 20  # 80 bits: collisions stay improbable for hundreds of millions of values
 NUMBER_BITS = 53  # largest integer every JSON reader (including JavaScript) holds exactly
-_CACHE_LIMIT = 1 << 18
+_CACHE_LIMIT = 1 << 17
 
 
 class Pseudonymizer:

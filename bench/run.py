@@ -1,0 +1,180 @@
+"""The benchmark: end-to-end throughput against the JSON ceiling, scaling across cores, memory.
+
+Everything is measured in one run on the same data, so the ratios hold whatever the machine:
+
+* baseline: orjson ``loads`` + ``dumps`` of every line, in memory (the ceiling for any tool that
+  parses and writes JSON in Python);
+* ``anonymizer run`` as a whole process on a plain file, research policy, one worker, without
+  and with a roster of people;
+* the same with every core (``--jobs N``), and the output checked byte-identical to one worker;
+* peak resident memory of the main process and of any worker.
+
+Usage: ``python bench/run.py [--events N] [--seed S] [--roster-size R] [--out DIR]``. It prints a
+table and writes the figures as JSON to ``DIR/bench-<commit>.json`` for comparison across commits.
+Further measurements (verification speed, text accuracy) are added when their modules exist.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import orjson
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCH = ROOT / "bench"
+TARGETS = {"one_worker_ratio": 0.20, "roster_ratio": 0.15, "scaling_per_core": 0.8, "worker_rss_mb": 300}
+
+_MEASURE = r"""
+import resource, runpy, sys, json
+sys.argv = ["anonymizer"] + sys.argv[2:]
+out = {}
+try:
+    runpy.run_module("anonymizer.cli", run_name="__main__")
+except SystemExit as exc:
+    out["exit"] = exc.code
+finally:
+    self_ = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    with open(REPORT, "w") as fh:
+        json.dump({"main_rss_kb": self_, "worker_rss_kb": children, **out}, fh)
+"""
+
+
+def generate(events: int, seed: int, roster_size: int, workdir: Path) -> tuple[Path, Path]:
+    """The benchmark input and its roster, generated once per (events, seed, roster size)."""
+    log = workdir / f"tracking-{events}-{seed}.log"
+    roster = workdir / f"roster-{roster_size}-{seed}.csv"
+    if not (log.exists() and roster.exists()):
+        subprocess.run(
+            [sys.executable, str(BENCH / "generate.py"), "--events", str(events), "--seed", str(seed),
+             "--out", str(log), "--roster-out", str(roster), "--roster-size", str(roster_size)],
+            check=True,
+        )
+    return log, roster
+
+
+def baseline(log: Path, repeats: int = 3) -> float:
+    """Seconds for orjson loads + dumps of every line already in memory (best of REPEATS)."""
+    lines = log.read_bytes().splitlines()
+    best = float("inf")
+    for _ in range(repeats):
+        started = time.perf_counter()
+        for line in lines:
+            try:
+                orjson.dumps(orjson.loads(line))
+            except orjson.JSONDecodeError:
+                pass
+        best = min(best, time.perf_counter() - started)
+    return best
+
+
+def anonymize(log: Path, workdir: Path, key: Path, label: str, *extra: str) -> dict:
+    """One whole ``anonymizer run`` process: wall seconds, peak memory, where its output went."""
+    out = workdir / f"package-{label}"
+    shutil.rmtree(out, ignore_errors=True)
+    report = workdir / f"rusage-{label}.json"
+    script = _MEASURE.replace("REPORT", repr(str(report)))
+    started = time.perf_counter()
+    subprocess.run(
+        [sys.executable, "-c", script, "--", "run", str(log), "--out", str(out), "--key-file", str(key), "--quiet", *extra],
+        check=True,
+    )
+    seconds = time.perf_counter() - started
+    usage = json.loads(report.read_text())
+    return {"seconds": seconds, "main_rss_mb": usage["main_rss_kb"] / 1024, "worker_rss_mb": usage["worker_rss_kb"] / 1024, "out": out}
+
+
+def supports(option: str) -> bool:
+    help_text = subprocess.run([sys.executable, "-m", "anonymizer.cli", "run", "--help"], capture_output=True, text=True).stdout
+    return option in help_text
+
+
+def commit() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def digest(directory: Path) -> str:
+    sha = hashlib.sha256()
+    for path in sorted(directory.glob("*.gz")):
+        sha.update(path.read_bytes())
+    return sha.hexdigest()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--events", type=int, default=500_000)
+    parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument("--roster-size", type=int, default=50_000)
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--out", type=Path, default=BENCH / "out")
+    args = parser.parse_args()
+    workdir = args.out
+    workdir.mkdir(parents=True, exist_ok=True)
+    log, roster = generate(args.events, args.seed, args.roster_size, workdir)
+    size = log.stat().st_size
+    lines = sum(1 for _ in open(log, "rb"))
+    key = workdir / "bench.key"
+    if not key.exists():
+        subprocess.run([sys.executable, "-m", "anonymizer.cli", "keygen", "--out", str(key)], check=True, capture_output=True)
+
+    print(f"input: {lines:,} lines, {size / 1e6:,.0f} MB ({size / lines:,.0f} B/line), seed {args.seed}")
+    base_seconds = baseline(log)
+    rows = [("orjson loads+dumps, in memory (baseline)", base_seconds, None)]
+    results: dict = {"commit": commit(), "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform()},
+                     "input": {"lines": lines, "bytes": size, "seed": args.seed}, "baseline_seconds": base_seconds, "runs": {}}
+
+    runs = [("one worker, research policy", "one", ["--jobs", "1"])]
+    if supports("--roster"):
+        runs.append((f"one worker, roster of {args.roster_size:,}", "roster", ["--jobs", "1", "--roster", str(roster)]))
+    runs.append((f"{args.jobs} workers, research policy", "all", ["--jobs", str(args.jobs)]))
+    for title, label, extra in runs:
+        measured = anonymize(log, workdir, key, label, *extra)
+        rows.append((title, measured["seconds"], measured))
+        results["runs"][label] = {k: v for k, v in measured.items() if k != "out"} | {
+            "events_per_s": lines / measured["seconds"], "mb_per_s": size / 1e6 / measured["seconds"],
+            "ratio_to_baseline": base_seconds / measured["seconds"],
+        }
+    identical = digest(workdir / "package-one") == digest(workdir / "package-all")
+    results["identical_one_vs_all"] = identical
+    one, every = results["runs"]["one"], results["runs"]["all"]
+    results["scaling_per_core"] = every["events_per_s"] / one["events_per_s"] / args.jobs
+
+    for extra_bench in ("verify_bench", "eval_text"):
+        module_path = BENCH / f"{extra_bench}.py"
+        if module_path.exists():
+            sys.path.insert(0, str(BENCH))
+            try:
+                module = __import__(extra_bench)
+                results[extra_bench] = module.measure(workdir)
+            except Exception as exc:  # noqa: BLE001  (a failing extra is reported, the table still prints)
+                results[extra_bench] = {"error": type(exc).__name__}
+
+    print(f"\n{'run':<44}{'seconds':>9}{'events/s':>12}{'MB/s':>8}{'ratio':>8}{'peak MB':>9}")
+    for title, seconds, measured in rows:
+        ratio = base_seconds / seconds
+        peak = "" if measured is None else f"{max(measured['main_rss_mb'], measured['worker_rss_mb']):.0f}"
+        print(f"{title:<44}{seconds:>9.2f}{lines / seconds:>12,.0f}{size / 1e6 / seconds:>8.1f}{ratio:>8.3f}{peak:>9}")
+    print(f"\nscaling with {args.jobs} workers: {results['scaling_per_core']:.2f} of linear per core (target {TARGETS['scaling_per_core']})")
+    print(f"output identical for --jobs 1 and --jobs {args.jobs}: {'yes' if identical else 'NO'}")
+    for name in ("verify_bench", "eval_text"):
+        if name in results:
+            print(f"{name}: {json.dumps(results[name])}")
+    target = workdir / f"bench-{results['commit']}.json"
+    target.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"\nfigures written to {target}")
+
+
+if __name__ == "__main__":
+    main()
