@@ -7,12 +7,18 @@ import traceback
 from pathlib import Path
 from typing import Optional
 
+import orjson
 import typer
 
 from . import __version__
-from .errors import AnonymizerError
+from .errors import AnonymizerError, PolicyError, UsageError
+from .inspect import format_inventory, inspect_inputs
 from .keys import KEY_ENV_VAR, generate_key, load_key, write_key
+from .manifest import write_json_atomically
 from .policy import builtin_policies, load_policy
+from .policy_check import check_policy, format_check, verdict
+from .progress import ProgressLine
+from .roster import load_roster
 from .runner import run as run_package
 
 app = typer.Typer(
@@ -56,16 +62,44 @@ def run(
     key_file: Optional[Path] = typer.Option(None, "--key-file", help=f"The key file (default: ${KEY_ENV_VAR})."),
     force: bool = typer.Option(False, "--force", help="Replace a previous package in --out."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print nothing but errors."),
+    jobs: int = typer.Option(0, "--jobs", "-j", min=0, help="Worker processes (default 0: all cores). The output is identical for any number."),
+    progress: Optional[bool] = typer.Option(
+        None, "--progress/--no-progress", help="Show a progress line (default: only when stderr is a terminal)."
+    ),
+    roster: Optional[list[Path]] = typer.Option(
+        None, "--roster", help="A roster of known people (CSV/TSV, auth_user, auth_userprofile); repeat to join several files."
+    ),
 ) -> None:
     """Anonymize INPUTS into a package directory: gzip JSON-lines files and manifest.json."""
     loaded_policy = load_policy(policy)
     key = load_key(key_file)
-
-    def progress(name: str, stats) -> None:
+    people = None
+    if roster:
+        people, roster_report = load_roster(roster)
         if not quiet:
-            typer.echo(f"  {name}: {stats.read} lines read, {stats.written} written", err=True)
+            for line in roster_report.describe():
+                typer.echo(line, err=True)
+    show_progress = (sys.stderr.isatty() if progress is None else progress) and not quiet
+    display = ProgressLine() if show_progress else None
+    finished: list[str] = []
 
-    result = run_package(inputs, out, loaded_policy, key, force=force, on_file_done=progress)
+    def file_done(name: str, stats) -> None:
+        finished.append(name)
+
+    try:
+        result = run_package(
+            inputs, out, loaded_policy, key, force=force, jobs=jobs or None, roster=people, on_file_done=file_done, on_progress=display
+        )
+    except KeyboardInterrupt:
+        if display is not None:
+            display.finish()
+        typer.echo(
+            f"interrupted after {len(finished)} finished file(s); {out} holds no manifest and is not a package",
+            err=True,
+        )
+        raise typer.Exit(130) from None
+    if display is not None:
+        display.finish()
     if not quiet:
         counts = result.manifest["counts"]
         dropped = sum(counts["dropped"].values())
@@ -78,10 +112,75 @@ def run(
         typer.echo(f"manifest: {Path(out) / 'manifest.json'}")
 
 
+def _write_report(report: dict, destination: Path) -> None:
+    """Write a JSON report to DESTINATION, or to standard output when it is ``-``."""
+    if str(destination) == "-":
+        typer.echo(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode())
+    else:
+        try:
+            write_json_atomically(Path(destination), report)
+        except OSError as exc:
+            raise UsageError(f"{destination}: cannot write the report ({exc.strerror})") from None
+
+
+policy_app = typer.Typer(help="Check a policy before a release.", no_args_is_help=True)
+app.add_typer(policy_app, name="policy")
+
+
+@policy_app.command("check")
+def policy_check(
+    policy: str = typer.Argument(..., help=f"A policy file, or a built-in name ({', '.join(builtin_policies())})."),
+    more_samples: Optional[list[Path]] = typer.Argument(
+        None, metavar="SAMPLE", help="Further sample files after --sample, so that '--sample logs/*.gz' works."
+    ),
+    sample: Optional[list[Path]] = typer.Option(None, "--sample", help="Tracking-log files (plain or .gz) or directories to check the policy against."),
+    strict: bool = typer.Option(False, "--strict", help="Fail (exit 1) when the sample holds an event type that no rule handles."),
+    strict_fields: bool = typer.Option(False, "--strict-fields", help="Fail (exit 1) when the sample holds a field that no rule names."),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the report as JSON to this file ('-': standard output, instead of the text)."),
+) -> None:
+    """Validate POLICY; with a sample, list the event types and fields it would drop and the rules that never matched."""
+    if more_samples and not sample:
+        raise UsageError(f"{more_samples[0]}: unexpected argument; give sample files after --sample")
+    samples = list(sample or []) + list(more_samples or [])
+    if (strict or strict_fields) and not samples:
+        raise UsageError("--strict and --strict-fields check a sample: pass --sample FILE...")
+    try:
+        loaded = load_policy(policy)
+        check = check_policy(loaded, samples)
+    except PolicyError as exc:
+        if json_out is not None:
+            _write_report({"format_version": 1, "policy": {"source": policy, "valid": False, "error": str(exc)}, "result": {"passed": False}}, json_out)
+        raise
+    passed, _ = verdict(check, strict=strict, strict_fields=strict_fields)
+    if json_out is not None:
+        _write_report(check.as_dict(strict=strict, strict_fields=strict_fields), json_out)
+    if json_out is None or str(json_out) != "-":
+        typer.echo(format_check(check, strict=strict, strict_fields=strict_fields), nl=False)
+    if not passed:
+        raise typer.Exit(1)
+
+
+@app.command("inspect")
+def inspect_logs(
+    inputs: list[Path] = typer.Argument(..., help="Tracking-log files (plain or .gz) or directories of them."),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the report as JSON to this file ('-': standard output, instead of the text)."),
+    fields: bool = typer.Option(True, "--fields/--no-fields", help="List the field paths of every event type and the kinds of value they hold."),
+) -> None:
+    """What INPUTS hold, never a value: event types, encodings of event, field paths with kinds of value, rejected lines."""
+    inventory = inspect_inputs(inputs)
+    if json_out is not None:
+        _write_report(inventory.as_dict(), json_out)
+    if json_out is None or str(json_out) != "-":
+        typer.echo(format_inventory(inventory, fields=fields), nl=False)
+
+
 def main() -> None:
     """Entry point: run the app and turn errors into messages that never quote a value."""
     try:
-        app(standalone_mode=False)
+        # Without standalone mode, a command's typer.Exit comes back as a return value.
+        code = app(standalone_mode=False)
+        if isinstance(code, int) and code:
+            sys.exit(code)
     except AnonymizerError as exc:
         typer.echo(f"error: {exc}", err=True)
         sys.exit(exc.exit_code)
@@ -96,9 +195,12 @@ def main() -> None:
     except SystemExit:
         raise
     except Exception as exc:  # noqa: BLE001
-        import click
+        try:  # recent typer versions vendor click; older ones use the click package
+            from typer._click.exceptions import ClickException
+        except ImportError:
+            from click import ClickException
 
-        if isinstance(exc, click.ClickException):
+        if isinstance(exc, ClickException):
             exc.show()
             sys.exit(2)
         # An unexpected error: name where it happened, never its message, which may hold a value.

@@ -1,14 +1,19 @@
 """Pattern detectors for personal data in free text: emails, URLs, IP addresses, phone numbers.
 
 One combined regular expression finds every candidate in a single pass; each candidate is
-then confirmed (an IP must parse, a phone number must have a plausible digit count and not be
-a date) before it is replaced by a typed placeholder such as ``[EMAIL]``.
+then confirmed before it is replaced by a typed placeholder such as ``[EMAIL]``: an IP address
+must parse, and a phone number must pass libphonenumber's checks (``phonenumbers``): a number
+written with ``+`` must be possible for the country its code names; any other must be possible
+in one of the configured regions (valid, for a run of digits without separators), must have 7
+to 15 digits, and must not read as a date, a grouped number (``1 000 000``) or an ISBN-like code.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import re
+
+import phonenumbers
 
 PLACEHOLDERS = {
     "email": "[EMAIL]",
@@ -20,21 +25,29 @@ KINDS = tuple(PLACEHOLDERS)
 
 # The lookbehind lets a match start only where a local part starts, and the domain has no nested
 # repetition: both keep the search linear on long runs such as block ids (``type@problem+block@…``).
+# ``%40`` is an ``@`` that a URL or form encoding left in the text.
 _LOCAL = r"[\w.!#$%&'*+/=?^`{|}~-]"
-_EMAIL = rf"(?P<email>(?<!{_LOCAL}){_LOCAL}+@[\w-]+(?:\.[\w-]+)*\.[A-Za-z]{{2,}})"
+_EMAIL = rf"(?P<email>(?<!{_LOCAL}){_LOCAL}+(?:@|%40)[\w-]+(?:\.[\w-]+)*\.[A-Za-z]{{2,}})"
 EMAIL_PATTERN = re.compile(_EMAIL)
 _URL = r"(?P<url>(?:\b[a-zA-Z][a-zA-Z0-9+.\-]{1,15}://|\bwww\.)[^\s<>\"'\[\]{}|\\^`]+)"
 _IPV4 = r"(?P<ipv4>(?<![\w.])(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?![\w]|\.\d))"
 _IPV6 = r"(?P<ipv6>(?<![\w:.])(?=[0-9A-Fa-f:.]*::|(?:[0-9A-Fa-f]{1,4}:){7})[0-9A-Fa-f:.]{2,45}(?![\w:]))"
 _PHONE = (
-    r"(?P<phone>(?<![\w+\-.])"
-    r"(?:\+\d{1,3}[ .\-]?)?"
-    r"(?:\(\d{1,5}\)[ .\-]?)?"
-    r"\d{1,5}(?:[ .\-]\d{2,5}){1,4}"
-    r"(?![\w\-]|\.\d))"
+    r"(?P<phone>(?<![\w+\-.,/:])(?:"
+    r"(?:\+\d{1,3}[ .\-]?)?(?:\(\d{1,5}\)[ .\-]?)?\d{1,8}(?:[ .\-]\d{1,8}){1,5}"  # separated groups
+    r"|\+\d{7,15}"  # E.164, unseparated
+    r"|\(\d{1,5}\)[ .\-]?\d{5,10}"  # (area) and the rest
+    r"|\d{9,15}"  # a bare run long enough to dial
+    r")(?![\w\-]|[.,/:]\d))"
 )
 # A date, alone or followed by the hour of a time (``2024-03-01 10`` of ``2024-03-01 10:30:00``).
-_ISO_DATE = re.compile(r"^(?:\d{4}[-./]\d{1,2}[-./]\d{1,2}|\d{1,2}[-./]\d{1,2}[-./]\d{4})(?: \d{1,2})?$")
+_ISO_DATE = re.compile(r"^(?:\d{4}[-./ ]\d{1,2}[-./ ]\d{1,2}|\d{1,2}[-./ ]\d{1,2}[-./ ]\d{4})(?: \d{1,2})?$")
+_GROUPS = re.compile(r"\d+")
+# Regions whose numbering plans a number without a `+` is checked against: where learners are.
+DEFAULT_PHONE_REGIONS = (
+    "US", "GB", "IN", "DE", "FR", "ES", "IT", "NL", "NO", "SE", "PL", "TR", "IL", "PK", "NG", "ZA",
+    "KE", "EG", "CN", "JP", "KR", "AU", "BR", "MX", "CO",
+)
 _DIGITS = re.compile(r"\d")
 
 
@@ -51,23 +64,47 @@ def _pattern(kinds: tuple[str, ...]) -> re.Pattern[str]:
     return re.compile("|".join(parts))
 
 
-def _is_phone(candidate: str) -> bool:
-    digits = len(_DIGITS.findall(candidate))
-    if _ISO_DATE.match(candidate):
+def _is_phone(candidate: str, regions: tuple[str, ...] = DEFAULT_PHONE_REGIONS) -> bool:
+    groups = _GROUPS.findall(candidate)
+    digits = sum(len(g) for g in groups)
+    if not 7 <= digits <= 15 or _ISO_DATE.match(candidate):
         return False
-    if candidate.startswith("+") or "(" in candidate:
-        return 7 <= digits <= 15
-    return 9 <= digits <= 15
+    international = candidate.startswith("+")
+    body = groups[1:] if international and len(groups) > 1 else groups
+    if any(len(g) == 1 for g in body[1:]):
+        return False  # single digits between separators: ISBNs, list numbers, not a dialled number
+    if (
+        not international
+        and "(" not in candidate
+        and len(groups) > 1
+        and all(len(g) == 3 for g in groups[1:])
+        and (len(groups[0]) < 3 or "." in candidate)
+    ):
+        return False  # 1 000 000 or 12.345.678: thousands grouping (612 345 678 is a Spanish mobile)
+    try:
+        if international:
+            return phonenumbers.is_possible_number(phonenumbers.parse(candidate, None))
+        check = phonenumbers.is_valid_number if len(groups) == 1 else phonenumbers.is_possible_number
+        for region in regions:
+            try:
+                if check(phonenumbers.parse(candidate, region)):
+                    return True
+            except phonenumbers.NumberParseException:
+                continue
+    except phonenumbers.NumberParseException:
+        return False
+    return False
 
 
 class TextScrubber:
     """Replaces what the chosen detectors find in a string; reusable and thread-safe."""
 
-    def __init__(self, kinds: tuple[str, ...] = KINDS) -> None:
+    def __init__(self, kinds: tuple[str, ...] = KINDS, phone_regions: tuple[str, ...] = DEFAULT_PHONE_REGIONS) -> None:
         unknown = set(kinds) - set(KINDS)
         if unknown:
             raise ValueError(f"unknown detectors: {sorted(unknown)}")
         self.kinds = tuple(kinds)
+        self.phone_regions = tuple(phone_regions)
         self._regex = _pattern(self.kinds) if self.kinds else None
         self._wants_digits = "ip" in kinds or "phone" in kinds
 
@@ -83,12 +120,12 @@ class TextScrubber:
                 return text
             return PLACEHOLDERS["ip"]
         if kind == "phone":
-            return PLACEHOLDERS["phone"] if _is_phone(text) else text
+            return PLACEHOLDERS["phone"] if _is_phone(text, self.phone_regions) else text
         return PLACEHOLDERS[kind]
 
     def could_match(self, text: str) -> bool:
         """A cheap test that is false only when no detector can match."""
-        if "@" in text or "://" in text or "www." in text:
+        if "@" in text or "://" in text or "www." in text or "%40" in text:
             return True
         return self._wants_digits and _DIGITS.search(text) is not None
 

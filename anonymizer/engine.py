@@ -13,6 +13,7 @@ from .operators import EventState
 from .policy import Policy
 from .pseudonyms import Pseudonymizer
 from .reader import parse_line
+from .roster import Roster
 from .stats import Stats, event_type_label
 
 WRITTEN, DROPPED, REJECTED = "written", "dropped", "rejected"
@@ -22,18 +23,20 @@ MISSING_EVENT_TYPE = "missing_event_type"
 
 
 class Anonymizer:
-    """Applies a compiled policy under a key. Pickles as (policy, key) and recompiles on arrival."""
+    """Applies a compiled policy under a key, with an optional roster of known people.
+    Pickles as (policy, key, roster) and recompiles on arrival."""
 
-    def __init__(self, policy: Policy, key: Key) -> None:
+    def __init__(self, policy: Policy, key: Key, roster: Roster | None = None) -> None:
         self.policy = policy
         self.key = key
-        self._compiled = compile_policy(policy, Pseudonymizer(key))
+        self.roster = roster
+        self._compiled = compile_policy(policy, Pseudonymizer(key), roster)
         self._stats = Stats()
         self._routes: dict[tuple[str, str], tuple] = {}
         self._tallies: dict[str, list[int]] = {}
 
     def __reduce__(self):
-        return (Anonymizer, (self.policy, self.key))
+        return (Anonymizer, (self.policy, self.key, self.roster))
 
     def anonymize_event(self, event: dict[str, Any]) -> dict[str, Any] | None:
         """The anonymized copy of EVENT, or None when the policy drops it or it has no event type.

@@ -45,11 +45,13 @@ def build_manifest(
     policy_sha256: str,
     key_id: str,
     created: datetime | None = None,
+    roster: dict | None = None,
 ) -> dict:
-    """The manifest as a JSON-ready dict."""
+    """The manifest as a JSON-ready dict. ROSTER, when the run had one, is its summary (file
+    names, number of people, keyed fingerprint): never the people."""
     created = created or datetime.now(timezone.utc)
     rejections = [{"file": f, "line": n, "reason": r} for f, n, r in stats.rejections]
-    return {
+    manifest = {
         "format_version": FORMAT_VERSION,
         "tool": {"name": "anonymizer", "version": __version__},
         "created": created.isoformat(timespec="seconds"),
@@ -61,6 +63,9 @@ def build_manifest(
         "rejections": rejections,
         "rejections_not_listed": stats.rejections_not_listed,
     }
+    if roster is not None:
+        manifest["roster"] = roster
+    return manifest
 
 
 def write_json_atomically(path: Path, data: dict) -> None:

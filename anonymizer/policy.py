@@ -9,6 +9,7 @@ does not name is dropped. See ``policies/research.yaml`` for a commented example
 from __future__ import annotations
 
 import hashlib
+import re
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
@@ -21,6 +22,7 @@ from .operators import REGISTRY
 from .paths import format_path, parse_path
 
 BUILTIN_PACKAGE = "anonymizer.policies"
+_SIBLING = re.compile(r"^[^.*\[\]]+$")
 
 
 class FieldRule(BaseModel):
@@ -35,6 +37,9 @@ class FieldRule(BaseModel):
     op: str | None = None
     decode: Literal["json", "query"] | None = None
     fields: dict[str, FieldRule] | None = None
+    # Apply this rule only when each named sibling field equals one of the listed values;
+    # otherwise the field is dropped (counted as `condition_not_met`).
+    when: dict[str, list[str | int | float | bool | None]] | None = None
     _params: BaseModel | None = PrivateAttr(default=None)
 
     @model_validator(mode="before")
@@ -45,6 +50,17 @@ class FieldRule(BaseModel):
         if data is None:
             raise ValueError("a rule is required here: an operator name such as 'keep' or 'drop', or a mapping with 'op'")
         return data
+
+    @field_validator("when")
+    @classmethod
+    def _siblings(cls, value: dict | None) -> dict | None:
+        if value is not None:
+            if not value:
+                raise ValueError("'when' needs at least one sibling field and its values")
+            for key in value:
+                if not _SIBLING.match(key):
+                    raise ValueError(f"'when' names sibling fields by plain name; {shown(key)} is not one")
+        return value
 
     @model_validator(mode="after")
     def _check(self) -> FieldRule:
@@ -84,6 +100,22 @@ def _check_paths(rules: dict[str, FieldRule]) -> dict[str, FieldRule]:
             raise ValueError(f"the field {format_path(tokens)!r} is ruled twice (as {seen[tokens]!r} and {path!r})")
         seen[tokens] = path
     return rules
+
+
+class RosterRules(BaseModel):
+    """How the people of a roster (``--roster``) are found in free text. Used only with a roster."""
+
+    model_config = ConfigDict(extra="forbid")
+    # A name part (or a username) is matched on its own only with this many letters or digits.
+    name_min_length: int = Field(3, ge=1, le=20)
+    # Leave out words too common to identify anyone (the shipped list), and add the policy's own.
+    default_common_words: bool = True
+    common_words: list[str] = []
+    # Digit runs this long that equal a roster user id become [USER_ID]; 0 turns this off.
+    user_id_min_digits: int = Field(5, ge=0, le=20)
+    # `identifying`: usernames that pass the name rule are matched anywhere, others only as
+    # @mentions; `all`: every username anywhere.
+    usernames: Literal["identifying", "all"] = "identifying"
 
 
 class IdentityRule(BaseModel):
@@ -147,6 +179,7 @@ class Policy(BaseModel):
     envelope: dict[str, FieldRule]
     events: list[EventRule] = []
     unknown_events: Literal["drop", "envelope"] = "drop"
+    roster: RosterRules = RosterRules()
 
     _source: str = PrivateAttr(default="")
     _sha256: str = PrivateAttr(default="")

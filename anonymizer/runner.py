@@ -14,7 +14,10 @@ from .keys import Key
 from .manifest import MANIFEST_NAME, FileEntry, InputEntry, build_manifest, read_manifest, write_json_atomically
 from .pipeline import Batch, OutputFile, batches, default_jobs, ordered_results
 from .policy import Policy
+from .pseudonyms import Pseudonymizer
 from .reader import collect_inputs, output_name
+from .roster import Roster
+from .signing import Ed25519PrivateKey, sign_manifest
 from .stats import Stats
 
 PARTIAL_DIR = ".partial"
@@ -80,20 +83,24 @@ def run(
     *,
     force: bool = False,
     jobs: int | None = None,
+    roster: Roster | None = None,
+    sign_key: Ed25519PrivateKey | None = None,
     on_file_done: Callable[[str, Stats], None] | None = None,
     on_progress: Callable[[Progress], None] | None = None,
 ) -> RunResult:
     """Anonymize INPUTS into OUT_DIR under POLICY and KEY, and write the manifest last.
 
     JOBS worker processes (default: all cores) share the work batch by batch; the output is
-    byte-identical whatever their number. An interruption leaves no manifest behind.
+    byte-identical whatever their number. An interruption leaves no manifest behind. With
+    ROSTER, every known person is found in free text and has one pseudonym. With SIGN_KEY (an
+    Ed25519 private key, see ``anonymizer.signing``), ``manifest.sig`` is written beside the manifest.
     """
     out_dir = Path(out_dir)
     sources = collect_inputs(inputs)
     _prepare_out_dir(out_dir, force)
     partial = out_dir / PARTIAL_DIR
     partial.mkdir(exist_ok=True)
-    anonymizer = Anonymizer(policy, key)
+    anonymizer = Anonymizer(policy, key, roster)
     total = Stats()
     files: list[FileEntry] = []
     described: list[InputEntry] = []
@@ -149,6 +156,9 @@ def run(
         policy_source=policy.source,
         policy_sha256=policy.sha256,
         key_id=key.key_id,
+        roster=roster.summary(Pseudonymizer(key)) if roster is not None else None,
     )
     write_json_atomically(out_dir / MANIFEST_NAME, manifest)
+    if sign_key is not None:
+        sign_manifest(out_dir, sign_key)  # after the manifest: it signs its exact bytes
     return RunResult(out_dir=out_dir, manifest=manifest, stats=total)

@@ -8,7 +8,7 @@ Adding an operator means adding one module that calls ``register``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, ClassVar
 
 from pydantic import BaseModel, ConfigDict
@@ -59,11 +59,17 @@ class NoParams(BaseModel):
 
 @dataclass(frozen=True)
 class Identity:
-    """How one kind of identifier is pseudonymized: its HMAC namespace and output shape."""
+    """How one kind of identifier is pseudonymized: its HMAC namespace and output shape.
+
+    With a roster, the ``username`` identity is *linked*: the username of a known person becomes
+    ``prefix`` + that person's ``user_id`` pseudonym, so the two can be joined without the key.
+    """
 
     name: str
     format: str  # "text" or "number"
     prefix: str = ""
+    roster: Any = field(default=None, compare=False, repr=False)
+    person_identity: Identity | None = None  # the identity a linked pseudonym derives from
 
 
 @dataclass
@@ -72,6 +78,13 @@ class BuildContext:
 
     pseudonymizer: Pseudonymizer
     identities: dict[str, Identity]
+    roster: Any = None  # a ``Roster`` when the run has one
+    roster_rules: Any = None  # the policy's ``roster`` section: how its people are found in text
+
+    def __post_init__(self) -> None:
+        username, user_id = self.identities.get("username"), self.identities.get("user_id")
+        if self.roster is not None and username is not None and user_id is not None and username.format == "text":
+            self.identities = {**self.identities, "username": replace(username, roster=self.roster, person_identity=user_id)}
 
     def identity(self, name: str) -> Identity:
         return self.identities[name]

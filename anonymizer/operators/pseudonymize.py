@@ -51,7 +51,39 @@ def make_pseudonymizer(identity, pseudonymizer):
             return prefix + text(namespace, str(value))
         return DROP
 
-    return pseudonymize_text
+    if identity.roster is None or identity.person_identity is None:
+        return pseudonymize_text
+    return _linked(identity, pseudonymizer, pseudonymize_text)
+
+
+def _linked(identity, pseudonymizer, unlinked):
+    """A username pseudonym that derives from the person: ``prefix`` + their user-id pseudonym.
+
+    A researcher can join ``u_8812…`` in a username field with ``8812…`` in a user-id field by
+    string, without the key. Usernames the roster does not know (or people without an id) keep
+    the plain pseudonym; emails of known people (an instructor typing one for a username) link too.
+    """
+    person_for = identity.roster.person_for
+    of_person = make_pseudonymizer(identity.person_identity, pseudonymizer)
+    prefix = identity.prefix
+    linked: dict[str, str] = {}
+
+    def pseudonymize_person(value, state):
+        if type(value) is not str:
+            return unlinked(value, state)
+        stripped = value.strip()
+        found = linked.get(stripped)
+        if found is None:
+            person = person_for(stripped) if stripped else None
+            if person is None or person.id is None:
+                return unlinked(value, state)
+            found = prefix + str(of_person(int(person.id), state))
+            if len(linked) >= 1 << 18:
+                linked.clear()
+            linked[stripped] = found
+        return found
+
+    return pseudonymize_person
 
 
 @register

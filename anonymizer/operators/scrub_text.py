@@ -1,10 +1,17 @@
 """``scrub_text``: remove personal data from free text, keeping the rest of the prose.
 
-Detectors (``email``, ``url``, ``ip``, ``phone``) replace what they find with typed
-placeholders (``[EMAIL]``, ``[URL]`` ...). With ``actor_usernames`` (the default), the
-usernames the event itself names (its actor, ``context.username``) are replaced by their
-pseudonyms, matched case-insensitively and bounded by characters that cannot be part of a
-username, so ``_ymir_`` and ``zelda-q`` are found where ``\\b`` would fail.
+In this order, so that no step sees half of what an earlier one replaced:
+
+1. Detectors (``email``, ``url``, ``ip``, ``phone``) replace what they find with typed
+   placeholders (``[EMAIL]``, ``[URL]`` ...); phone numbers are checked against the numbering
+   plans of ``phone_regions``.
+2. With a roster (``--roster``) and ``roster`` (the default), every known person is found (see
+   ``anonymizer.mentions``): usernames and ``@mentions`` become that person's username pseudonym,
+   names ``[NAME]``, emails ``[EMAIL]``, user ids ``[USER_ID]``.
+3. With ``actor_usernames`` (the default), the usernames the event itself names (its actor,
+   ``context.username``) are replaced by their pseudonyms, matched case-insensitively and bounded
+   by characters that cannot be part of a username, so ``_ymir_`` and ``zelda-q`` are found where
+   ``\\b`` would fail. This finds actors that no roster lists.
 """
 
 from __future__ import annotations
@@ -12,9 +19,10 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
+import phonenumbers
 from pydantic import BaseModel, ConfigDict, field_validator
 
-from ..detectors import KINDS, TextScrubber
+from ..detectors import DEFAULT_PHONE_REGIONS, KINDS, TextScrubber
 from ..errors import shown
 from .base import DROP, Operator, register
 from .pseudonymize import make_pseudonymizer
@@ -24,6 +32,16 @@ class ScrubTextParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
     detectors: list[str] = list(KINDS)
     actor_usernames: bool = True
+    roster: bool = True
+    phone_regions: list[str] = list(DEFAULT_PHONE_REGIONS)
+
+    @field_validator("phone_regions")
+    @classmethod
+    def _regions(cls, value: list[str]) -> list[str]:
+        unknown = [shown(region) for region in value if region not in phonenumbers.SUPPORTED_REGIONS]
+        if unknown:
+            raise ValueError(f"unknown phone region(s) {', '.join(unknown)}; expected two-letter region codes such as 'US', 'GB', 'IN'")
+        return value
 
     @field_validator("detectors")
     @classmethod
@@ -48,7 +66,14 @@ class ScrubText(Operator):
 
     @classmethod
     def build(cls, params, ctx):
-        scrub = TextScrubber(tuple(params.detectors)).scrub
+        scrub = TextScrubber(tuple(params.detectors), tuple(params.phone_regions)).scrub
+        if params.roster and ctx.roster is not None and ctx.roster_rules is not None:
+            finder = ctx.roster.finder(ctx.roster_rules)
+            known = make_pseudonymizer(ctx.identity("username"), ctx.pseudonymizer)
+            find_people = finder.scrub
+            people_pseudonym = lambda username: str(known(username, None))  # noqa: E731
+        else:
+            find_people = None
         if params.actor_usernames and "username" in ctx.identities:
             to_pseudonym = make_pseudonymizer(ctx.identity("username"), ctx.pseudonymizer)
         else:
@@ -65,6 +90,8 @@ class ScrubText(Operator):
             else:
                 return DROP
             result = scrub(text)
+            if find_people is not None:
+                result = find_people(result, people_pseudonym)
             if to_pseudonym is not None:
                 for username in state.actors:
                     if len(username) >= 2 and username.lower() in result.lower():

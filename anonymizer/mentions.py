@@ -1,0 +1,326 @@
+"""Finding the people of a roster in free text: usernames, @mentions, names, emails and user ids.
+
+Every identifier of every person goes into one Aho-Corasick automaton, built once per run, so a
+text is searched for 100,000 people in one pass. Text and keys are compared in a folded form:
+NFC, case-folded one character for one (offsets still point into the text), and every character
+that is not a letter or digit turned into a space, with a space added at each end. Keys carry
+those spaces too, so the automaton reports only whole-word occurrences: ``ana`` is never found
+inside ``banana``. What the folding loses is checked afterwards on the text itself:
+
+- a **username** must equal the text exactly, ignoring case, and stand alone as a handle: not
+  preceded by a letter, digit, ``_``, ``-`` or ``.``, and not followed by a letter, digit, ``_``,
+  ``-`` or a ``.`` that continues it (``_ymir_`` and ``zelda-q`` are found where ``\\b`` fails);
+- an **email** must equal the text, ignoring case (also with ``@`` written as ``%40``);
+- a **name** matches whatever separates its words (``O'Brien-Kelly``, ``O’Brien Kelly``), also
+  without accents (``Oyvind Aero``) and without apostrophes (``OBrien``).
+
+Names are matched whole (``Zelda Quintero``, ``Zelda Quintero`` without middle names) and by
+part (``Zelda``, ``Quintero``, and ``O'Brien`` and ``Kelly`` of ``O'Brien-Kelly``). A part is
+matched alone only when it is identifying: at least ``name_min_length`` letters, and not a
+common word (``anonymizer/data/common_words.txt`` plus the policy's own). Names in scripts
+written without spaces (Chinese, Japanese, Korean, Thai) match from two characters, anywhere.
+
+``@handle`` is replaced when the handle is a known username, whatever its length. Digit runs of
+at least ``user_id_min_digits`` digits that equal a roster user id, standing alone (not part of a
+date, a decimal, a price or an identifier), become ``[USER_ID]``.
+
+Where hits overlap, the leftmost wins, then the longest, then mention, username, email, name.
+"""
+
+from __future__ import annotations
+
+import gc
+import re
+import unicodedata
+from functools import lru_cache
+from importlib import resources
+from typing import Callable
+
+import ahocorasick
+
+from .detectors import EMAIL_PATTERN
+
+NAME = "name"
+USERNAME = "username"
+MENTION = "mention"
+EMAIL = "email"
+USER_ID = "user_id"
+PLACEHOLDERS = {NAME: "[NAME]", EMAIL: "[EMAIL]", USER_ID: "[USER_ID]"}
+_PRIORITY = {MENTION: 0, USERNAME: 1, EMAIL: 2, USER_ID: 3, NAME: 4}
+
+_NON_WORD = re.compile(r"[\W_]")
+_APOSTROPHES = str.maketrans("", "", "'’ʼ‘`´")
+# Letters that NFKD leaves alone, spelled the way people type them without the key.
+_TRANSLITERATE = str.maketrans({"ø": "o", "æ": "ae", "œ": "oe", "ß": "ss", "ł": "l", "đ": "d", "ð": "d", "þ": "th", "ı": "i"})
+_MENTION = re.compile(r"(?<![\w.+\-])@([\w.\-]+)")
+_DIGIT = re.compile(r"\d")
+_PLACEHOLDER_TEXT = {"[NAME]", "[EMAIL]", "[USER_ID]", "[PHONE]", "[URL]", "[IP]"}
+
+
+def _unspaced(ch: str) -> bool:
+    """Scripts written without spaces between words (or with particles glued to names)."""
+    code = ord(ch)
+    return (
+        0x3040 <= code <= 0x30FF  # Hiragana, Katakana
+        or 0x3400 <= code <= 0x9FFF  # CJK ideographs
+        or 0xAC00 <= code <= 0xD7AF  # Hangul syllables
+        or 0x1100 <= code <= 0x11FF  # Hangul jamo
+        or 0x0E00 <= code <= 0x0E7F  # Thai
+        or 0xF900 <= code <= 0xFAFF
+        or 0x20000 <= code <= 0x2FA1F
+    )
+
+
+def fold(text: str) -> str:
+    """TEXT case-folded one character for one, so that offsets still point into TEXT."""
+    folded = text.casefold()
+    if len(folded) == len(text):  # every character folds to at least one: equal length means one each
+        return folded
+    out = []
+    for ch in text:
+        for candidate in (ch.casefold(), ch.lower()):
+            if len(candidate) == 1:
+                out.append(candidate)
+                break
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def strip_accents(text: str) -> str:
+    """Øyvind Ærø → oyvind aero (on folded text)."""
+    if text.isascii():
+        return text
+    decomposed = unicodedata.normalize("NFKD", text.translate(_TRANSLITERATE))
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+
+
+def _words(text: str) -> str:
+    return _NON_WORD.sub(" ", text)
+
+
+def _alnum_count(text: str) -> int:
+    return len(text) - len(_NON_WORD.findall(text))
+
+
+@lru_cache(maxsize=1)
+def default_common_words() -> frozenset[str]:
+    """The shipped list of words too common to identify anyone alone."""
+    text = resources.files("anonymizer").joinpath("data/common_words.txt").read_text(encoding="utf-8")
+    words = set()
+    for line in text.splitlines():
+        line = line.split("#", 1)[0]
+        words.update(fold(w) for w in line.split())
+    return frozenset(words)
+
+
+class PeopleFinder:
+    """Finds the identifiers of a roster's people in text; built once, used from many threads."""
+
+    def __init__(self, roster, rules) -> None:
+        self.roster = roster
+        self.min_length = rules.name_min_length
+        common = set(default_common_words()) if rules.default_common_words else set()
+        common.update(fold(w.strip()) for w in rules.common_words)
+        self.common = frozenset(common)
+        self.all_usernames = rules.usernames == "all"
+        self.id_pattern = (
+            re.compile(rf"(?<![\w.,\-/:+$€£#@])[1-9]\d{{{rules.user_id_min_digits - 1},}}(?![\w]|[.,\-/:]\d)")
+            if rules.user_id_min_digits > 0 and roster.by_id
+            else None
+        )
+        collecting = gc.isenabled()
+        gc.disable()  # hundreds of thousands of small objects: collections would only slow the build
+        try:
+            self._build()
+        finally:
+            if collecting:
+                gc.enable()
+
+    # ---------------------------------------------------------------- building
+
+    def identifying(self, part: str) -> bool:
+        """Whether a name part (or a username) may be matched on its own."""
+        folded = fold(part)
+        if all(_unspaced(ch) for ch in folded if not ch.isspace()):
+            return _alnum_count(folded) >= 2
+        if _alnum_count(folded) < self.min_length:
+            return False
+        squeezed = folded.translate(_APOSTROPHES)
+        return not ({folded, squeezed, strip_accents(folded), strip_accents(squeezed)} & self.common) and not (
+            squeezed.isdecimal() and len(squeezed) < 6
+        )
+
+    def _build(self) -> None:
+        names: set[str] = set()  # folded keys of names: a hit needs no further check
+        others: dict[str, dict] = {}  # folded key → {(kind, verify): canonical} for usernames and emails
+
+        def keys_of(text: str, whole: bool) -> tuple[str, ...]:
+            folded = fold(unicodedata.normalize("NFC", text))
+            if not folded.strip():
+                return ()
+            if not folded.isascii() and all(_unspaced(ch) for ch in folded if not ch.isspace()):
+                return (_words(folded).strip(),) if _alnum_count(folded) >= 2 else ()
+            variants = {folded, folded.translate(_APOSTROPHES)}
+            variants |= {strip_accents(v) for v in variants}
+            return tuple(" " + _words(v) + " " for v in variants if (whole or self.identifying(v)) and _alnum_count(v))
+
+        def add(key: str, kind: str, verify: str, canonical: str | None = None) -> None:
+            if key.strip():
+                others.setdefault(key, {}).setdefault((kind, verify), canonical)
+
+        # Distinct strings first: first names and surnames recur across thousands of people.
+        wholes: set[str] = set()
+        part_keys: dict[str, tuple[str, ...]] = {}
+        strip_chars = ".,;:()[]{}\"'*“”‘’"
+        for person in self.roster.people:
+            for name in person.names:
+                tokens = name.split()
+                found_alone = True
+                for token in tokens:
+                    token = token.strip(strip_chars)
+                    keys = part_keys.get(token)
+                    if keys is None:
+                        keys = part_keys[token] = keys_of(token, False)
+                    if "-" in token:
+                        for piece in token.split("-"):
+                            if piece not in part_keys:
+                                part_keys[piece] = keys_of(piece, False)
+                    found_alone = found_alone and bool(keys)
+                # A whole name is a key of its own only when some part of it is not found alone
+                # ("Grace Park"): otherwise its parts already cover it.
+                if len(tokens) > 1 and not found_alone:
+                    wholes.add(name)
+                    if len(tokens) > 2:
+                        wholes.add(f"{tokens[0]} {tokens[-1]}")
+        for keys in part_keys.values():
+            names.update(keys)
+        for whole in wholes:
+            names.update(keys_of(whole, True))
+        for person in self.roster.people:
+            for username in person.usernames:
+                folded = fold(unicodedata.normalize("NFC", username))
+                if self.all_usernames or self.identifying(folded.strip("_-.")):
+                    add(" " + _words(folded) + " ", USERNAME, folded, username)
+            for email in person.emails:
+                # The email detector runs first and finds every well-formed address (also with
+                # %40 for @); only the addresses it would miss need keys of their own.
+                if not EMAIL_PATTERN.fullmatch(email):
+                    folded = fold(email)
+                    add(" " + _words(folded) + " ", EMAIL, folded)
+        automaton = ahocorasick.Automaton()
+        # Value: (key length, whether the key carries boundary spaces, is it a name, other entries).
+        for key in names:
+            if key not in others:
+                automaton.add_word(key, (len(key), key[0] == " ", True, ()))
+        for key, entries in others.items():
+            listed = tuple((kind, verify, canonical) for (kind, verify), canonical in entries.items())
+            automaton.add_word(key, (len(key), key[0] == " ", key in names, listed))
+        self.keys = len(automaton)
+        if self.keys:
+            automaton.make_automaton()
+            self._automaton = automaton
+        else:
+            self._automaton = None
+
+    # ---------------------------------------------------------------- matching
+
+    def _hits(self, text: str) -> list[tuple[int, int, str, str | None]]:
+        """(start, end, kind, canonical username) of every candidate hit in TEXT (already NFC)."""
+        hits: list[tuple[int, int, str, str | None]] = []
+        if "@" in text:
+            person_for = self.roster.person_for
+            for match in _MENTION.finditer(text):
+                handle = match.group(1)
+                while handle:
+                    person = person_for(handle)
+                    if person is not None and person.usernames:
+                        folded = handle.casefold()
+                        canonical = next((u for u in person.usernames if u.casefold() == folded), person.usernames[0])
+                        hits.append((match.start(), match.start() + 1 + len(handle), MENTION, canonical))
+                        break
+                    if handle[-1] not in ".-_":
+                        break
+                    handle = handle[:-1]
+        if self._automaton is not None:
+            folded = fold(text)
+            padded = " " + _words(folded) + " "
+            length = len(text)
+            for end, (size, spaced, is_name, entries) in self._automaton.iter(padded):
+                if spaced:
+                    start, stop = end - size + 1, end - 1  # the key's inner span, in TEXT's offsets
+                else:
+                    start, stop = end - size, end
+                if start < 0 or stop > length or start >= stop:
+                    continue
+                if start > 0 and stop < length and text[start - 1] == "[" and text[stop] == "]" and f"[{text[start:stop]}]" in _PLACEHOLDER_TEXT:
+                    continue
+                if is_name:
+                    hits.append((start, stop, NAME, None))
+                for kind, verify, canonical in entries:
+                    if folded[start:stop] == verify:
+                        if kind == USERNAME and not _stands_alone(text, start, stop):
+                            continue
+                        hits.append((start, stop, kind, canonical))
+        if self.id_pattern is not None and _DIGIT.search(text):
+            by_id = self.roster.by_id
+            for match in self.id_pattern.finditer(text):
+                if match.group() in by_id:
+                    hits.append((match.start(), match.end(), USER_ID, None))
+        return hits
+
+    def find(self, text: str) -> list[tuple[str, int, int]]:
+        """(kind, start, end) of what would be replaced, in the NFC form of TEXT, leftmost first."""
+        text = unicodedata.normalize("NFC", text)
+        return [(kind, start, end) for start, end, kind, _ in _resolve(self._hits(text))]
+
+    def scrub(self, text: str, username_pseudonym: Callable[[str], str]) -> str:
+        """TEXT with every hit replaced: usernames by USERNAME_PSEUDONYM(username), names by
+        ``[NAME]``, emails by ``[EMAIL]``, user ids by ``[USER_ID]``. Unchanged when nothing is found."""
+        if not unicodedata.is_normalized("NFC", text):
+            normalized = unicodedata.normalize("NFC", text)
+        else:
+            normalized = text
+        hits = self._hits(normalized)
+        if not hits:
+            return text
+        out = []
+        position = 0
+        for start, end, kind, canonical in _resolve(hits):
+            out.append(normalized[position:start])
+            if kind == MENTION:
+                out.append("@" + username_pseudonym(canonical))
+            elif kind == USERNAME:
+                out.append(username_pseudonym(canonical))
+            else:
+                out.append(PLACEHOLDERS[kind])
+            position = end
+        out.append(normalized[position:])
+        return "".join(out)
+
+
+def _stands_alone(text: str, start: int, stop: int) -> bool:
+    """A username at TEXT[start:stop] that is not part of a longer handle or word."""
+    if start > 0:
+        before = text[start - 1]
+        if before.isalnum() or before in "_-.":
+            return False
+    if stop < len(text):
+        after = text[stop]
+        if after.isalnum() or after in "_-":
+            return False
+        if after == "." and stop + 1 < len(text) and text[stop + 1].isalnum():
+            return False
+    return True
+
+
+def _resolve(hits: list[tuple[int, int, str, str | None]]) -> list[tuple[int, int, str, str | None]]:
+    """Non-overlapping hits: leftmost first, then longest, then by kind."""
+    hits.sort(key=lambda hit: (hit[0], hit[0] - hit[1], _PRIORITY[hit[2]]))
+    chosen = []
+    end = -1
+    for hit in hits:
+        if hit[0] >= end:
+            chosen.append(hit)
+            end = hit[1]
+    return chosen

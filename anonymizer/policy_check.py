@@ -1,0 +1,292 @@
+"""Checking a policy before a release: is it valid, and what would it drop from a sample of logs?
+
+With a sample, the check runs the real anonymizer over it (under a throwaway key; nothing is
+written), so what it reports is exactly what a run would do: event types no rule handles, field
+paths no rule names, payloads that cannot be decoded, and rules that matched no event. Event
+types and paths are reported as the manifest reports them, never by value.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+from .compiler import CompiledPolicy, compile_policy
+from .engine import Anonymizer
+from .keys import generate_key
+from .policy import EventRule, Policy
+from .pseudonyms import Pseudonymizer
+from .reader import collect_inputs, open_lines, parse_line
+from .stats import event_type_label
+
+FORMAT_VERSION = 1
+# Field drops reported on their own: `unnamed` (a rule could name the field) and `unparseable`
+# (no rule can name what cannot be decoded). Other reasons are listed together.
+GAP_REASONS = ("unnamed", "unparseable")
+MAX_PATTERNS_SHOWN = 5  # per rule in the text report; the JSON report has them all
+
+
+def describe_rule(rule: EventRule) -> str:
+    """A rule as its author wrote it: its patterns, and its source and action when given."""
+    shown = rule.match[:MAX_PATTERNS_SHOWN]
+    text = ", ".join(shown) + (f" … ({len(rule.match) - len(shown)} more)" if len(rule.match) > len(shown) else "")
+    if rule.source:
+        text += f" (source {', '.join(rule.source)})"
+    if rule.action != "anonymize":
+        text += f" (action {rule.action})"
+    return text
+
+
+@dataclass
+class PolicyCheck:
+    """The result of checking a policy, with or without a sample."""
+
+    policy: Policy
+    rules: list[EventRule]
+    sampled: bool = False
+    inputs: list[tuple[str, int]] = field(default_factory=list)  # (name, lines)
+    lines: int = 0
+    events: int = 0
+    rejected: Counter = field(default_factory=Counter)
+    event_types: dict[str, Counter] = field(default_factory=dict)  # label -> outcome -> count
+    rule_hits: Counter = field(default_factory=Counter)  # rule index -> events
+    fields: dict[tuple[str, str, str], int] = field(default_factory=Counter)  # (label, path, reason) -> count
+
+    @property
+    def unhandled_event_types(self) -> dict[str, int]:
+        """Event types (labels) that no rule matches, so ``unknown_events`` decides their fate."""
+        return {label: c["unknown"] for label, c in sorted(self.event_types.items()) if c["unknown"]}
+
+    @property
+    def dropped_by_rule(self) -> dict[str, int]:
+        """Event types (labels) that a rule with ``action: drop`` drops."""
+        return {label: c["drop"] for label, c in sorted(self.event_types.items()) if c["drop"]}
+
+    def dropped_fields(self, reasons: Iterable[str] | None = None) -> dict[str, dict[str, dict[str, int]]]:
+        """{event type: {field path: {reason: count}}} for the field drops of REASONS (all when None),
+        as the manifest's ``dropped_fields`` counts them."""
+        wanted = None if reasons is None else set(reasons)
+        out: dict[str, dict[str, dict[str, int]]] = {}
+        for (label, path, reason), count in sorted(self.fields.items()):
+            if wanted is None or reason in wanted:
+                out.setdefault(label, {}).setdefault(path, {})[reason] = count
+        return out
+
+    @property
+    def unnamed_fields(self) -> dict[str, dict[str, int]]:
+        """{event type: {field path: count}} of fields no rule names (and so are dropped)."""
+        out: dict[str, dict[str, int]] = {}
+        for (label, path, reason), count in sorted(self.fields.items()):
+            if reason == "unnamed":
+                out.setdefault(label, {})[path] = count
+        return out
+
+    @property
+    def unused_rules(self) -> list[int]:
+        """Indexes (in the policy's ``events``, an extending policy's own rules first) of the
+        rules that matched no event of the sample."""
+        return [index for index in range(len(self.rules)) if not self.rule_hits[index]]
+
+    def as_dict(self, *, strict: bool = False, strict_fields: bool = False) -> dict:
+        """The JSON report, with the verdict under the --strict and --strict-fields gates."""
+        passed, summary = verdict(self, strict=strict, strict_fields=strict_fields)
+        report: dict[str, Any] = {
+            "format_version": FORMAT_VERSION,
+            "policy": {
+                "name": self.policy.name,
+                "source": self.policy.source,
+                "sha256": self.policy.sha256,
+                "valid": True,
+                "event_rules": len(self.rules),
+                "unknown_events": self.policy.unknown_events,
+            },
+            "sampled": self.sampled,
+            "result": {"passed": passed, "strict": strict, "strict_fields": strict_fields, "summary": summary},
+        }
+        if not self.sampled:
+            return report
+        report.update(
+            {
+                "sample": {
+                    "inputs": [{"path": name, "lines": lines} for name, lines in self.inputs],
+                    "lines": self.lines,
+                    "events": self.events,
+                    "rejected": dict(sorted(self.rejected.items())),
+                },
+                "unhandled_event_types": self.unhandled_event_types,
+                "dropped_by_rule": self.dropped_by_rule,
+                "unnamed_fields": self.unnamed_fields,
+                "dropped_fields": self.dropped_fields(),
+                "unused_rules": [
+                    {"index": index, "rule": f"events[{index}]", "match": self.rules[index].match, "source": self.rules[index].source,
+                     "action": self.rules[index].action}
+                    for index in self.unused_rules
+                ],  # fmt: skip
+                "event_types": {label: dict(sorted(c.items())) for label, c in sorted(self.event_types.items())},
+            }
+        )
+        return report
+
+
+class PolicyChecker:
+    """Checks POLICY: compiling it validates it; ``add_line`` runs a sample line through it."""
+
+    def __init__(self, policy: Policy) -> None:
+        # A throwaway key: pseudonyms are computed (so that operators run as in a real run) and discarded.
+        key = generate_key()
+        self.compiled: CompiledPolicy = compile_policy(policy, Pseudonymizer(key))
+        self.anonymizer = Anonymizer(policy, key)
+        self.result = PolicyCheck(policy=policy, rules=[rule for rule, _ in self.compiled.rules])
+        self._routes: dict[tuple[str, str], tuple[int | None, str, str]] = {}
+
+    def add_line(self, line: bytes) -> None:
+        """Run one raw sample line through the policy and count what happened to it."""
+        result = self.result
+        result.sampled = True
+        result.lines += 1
+        parsed = parse_line(line)
+        if type(parsed) is str:
+            result.rejected[parsed] += 1
+            return
+        # The event type and source as the anonymizer reads them (engine.Anonymizer._apply).
+        event_type = parsed.get("event_type")
+        if event_type is None:
+            event_type = parsed.get("name")
+        if type(event_type) is not str or not event_type:
+            result.rejected["missing_event_type"] += 1
+            return
+        source = parsed.get("event_source")
+        source = source if type(source) is str else ""
+        result.events += 1
+        route = self._routes.get((event_type, source))
+        if route is None:
+            _, outcome = self.compiled.resolve(event_type, source)
+            route = (self.compiled.rule_index(event_type, source), outcome, event_type_label(event_type))
+            if len(self._routes) > 100_000:
+                self._routes.clear()
+            self._routes[(event_type, source)] = route
+        index, outcome, label = route
+        if index is not None:
+            result.rule_hits[index] += 1
+        counter = result.event_types.get(label)
+        if counter is None:
+            counter = result.event_types[label] = Counter()
+        counter[outcome] += 1
+        self.anonymizer.anonymize_event(parsed)
+
+    def add_lines(self, lines: Iterable[bytes], name: str = "<input>") -> None:
+        """Run LINES, one input file's worth, through the policy."""
+        before = self.result.lines
+        for line in lines:
+            self.add_line(line)
+        self.result.inputs.append((name, self.result.lines - before))
+
+    def finish(self) -> PolicyCheck:
+        """The result, with the anonymizer's field counts taken in."""
+        self.result.fields = Counter(self.anonymizer.stats.fields)
+        return self.result
+
+
+def check_policy(policy: Policy, samples: list[Path] | None = None) -> PolicyCheck:
+    """Check POLICY (raises PolicyError when it does not compile) against the files and
+    directories SAMPLES, read as ``run`` reads them."""
+    checker = PolicyChecker(policy)
+    if samples:
+        checker.result.sampled = True
+        for path, name in collect_inputs(samples):
+            checker.add_lines(open_lines(path), name)
+    return checker.finish()
+
+
+def format_check(check: PolicyCheck, *, strict: bool = False, strict_fields: bool = False) -> str:
+    """The check as text for people."""
+    policy = check.policy
+    out = [f"policy {policy.name} ({policy.source}, sha256 {policy.sha256[:12]}…): valid, {len(check.rules)} event rule(s)"]
+    if not check.sampled:
+        out.append("no sample given: pass --sample FILE... to see what the policy would drop from real logs")
+        return "\n".join(out) + "\n"
+    rejected = sum(check.rejected.values())
+    line = f"sample: {len(check.inputs)} file(s), {check.lines} lines, {check.events} events of {len(check.event_types)} event type(s)"
+    if rejected:
+        line += f", {rejected} lines rejected (" + ", ".join(f"{r} {n}" for r, n in sorted(check.rejected.items())) + ")"
+    out.append(line)
+
+    unhandled = check.unhandled_event_types
+    fate = "kept as envelope only" if policy.unknown_events == "envelope" else "dropped"
+    out.append("")
+    if unhandled:
+        out.append(f"event types no rule handles ({fate}, unknown_events: {policy.unknown_events}): {len(unhandled)}")
+        out.extend(_table(unhandled.items()))
+    else:
+        out.append("event types no rule handles: none")
+
+    unnamed = check.dropped_fields(("unnamed",))
+    out.append("")
+    if unnamed:
+        paths = sum(len(p) for p in unnamed.values())
+        out.append(f"fields no rule names (dropped): {paths} path(s) in {len(unnamed)} event type(s)")
+        out.extend(_table((label, path, r["unnamed"]) for label, by_path in unnamed.items() for path, r in by_path.items()))
+    else:
+        out.append("fields no rule names: none")
+
+    unparseable = check.dropped_fields(("unparseable",))
+    if unparseable:
+        out.append("")
+        out.append("payloads that cannot be decoded (emptied, as in a run):")
+        out.extend(_table((label, sum(r["unparseable"] for r in by_path.values())) for label, by_path in unparseable.items()))
+
+    others = [
+        (label, path, reason, count)
+        for label, by_path in check.dropped_fields().items()
+        for path, reasons in by_path.items()
+        for reason, count in reasons.items()
+        if reason not in GAP_REASONS
+    ]
+    if others:
+        out.append("")
+        out.append("other fields dropped (invalid_value: an operator could not handle the value):")
+        out.extend(_table(others))
+
+    dropped = check.dropped_by_rule
+    if dropped:
+        out.append("")
+        out.append(f"event types dropped by a rule: {len(dropped)}")
+        out.extend(_table(dropped.items()))
+
+    unused = check.unused_rules
+    out.append("")
+    if unused:
+        out.append(f"rules that matched no sample event: {len(unused)} of {len(check.rules)}")
+        width = len(f"events[{unused[-1]}]")
+        out.extend(f"  {f'events[{index}]':<{width}}  {describe_rule(check.rules[index])}" for index in unused)
+    else:
+        out.append("rules that matched no sample event: none")
+
+    out.append("")
+    out.append(verdict(check, strict=strict, strict_fields=strict_fields)[1])
+    return "\n".join(out) + "\n"
+
+
+def verdict(check: PolicyCheck, *, strict: bool = False, strict_fields: bool = False) -> tuple[bool, str]:
+    """(passed, one line saying why) under the --strict and --strict-fields gates."""
+    failures = []
+    if strict and check.unhandled_event_types:
+        failures.append(f"{len(check.unhandled_event_types)} event type(s) in the sample are handled by no rule (--strict)")
+    if strict_fields and check.unnamed_fields:
+        paths = sum(len(p) for p in check.unnamed_fields.values())
+        failures.append(f"{paths} field path(s) in the sample are named by no rule (--strict-fields)")
+    if failures:
+        return False, "FAILED: " + "; ".join(failures)
+    gates = [name for name, on in (("--strict", strict), ("--strict-fields", strict_fields)) if on]
+    return True, "ok" + (f" ({', '.join(gates)})" if gates else "")
+
+
+def _table(rows: Iterable[tuple]) -> list[str]:
+    """Rows of names and a final count, in aligned columns."""
+    rows = [tuple(row) for row in rows]
+    if not rows:
+        return []
+    widths = [min(60, max(len(row[i]) for row in rows)) for i in range(len(rows[0]) - 1)]
+    return ["  " + "  ".join(f"{name:<{w}}" for name, w in zip(row, widths)) + f"  {row[-1]:>8}" for row in rows]
