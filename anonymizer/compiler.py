@@ -32,17 +32,18 @@ class _KeepMarker:
 
 
 _SAFE_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,47}$")
+_HEX_RUN = re.compile(r"[0-9a-fA-F]{16}")
 
 
 def safe_key(key: Any) -> str:
     """A key as it may appear in the manifest: plain names as they are, anything else as ``*``.
 
     Keys of payload dicts can be data (problem input ids, query parameters), so only short
-    identifier-like names are reported.
+    identifier-like names without long hex runs (block ids) are reported.
     """
     if isinstance(key, int):
         return "[*]"
-    return key if _SAFE_KEY.match(key) else "*"
+    return key if _SAFE_KEY.match(key) and not _HEX_RUN.search(key) else "*"
 
 
 def _join(path: str, key: Any) -> str:
