@@ -99,7 +99,7 @@ class Anonymizer:
                 return REJECTED, outcome
             return DROPPED, outcome
         stats.written += 1
-        return WRITTEN, orjson.dumps(out) + b"\n"
+        return WRITTEN, orjson.dumps(out, option=orjson.OPT_APPEND_NEWLINE)
 
     @property
     def stats(self) -> Stats:
