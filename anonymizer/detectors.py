@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from functools import lru_cache
 
 import phonenumbers
 
@@ -51,17 +52,17 @@ DEFAULT_PHONE_REGIONS = (
 _DIGITS = re.compile(r"\d")
 
 
-def _pattern(kinds: tuple[str, ...]) -> re.Pattern[str]:
-    parts = []
-    if "email" in kinds:
-        parts.append(_EMAIL)
-    if "url" in kinds:
-        parts.append(_URL)
-    if "ip" in kinds:
-        parts += [_IPV4, _IPV6]
-    if "phone" in kinds:
-        parts.append(_PHONE)
-    return re.compile("|".join(parts))
+_ALTERNATIVES = {"email": _EMAIL, "url": _URL, "ipv4": _IPV4, "ipv6": _IPV6, "phone": _PHONE}
+# Necessary conditions, each far cheaper than the pattern it guards: a kind whose hint fails
+# cannot match anywhere in the text, so leaving its branch out changes no result.
+_IPV4_HINT = re.compile(r"\d\.\d")
+_PHONE_HINT = re.compile(r"\d(?:[ .\-()+/]{0,3}\d){6}")
+
+
+@lru_cache(maxsize=64)
+def _pattern(branches: tuple[str, ...]) -> re.Pattern[str]:
+    """One pattern over BRANCHES (in precedence order: email, url, ipv4, ipv6, phone)."""
+    return re.compile("|".join(_ALTERNATIVES[branch] for branch in branches))
 
 
 def _is_phone(candidate: str, regions: tuple[str, ...] = DEFAULT_PHONE_REGIONS) -> bool:
@@ -105,8 +106,9 @@ class TextScrubber:
             raise ValueError(f"unknown detectors: {sorted(unknown)}")
         self.kinds = tuple(kinds)
         self.phone_regions = tuple(phone_regions)
-        self._regex = _pattern(self.kinds) if self.kinds else None
-        self._wants_digits = "ip" in kinds or "phone" in kinds
+        self._email, self._url = "email" in kinds, "url" in kinds
+        self._ip, self._phone = "ip" in kinds, "phone" in kinds
+        self._wants_digits = self._ip or self._phone
 
     def _replace(self, match: re.Match[str]) -> str:
         kind = match.lastgroup
@@ -129,18 +131,34 @@ class TextScrubber:
             return True
         return self._wants_digits and _DIGITS.search(text) is not None
 
+    def _regex(self, text: str) -> re.Pattern[str] | None:
+        """The pattern over the kinds that can match TEXT at all, or None when none can."""
+        branches = []
+        if self._email and "@" in text:
+            branches.append("email")
+        if self._url and ("://" in text or "www." in text):
+            branches.append("url")
+        if self._ip:
+            if _IPV4_HINT.search(text):
+                branches.append("ipv4")
+            if ":" in text:
+                branches.append("ipv6")
+        if self._phone and _PHONE_HINT.search(text):
+            branches.append("phone")
+        return _pattern(tuple(branches)) if branches else None
+
     def scrub(self, text: str) -> str:
         """TEXT with every detected item replaced by its placeholder."""
-        if self._regex is None or not self.could_match(text):
-            return text
-        return self._regex.sub(self._replace, text)
+        regex = self._regex(text)
+        return text if regex is None else regex.sub(self._replace, text)
 
     def find(self, text: str) -> list[tuple[str, int, int]]:
         """(kind, start, end) of every confirmed finding, for reports that must not print the value."""
         found = []
-        if self._regex is None or not self.could_match(text):
+        regex = self._regex(text)
+        if regex is None:
             return found
-        for match in self._regex.finditer(text):
+        for match in regex.finditer(text):
             if self._replace(match) != match.group():
                 kind = match.lastgroup
                 found.append(("ip" if kind in ("ipv4", "ipv6") else kind, match.start(), match.end()))

@@ -58,6 +58,10 @@ def username_pattern(username: str) -> re.Pattern[str]:
     return re.compile(r"(?<![\w\-.])" + re.escape(username) + r"(?![\w\-]|\.\w)", re.IGNORECASE)
 
 
+_MEMO_ENTRIES = 1 << 15
+_MEMO_TEXT_CHARS = 256  # long texts rarely recur; keeping them would only cost memory
+
+
 @register
 class ScrubText(Operator):
     name = "scrub_text"
@@ -79,6 +83,11 @@ class ScrubText(Operator):
         else:
             to_pseudonym = None
 
+        # The detectors and the roster depend on the text alone, so their result is memoized per
+        # text (answers such as "choice_1" recur endlessly); the actor's usernames, which depend on
+        # the event, are replaced afterwards.
+        memo: dict[str, str] = {}
+
         def scrub_text(value, state):
             kind = type(value)
             if kind is str:
@@ -89,9 +98,15 @@ class ScrubText(Operator):
                 return value
             else:
                 return DROP
-            result = scrub(text)
-            if find_people is not None:
-                result = find_people(result, people_pseudonym)
+            result = memo.get(text)
+            if result is None:
+                result = scrub(text)
+                if find_people is not None:
+                    result = find_people(result, people_pseudonym)
+                if len(text) <= _MEMO_TEXT_CHARS:
+                    if len(memo) >= _MEMO_ENTRIES:
+                        memo.clear()
+                    memo[text] = result
             if to_pseudonym is not None:
                 for username in state.actors:
                     if len(username) >= 2 and username.lower() in result.lower():
