@@ -228,8 +228,7 @@ def _container(children: dict[Token, OperatorFn | None], own: OperatorFn | None,
     transforms = tuple(
         (key, fn, getattr(fn, "memo", None)) for key, fn in children.items() if type(key) is str and fn is not KEEP
     )
-    transform_of = {key: (fn, memo) for key, fn, memo in transforms}
-    transform_keys = frozenset(transform_of)
+    transform_of = {triple[0]: triple for triple in transforms}
 
     def container(value, state):
         kind = type(value)
@@ -250,29 +249,14 @@ def _container(children: dict[Token, OperatorFn | None], own: OperatorFn | None,
                             del value[key]
                         elif result is not item:
                             value[key] = result
-            if len(value) < len(transforms):
-                # Few fields, many rules (a context that names every field a platform version may
-                # send): visit the fields rather than the rules.
-                for key in [key for key in value if key in transform_keys]:
-                    fn, memo = transform_of[key]
-                    item = value[key]
-                    if fn is None:
-                        del value[key]
-                        continue
-                    if memo is not None and type(item) is str:
-                        result = memo.get(item, _UNSEEN)
-                        if result is _UNSEEN:
-                            result = fn(item, state)
-                    else:
-                        result = fn(item, state)
-                    if result is DROP:
-                        state.dropped.append((_join(path, key), "invalid_value"))
-                        del value[key]
-                    elif result is not item:
-                        value[key] = result
-            elif transforms:
+            if transforms:
+                # Visit the rules, or, when the dict has fewer fields than there are rules (a
+                # context that names every field some platform version sends), the fields.
+                visit = transforms if len(value) >= len(transforms) else [
+                    triple for key in value if (triple := transform_of.get(key)) is not None
+                ]
                 lookup = value.get
-                for key, fn, memo in transforms:
+                for key, fn, memo in visit:
                     item = lookup(key, _MISSING)
                     if item is _MISSING:
                         continue
