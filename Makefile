@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench venv clean
+.PHONY: demo test bench accuracy venv clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,10 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
+
+# Recall and precision of free-text scrubbing with a roster, per kind, on the labelled set.
+accuracy: $(STAMP)
+	$(BIN)/python bench/eval_text.py
 
 clean:
 	rm -rf $(VENV) demo bench/out .pytest_cache

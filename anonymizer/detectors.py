@@ -134,7 +134,7 @@ class TextScrubber:
     def _regex(self, text: str) -> re.Pattern[str] | None:
         """The pattern over the kinds that can match TEXT at all, or None when none can."""
         branches = []
-        if self._email and "@" in text:
+        if self._email and ("@" in text or "%40" in text):
             branches.append("email")
         if self._url and ("://" in text or "www." in text):
             branches.append("url")

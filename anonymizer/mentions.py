@@ -10,21 +10,22 @@ inside ``banana``. What the folding loses is checked afterwards on the text itse
 - a **username** must equal the text exactly, ignoring case, and stand alone as a handle: not
   preceded by a letter, digit, ``_``, ``-`` or ``.``, and not followed by a letter, digit, ``_``,
   ``-`` or a ``.`` that continues it (``_ymir_`` and ``zelda-q`` are found where ``\\b`` fails);
-- an **email** must equal the text, ignoring case (also with ``@`` written as ``%40``);
+- an **email** must equal the text, ignoring case. Only the addresses the email detector would
+  miss need keys: it runs first and finds every well-formed one;
 - a **name** matches whatever separates its words (``O'Brien-Kelly``, ``O’Brien Kelly``), also
   without accents (``Oyvind Aero``) and without apostrophes (``OBrien``).
 
-Names are matched whole (``Zelda Quintero``, ``Zelda Quintero`` without middle names) and by
-part (``Zelda``, ``Quintero``, and ``O'Brien`` and ``Kelly`` of ``O'Brien-Kelly``). A part is
-matched alone only when it is identifying: at least ``name_min_length`` letters, and not a
-common word (``anonymizer/data/common_words.txt`` plus the policy's own). Names in scripts
+Names are matched by part (``Zelda``, ``Quintero``; ``O'Brien-Kelly``, ``O'Brien`` and ``Kelly``),
+and whole (``Grace Park``, also without middle names) when some part is not found alone. A part
+is matched alone only when it is identifying: at least ``name_min_length`` letters or digits, and
+not a common word (``anonymizer/data/common_words.txt`` plus the policy's own). Names in scripts
 written without spaces (Chinese, Japanese, Korean, Thai) match from two characters, anywhere.
 
 ``@handle`` is replaced when the handle is a known username, whatever its length. Digit runs of
 at least ``user_id_min_digits`` digits that equal a roster user id, standing alone (not part of a
-date, a decimal, a price or an identifier), become ``[USER_ID]``.
+decimal, a price, a longer number or an identifier), become ``[USER_ID]``.
 
-Where hits overlap, the leftmost wins, then the longest, then mention, username, email, name.
+Where hits overlap, the leftmost wins, then the longest, then mention, username, email, user id, name.
 """
 
 from __future__ import annotations
@@ -225,7 +226,7 @@ class PeopleFinder:
 
     # ---------------------------------------------------------------- matching
 
-    def _hits(self, text: str) -> list[tuple[int, int, str, str | None]]:
+    def _hits(self, text: str, user_ids: bool = True) -> list[tuple[int, int, str, str | None]]:
         """(start, end, kind, canonical username) of every candidate hit in TEXT (already NFC)."""
         hits: list[tuple[int, int, str, str | None]] = []
         if "@" in text:
@@ -262,26 +263,27 @@ class PeopleFinder:
                         if kind == USERNAME and not _stands_alone(text, start, stop):
                             continue
                         hits.append((start, stop, kind, canonical))
-        if self.id_pattern is not None and _DIGIT.search(text):
+        if user_ids and self.id_pattern is not None and _DIGIT.search(text):
             by_id = self.roster.by_id
             for match in self.id_pattern.finditer(text):
                 if match.group() in by_id:
                     hits.append((match.start(), match.end(), USER_ID, None))
         return hits
 
-    def find(self, text: str) -> list[tuple[str, int, int]]:
-        """(kind, start, end) of what would be replaced, in the NFC form of TEXT, leftmost first."""
+    def find(self, text: str, user_ids: bool = True) -> list[tuple[str, int, int]]:
+        """(kind, start, end) of what would be replaced, in the NFC form of TEXT, leftmost first.
+        Without USER_IDS, digit runs are not looked at (URL paths are full of numbers)."""
         text = unicodedata.normalize("NFC", text)
-        return [(kind, start, end) for start, end, kind, _ in _resolve(self._hits(text))]
+        return [(kind, start, end) for start, end, kind, _ in _resolve(self._hits(text, user_ids))]
 
-    def scrub(self, text: str, username_pseudonym: Callable[[str], str]) -> str:
+    def scrub(self, text: str, username_pseudonym: Callable[[str], str], user_ids: bool = True) -> str:
         """TEXT with every hit replaced: usernames by USERNAME_PSEUDONYM(username), names by
         ``[NAME]``, emails by ``[EMAIL]``, user ids by ``[USER_ID]``. Unchanged when nothing is found."""
         if not unicodedata.is_normalized("NFC", text):
             normalized = unicodedata.normalize("NFC", text)
         else:
             normalized = text
-        hits = self._hits(normalized)
+        hits = self._hits(normalized, user_ids)
         if not hits:
             return text
         out = []

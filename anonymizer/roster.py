@@ -64,9 +64,10 @@ class Roster:
     Pickles as its people: the text matcher is rebuilt where it is needed.
     """
 
-    def __init__(self, people: Iterable[Person], files: Iterable[str] = ()) -> None:
+    def __init__(self, people: Iterable[Person], files: Iterable[str] = (), bad_rows: int = 0) -> None:
         self.people: tuple[Person, ...] = tuple(people)
         self.files: tuple[str, ...] = tuple(files)
+        self.bad_rows = bad_rows  # rows of the files that were skipped, for the manifest
         self.by_id: dict[str, Person] = {}
         self.by_username: dict[str, Person] = {}
         self._by_folded_username: dict[str, Person | None] = {}
@@ -85,7 +86,7 @@ class Roster:
         self._finders: dict = {}
 
     def __reduce__(self):
-        return (Roster, (self.people, self.files))
+        return (Roster, (self.people, self.files, self.bad_rows))
 
     def __len__(self) -> int:
         return len(self.people)
@@ -117,8 +118,14 @@ class Roster:
         return pseudonymizer.digest("roster", self.canonical().decode("utf-8", "surrogatepass")).hex()
 
     def summary(self, pseudonymizer) -> dict:
-        """What the manifest says of the roster: file names, how many people, the keyed fingerprint."""
-        return {"files": list(self.files), "people": len(self.people), "hmac_sha256": self.fingerprint(pseudonymizer)}
+        """What the manifest says of the roster: file names, how many people and skipped rows, the
+        keyed fingerprint."""
+        return {
+            "files": list(self.files),
+            "people": len(self.people),
+            "bad_rows": self.bad_rows,
+            "hmac_sha256": self.fingerprint(pseudonymizer),
+        }
 
     def finder(self, rules):
         """The text matcher for RULES (see ``anonymizer.mentions``), built once per roster and rules."""
@@ -168,7 +175,8 @@ class RosterReport:
     def describe(self, limit: int = 10) -> list[str]:
         """Lines for people: a summary, then the first LIMIT bad rows (never their values)."""
         rows = sum(f.rows for f in self.files)
-        lines = [f"roster: {self.people} people from {rows} rows in {len(self.files)} file(s)"]
+        people = "1 person" if self.people == 1 else f"{self.people} people"
+        lines = [f"roster: {people} from {rows} rows in {len(self.files)} file(s)"]
         if self.bad:
             lines[0] += f"; {self.bad} bad row(s) skipped"
             for bad in self.bad_rows[:limit]:
@@ -400,4 +408,4 @@ def load_roster(paths: Iterable[str | Path]) -> tuple[Roster, RosterReport]:
                 mine.extend(v for v in theirs if v not in mine)
     people = [Person(r.id, tuple(r.usernames), tuple(r.emails), tuple(r.names)) for r in order]
     report.people = len(people)
-    return Roster(people, files), report
+    return Roster(people, files, report.bad), report

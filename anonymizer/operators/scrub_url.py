@@ -65,10 +65,17 @@ class ScrubUrl(Operator):
         cache: dict[str, str | None] = {}
 
         any_marker = markers | secret_markers
+        # With a roster, a segment that names a known person (a profile slug such as
+        # /in/zelda-quintero/) is scrubbed like free text; numbers are left to the markers.
+        people = ctx.roster.finder(ctx.roster_rules) if ctx.roster is not None and ctx.roster_rules is not None else None
+
+        def person_pseudonym(name: str) -> str:
+            return str(username(name, None))
 
         def scrub_path(path: str) -> str:
             segments = path.split("/")
-            if "@" not in path and "%" not in path and any_marker.isdisjoint(segments):
+            named = people is not None and bool(people.find(unquote(path), user_ids=False))
+            if not named and "@" not in path and "%" not in path and any_marker.isdisjoint(segments):
                 return path
             after_user = after_secret = False
             for index, segment in enumerate(segments):
@@ -79,6 +86,8 @@ class ScrubUrl(Operator):
                     segments[index] = str(user_id(decoded, None)) if decoded.isdecimal() else username(decoded, None)
                 elif "@" in decoded and EMAIL_PATTERN.search(decoded):
                     segments[index] = "[EMAIL]"
+                elif named and decoded and (scrubbed := people.scrub(decoded, person_pseudonym, user_ids=False)) != decoded:
+                    segments[index] = scrubbed
                 after_user = decoded in markers
                 after_secret = decoded in secret_markers
             return "/".join(segments)

@@ -1,0 +1,39 @@
+"""Phone numbers in free text: confirmed with libphonenumber's metadata for the configured regions."""
+
+from __future__ import annotations
+
+import pytest
+
+from anonymizer import PolicyError, parse_policy
+from anonymizer.detectors import TextScrubber
+
+
+@pytest.mark.parametrize(
+    "phone",
+    [
+        "+4791234567", "+1-415-555-0132", "+49 (0)30 1234 5678", "+33 6 12 34 56 78", "06 12 34 56 78",
+        "03-1234-5678", "(11) 91234-5678", "0803 123 4567", "612 345 678", "07700 900123", "6175550199",
+    ],
+)
+def test_international_and_national_formats_are_found(phone):
+    assert TextScrubber().scrub(f"call {phone} now") == "call [PHONE] now"
+
+
+@pytest.mark.parametrize("text", ["1 000 000", "12.345.678", "Invoice 12-3-4567", "x 1 2 3 4 5 6 7 8"])
+def test_grouped_numbers_and_single_digit_groups_are_not_phones(text):
+    assert TextScrubber().scrub(text) == text
+
+
+def test_a_national_number_is_found_only_for_the_configured_regions():
+    assert TextScrubber(phone_regions=("IL",)).scrub("(04) 123 1234") == "[PHONE]"
+    assert TextScrubber(phone_regions=("US",)).scrub("(04) 123 1234") == "(04) 123 1234"
+
+
+def test_a_number_with_a_country_code_is_found_whatever_the_regions():
+    assert TextScrubber(phone_regions=("US",)).scrub("+47 912 34 567") == "[PHONE]"
+
+
+def test_phone_regions_are_validated_when_the_policy_loads():
+    text = b"name: t\nenvelope: {event_type: keep}\nevents:\n  - match: x\n    fields:\n      body: {op: scrub_text, phone_regions: [US, XX]}\n"
+    with pytest.raises(PolicyError, match="unknown phone region"):
+        parse_policy(text, "t.yaml")
