@@ -14,11 +14,14 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
-# Anonymize the bundled sample log with a fresh key, then verify the package.
+# Anonymize the bundled sample log with a fresh key and its roster, then verify that the package
+# holds no raw identifier from the log or the roster.
 demo: $(STAMP)
 	@rm -rf demo && mkdir -p demo
 	@$(BIN)/anonymizer keygen --out demo/demo.key > /dev/null
-	$(BIN)/anonymizer run examples/tracking.log --out demo/package --key-file demo/demo.key
+	$(BIN)/anonymizer run examples/tracking.log --roster examples/roster.csv --out demo/package --key-file demo/demo.key
+	@echo
+	$(BIN)/anonymizer verify demo/package --against examples/tracking.log --roster examples/roster.csv
 	@echo
 	@echo "The package is in demo/package (key: demo/demo.key). Look inside with:"
 	@echo "  zcat demo/package/tracking.log.gz | head -3"

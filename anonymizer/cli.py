@@ -20,6 +20,8 @@ from .policy_check import check_policy, format_check, verdict
 from .progress import ProgressLine
 from .roster import load_roster
 from .runner import run as run_package
+from .signing import load_private_key, load_public_key, write_signing_key_pair
+from .verify import verify_package
 
 app = typer.Typer(
     name="anonymizer",
@@ -46,9 +48,15 @@ def _main(
 
 @app.command()
 def keygen(
-    out: Path = typer.Option(..., "--out", help="Where to write the new key (created with mode 0600; never overwritten)."),
+    out: Path = typer.Option(..., "--out", help="Where to write the new key (created with mode 0600; never overwritten); with --signing, the prefix of the key pair."),
+    signing: bool = typer.Option(False, "--signing", help="Write an Ed25519 key pair for signing manifests instead: OUT.key (private, 0600) and OUT.pub."),
 ) -> None:
     """Write a new random 32-byte pseudonymization key and print its key id (never the key)."""
+    if signing:
+        private_path, public_path, key_id = write_signing_key_pair(out)
+        typer.echo(key_id)
+        typer.echo(f"private key: {private_path} (sign with run --sign-key); public key: {public_path} (verify with --public-key)", err=True)
+        return
     key = generate_key()
     write_key(key, out)
     typer.echo(key.key_id)
@@ -69,10 +77,12 @@ def run(
     roster: Optional[list[Path]] = typer.Option(
         None, "--roster", help="A roster of known people (CSV/TSV, auth_user, auth_userprofile); repeat to join several files."
     ),
+    sign_key: Optional[Path] = typer.Option(None, "--sign-key", help="An Ed25519 private key (keygen --signing): write manifest.sig beside the manifest."),
 ) -> None:
     """Anonymize INPUTS into a package directory: gzip JSON-lines files and manifest.json."""
     loaded_policy = load_policy(policy)
     key = load_key(key_file)
+    signer = load_private_key(sign_key) if sign_key is not None else None  # before the run, not after it
     people = None
     if roster:
         people, roster_report = load_roster(roster)
@@ -88,7 +98,8 @@ def run(
 
     try:
         result = run_package(
-            inputs, out, loaded_policy, key, force=force, jobs=jobs or None, roster=people, on_file_done=file_done, on_progress=display
+            inputs, out, loaded_policy, key, force=force, jobs=jobs or None, roster=people, sign_key=signer,
+            on_file_done=file_done, on_progress=display,
         )
     except KeyboardInterrupt:
         if display is not None:
@@ -110,6 +121,8 @@ def run(
         )
         typer.echo(f"policy {loaded_policy.name} (sha256 {loaded_policy.sha256[:12]}…), key id {key.key_id}")
         typer.echo(f"manifest: {Path(out) / 'manifest.json'}")
+        if signer is not None:
+            typer.echo(f"signature: {Path(out) / 'manifest.sig'}")
 
 
 def _write_report(report: dict, destination: Path) -> None:
@@ -172,6 +185,40 @@ def inspect_logs(
         _write_report(inventory.as_dict(), json_out)
     if json_out is None or str(json_out) != "-":
         typer.echo(format_inventory(inventory, fields=fields), nl=False)
+
+
+@app.command("verify")
+def verify(
+    package: Path = typer.Argument(..., help="The package directory (the one holding manifest.json)."),
+    more_inputs: Optional[list[Path]] = typer.Argument(
+        None, metavar="INPUT", help="Further raw inputs after --against, so that '--against logs/*.gz' works."
+    ),
+    against: Optional[list[Path]] = typer.Option(
+        None, "--against", help="The raw tracking logs the package was made from (files or directories): every identifier in them is searched for."
+    ),
+    roster: Optional[list[Path]] = typer.Option(None, "--roster", help="A roster of known people (CSV/TSV with a header naming id, username, email, name); repeatable."),
+    public_key: Optional[Path] = typer.Option(None, "--public-key", help="The Ed25519 public key (PREFIX.pub): manifest.sig must be present and valid."),
+    require_signature: bool = typer.Option(False, "--require-signature", help="Fail an unsigned package (needs --public-key, which implies it)."),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the report as JSON to this file, outside the package ('-': standard output, instead of the text)."),
+    max_findings: int = typer.Option(1000, "--max-findings", min=0, help="List at most this many findings (all are counted)."),
+) -> None:
+    """Check PACKAGE against its manifest and signature, and search every byte of it for raw identifiers.
+
+    Exit 0 when clean, 1 when a leak or an integrity problem is found, 2 for usage errors.
+    """
+    if more_inputs and not against:
+        raise UsageError(f"{more_inputs[0]}: unexpected argument; give raw inputs after --against")
+    inputs = list(against or []) + list(more_inputs or [])
+    key = load_public_key(public_key) if public_key is not None else None
+    report = verify_package(
+        package, against=inputs, roster=roster or [], public_key=key, require_signature=require_signature, max_listed=max_findings
+    )
+    if json_out is not None:
+        _write_report(report.as_dict(), json_out)
+    if json_out is None or str(json_out) != "-":
+        typer.echo(report.describe(), nl=False)
+    if not report.ok:
+        raise typer.Exit(1)
 
 
 def main() -> None:

@@ -420,8 +420,10 @@ def test_scrub_url_keeps_scheme_host_and_port():
     assert apply(build("scrub_url"), "http://lms.example.com:8443/courses/") == "http://lms.example.com:8443/courses/"
 
 
-def test_scrub_url_keeps_an_ipv6_host_in_brackets():
-    assert apply(build("scrub_url"), "https://[2001:db8::1]:8000/courses/") == "https://[2001:db8::1]:8000/courses/"
+def test_scrub_url_replaces_an_ip_address_host_and_keeps_the_port():
+    assert apply(build("scrub_url"), "https://[2001:db8::1]:8000/courses/") == "https://[IP]:8000/courses/"
+    assert apply(build("scrub_url"), "http://192.168.1.100:8000/courses/x?y=1") == "http://[IP]:8000/courses/x"
+    assert apply(build("scrub_url"), "http://192.168.1.100/") == "http://[IP]/"
 
 
 def test_scrub_url_pseudonymizes_the_profile_username():

@@ -1,4 +1,5 @@
-"""``scrub_url``: keep a URL's scheme, host and path; drop user info, query and fragment.
+"""``scrub_url``: keep a URL's scheme, host and path; drop user info, query and fragment; a host
+that is an IP address becomes ``[IP]``.
 
 Path segments that identify a learner are pseudonymized: the segment after ``/u/``,
 ``/accounts/``, ``/users/``, ``/progress/`` and the other markers in ``user_markers`` becomes
@@ -10,6 +11,7 @@ implicit event types).
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from urllib.parse import unquote
 
@@ -49,6 +51,14 @@ class ScrubUrlParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
     user_markers: list[str] = DEFAULT_USER_MARKERS
     secret_markers: list[str] = DEFAULT_SECRET_MARKERS
+
+
+def _is_ip_host(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host[1:-1] if host.startswith("[") else host)
+    except ValueError:
+        return False
+    return True
 
 
 @register
@@ -114,6 +124,10 @@ class ScrubUrl(Operator):
             host = _HOST.match(netloc)
             if host is None or (host.group("port") and int(host.group("port")) > 65535):
                 return None  # not a host name: whatever it is, it is not kept
+            if _is_ip_host(netloc[: host.start("port") - 1] if host.group("port") else netloc):
+                # A server addressed by IP (a development LMS, a learner's own machine): an IP
+                # address is an identifier wherever it stands.
+                netloc = "[IP]" + (f":{host.group('port')}" if host.group("port") else "")
             return prefix + netloc + scrub_path(path)
 
         def scrub_url(value, state):
