@@ -261,3 +261,19 @@ def test_cli_output_never_contains_raw_values(logs, tmp_path, key_file):
     assert result.returncode == 0, result.stderr
     for value in RAW_VALUES:
         assert value not in result.stdout + result.stderr
+
+
+def test_an_unexpected_error_names_its_type_and_place_but_never_its_message(logs, tmp_path, key_file, monkeypatch, capsys):
+    import anonymizer.cli as cli
+
+    def boom(*args, **kwargs):
+        raise ValueError("QXalice@example.com leaked into an exception")
+
+    monkeypatch.setattr(cli, "run_package", boom)
+    monkeypatch.setattr(sys, "argv", ["anonymizer", "run", str(logs), "--out", str(tmp_path / "p"), "--key-file", str(key_file)])
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main()
+    assert exit_info.value.code == 70
+    captured = capsys.readouterr()
+    assert "ValueError" in captured.err and "test_run.py" in captured.err
+    assert "QXalice" not in captured.err + captured.out
