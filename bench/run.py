@@ -27,6 +27,8 @@ import sys
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from inputs import generate  # noqa: E402  (a sibling module of this script)
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = ROOT / "bench"
@@ -46,19 +48,6 @@ finally:
     with open(REPORT, "w") as fh:
         json.dump({"main_rss_kb": self_, "worker_rss_kb": children, **out}, fh)
 """
-
-
-def generate(events: int, seed: int, roster_size: int, workdir: Path) -> tuple[Path, Path]:
-    """The benchmark input and its roster, generated once per (events, seed, roster size)."""
-    log = workdir / f"tracking-{events}-{seed}.log"
-    roster = workdir / f"roster-{roster_size}-{seed}.csv"
-    if not (log.exists() and roster.exists()):
-        subprocess.run(
-            [sys.executable, str(BENCH / "generate.py"), "--events", str(events), "--seed", str(seed),
-             "--out", str(log), "--roster-out", str(roster), "--roster-size", str(roster_size)],
-            check=True,
-        )
-    return log, roster
 
 
 _BASELINE = r"""
@@ -179,6 +168,17 @@ def main() -> None:
         print(f"{title:<44}{seconds:>9.2f}{lines / seconds:>12,.0f}{size / 1e6 / seconds:>8.1f}{ratio:>8.3f}{peak:>9}")
     print(f"\nscaling with {args.jobs} workers: {results['scaling_per_core']:.2f} of linear per core (target {TARGETS['scaling_per_core']})")
     print(f"output identical for --jobs 1 and --jobs {args.jobs}: {'yes' if identical else 'NO'}")
+    checks = [("one worker, ratio to baseline", one["ratio_to_baseline"], TARGETS["one_worker_ratio"], ">=")]
+    if "roster" in results["runs"]:
+        checks.append(("roster, ratio to baseline", results["runs"]["roster"]["ratio_to_baseline"], TARGETS["roster_ratio"], ">="))
+    checks.append(("scaling per core", results["scaling_per_core"], TARGETS["scaling_per_core"], ">="))
+    peak = max(max(r["main_rss_mb"], r["worker_rss_mb"]) for label, r in results["runs"].items() if label != "roster")
+    checks.append(("peak memory of a process without roster, MB", peak, TARGETS["worker_rss_mb"], "<="))
+    results["targets"] = {}
+    for name, value, target, sense in checks:
+        met = value >= target if sense == ">=" else value <= target
+        results["targets"][name] = {"value": value, "target": target, "met": met}
+        print(f"target {name}: {value:.3f} ({sense} {target}) {'met' if met else 'NOT MET'}")
     for name in ("verify_bench", "eval_text"):
         if name in results:
             print(f"{name}: {json.dumps(results[name])}")

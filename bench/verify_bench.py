@@ -28,21 +28,12 @@ import sys
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from inputs import generate  # noqa: E402  (a sibling module of this script)
+
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = ROOT / "bench"
 TARGET_MB_PER_S = 50.0
-
-
-def _generate(events: int, seed: int, roster_size: int, workdir: Path) -> tuple[Path, Path]:
-    log = workdir / f"tracking-{events}-{seed}.log"
-    roster = workdir / f"roster-{roster_size}-{seed}.csv"
-    if not (log.exists() and roster.exists()):
-        subprocess.run(
-            [sys.executable, str(BENCH / "generate.py"), "--events", str(events), "--seed", str(seed),
-             "--out", str(log), "--roster-out", str(roster), "--roster-size", str(roster_size)],
-            check=True,
-        )
-    return log, roster
 
 
 def _cli(*args: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -73,7 +64,7 @@ def measure(workdir: Path, events: int = 300_000, seed: int = 7, roster_size: in
     """Build the package in WORKDIR (reusing generated input) and time both kinds of verification."""
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
-    log, roster = _generate(events, seed, roster_size, workdir)
+    log, roster = generate(events, seed, roster_size, workdir)
     key = workdir / "verify-bench.key"
     if not key.exists():
         _cli("keygen", "--out", str(key))

@@ -118,3 +118,13 @@ def test_the_corpus_manifest_names_no_raw_value(package):
         for value in values:
             if len(value) >= 5 and value not in COMMON_WORDS:
                 assert value not in manifest, kind
+
+
+def assert_no_corpus_identifier_in(printed: str) -> None:
+    """No email, and no distinctive username, of the corpus appears in PRINTED."""
+    identifiers = harvest(corpus_logs())
+    for value in identifiers["email"]:
+        assert value not in printed, "email"
+    for value in identifiers["username"]:
+        if len(value) >= 5 and value not in COMMON_WORDS:
+            assert value not in printed, "username"

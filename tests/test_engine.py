@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from urllib.parse import parse_qsl, unquote_plus
+from urllib.parse import parse_qsl
 
 import orjson
 import pytest
 
 from anonymizer import Anonymizer, parse_policy
+from support import every_string
 
 FIXTURES = Path(__file__).parent / "fixtures"
 FAMILIES = sorted((FIXTURES / "families").glob("*.jsonl"))
@@ -252,35 +253,12 @@ def test_a_rejected_line_is_never_in_the_result_or_the_stats(anonymizer):
 # ---------------------------------------------------------------- every family of the fixtures
 
 
-def _every_string(text: str) -> str:
-    """The output line and every string within it, nested JSON decoded, URL-decoded: where a value could hide."""
-    found = [text, unquote_plus(text)]
-
-    def walk(value):
-        if isinstance(value, str):
-            found.extend([value, unquote_plus(value)])
-            if value[:1] in "{[":
-                try:
-                    walk(json.loads(value))
-                except ValueError:
-                    pass
-        elif isinstance(value, dict):
-            for item in value.values():
-                walk(item)
-        elif isinstance(value, list):
-            for item in value:
-                walk(item)
-
-    walk(json.loads(text))
-    return "\n".join(found).lower()
-
-
 def anonymize_family(anonymizer, path: Path) -> list[str]:
     written = []
     for number, line in enumerate(path.read_bytes().splitlines(keepends=True), start=1):
         status, result = anonymizer.anonymize_line(line, path.name, number)
         if status == "written":
-            written.append(_every_string(result.decode()))
+            written.append(every_string(result))
     return written
 
 

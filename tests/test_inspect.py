@@ -212,16 +212,10 @@ def test_cli_inspect_of_a_missing_file_is_a_usage_error(tmp_path):
 
 @pytest.mark.skipif(not CORPUS.is_dir(), reason="../shared/corpus is not beside the project (it is test data kept outside the repository)")
 def test_cli_inspect_over_the_corpus_completes_and_prints_no_username_or_email(tmp_path):
-    from test_corpus import COMMON_WORDS, corpus_logs, harvest
+    from test_corpus import assert_no_corpus_identifier_in
 
     report = tmp_path / "corpus.json"
     result = cli("inspect", str(CORPUS), "--json", str(report))
     assert result.returncode == 0, result.stderr
     assert json.loads(report.read_text())["events"] > 2000
-    identifiers = harvest(corpus_logs())
-    printed = result.stdout + result.stderr + report.read_text()
-    for value in identifiers["email"]:
-        assert value not in printed, "email"
-    for value in identifiers["username"]:
-        if len(value) >= 5 and value not in COMMON_WORDS:
-            assert value not in printed, "username"
+    assert_no_corpus_identifier_in(result.stdout + result.stderr + report.read_text())

@@ -286,17 +286,11 @@ def test_cli_check_of_the_research_policy_over_the_fixture_families_passes_stric
 
 @pytest.mark.skipif(not CORPUS.is_dir(), reason="../shared/corpus is not beside the project (it is test data kept outside the repository)")
 def test_cli_check_over_the_corpus_completes_and_prints_no_username_or_email(tmp_path):
-    from test_corpus import COMMON_WORDS, corpus_logs, harvest
+    from test_corpus import assert_no_corpus_identifier_in
 
     report = tmp_path / "check.json"
     result = cli("policy", "check", "research", "--sample", str(CORPUS), "--json", str(report))
     assert result.returncode == 0, result.stderr
     data = json.loads(report.read_text())
     assert data["sample"]["events"] > 2000
-    identifiers = harvest(corpus_logs())
-    printed = result.stdout + result.stderr + report.read_text()
-    for value in identifiers["email"]:
-        assert value not in printed, "email"
-    for value in identifiers["username"]:
-        if len(value) >= 5 and value not in COMMON_WORDS:
-            assert value not in printed, "username"
+    assert_no_corpus_identifier_in(result.stdout + result.stderr + report.read_text())

@@ -18,6 +18,7 @@ import pytest
 
 from anonymizer import Anonymizer, Key, load_policy, parse_policy, run
 from anonymizer.roster import Person, Roster, load_roster
+from support import every_string
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -290,31 +291,6 @@ def test_an_anonymizer_with_a_roster_pickles_and_gives_the_same_output():
 # ---------------------------------------------------------------- the fixtures and the corpus
 
 
-def _every_string(line: bytes) -> str:
-    """An output line with every nested JSON string decoded and URL-decoded, case-folded."""
-    from urllib.parse import unquote_plus
-
-    found = []
-
-    def walk(value):
-        if isinstance(value, str):
-            found.extend([value, unquote_plus(value)])
-            if value[:1] in "{[":
-                try:
-                    walk(json.loads(value))
-                except ValueError:
-                    pass
-        elif isinstance(value, dict):
-            for item in value.values():
-                walk(item)
-        elif isinstance(value, list):
-            for item in value:
-                walk(item)
-
-    walk(json.loads(line))
-    return unicodedata.normalize("NFC", "\n".join(found)).casefold()
-
-
 def _people_roster(people: dict, tmp_path: Path) -> Roster:
     path = tmp_path / "people.csv"
     with path.open("w", newline="", encoding="utf-8") as fh:
@@ -334,7 +310,7 @@ def test_with_the_cast_as_roster_no_value_of_people_json_survives_in_any_family(
     for number, line in enumerate(path.read_bytes().splitlines(keepends=True), start=1):
         status, result = anonymizer.anonymize_line(line, path.name, number)
         if status == "written":
-            outputs.append(_every_string(result))
+            outputs.append(every_string(result))
     for output in outputs:
         for kind, values in people.items():
             if kind in ("people", "_about") or not isinstance(values, list):
@@ -361,7 +337,7 @@ def test_over_the_corpus_no_name_email_or_mention_of_a_roster_person_survives(tm
     result = run(logs, tmp_path / "package", load_policy("research"), KEY, roster=roster, jobs=1)
     assert result.manifest["roster"]["people"] == 4
     text = "\n".join(
-        _every_string(line) for p in sorted((tmp_path / "package").rglob("*.gz")) for line in gzip.decompress(p.read_bytes()).splitlines()
+        every_string(line) for p in sorted((tmp_path / "package").rglob("*.gz")) for line in gzip.decompress(p.read_bytes()).splitlines()
     )
     for person in roster.people:
         for name in person.names:
@@ -385,7 +361,7 @@ def test_over_a_generated_log_no_identifying_roster_value_survives_anywhere(tmp_
     roster, _ = load_roster([roster_csv])
     run([log], tmp_path / "package", load_policy("research"), KEY, roster=roster, jobs=1)
     text = "\n".join(
-        _every_string(line) for p in (tmp_path / "package").rglob("*.gz") for line in gzip.decompress(p.read_bytes()).splitlines()
+        every_string(line) for p in (tmp_path / "package").rglob("*.gz") for line in gzip.decompress(p.read_bytes()).splitlines()
     )
     words = set(re.findall(r"\w+(?:['’]\w+)*", text))
     handles = {h.rstrip(".") for h in re.findall(r"[\w.\-]+", text)}

@@ -1,0 +1,32 @@
+"""Helpers shared by tests: where a raw value could hide in an output line."""
+
+from __future__ import annotations
+
+import json
+import unicodedata
+from urllib.parse import unquote_plus
+
+
+def every_string(line: str | bytes) -> str:
+    """The line and every string within it, nested JSON decoded and URL-decoded, NFC-normalized
+    and case-folded: search this for a raw value and no encoding hides it."""
+    text = line.decode() if isinstance(line, bytes) else line
+    found = [text, unquote_plus(text)]
+
+    def walk(value):
+        if isinstance(value, str):
+            found.extend([value, unquote_plus(value)])
+            if value[:1] in "{[":
+                try:
+                    walk(json.loads(value))
+                except ValueError:
+                    pass
+        elif isinstance(value, dict):
+            for item in value.values():
+                walk(item)
+        elif isinstance(value, list):
+            for item in value:
+                walk(item)
+
+    walk(json.loads(text))
+    return unicodedata.normalize("NFC", "\n".join(found)).casefold()
