@@ -12,7 +12,7 @@ from .keys import Key
 from .operators import EventState
 from .policy import Policy
 from .pseudonyms import Pseudonymizer
-from .reader import parse_line
+from .reader import event_key, parse_line
 from .roster import Roster
 from .stats import Stats, event_type_label
 
@@ -62,13 +62,10 @@ class Anonymizer:
         return route
 
     def _apply(self, event: dict[str, Any]) -> tuple[dict[str, Any] | None, str]:
-        event_type = event.get("event_type")
-        if event_type is None:
-            event_type = event.get("name")
-        if type(event_type) is not str or not event_type:
+        key = event_key(event)
+        if key is None:
             return None, MISSING_EVENT_TYPE
-        source = event.get("event_source")
-        plan, outcome, label, tally = self._route(event_type, source if type(source) is str else "")
+        plan, outcome, label, tally = self._route(*key)
         if plan is None:
             reason = "event_type_dropped_by_rule" if outcome == "drop" else "event_type_not_in_policy"
             self._stats.dropped[reason] += 1

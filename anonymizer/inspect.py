@@ -19,7 +19,7 @@ from typing import Any, Iterable
 import orjson
 
 from .compiler import decode_payload, safe_key
-from .reader import collect_inputs, open_lines, parse_line
+from .reader import collect_inputs, event_key, open_lines, parse_line
 from .stats import event_type_label
 
 FORMAT_VERSION = 1
@@ -211,13 +211,11 @@ class Inventory:
         if type(parsed) is str:
             self._reject(file, line_number, parsed)
             return
-        event_type = parsed.get("event_type")
-        if event_type is None:
-            event_type = parsed.get("name")
-        if type(event_type) is not str or not event_type:
+        key = event_key(parsed)
+        if key is None:
             self._reject(file, line_number, "missing_event_type")  # as the anonymizer rejects it
             return
-        self.add_event(parsed, event_type)
+        self.add_event(parsed, key[0])
 
     def add_event(self, event: dict, event_type: str) -> None:
         """Count one parsed event of EVENT_TYPE."""

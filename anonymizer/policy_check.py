@@ -18,7 +18,7 @@ from .engine import Anonymizer
 from .keys import generate_key
 from .policy import EventRule, Policy
 from .pseudonyms import Pseudonymizer
-from .reader import collect_inputs, open_lines, parse_line
+from .reader import collect_inputs, event_key, open_lines, parse_line
 from .stats import event_type_label
 
 FORMAT_VERSION = 1
@@ -150,15 +150,11 @@ class PolicyChecker:
         if type(parsed) is str:
             result.rejected[parsed] += 1
             return
-        # The event type and source as the anonymizer reads them (engine.Anonymizer._apply).
-        event_type = parsed.get("event_type")
-        if event_type is None:
-            event_type = parsed.get("name")
-        if type(event_type) is not str or not event_type:
+        key = event_key(parsed)  # as the anonymizer reads them
+        if key is None:
             result.rejected["missing_event_type"] += 1
             return
-        source = parsed.get("event_source")
-        source = source if type(source) is str else ""
+        event_type, source = key
         result.events += 1
         route = self._routes.get((event_type, source))
         if route is None:

@@ -49,6 +49,19 @@ def parse_line(line: bytes) -> dict | str:
     return event
 
 
+def event_key(event: dict) -> tuple[str, str] | None:
+    """(event type, event source) as policy rules are keyed: the type is ``event_type``, else
+    ``name``; the source is ``event_source``, or "" when it is missing. None when there is no type
+    (the line is then rejected as ``missing_event_type``)."""
+    event_type = event.get("event_type")
+    if event_type is None:
+        event_type = event.get("name")
+    if type(event_type) is not str or not event_type:
+        return None
+    source = event.get("event_source")
+    return event_type, source if type(source) is str else ""
+
+
 def _undecodable(line: bytes) -> str:
     try:
         line.decode("utf-8")
