@@ -13,7 +13,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from anonymizer import Key, UsageError, load_policy, run
+from anonymizer import Key, UsageError, run
 from anonymizer.manifest import MANIFEST_NAME
 
 FIXTURES = Path(__file__).parent / "fixtures"
