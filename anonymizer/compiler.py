@@ -229,32 +229,25 @@ def _container(children: dict[Token, OperatorFn | None], own: OperatorFn | None,
         (key, fn, getattr(fn, "memo", None)) for key, fn in children.items() if type(key) is str and fn is not KEEP
     )
     transform_of = {triple[0]: triple for triple in transforms}
+    fallback_memo = getattr(fallback, "memo", None)
 
     def container(value, state):
         kind = type(value)
         if kind is dict:
+            # Visit the rules, or, when the dict has fewer fields than there are rules (a context
+            # that names every field some platform version sends), the fields.
+            visit = transforms if len(value) >= len(transforms) else [
+                triple for key in value if (triple := transform_of.get(key)) is not None
+            ]
             if fallback is not KEEP and not allowed.issuperset(value):
                 extra = value.keys() - allowed if allowed else list(value)
-                for key in extra:
-                    if fallback is _MISSING:
+                if fallback is _MISSING:
+                    for key in extra:
                         state.dropped.append((_join(path, key), "unnamed"))
                         del value[key]
-                    elif fallback is None:
-                        del value[key]
-                    else:
-                        item = value[key]
-                        result = fallback(item, state)
-                        if result is DROP:
-                            state.dropped.append((_join(path, key), "invalid_value"))
-                            del value[key]
-                        elif result is not item:
-                            value[key] = result
-            if transforms:
-                # Visit the rules, or, when the dict has fewer fields than there are rules (a
-                # context that names every field some platform version sends), the fields.
-                visit = transforms if len(value) >= len(transforms) else [
-                    triple for key in value if (triple := transform_of.get(key)) is not None
-                ]
+                else:
+                    visit = [*visit, *((key, fallback, fallback_memo) for key in extra)]
+            if visit:
                 lookup = value.get
                 for key, fn, memo in visit:
                     item = lookup(key, _MISSING)
