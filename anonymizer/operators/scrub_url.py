@@ -72,7 +72,6 @@ class ScrubUrl(Operator):
         secret_markers = frozenset(params.secret_markers)
         username = make_pseudonymizer(ctx.identity("username"), ctx.pseudonymizer)
         user_id = make_pseudonymizer(ctx.identity("user_id"), ctx.pseudonymizer)
-        cache: dict[str, str | None] = {}
 
         any_marker = markers | secret_markers
         # With a roster, a segment that names a known person (a profile slug such as
@@ -133,11 +132,7 @@ class ScrubUrl(Operator):
         def scrub_url(value, state):
             if type(value) is not str:
                 return DROP
-            found = cache.get(value, False)
-            if found is False:
-                if len(cache) > 65536:
-                    cache.clear()
-                found = cache[value] = scrub(value)
+            found = scrub(value)  # memoized per value by the compiler, as every pure operator is
             return DROP if found is None else found
 
         return scrub_url
