@@ -17,7 +17,7 @@ from .policy import Policy
 from .pseudonyms import Pseudonymizer
 from .reader import collect_inputs, output_name
 from .roster import Roster
-from .signing import Ed25519PrivateKey, sign_manifest
+from .signing import SIGNATURE_NAME, Ed25519PrivateKey, sign_manifest
 from .stats import Stats
 
 PARTIAL_DIR = ".partial"
@@ -48,8 +48,7 @@ def _prepare_out_dir(out_dir: Path, force: bool) -> None:
         raise UsageError(f"{out_dir}: its {MANIFEST_NAME} cannot be read; remove the directory by hand") from None
     # The manifest goes first, so that an interrupted replacement never looks complete.
     manifest_path.unlink()
-    for extra in ("manifest.sig",):
-        (out_dir / extra).unlink(missing_ok=True)
+    (out_dir / SIGNATURE_NAME).unlink(missing_ok=True)
     for relative in listed:
         target = (out_dir / relative).resolve()
         if out_dir.resolve() in target.parents:
@@ -140,12 +139,12 @@ def run(
             bytes_before += sizes[index]
             if on_file_done is not None:
                 on_file_done(name, stats)
-    except BaseException:
-        # Interrupted or failed: the files in progress go; no manifest was written, so what is
-        # left is visibly not a package.
+    finally:
+        # Done, interrupted or failed: the files still in progress go. Without a manifest, what
+        # an interruption leaves is visibly not a package.
+        for unfinished in outputs.values():
+            unfinished.raw.close()
         shutil.rmtree(partial, ignore_errors=True)
-        raise
-    shutil.rmtree(partial, ignore_errors=True)
     if not total.accounted():
         raise AssertionError("line accounting does not add up; the package is incomplete")
     manifest = build_manifest(
