@@ -22,7 +22,7 @@ from typing import Iterator
 from isal import igzip
 
 from .engine import WRITTEN, Anonymizer
-from .reader import GZIP_MAGIC
+from .reader import is_gzip
 from .stats import Stats
 
 BATCH_BYTES = 4 << 20
@@ -84,8 +84,7 @@ def batches(file_index: int, name: str, path: Path) -> Iterator[Batch | FileEnd]
     raw = open(path, "rb")
     reader = _HashingReader(raw)
     try:
-        head = raw.peek(2)[:2] if hasattr(raw, "peek") else b""
-        stream = igzip.IGzipFile(fileobj=reader, mode="rb") if head == GZIP_MAGIC else reader
+        stream = igzip.IGzipFile(fileobj=reader, mode="rb") if is_gzip(path) else reader
         pending = b""
         line = 1
         while True:
