@@ -174,24 +174,26 @@ _UNSEEN = object()
 def _map_leaves(op: OperatorFn, memoize: bool = False) -> OperatorFn:
     """Apply a scalar operator to every scalar under a value; None and "" pass as they are.
 
-    With MEMOIZE, results for strings are kept in a bounded dict: identifiers, agents, URLs and
-    addresses recur across millions of events, and a lookup is far cheaper than the operator.
+    With MEMOIZE, results for strings and integers are kept in a bounded dict: identifiers,
+    agents, URLs and addresses recur across millions of events, and a lookup is far cheaper than
+    the operator. (Only exact ``str`` and ``int`` values are looked up, so ``True`` or ``1.0`` never
+    meet the result for ``1``.)
     """
     memo: dict[str, Any] = {}
     memo_get = memo.get
 
     def leaves(value, state):
         kind = type(value)
-        if kind is str:
+        if kind is str or kind is int:
             if memoize:
                 result = memo_get(value, _UNSEEN)
                 if result is _UNSEEN:
-                    result = op(value, state) if value else value
+                    result = op(value, state) if value != "" else value
                     if len(memo) >= _MEMO_LIMIT:
                         memo.clear()
                     memo[value] = result
                 return result
-            return op(value, state) if value else value
+            return op(value, state) if value != "" else value
         if kind is dict:
             out = {}
             for key, item in value.items():
@@ -256,7 +258,7 @@ def _container(children: dict[Token, OperatorFn | None], own: OperatorFn | None,
                     if fn is None:
                         del value[key]
                         continue
-                    if memo is not None and type(item) is str:
+                    if memo is not None and (type(item) is str or type(item) is int):
                         result = memo.get(item, _UNSEEN)
                         if result is _UNSEEN:
                             result = fn(item, state)

@@ -10,6 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from anonymizer import Anonymizer, Key, load_policy
+from anonymizer.operators.scrub_text import replace_username, username_pattern
 
 POLICY = load_policy("research")
 ANONYMIZER = Anonymizer(POLICY, Key(b"\x07" * 32))
@@ -110,3 +111,15 @@ def test_the_same_event_always_gives_the_same_bytes(case):
     first = Anonymizer(POLICY, Key(b"\x07" * 32)).anonymize_line(orjson.dumps(event))
     second = ANONYMIZER.anonymize_line(orjson.dumps(event))
     assert first == second
+
+
+# The actor-username scan of scrub_text must find exactly what the username pattern finds.
+_HANDLE_TEXT = st.text(alphabet="aAbBzZ09_-.@ ,é'\n", max_size=40)
+
+
+@settings(max_examples=400, deadline=None)
+@given(text=_HANDLE_TEXT, username=st.text(alphabet="aAbB09_-.é", min_size=2, max_size=6))
+def test_the_username_scan_agrees_with_the_username_pattern(text, username):
+    planted = text[: len(text) // 2] + username.upper() + text[len(text) // 2 :]
+    for candidate in (text, planted):
+        assert replace_username(candidate, username, "<P>") == username_pattern(username).sub("<P>", candidate)

@@ -58,6 +58,41 @@ def username_pattern(username: str) -> re.Pattern[str]:
     return re.compile(r"(?<![\w\-.])" + re.escape(username) + r"(?![\w\-]|\.\w)", re.IGNORECASE)
 
 
+def _handle_char(char: str) -> bool:
+    return char.isalnum() or char == "_" or char == "-"
+
+
+def replace_username(text: str, username: str, pseudonym: str) -> str:
+    """TEXT with USERNAME, where ``username_pattern`` would match it, replaced by PSEUDONYM.
+
+    A scan of the lower-cased text rather than a regular expression per username (compiling one
+    costs far more than scrubbing a text); texts whose lower case changes their length (a few
+    characters, such as U+0130, lower to two) go to the pattern.
+    """
+    low, needle = text.lower(), username.lower()
+    if len(low) != len(text) or len(needle) != len(username):
+        return username_pattern(username).sub(lambda match: pseudonym, text)
+    out, done, size = [], 0, len(needle)
+    start = low.find(needle)
+    while start >= 0:
+        end = start + size
+        before = text[start - 1] if start else ""
+        after = text[end] if end < len(text) else ""
+        if not (before and (_handle_char(before) or before == ".")) and not (
+            after and (_handle_char(after) or (after == "." and end + 1 < len(text) and (text[end + 1].isalnum() or text[end + 1] == "_")))
+        ):
+            out.append(text[done:start])
+            out.append(pseudonym)
+            done = end
+            start = low.find(needle, end)
+        else:
+            start = low.find(needle, start + 1)
+    if not out:
+        return text
+    out.append(text[done:])
+    return "".join(out)
+
+
 _MEMO_ENTRIES = 1 << 15
 _MEMO_TEXT_CHARS = 256  # long texts rarely recur; keeping them would only cost memory
 
@@ -111,8 +146,7 @@ class ScrubText(Operator):
                 for username in state.actors:
                     if len(username) >= 2 and username.lower() in result.lower():
                         pseudonym = to_pseudonym(username, state)
-                        # A function, not a template: the pseudonym's prefix is policy text and may hold "\\".
-                        result = username_pattern(username).sub(lambda match: pseudonym, result)
+                        result = replace_username(result, username, pseudonym)
             if kind is not str:
                 return value if result == text else result
             return result

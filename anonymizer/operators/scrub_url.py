@@ -53,7 +53,14 @@ class ScrubUrlParams(BaseModel):
     secret_markers: list[str] = DEFAULT_SECRET_MARKERS
 
 
+_DOTTED = frozenset("0123456789.")
+
+
 def _is_ip_host(host: str) -> bool:
+    # Only a bracketed host or one of digits and dots can be an address: the parse (which raises
+    # for anything else) is left for those.
+    if not host.startswith("[") and not _DOTTED.issuperset(host):
+        return False
     try:
         ipaddress.ip_address(host[1:-1] if host.startswith("[") else host)
     except ValueError:
