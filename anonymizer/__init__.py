@@ -15,7 +15,7 @@ The Python API mirrors the command line::
 __version__ = "0.1.0"
 
 from .engine import Anonymizer  # noqa: E402
-from .errors import AnonymizerError, KeyFileError, PolicyError, UsageError  # noqa: E402
+from .errors import AnonymizerError, InputError, KeyFileError, PolicyError, UsageError  # noqa: E402
 from .keys import Key, generate_key, load_key, write_key  # noqa: E402
 from .policy import Policy, builtin_policies, load_policy, parse_policy  # noqa: E402
 from .runner import RunResult, run  # noqa: E402
@@ -23,6 +23,7 @@ from .runner import RunResult, run  # noqa: E402
 __all__ = [
     "Anonymizer",
     "AnonymizerError",
+    "InputError",
     "Key",
     "KeyFileError",
     "Policy",

@@ -17,6 +17,10 @@ class UsageError(AnonymizerError):
     exit_code = 2
 
 
+class InputError(AnonymizerError):
+    """An input file cannot be read to its end (a truncated or corrupt gzip file, a read error)."""
+
+
 class PolicyError(AnonymizerError):
     """A policy file is missing, not YAML, or does not validate."""
 

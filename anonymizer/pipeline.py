@@ -9,19 +9,24 @@ flight at once, so memory stays bounded whatever the input size.
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import multiprocessing
 import os
 import signal
+import threading
 from collections import deque
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
+from queue import Full, Queue
 from typing import Iterator
 
 from isal import igzip
 
 from .engine import WRITTEN, Anonymizer
+from .errors import InputError
 from .reader import is_gzip
 from .stats import Stats
 
@@ -80,35 +85,53 @@ class FileEnd:
 
 
 def batches(file_index: int, name: str, path: Path) -> Iterator[Batch | FileEnd]:
-    """The batches of one input file (plain or gzip, by content), then its ``FileEnd``."""
+    """The batches of one input file (plain or gzip, by content), then its ``FileEnd``.
+
+    A file that cannot be read to its end raises ``InputError`` (after the batches read before
+    the fault): the run stops rather than account for a file it has only seen part of.
+    """
     raw = open(path, "rb")
     reader = _HashingReader(raw)
+    line = 1
+    pending = b""
     try:
-        stream = igzip.IGzipFile(fileobj=reader, mode="rb") if is_gzip(path) else reader
-        pending = b""
-        line = 1
-        while True:
-            block = stream.read(READ_BLOCK)
-            if not block:
-                break
-            pending += block
-            if len(pending) < BATCH_BYTES:
-                continue
-            cut = pending.rfind(b"\n") + 1
-            if cut == 0:
-                continue  # one very long line: keep reading until it ends
-            data, pending = pending[:cut], pending[cut:]
-            yield Batch(file_index, name, line, data, reader.bytes)
-            line += data.count(b"\n")
-        if pending:
-            yield Batch(file_index, name, line, pending, reader.bytes)
-            line += pending.count(b"\n") + (0 if pending.endswith(b"\n") else 1)
-        # Read to the end so that the hash covers the whole file (gzip trailers included).
-        while reader.read(READ_BLOCK):
-            pass
+        try:
+            stream = igzip.IGzipFile(fileobj=reader, mode="rb") if is_gzip(path) else reader
+            while True:
+                block = stream.read(READ_BLOCK)
+                if not block:
+                    break
+                pending += block
+                if len(pending) < BATCH_BYTES:
+                    continue
+                cut = pending.rfind(b"\n") + 1
+                if cut == 0:
+                    continue  # one very long line: keep reading until it ends
+                data, pending = pending[:cut], pending[cut:]
+                yield Batch(file_index, name, line, data, reader.bytes)
+                line += data.count(b"\n")
+            if pending:
+                yield Batch(file_index, name, line, pending, reader.bytes)
+                line += pending.count(b"\n") + (0 if pending.endswith(b"\n") else 1)
+                pending = b""
+            # Read to the end so that the hash covers the whole file (gzip trailers included).
+            while reader.read(READ_BLOCK):
+                pass
+        except (EOFError, OSError) as exc:
+            done = line - 1 + pending.count(b"\n")
+            raise InputError(f"{name}: {_read_problem(exc)}; stopped after line {done}. Repair the file or leave it out of this run") from None
         yield FileEnd(file_index, line - 1, reader.sha256.hexdigest(), reader.bytes)
     finally:
         raw.close()
+
+
+def _read_problem(exc: BaseException) -> str:
+    """What went wrong reading a file, in words that hold none of its content."""
+    if isinstance(exc, EOFError):
+        return "the gzip data ends early or is corrupt (a file still being written?)"
+    if isinstance(exc, gzip.BadGzipFile):
+        return "the gzip data fails its checksum or is corrupt"
+    return f"it cannot be read ({getattr(exc, 'strerror', None) or type(exc).__name__})"
 
 
 @dataclass
@@ -118,8 +141,8 @@ class BatchResult:
     stats: Stats
 
 
-def process_batch(anonymizer: Anonymizer, batch: Batch) -> BatchResult:
-    """Anonymize one batch and compress what it writes."""
+def anonymize_batch(anonymizer: Anonymizer, batch: Batch) -> tuple[list[bytes], Stats]:
+    """The output lines of one batch, and what happened to its lines."""
     lines = batch.data.split(b"\n")
     if lines and lines[-1] == b"":
         lines.pop()
@@ -130,8 +153,18 @@ def process_batch(anonymizer: Anonymizer, batch: Batch) -> BatchResult:
         outcome, result = anonymize_line(line, name, number)
         if outcome is WRITTEN:
             out.append(result)
+    return out, anonymizer.take_stats()
+
+
+def compress_batch(out: list[bytes], stats: Stats) -> BatchResult:
+    """OUT as one gzip member (isal releases the GIL while it compresses)."""
     member = igzip.compress(b"".join(out), compresslevel=GZIP_LEVEL, mtime=0) if out else b""
-    return BatchResult(member, len(out), anonymizer.take_stats())
+    return BatchResult(member, len(out), stats)
+
+
+def process_batch(anonymizer: Anonymizer, batch: Batch) -> BatchResult:
+    """Anonymize one batch and compress what it writes."""
+    return compress_batch(*anonymize_batch(anonymizer, batch))
 
 
 _WORKER: Anonymizer | None = None
@@ -156,21 +189,83 @@ def default_jobs() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+def prefetched(items: Iterator[Batch | FileEnd], depth: int = 2) -> Iterator[Batch | FileEnd]:
+    """ITEMS, produced up to DEPTH ahead on a thread of their own.
+
+    Reading and hashing release the GIL, so the next batches are read while this one is
+    anonymized. An error on the reading thread is raised here, where the items are consumed;
+    when the consumer stops early, the reading thread stops too and closes ITEMS.
+    """
+    queue: Queue = Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(entry) -> bool:
+        while not stop.is_set():
+            try:
+                queue.put(entry, timeout=0.1)
+                return True
+            except Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            with closing(items):
+                for item in items:
+                    if not put((item, None)):
+                        return
+            put((_END, None))
+        except BaseException as exc:  # noqa: BLE001  (handed to the consuming thread, which raises it)
+            put((_END, exc))
+
+    thread = threading.Thread(target=produce, name="anonymizer-reader", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item, error = queue.get()
+            if item is _END:
+                if error is not None:
+                    raise error
+                return
+            yield item
+    finally:
+        stop.set()
+        thread.join()
+
+
+_END = object()
+
+
 def ordered_results(
     items: Iterator[Batch | FileEnd], anonymizer: Anonymizer, jobs: int
 ) -> Iterator[tuple[Batch | FileEnd, BatchResult | None]]:
-    """Each item with its result (None for a ``FileEnd``), in input order, using JOBS processes."""
+    """Each item with its result (None for a ``FileEnd``), in input order, using JOBS processes.
+
+    With one job, the batches are anonymized here and compressed on a thread, so that reading,
+    anonymizing and compressing overlap; with more, each worker process does both.
+    """
+    executor: Executor
     if jobs <= 1:
-        for item in items:
-            yield item, process_batch(anonymizer, item) if isinstance(item, Batch) else None
-        return
-    methods = multiprocessing.get_all_start_methods()
-    context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
-    executor = ProcessPoolExecutor(jobs, mp_context=context, initializer=_init_worker, initargs=(anonymizer,))
+        executor = ThreadPoolExecutor(1, thread_name_prefix="anonymizer-gzip")
+
+        def submit(batch: Batch) -> Future:
+            return executor.submit(compress_batch, *anonymize_batch(anonymizer, batch))
+
+    else:
+        methods = multiprocessing.get_all_start_methods()
+        context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+        executor = ProcessPoolExecutor(jobs, mp_context=context, initializer=_init_worker, initargs=(anonymizer,))
+        # The first task starts every worker: forked now, before the reading thread exists, no
+        # worker can inherit a lock that thread held.
+        executor.submit(int).result()
+
+        def submit(batch: Batch) -> Future:
+            return executor.submit(_work, batch)
+
     window: deque[tuple[Batch | FileEnd, Future | None]] = deque()
     try:
-        for item in items:
-            window.append((item, executor.submit(_work, item) if isinstance(item, Batch) else None))
+        for item in prefetched(items):
+            window.append((item, submit(item) if isinstance(item, Batch) else None))
             while len(window) > 2 * jobs:
                 done, future = window.popleft()
                 yield done, future.result() if future is not None else None

@@ -8,12 +8,13 @@ import os
 import stat
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import orjson
 import pytest
 
-from anonymizer import Key, UsageError, run
+from anonymizer import InputError, Key, UsageError, run
 from anonymizer.manifest import MANIFEST_NAME
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -147,7 +148,7 @@ def test_an_interrupted_run_leaves_no_manifest_and_no_partial_output(logs, tmp_p
     import anonymizer.pipeline as pipeline
 
     calls = {"n": 0}
-    original = pipeline.process_batch
+    original = pipeline.anonymize_batch
 
     def failing(*args, **kwargs):
         calls["n"] += 1
@@ -155,11 +156,27 @@ def test_an_interrupted_run_leaves_no_manifest_and_no_partial_output(logs, tmp_p
             raise KeyboardInterrupt
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(pipeline, "process_batch", failing)
+    monkeypatch.setattr(pipeline, "anonymize_batch", failing)
+    monkeypatch.setattr(pipeline, "BATCH_BYTES", 256)  # several batches
+    monkeypatch.setattr(pipeline, "READ_BLOCK", 128)
     out = tmp_path / "package"
     with pytest.raises(KeyboardInterrupt):
         run([logs], out, research, key, jobs=1)
+    assert calls["n"] == 2
     assert not (out / MANIFEST_NAME).exists()
+    assert sorted(p.name for p in out.iterdir()) == []
+    assert not [t for t in threading.enumerate() if t.name.startswith("anonymizer-")]
+
+
+def test_a_truncated_gzip_input_stops_the_run_with_an_error_naming_the_file(tmp_path, research, key):
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    whole = gzip.compress(b"".join(orjson.dumps({**EVENT, "session": f"{i:032x}"}) + b"\n" for i in range(50)))
+    (logs / "tracking.log-20240301.gz").write_bytes(whole[: len(whole) // 2])  # cut short
+    with pytest.raises(InputError, match=r"^tracking.log-20240301.gz: the gzip data ends early .*; stopped after line \d+\."):
+        run([logs], tmp_path / "package", research, key, jobs=1)
+    assert not (tmp_path / "package" / MANIFEST_NAME).exists()
+    assert not [t for t in threading.enumerate() if t.name.startswith("anonymizer-")]
 
 
 def test_output_is_byte_identical_for_one_and_two_workers(tmp_path, research, key, monkeypatch):
