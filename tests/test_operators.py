@@ -411,6 +411,18 @@ def test_scrub_url_drops_the_fragment():
     )
 
 
+def test_scrub_url_drops_path_parameters_with_a_value():
+    assert apply(build("scrub_url"), "https://lms.example.com/courses/x;jsessionid=A1B2C3/info;v=2") == (
+        "https://lms.example.com/courses/x/info"
+    )
+    assert apply(build("scrub_url"), "/dashboard;sid=alice") == "/dashboard"
+
+
+def test_scrub_url_keeps_the_semicolon_escapes_of_old_location_ids():
+    path = "/courses/HarbourX/PH207x/2013_Spring/xblock/i4x:;_;_HarbourX;_PH207x;_problem;_ex1/handler/xmodule_handler/problem_check"
+    assert apply(build("scrub_url"), path) == path
+
+
 def test_scrub_url_drops_userinfo():
     result = apply(build("scrub_url"), "https://alice:hunter2@lms.example.com/dashboard")
     assert result == "https://lms.example.com/dashboard"

@@ -1,5 +1,5 @@
-"""``scrub_url``: keep a URL's scheme, host and path; drop user info, query and fragment; a host
-that is an IP address becomes ``[IP]``.
+"""``scrub_url``: keep a URL's scheme, host and path; drop user info, query, fragment and path
+parameters with a value (``;jsessionid=…``); a host that is an IP address becomes ``[IP]``.
 
 Path segments that identify a learner are pseudonymized: the segment after ``/u/``,
 ``/accounts/``, ``/users/``, ``/progress/`` and the other markers in ``user_markers`` becomes
@@ -43,6 +43,9 @@ DEFAULT_SECRET_MARKERS = [
     "verify_student",
 ]
 SECRET = "[REDACTED]"
+# A path parameter with a value (``;jsessionid=…``): servlet-style session ids ride there. Bare
+# ``;`` runs stay: old Open edX location ids escape ``/`` as ``;_`` (``i4x:;_;_edX;_…``).
+_PATH_PARAM = re.compile(r";[^/;=]*=[^/;]*")
 _HOST = re.compile(r"(?:[A-Za-z0-9\-._~]*|\[[0-9A-Fa-f:.]+\])(?::(?P<port>\d{1,5}))?\Z")
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*\Z")
 
@@ -117,6 +120,8 @@ class ScrubUrl(Operator):
                 cut = text.find(mark)
                 if cut >= 0:
                     text = text[:cut]
+            if ";" in text:
+                text = _PATH_PARAM.sub("", text)
             scheme_end = text.find("://")
             if scheme_end > 0 and _SCHEME.match(text, 0, scheme_end):
                 prefix, rest = text[: scheme_end + 3], text[scheme_end + 3 :]
