@@ -14,13 +14,10 @@ import hashlib
 import multiprocessing
 import os
 import signal
-import threading
 from collections import deque
-from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
-from contextlib import closing
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from queue import Full, Queue
 from typing import Iterator
 
 from isal import igzip
@@ -141,8 +138,8 @@ class BatchResult:
     stats: Stats
 
 
-def anonymize_batch(anonymizer: Anonymizer, batch: Batch) -> tuple[list[bytes], Stats]:
-    """The output lines of one batch, and what happened to its lines."""
+def process_batch(anonymizer: Anonymizer, batch: Batch) -> BatchResult:
+    """Anonymize one batch and compress what it writes."""
     lines = batch.data.split(b"\n")
     if lines and lines[-1] == b"":
         lines.pop()
@@ -153,18 +150,8 @@ def anonymize_batch(anonymizer: Anonymizer, batch: Batch) -> tuple[list[bytes], 
         outcome, result = anonymize_line(line, name, number)
         if outcome is WRITTEN:
             out.append(result)
-    return out, anonymizer.take_stats()
-
-
-def compress_batch(out: list[bytes], stats: Stats) -> BatchResult:
-    """OUT as one gzip member (isal releases the GIL while it compresses)."""
     member = igzip.compress(b"".join(out), compresslevel=GZIP_LEVEL, mtime=0) if out else b""
-    return BatchResult(member, len(out), stats)
-
-
-def process_batch(anonymizer: Anonymizer, batch: Batch) -> BatchResult:
-    """Anonymize one batch and compress what it writes."""
-    return compress_batch(*anonymize_batch(anonymizer, batch))
+    return BatchResult(member, len(out), anonymizer.take_stats())
 
 
 _WORKER: Anonymizer | None = None
@@ -189,83 +176,21 @@ def default_jobs() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def prefetched(items: Iterator[Batch | FileEnd], depth: int = 2) -> Iterator[Batch | FileEnd]:
-    """ITEMS, produced up to DEPTH ahead on a thread of their own.
-
-    Reading and hashing release the GIL, so the next batches are read while this one is
-    anonymized. An error on the reading thread is raised here, where the items are consumed;
-    when the consumer stops early, the reading thread stops too and closes ITEMS.
-    """
-    queue: Queue = Queue(maxsize=depth)
-    stop = threading.Event()
-
-    def put(entry) -> bool:
-        while not stop.is_set():
-            try:
-                queue.put(entry, timeout=0.1)
-                return True
-            except Full:
-                continue
-        return False
-
-    def produce() -> None:
-        try:
-            with closing(items):
-                for item in items:
-                    if not put((item, None)):
-                        return
-            put((_END, None))
-        except BaseException as exc:  # noqa: BLE001  (handed to the consuming thread, which raises it)
-            put((_END, exc))
-
-    thread = threading.Thread(target=produce, name="anonymizer-reader", daemon=True)
-    thread.start()
-    try:
-        while True:
-            item, error = queue.get()
-            if item is _END:
-                if error is not None:
-                    raise error
-                return
-            yield item
-    finally:
-        stop.set()
-        thread.join()
-
-
-_END = object()
-
-
 def ordered_results(
     items: Iterator[Batch | FileEnd], anonymizer: Anonymizer, jobs: int
 ) -> Iterator[tuple[Batch | FileEnd, BatchResult | None]]:
-    """Each item with its result (None for a ``FileEnd``), in input order, using JOBS processes.
-
-    With one job, the batches are anonymized here and compressed on a thread, so that reading,
-    anonymizing and compressing overlap; with more, each worker process does both.
-    """
-    executor: Executor
+    """Each item with its result (None for a ``FileEnd``), in input order, using JOBS processes."""
     if jobs <= 1:
-        executor = ThreadPoolExecutor(1, thread_name_prefix="anonymizer-gzip")
-
-        def submit(batch: Batch) -> Future:
-            return executor.submit(compress_batch, *anonymize_batch(anonymizer, batch))
-
-    else:
-        methods = multiprocessing.get_all_start_methods()
-        context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
-        executor = ProcessPoolExecutor(jobs, mp_context=context, initializer=_init_worker, initargs=(anonymizer,))
-        # The first task starts every worker: forked now, before the reading thread exists, no
-        # worker can inherit a lock that thread held.
-        executor.submit(int).result()
-
-        def submit(batch: Batch) -> Future:
-            return executor.submit(_work, batch)
-
+        for item in items:
+            yield item, process_batch(anonymizer, item) if isinstance(item, Batch) else None
+        return
+    methods = multiprocessing.get_all_start_methods()
+    context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+    executor = ProcessPoolExecutor(jobs, mp_context=context, initializer=_init_worker, initargs=(anonymizer,))
     window: deque[tuple[Batch | FileEnd, Future | None]] = deque()
     try:
-        for item in prefetched(items):
-            window.append((item, submit(item) if isinstance(item, Batch) else None))
+        for item in items:
+            window.append((item, executor.submit(_work, item) if isinstance(item, Batch) else None))
             while len(window) > 2 * jobs:
                 done, future = window.popleft()
                 yield done, future.result() if future is not None else None
