@@ -9,7 +9,8 @@ import orjson
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from anonymizer import Anonymizer, Key, load_policy
+from anonymizer import Anonymizer, Key, detectors, load_policy
+from anonymizer.detectors import TextScrubber
 from anonymizer.operators.scrub_text import replace_username, username_pattern
 
 POLICY = load_policy("research")
@@ -123,3 +124,24 @@ def test_the_username_scan_agrees_with_the_username_pattern(text, username):
     planted = text[: len(text) // 2] + username.upper() + text[len(text) // 2 :]
     for candidate in (text, planted):
         assert replace_username(candidate, username, "<P>") == username_pattern(username).sub("<P>", candidate)
+
+
+# The detectors run only the branches whose hint is present: a hint must never hide a finding.
+_DETECTABLE = st.text(alphabet="0123456789٣.:@/+-() abcfwx\n", max_size=60)
+
+
+@settings(max_examples=500, deadline=None)
+@given(text=_DETECTABLE)
+def test_the_detector_hints_never_hide_a_finding(text):
+    scrubber = TextScrubber()
+    every_branch = detectors._pattern(("email", "url", "ipv4", "ipv6", "phone"))
+    assert scrubber.scrub(text) == every_branch.sub(scrubber._replace, text)
+
+
+def test_the_detector_hints_on_known_shapes():
+    scrubber = TextScrubber()
+    for text in ("call 0300 123 4567", "from fe80::1 today", "1:2:3:4:5:6:7:8", "at 10.0.0.7", "٠٣٠٠ ١٢٣ ٤٥٦٧"):
+        every_branch = detectors._pattern(("email", "url", "ipv4", "ipv6", "phone"))
+        assert scrubber.scrub(text) == every_branch.sub(scrubber._replace, text)
+    assert scrubber.scrub("from fe80::1 today") == "from [IP] today"
+    assert scrubber.scrub("1:2:3:4:5:6:7:8") == "[IP]"
