@@ -335,6 +335,13 @@ def test_generalize_agent_ipad_is_a_tablet():
 
 def test_generalize_agent_bot():
     assert apply(build("generalize_agent"), GOOGLEBOT).endswith(" / bot")
+    for agent in ("Slackbot-LinkExpanding 1.0 (+https://api.slack.com/robots)", "Mozilla/5.0 (compatible; AhrefsBot/7.0)"):
+        assert apply(build("generalize_agent"), agent).endswith(" / bot")
+
+
+def test_generalize_agent_a_cubot_phone_is_not_a_bot():
+    agent = "Mozilla/5.0 (Linux; Android 10; Cubot NOTE 20) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/96.0 Mobile Safari/537.36"
+    assert apply(build("generalize_agent"), agent) == "Chrome 96 / Android / mobile"
 
 
 def test_generalize_agent_edx_android_app():

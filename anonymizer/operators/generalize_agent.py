@@ -113,6 +113,11 @@ def _safe(name: str | None, vocabulary: frozenset[str]) -> str:
     return name if name and name in vocabulary and _SAFE_NAME.match(name) else "Other"
 
 
+# "bot" ending a word (Googlebot/2.1, Slackbot-LinkExpanding, AhrefsBot), but not the phone maker
+# Cubot (Cubot NOTE 20); crawlers and spiders by name.
+_BOT = re.compile(r"(?<!cu)bot\b|crawl|spider", re.IGNORECASE)
+
+
 @lru_cache(maxsize=8192)
 def generalize(agent: str, browser_version: bool = True) -> str:
     """The generalized form of AGENT."""
@@ -129,7 +134,7 @@ def generalize(agent: str, browser_version: bool = True) -> str:
         browser = f"{browser} {int(ua.major)}"
     os_family = _safe(os_.family if os_ else None, systems)
     device_family = device.family if device else ""
-    if device_family == "Spider" or re.search(r"bot|crawl|spider", agent, re.I):
+    if device_family == "Spider" or _BOT.search(agent):
         device_class = "bot"
     elif _TABLET_HINT.search(device_family or "") or ("Android" == os_family and "Mobile" not in agent):
         device_class = "tablet"
