@@ -6,6 +6,8 @@ Everything is measured in one run on the same data, so the ratios hold whatever 
   parses and writes JSON in Python);
 * ``anonymizer run`` as a whole process on a plain file, research policy, one worker, without
   and with a roster of people;
+* the same with ``bench/keep-everything.yaml``, a policy that keeps every field whole: the floor
+  that reading, parsing, serializing and compressing set under any real policy;
 * the same with every core (``--jobs N``), and the output checked byte-identical to one worker;
 * peak resident memory of the main process and of any worker.
 
@@ -32,6 +34,8 @@ from inputs import generate  # noqa: E402  (a sibling module of this script)
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = ROOT / "bench"
+# Keeps every field: what parsing, routing, serializing and compressing cost with no rule work.
+FLOOR_POLICY = BENCH / "keep-everything.yaml"
 TARGETS = {"one_worker_ratio": 0.20, "roster_ratio": 0.15, "scaling_per_core": 0.8, "worker_rss_mb": 300}
 
 _MEASURE = r"""
@@ -136,6 +140,8 @@ def main() -> None:
                      "input": {"lines": lines, "bytes": size, "seed": args.seed}, "baseline_seconds": base_seconds, "runs": {}}
 
     runs = [("one worker, research policy", "one", ["--jobs", "1"])]
+    if FLOOR_POLICY.exists():
+        runs.append(("one worker, keep-everything (the floor)", "floor", ["--jobs", "1", "--policy", str(FLOOR_POLICY)]))
     if supports("--roster"):
         runs.append((f"one worker, roster of {args.roster_size:,}", "roster", ["--jobs", "1", "--roster", str(roster)]))
     runs.append((f"{args.jobs} workers, research policy", "all", ["--jobs", str(args.jobs)]))
@@ -166,6 +172,11 @@ def main() -> None:
         ratio = base_seconds / seconds
         peak = "" if measured is None else f"{max(measured['main_rss_mb'], measured['worker_rss_mb']):.0f}"
         print(f"{title:<44}{seconds:>9.2f}{lines / seconds:>12,.0f}{size / 1e6 / seconds:>8.1f}{ratio:>8.3f}{peak:>9}")
+    if "floor" in results["runs"]:
+        floor = results["runs"]["floor"]
+        print(f"\nfloor: keeping every field runs at {floor['ratio_to_baseline']:.3f} of the baseline; the research policy "
+              f"adds {(one['seconds'] - floor['seconds']) / lines * 1e6:.1f} us per event of rule work to its "
+              f"{floor['seconds'] / lines * 1e6:.1f} us")
     print(f"\nscaling with {args.jobs} workers: {results['scaling_per_core']:.2f} of linear per core (target {TARGETS['scaling_per_core']})")
     print(f"output identical for --jobs 1 and --jobs {args.jobs}: {'yes' if identical else 'NO'}")
     checks = [("one worker, ratio to baseline", one["ratio_to_baseline"], TARGETS["one_worker_ratio"], ">=")]
