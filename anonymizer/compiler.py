@@ -179,7 +179,7 @@ def _map_leaves(op: OperatorFn, memoize: bool = False) -> OperatorFn:
     the operator. (Only exact ``str`` and ``int`` values are looked up, so ``True`` or ``1.0`` never
     meet the result for ``1``.)
     """
-    memo: dict[str, Any] = {}
+    memo: dict[str | int, Any] = {}
     memo_get = memo.get
 
     def leaves(value, state):

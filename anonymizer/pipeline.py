@@ -14,6 +14,7 @@ import hashlib
 import multiprocessing
 import os
 import signal
+import zlib
 from collections import deque
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import Iterator
 
 from isal import igzip
+from isal.igzip_lib import IsalError
 
 from .engine import WRITTEN, Anonymizer
 from .errors import InputError
@@ -114,9 +116,10 @@ def batches(file_index: int, name: str, path: Path) -> Iterator[Batch | FileEnd]
             # Read to the end so that the hash covers the whole file (gzip trailers included).
             while reader.read(READ_BLOCK):
                 pass
-        except (EOFError, OSError) as exc:
+        except (EOFError, OSError, IsalError, zlib.error) as exc:
             done = line - 1 + pending.count(b"\n")
-            raise InputError(f"{name}: {_read_problem(exc)}; stopped after line {done}. Repair the file or leave it out of this run") from None
+            where = f"after line {done}" if done else f"within its first {READ_BLOCK >> 20} MB"
+            raise InputError(f"{name}: {_read_problem(exc)}, {where}. Repair the file or leave it out of this run") from None
         yield FileEnd(file_index, line - 1, reader.sha256.hexdigest(), reader.bytes)
     finally:
         raw.close()
@@ -126,7 +129,7 @@ def _read_problem(exc: BaseException) -> str:
     """What went wrong reading a file, in words that hold none of its content."""
     if isinstance(exc, EOFError):
         return "the gzip data ends early or is corrupt (a file still being written?)"
-    if isinstance(exc, gzip.BadGzipFile):
+    if isinstance(exc, (gzip.BadGzipFile, IsalError, zlib.error)):
         return "the gzip data fails its checksum or is corrupt"
     return f"it cannot be read ({getattr(exc, 'strerror', None) or type(exc).__name__})"
 

@@ -425,6 +425,13 @@ def test_scrub_url_drops_path_parameters_with_a_value():
     assert apply(build("scrub_url"), "/dashboard;sid=alice") == "/dashboard"
 
 
+def test_scrub_url_path_parameters_never_reach_into_the_user_info():
+    # A ";" in the user info must not let the parameter pattern swallow the host.
+    assert apply(build("scrub_url"), "https://alice;x=y@lms.example.com/dashboard") == "https://lms.example.com/dashboard"
+    assert apply(build("scrub_url"), "imap://fred;AUTH=*@mail.example.com/INBOX") == "imap://mail.example.com/INBOX"
+    assert apply(build("scrub_url"), "http://host;x=a@10.1.2.3/") == "http://[IP]/"
+
+
 def test_scrub_url_keeps_the_semicolon_escapes_of_old_location_ids():
     path = "/courses/HarbourX/PH207x/2013_Spring/xblock/i4x:;_;_HarbourX;_PH207x;_problem;_ex1/handler/xmodule_handler/problem_check"
     assert apply(build("scrub_url"), path) == path
@@ -568,6 +575,15 @@ def test_scrub_text_actor_usernames_match_case_insensitively():
     assert apply(build("scrub_text"), "_YMIR_Balder77_ wrote this", actors=("_ymir_balder77_",)) == (
         f"{username_pseudonym('_ymir_balder77_')} wrote this"
     )
+
+
+def test_scrub_text_actor_usernames_match_with_unicode_case_rules():
+    # Lower-casing alone misses these pairs; the username pattern's case-insensitive matching does not.
+    fn = build("scrub_text")
+    for username, text in (("yıldız", "yıldız wrote, YILDIZ said"), ("ΟΔΥΣΣΕΥΣ", "ΟΔΥΣΣΕΥΣ wrote; οδυσσευς's post"), ("yıldız", "YILDIZ")):
+        result = apply(fn, text, actors=(username,))
+        assert username.casefold() not in result.casefold(), (username, text)
+        assert username_pseudonym(username) in result
 
 
 def test_scrub_text_actor_username_inside_a_longer_handle_is_untouched():

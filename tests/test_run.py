@@ -166,12 +166,20 @@ def test_an_interrupted_run_leaves_no_manifest_and_no_partial_output(logs, tmp_p
     assert sorted(p.name for p in out.iterdir()) == []
 
 
-def test_a_truncated_gzip_input_stops_the_run_with_an_error_naming_the_file(tmp_path, research, key):
+@pytest.mark.parametrize(
+    ("damage", "problem"),
+    [
+        (lambda whole: whole[: len(whole) // 2], "the gzip data ends early"),  # still being written
+        (lambda whole: whole[:-8] + b"\0\0\0\0" + whole[-4:], "the gzip data fails its checksum"),
+        (lambda whole: whole + b"\x1f\x8b\x08\x00junkjunkjunk", "the gzip data fails its checksum"),  # a bad second member
+    ],
+)
+def test_a_damaged_gzip_input_stops_the_run_with_an_error_naming_the_file(tmp_path, research, key, damage, problem):
     logs = tmp_path / "logs"
     logs.mkdir()
     whole = gzip.compress(b"".join(orjson.dumps({**EVENT, "session": f"{i:032x}"}) + b"\n" for i in range(50)))
-    (logs / "tracking.log-20240301.gz").write_bytes(whole[: len(whole) // 2])  # cut short
-    with pytest.raises(InputError, match=r"^tracking.log-20240301.gz: the gzip data ends early .*; stopped after line \d+\."):
+    (logs / "tracking.log-20240301.gz").write_bytes(damage(whole))
+    with pytest.raises(InputError, match=rf"^tracking.log-20240301.gz: {problem}.*, within its first \d+ MB\. Repair"):
         run([logs], tmp_path / "package", research, key, jobs=1)
     assert not (tmp_path / "package" / MANIFEST_NAME).exists()
 

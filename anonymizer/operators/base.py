@@ -99,7 +99,7 @@ class Operator:
     # None and "" through untouched. Whole-value operators (keep, drop, redact) see the value as is.
     leaf: ClassVar[bool] = True
     # A pure operator's result depends on the value alone (not on the event), so the compiler may
-    # memoize it per string value; operators that read the EventState set this to False.
+    # memoize it per string or integer value; operators that read the EventState set this to False.
     pure: ClassVar[bool] = True
 
     @classmethod

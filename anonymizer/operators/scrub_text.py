@@ -63,24 +63,22 @@ def _handle_char(char: str) -> bool:
 
 
 def replace_username(text: str, username: str, pseudonym: str) -> str:
-    """TEXT with USERNAME, where ``username_pattern`` would match it, replaced by PSEUDONYM.
+    """TEXT with USERNAME, where ``username_pattern`` matches it, replaced by PSEUDONYM.
 
-    A scan of the lower-cased text rather than a regular expression per username (compiling one
-    costs far more than scrubbing a text); texts whose lower case changes their length (a few
-    characters, such as U+0130, lower to two) go to the pattern.
+    For ASCII text and username, a scan of the lower-cased text, which finds exactly what the
+    pattern finds (compiling a pattern costs far more than scrubbing a text); otherwise the
+    pattern itself, whose case-insensitive matching also pairs ``ı``/``I``, ``ſ``/``s``, ``ς``/``σ``
+    and others that lower-casing does not.
     """
+    if not (text.isascii() and username.isascii()):
+        pattern = username_pattern(username)
+        return pattern.sub(lambda match: pseudonym, text) if pattern.search(text) else text
     low, needle = text.lower(), username.lower()
-    if len(low) != len(text) or len(needle) != len(username):
-        return username_pattern(username).sub(lambda match: pseudonym, text)
     out, done, size = [], 0, len(needle)
     start = low.find(needle)
     while start >= 0:
         end = start + size
-        before = text[start - 1] if start else ""
-        after = text[end] if end < len(text) else ""
-        if not (before and (_handle_char(before) or before == ".")) and not (
-            after and (_handle_char(after) or (after == "." and end + 1 < len(text) and (text[end + 1].isalnum() or text[end + 1] == "_")))
-        ):
+        if _stands_alone(text, start, end):
             out.append(text[done:start])
             out.append(pseudonym)
             done = end
@@ -91,6 +89,19 @@ def replace_username(text: str, username: str, pseudonym: str) -> str:
         return text
     out.append(text[done:])
     return "".join(out)
+
+
+def _stands_alone(text: str, start: int, end: int) -> bool:
+    """What ``username_pattern``'s lookarounds require of TEXT[start:end] (ASCII text)."""
+    if start and (_handle_char(text[start - 1]) or text[start - 1] == "."):
+        return False
+    if end < len(text):
+        after = text[end]
+        if _handle_char(after):
+            return False
+        if after == "." and end + 1 < len(text) and (text[end + 1].isalnum() or text[end + 1] == "_"):
+            return False
+    return True
 
 
 _MEMO_ENTRIES = 1 << 15
@@ -144,9 +155,11 @@ class ScrubText(Operator):
                     memo[text] = result
             if to_pseudonym is not None:
                 for username in state.actors:
-                    if len(username) >= 2 and username.lower() in result.lower():
-                        pseudonym = to_pseudonym(username, state)
-                        result = replace_username(result, username, pseudonym)
+                    if len(username) < 2:
+                        continue
+                    # Lower-casing is an exact test for ASCII; elsewhere the pattern decides.
+                    if not (username.isascii() and result.isascii()) or username.lower() in result.lower():
+                        result = replace_username(result, username, to_pseudonym(username, state))
             if kind is not str:
                 return value if result == text else result
             return result

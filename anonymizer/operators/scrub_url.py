@@ -59,6 +59,11 @@ class ScrubUrlParams(BaseModel):
 _DOTTED = frozenset("0123456789.")
 
 
+def _without_parameters(path: str) -> str:
+    """PATH without its ``;name=value`` parameters (a path only: user info may hold ``;`` too)."""
+    return _PATH_PARAM.sub("", path) if ";" in path else path
+
+
 def _is_ip_host(host: str) -> bool:
     # Only a bracketed host or one of digits and dots can be an address: the parse (which raises
     # for anything else) is left for those.
@@ -120,17 +125,15 @@ class ScrubUrl(Operator):
                 cut = text.find(mark)
                 if cut >= 0:
                     text = text[:cut]
-            if ";" in text:
-                text = _PATH_PARAM.sub("", text)
             scheme_end = text.find("://")
             if scheme_end > 0 and _SCHEME.match(text, 0, scheme_end):
                 prefix, rest = text[: scheme_end + 3], text[scheme_end + 3 :]
             elif text.startswith("//"):
                 prefix, rest = "//", text[2:]
             else:
-                return scrub_path(text)
+                return scrub_path(_without_parameters(text))
             slash = rest.find("/")
-            netloc, path = (rest, "") if slash < 0 else (rest[:slash], rest[slash:])
+            netloc, path = (rest, "") if slash < 0 else (rest[:slash], _without_parameters(rest[slash:]))
             netloc = netloc.rpartition("@")[2]
             host = _HOST.match(netloc)
             if host is None or (host.group("port") and int(host.group("port")) > 65535):
