@@ -260,7 +260,7 @@ class PeopleFinder:
                     hits.append((start, stop, NAME, None))
                 for kind, verify, canonical in entries:
                     if folded[start:stop] == verify:
-                        if kind == USERNAME and not _stands_alone(text, start, stop):
+                        if kind == USERNAME and not stands_alone(text, start, stop):
                             continue
                         hits.append((start, stop, kind, canonical))
         if user_ids and self.id_pattern is not None and _DIGIT.search(text):
@@ -301,8 +301,9 @@ class PeopleFinder:
         return "".join(out)
 
 
-def _stands_alone(text: str, start: int, stop: int) -> bool:
-    """A username at TEXT[start:stop] that is not part of a longer handle or word."""
+def stands_alone(text: str, start: int, stop: int) -> bool:
+    """A username at TEXT[start:stop] that is not part of a longer handle or word: what the
+    lookarounds of ``scrub_text.username_pattern`` require (``\\w`` is ``isalnum`` or ``_``)."""
     if start > 0:
         before = text[start - 1]
         if before.isalnum() or before in "_-.":
@@ -311,7 +312,7 @@ def _stands_alone(text: str, start: int, stop: int) -> bool:
         after = text[stop]
         if after.isalnum() or after in "_-":
             return False
-        if after == "." and stop + 1 < len(text) and text[stop + 1].isalnum():
+        if after == "." and stop + 1 < len(text) and (text[stop + 1].isalnum() or text[stop + 1] == "_"):
             return False
     return True
 

@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, field_validator
 
 from ..detectors import DEFAULT_PHONE_REGIONS, KINDS, TextScrubber
 from ..errors import shown
+from ..mentions import stands_alone
 from .base import DROP, Operator, register
 from .pseudonymize import make_pseudonymizer
 
@@ -58,10 +59,6 @@ def username_pattern(username: str) -> re.Pattern[str]:
     return re.compile(r"(?<![\w\-.])" + re.escape(username) + r"(?![\w\-]|\.\w)", re.IGNORECASE)
 
 
-def _handle_char(char: str) -> bool:
-    return char.isalnum() or char == "_" or char == "-"
-
-
 def replace_username(text: str, username: str, pseudonym: str) -> str:
     """TEXT with USERNAME, where ``username_pattern`` matches it, replaced by PSEUDONYM.
 
@@ -78,7 +75,7 @@ def replace_username(text: str, username: str, pseudonym: str) -> str:
     start = low.find(needle)
     while start >= 0:
         end = start + size
-        if _stands_alone(text, start, end):
+        if stands_alone(text, start, end):
             out.append(text[done:start])
             out.append(pseudonym)
             done = end
@@ -89,19 +86,6 @@ def replace_username(text: str, username: str, pseudonym: str) -> str:
         return text
     out.append(text[done:])
     return "".join(out)
-
-
-def _stands_alone(text: str, start: int, end: int) -> bool:
-    """What ``username_pattern``'s lookarounds require of TEXT[start:end] (ASCII text)."""
-    if start and (_handle_char(text[start - 1]) or text[start - 1] == "."):
-        return False
-    if end < len(text):
-        after = text[end]
-        if _handle_char(after):
-            return False
-        if after == "." and end + 1 < len(text) and (text[end + 1].isalnum() or text[end + 1] == "_"):
-            return False
-    return True
 
 
 _MEMO_ENTRIES = 1 << 15
