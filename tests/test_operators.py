@@ -339,6 +339,17 @@ def test_generalize_agent_bot():
         assert apply(build("generalize_agent"), agent).endswith(" / bot")
 
 
+def test_generalize_agent_vocabulary_is_read_from_the_parser_rules():
+    # The closed vocabulary is read out of ua-parser's rules with Python's regex parser; if a
+    # Python or ua-parser release breaks that reading, every agent would silently become "Other".
+    from anonymizer.operators.generalize_agent import _vocabulary
+
+    browsers, systems = _vocabulary()
+    assert {"Chrome", "Firefox", "Safari", "Edge", "Opera", "Chrome Mobile", "Mobile Safari", "Samsung Internet"} <= browsers
+    assert {"Windows", "Mac OS X", "iOS", "Android", "Linux", "Chrome OS", "Ubuntu"} <= systems
+    assert len(browsers) > 300 and len(systems) > 40
+
+
 def test_generalize_agent_a_cubot_phone_is_not_a_bot():
     agent = "Mozilla/5.0 (Linux; Android 10; Cubot NOTE 20) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/96.0 Mobile Safari/537.36"
     assert apply(build("generalize_agent"), agent) == "Chrome 96 / Android / mobile"
