@@ -21,6 +21,7 @@ from .paths import WILDCARD, Token, format_path, parse_path
 from .policy import EventRule, FieldRule, Policy
 from .pseudonyms import Pseudonymizer
 from .roster import Roster
+from .strictjson import loads as strict_loads
 
 class _KeepMarker:
     """Stands for the ``keep`` operator inside compiled trees, so containers copy without a call."""
@@ -332,7 +333,7 @@ def _decoder(kind: str, inner: OperatorFn, path: str) -> OperatorFn:
             if not value.strip():
                 return value
             try:
-                decoded = orjson.loads(value)
+                decoded = strict_loads(value)  # a repeated key or a depth bomb rejects the line
             except orjson.JSONDecodeError:
                 return DROP
             result = inner(decoded, state)
@@ -376,7 +377,7 @@ def _payload(root: OperatorFn | None) -> OperatorFn:
             return value
         if text[0] in "{[":
             try:
-                decoded = orjson.loads(text)
+                decoded = strict_loads(text)  # a repeated key or a depth bomb rejects the line
             except orjson.JSONDecodeError:
                 state.dropped.append(("event", "unparseable"))
                 return "{}" if text[0] == "{" else "[]"
@@ -405,7 +406,8 @@ def decode_payload(value: Any = _NO_PAYLOAD) -> tuple[str, Any]:
 
     Encodings: ``dict``, ``list``, ``json-string``, ``query-string``, ``string`` (a plain string,
     decoded as itself), ``scalar`` (a number or boolean), ``empty``, ``null``, ``missing`` (no
-    ``event`` key: call without VALUE) and ``unparseable`` (decoded as None).
+    ``event`` key: call without VALUE) and ``unparseable`` (decoded as None). A JSON string that
+    repeats a key or nests too deep raises ``StrictJSONError``, as it rejects the line in a run.
     """
     if value is _NO_PAYLOAD:
         return "missing", None
@@ -421,7 +423,7 @@ def decode_payload(value: Any = _NO_PAYLOAD) -> tuple[str, Any]:
         return "empty", value
     if text[0] in "{[":
         try:
-            return "json-string", orjson.loads(text)
+            return "json-string", strict_loads(text)
         except orjson.JSONDecodeError:
             return "unparseable", None
     if "=" in text:

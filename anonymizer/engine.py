@@ -15,6 +15,7 @@ from .pseudonyms import Pseudonymizer
 from .reader import event_key, parse_line
 from .roster import Roster
 from .stats import Stats, event_type_label
+from .strictjson import StrictJSONError
 
 WRITTEN, DROPPED, REJECTED = "written", "dropped", "rejected"
 # An object with neither event_type nor name (Segment-format lines, foreign JSON) cannot be keyed
@@ -40,7 +41,8 @@ class Anonymizer:
 
     def anonymize_event(self, event: dict[str, Any]) -> dict[str, Any] | None:
         """The anonymized copy of EVENT, or None when the policy drops it or it has no event type.
-        EVENT itself is left as it was."""
+        EVENT itself is left as it was. Raises ``StrictJSONError`` when a JSON-string payload in it
+        repeats a key or nests too deep (a run rejects such a line)."""
         out, _ = self._apply(orjson.loads(orjson.dumps(event)))
         return out
 
@@ -89,7 +91,11 @@ class Anonymizer:
         if type(parsed) is str:
             stats.reject(file, line_number, parsed)
             return REJECTED, parsed
-        out, outcome = self._apply(parsed)
+        try:
+            out, outcome = self._apply(parsed)
+        except StrictJSONError as exc:  # a JSON-string payload repeats a key or nests too deep
+            stats.reject(file, line_number, exc.reason)
+            return REJECTED, exc.reason
         if out is None:
             if outcome is MISSING_EVENT_TYPE:
                 stats.reject(file, line_number, outcome)

@@ -19,6 +19,7 @@ from typing import Any, Iterable
 import orjson
 
 from .compiler import decode_payload, safe_key
+from .strictjson import StrictJSONError
 from .reader import collect_inputs, event_key, open_lines, parse_line
 from .stats import event_type_label
 
@@ -215,10 +216,15 @@ class Inventory:
         if key is None:
             self._reject(file, line_number, "missing_event_type")  # as the anonymizer rejects it
             return
-        self.add_event(parsed, key[0])
+        try:
+            self.add_event(parsed, key[0])
+        except StrictJSONError as exc:  # its JSON-string payload repeats a key or nests too deep
+            self._reject(file, line_number, exc.reason)
 
     def add_event(self, event: dict, event_type: str) -> None:
         """Count one parsed event of EVENT_TYPE."""
+        # Decoded first: a payload that the run would reject the line for raises before anything is counted.
+        encoding, decoded = decode_payload(event["event"]) if "event" in event else decode_payload()
         self.events += 1
         label = event_type_label(event_type)
         inventory = self.event_types.get(label)
@@ -229,7 +235,6 @@ class Inventory:
         for key, value in event.items():
             if key != "event":
                 inventory.walk(value, _join("", key))
-        encoding, decoded = decode_payload(event["event"]) if "event" in event else decode_payload()
         self.encodings[encoding] += 1
         inventory.encodings[encoding] += 1
         if encoding in ("dict", "list", "json-string", "query-string"):

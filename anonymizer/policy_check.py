@@ -18,6 +18,7 @@ from .engine import Anonymizer
 from .keys import generate_key
 from .policy import EventRule, Policy
 from .pseudonyms import Pseudonymizer
+from .strictjson import StrictJSONError
 from .reader import collect_inputs, event_key, open_lines, parse_line
 from .stats import event_type_label
 
@@ -170,7 +171,11 @@ class PolicyChecker:
         if counter is None:
             counter = result.event_types[label] = Counter()
         counter[outcome] += 1
-        self.anonymizer.anonymize_event(parsed)
+        try:
+            self.anonymizer.anonymize_event(parsed)
+        except StrictJSONError as exc:  # a JSON-string payload a run would reject the line for
+            result.events -= 1
+            result.rejected[exc.reason] += 1
 
     def add_lines(self, lines: Iterable[bytes], name: str = "<input>") -> None:
         """Run LINES, one input file's worth, through the policy."""

@@ -14,17 +14,36 @@ import orjson
 from isal import igzip
 
 from .errors import UsageError
+from .strictjson import StrictJSONError
+from .strictjson import loads as strict_loads
 
 GZIP_MAGIC = b"\x1f\x8b"
 _BOM = b"\xef\xbb\xbf"
 READ_BUFFER = 1 << 20
 
 
+# Byte-order marks of encodings other than UTF-8, longest first (UTF-32 LE starts like UTF-16 LE).
+_FOREIGN_BOMS = (
+    (b"\xff\xfe\x00\x00", "utf32_bom"),
+    (b"\x00\x00\xfe\xff", "utf32_bom"),
+    (b"\xff\xfe", "utf16_bom"),
+    (b"\xfe\xff", "utf16_bom"),
+)
+
+
 def parse_line(line: bytes) -> dict | str:
     """The event on LINE, or the reason it was rejected (``blank``, ``invalid_utf8``, ``invalid_json``,
-    ``not_an_object``)."""
+    ``not_an_object``, ``duplicate_key``, ``too_deep``, ``utf16_bom``, ``utf32_bom``).
+
+    A UTF-8 byte-order mark is skipped (editors on some systems add one); a UTF-16 or UTF-32 one
+    names the encoding, so that a file saved in the wrong encoding says so.
+    """
     if line.startswith(_BOM):
         line = line[3:]
+    elif line[:1] in (b"\xff", b"\xfe", b"\x00"):
+        for bom, reason in _FOREIGN_BOMS:
+            if line.startswith(bom):
+                return reason
     start = 0
     if line[:1] != b"{":
         line = line.strip()
@@ -41,9 +60,11 @@ def parse_line(line: bytes) -> dict | str:
         if start < 0:
             return _undecodable(line)
     try:
-        event = orjson.loads(line[start:] if start else line)
+        event = strict_loads(line[start:] if start else line)
     except orjson.JSONDecodeError:
         return _undecodable(line)
+    except StrictJSONError as exc:
+        return exc.reason
     if type(event) is not dict:
         return "not_an_object"
     return event
