@@ -81,7 +81,7 @@ def run(
 ) -> None:
     """Anonymize INPUTS into a package directory: gzip JSON-lines files and manifest.json."""
     loaded_policy = load_policy(policy)
-    key = load_key(key_file)
+    key = load_key(key_file, warn=lambda message: typer.echo(f"warning: {message}", err=True))
     signer = load_private_key(sign_key) if sign_key is not None else None  # before the run, not after it
     people = None
     if roster:

@@ -1,8 +1,10 @@
 """Pseudonymization keys: generation, loading and the public key id.
 
-A key file holds 32 random bytes written as 64 hexadecimal characters and a newline.
-Raw binary files of at least 32 bytes are accepted too. The key itself is never printed;
-the key id (an HMAC of a constant under the key) names it in manifests.
+A key file holds 32 random bytes written as 64 hexadecimal digits and a newline, as ``keygen``
+writes it. That is the only format accepted (white space around the digits is ignored): a
+passphrase or raw bytes would make the key depend on how the file was typed (``echo`` adds a
+newline, ``printf`` does not). The key itself is never printed; the key id (an HMAC of a
+constant under the key) names it in manifests.
 """
 
 from __future__ import annotations
@@ -10,16 +12,19 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
+import re
 import secrets
-import string
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 from .errors import KeyFileError
 
 KEY_BYTES = 32
 KEY_ENV_VAR = "ANONYMIZER_KEY_FILE"
-_HEX = set(string.hexdigits.encode())
+_KEY_TEXT = re.compile(rb"[0-9a-fA-F]{%d}" % (2 * KEY_BYTES))
+_HOW_TO_MAKE = "create one with 'anonymizer keygen --out FILE'"
 
 
 @dataclass(frozen=True)
@@ -60,31 +65,34 @@ def write_key(key: Key, path: Path) -> None:
     os.chmod(path, 0o600)
 
 
-def load_key(path: Path | str | None) -> Key:
-    """Load the key from PATH, or from the file named by $ANONYMIZER_KEY_FILE when PATH is None."""
+def load_key(path: Path | str | None, warn: Callable[[str], None] | None = None) -> Key:
+    """Load the key from PATH, or from the file named by $ANONYMIZER_KEY_FILE when PATH is None.
+    WARN, when given, is told (in words, never the key) when the file is readable by others."""
     if path is None:
         env = os.environ.get(KEY_ENV_VAR)
         if not env:
-            raise KeyFileError(
-                f"no key given: pass --key-file FILE or set {KEY_ENV_VAR} "
-                "(create a key with 'anonymizer keygen --out FILE')"
-            )
+            raise KeyFileError(f"no key given: pass --key-file FILE or set {KEY_ENV_VAR} ({_HOW_TO_MAKE})")
         path = env
     path = Path(path)
     try:
         data = path.read_bytes()
+        mode = path.stat().st_mode
     except FileNotFoundError:
-        raise KeyFileError(f"{path}: key file not found") from None
+        raise KeyFileError(f"{path}: key file not found ({_HOW_TO_MAKE})") from None
     except OSError as exc:
         raise KeyFileError(f"{path}: cannot read the key file ({exc.strerror})") from None
     text = data.strip()
-    if text and all(b in _HEX for b in text):
-        if len(text) % 2:
-            raise KeyFileError(f"{path}: the key file holds an odd number of hex digits")
-        secret = bytes.fromhex(text.decode())
-    else:
-        secret = data
-    try:
-        return Key(secret)
-    except KeyFileError as exc:
-        raise KeyFileError(f"{path}: {exc}") from None
+    if not _KEY_TEXT.fullmatch(text):
+        raise KeyFileError(f"{path}: {_malformed(text)}; a key file holds exactly {2 * KEY_BYTES} hex digits ({_HOW_TO_MAKE})")
+    if warn is not None and mode & (stat.S_IRGRP | stat.S_IROTH):
+        warn(f"{path}: the key file is readable by its group or by others; restrict it with 'chmod 600 {path}'")
+    return Key(bytes.fromhex(text.decode("ascii")))
+
+
+def _malformed(text: bytes) -> str:
+    """What is wrong with a key file's content, in words that reveal none of it beyond its length."""
+    if not text:
+        return "the key file is empty"
+    if all(chr(b) in "0123456789abcdefABCDEF" for b in text):
+        return f"the key file holds {len(text)} hex digits, not {2 * KEY_BYTES}"
+    return "the key file holds something other than hex digits (a passphrase or raw bytes are not accepted)"

@@ -108,24 +108,32 @@ def test_short_hex_key_file_is_refused_without_showing_the_key(tmp_path):
         load_key(path)
     message = str(caught.value)
     assert str(path) in message
-    assert "16 bytes" in message
+    assert "32 hex digits, not 64" in message
+    assert "keygen --out FILE" in message
     assert "0123456789abcdef" not in message
 
 
-def test_short_raw_key_file_is_refused_without_showing_the_key(tmp_path):
-    path = tmp_path / "short.key"
-    path.write_bytes(b"hunter2-password")
+@pytest.mark.parametrize(
+    "content",
+    [
+        b"hunter2-password",
+        b"correct horse battery staple, long enough\n",  # a passphrase of more than 32 bytes
+        bytes(range(200, 232)) + b"\x00\xff",  # raw bytes
+        b"a" * 65 + b"\n",  # one hex digit too many
+        b"",
+        b"g" * 64,
+        SECRET.hex().encode()[:32] + b" " + SECRET.hex().encode()[32:],  # white space inside the digits
+    ],
+    ids=["short-passphrase", "long-passphrase", "raw-bytes", "65-hex-digits", "empty", "not-hex", "split-digits"],
+)
+def test_anything_but_64_hex_digits_is_refused_with_how_to_make_a_key(tmp_path, content):
+    path = tmp_path / "bad.key"
+    path.write_bytes(content)
     with pytest.raises(KeyFileError) as caught:
         load_key(path)
-    assert "hunter2" not in str(caught.value)
-
-
-def test_odd_number_of_hex_digits_is_refused(tmp_path):
-    path = tmp_path / "odd.key"
-    path.write_text("a" * 65 + "\n")
-    with pytest.raises(KeyFileError, match="odd number of hex digits") as caught:
-        load_key(path)
-    assert "aaaa" not in str(caught.value)
+    message = str(caught.value)
+    assert str(path) in message and "anonymizer keygen --out FILE" in message
+    assert "hunter2" not in message and "horse" not in message and "aaaa" not in message
 
 
 def test_hex_key_file_loads(tmp_path):
@@ -134,23 +142,25 @@ def test_hex_key_file_loads(tmp_path):
     assert load_key(path).secret == SECRET
 
 
-def test_uppercase_hex_key_file_without_newline_loads(tmp_path):
+@pytest.mark.parametrize("text", [SECRET.hex().upper(), "  " + SECRET.hex() + "\r\n\n", "\t" + SECRET.hex()])
+def test_hex_key_in_any_case_with_white_space_around_it_loads(tmp_path, text):
     path = tmp_path / "hex.key"
-    path.write_text(SECRET.hex().upper())
+    path.write_text(text)
     assert load_key(path).secret == SECRET
 
 
-def test_raw_key_file_loads(tmp_path):
-    raw = bytes(range(200, 232)) + b"\x00\xff"
-    path = tmp_path / "raw.key"
-    path.write_bytes(raw)
-    assert load_key(path).secret == raw
-
-
-def test_hex_and_raw_files_of_one_key_give_the_same_key_id(tmp_path):
-    (tmp_path / "hex.key").write_text(SECRET.hex() + "\n")
-    (tmp_path / "raw.key").write_bytes(SECRET)
-    assert load_key(tmp_path / "hex.key").key_id == load_key(tmp_path / "raw.key").key_id
+def test_a_key_file_readable_by_others_loads_with_a_warning(tmp_path):
+    path = tmp_path / "open.key"
+    path.write_text(SECRET.hex() + "\n")
+    path.chmod(0o644)
+    warnings: list[str] = []
+    assert load_key(path, warn=warnings.append).secret == SECRET
+    assert len(warnings) == 1 and "readable by its group or by others" in warnings[0] and "chmod 600" in warnings[0]
+    assert SECRET.hex() not in warnings[0]
+    path.chmod(0o600)
+    warnings.clear()
+    load_key(path, warn=warnings.append)
+    assert warnings == []
 
 
 def test_missing_key_file_is_named(tmp_path):

@@ -265,7 +265,7 @@ def test_cli_refuses_a_short_key_without_printing_it(logs, tmp_path):
     short.write_text("abcdef0123456789\n")
     result = cli("run", str(logs), "--out", str(tmp_path / "p"), "--key-file", str(short))
     assert result.returncode == 2
-    assert "at least 32" in result.stderr
+    assert "16 hex digits, not 64" in result.stderr and "keygen --out FILE" in result.stderr
     assert "abcdef0123456789" not in result.stderr + result.stdout
 
 
