@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 import traceback
 from pathlib import Path
@@ -11,7 +12,7 @@ import orjson
 import typer
 
 from . import __version__
-from .errors import AnonymizerError, PolicyError, UsageError
+from .errors import AnonymizerError, PolicyError, Terminated, UsageError, os_reason
 from .inspect import format_inventory, inspect_inputs
 from .keys import KEY_ENV_VAR, generate_key, load_key, write_key
 from .manifest import write_json_atomically
@@ -22,6 +23,33 @@ from .roster import load_roster
 from .runner import run as run_package
 from .signing import load_private_key, load_public_key, write_signing_key_pair
 from .verify import verify_package
+
+def _plain_help_pages() -> None:
+    """Help pages that show each parameter's metavar (FILE, N) rather than a Python type name
+    (``<bool>``, ``<list[Path]>``), and no braces around required arguments in the usage line,
+    as recent typer versions print them. Older versions lack these hooks and are left as they are."""
+    core = getattr(typer, "core", None)
+    argument, option = getattr(core, "TyperArgument", None), getattr(core, "TyperOption", None)
+    if argument is None or option is None or not hasattr(argument, "_usage_display_name"):
+        return
+
+    def usage_name(self) -> str:
+        name = self.metavar or (self.name.upper() + ("..." if self.nargs != 1 else ""))
+        return name if self.required else f"[{name}]"
+
+    option_type = option.display_type_rich
+
+    def shown_type(self, ctx) -> str | None:
+        if self.metavar is not None:
+            return self.metavar or None
+        return None if getattr(self, "is_flag", False) else option_type(self, ctx)
+
+    argument._usage_display_name = usage_name
+    argument.display_type_rich = lambda self, ctx: None  # the metavar names it already
+    option.display_type_rich = shown_type
+
+
+_plain_help_pages()
 
 app = typer.Typer(
     name="anonymizer",
@@ -41,15 +69,15 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _main(
-    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version and exit."),
+    version: bool = typer.Option(False, "--version", metavar="", callback=_version, is_eager=True, help="Print the version and exit."),
 ) -> None:
     """Pseudonymize Open edX tracking logs under a declarative policy, and prove nothing raw is left."""
 
 
 @app.command()
 def keygen(
-    out: Path = typer.Option(..., "--out", help="Where to write the new key (created with mode 0600; never overwritten); with --signing, the prefix of the key pair."),
-    signing: bool = typer.Option(False, "--signing", help="Write an Ed25519 key pair for signing manifests instead: OUT.key (private, 0600) and OUT.pub."),
+    out: Path = typer.Option(..., "--out", metavar="FILE", help="Where to write the new key (created with mode 0600; never overwritten); with --signing, the prefix of the key pair."),
+    signing: bool = typer.Option(False, "--signing", metavar="", help="Write an Ed25519 key pair for signing manifests instead: OUT.key (private, 0600) and OUT.pub."),
 ) -> None:
     """Write a new random 32-byte pseudonymization key and print its key id (never the key)."""
     if signing:
@@ -64,20 +92,24 @@ def keygen(
 
 @app.command()
 def run(
-    inputs: list[Path] = typer.Argument(..., help="Tracking-log files (plain or .gz) or directories of them."),
-    out: Path = typer.Option(..., "--out", help="The package directory to write (must be empty unless --force)."),
-    policy: str = typer.Option("research", "--policy", help=f"A policy file, or a built-in name ({', '.join(builtin_policies())})."),
-    key_file: Optional[Path] = typer.Option(None, "--key-file", help=f"The key file (default: ${KEY_ENV_VAR})."),
-    force: bool = typer.Option(False, "--force", help="Replace a previous package in --out."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="Print nothing but errors."),
-    jobs: int = typer.Option(0, "--jobs", "-j", min=0, help="Worker processes (default 0: all cores). The output is identical for any number."),
+    inputs: list[Path] = typer.Argument(..., metavar="INPUT...", help="Tracking-log files (plain or .gz) or directories of them."),
+    out: Path = typer.Option(..., "--out", metavar="DIR", help="The package directory to write (must be empty unless --force)."),
+    policy: str = typer.Option("research", "--policy", metavar="POLICY", help=f"A policy file, or a built-in name ({', '.join(builtin_policies())})."),
+    key_file: Optional[Path] = typer.Option(None, "--key-file", metavar="FILE", help=f"The key file (default: ${KEY_ENV_VAR})."),
+    force: bool = typer.Option(False, "--force", metavar="", help="Replace a previous package, or what an interrupted run left, in --out."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", metavar="", help="Print nothing but errors and warnings."),
+    jobs: int = typer.Option(0, "--jobs", "-j", min=0, metavar="N", help="Worker processes (default 0: all cores). The output is identical for any number."),
     progress: Optional[bool] = typer.Option(
-        None, "--progress/--no-progress", help="Show a progress line (default: only when stderr is a terminal)."
+        None, "--progress/--no-progress", metavar="", help="Show a progress line (default: only when stderr is a terminal)."
     ),
     roster: Optional[list[Path]] = typer.Option(
-        None, "--roster", help="A roster of known people (CSV/TSV, auth_user, auth_userprofile); repeat to join several files."
+        None, "--roster", metavar="FILE", help="A roster of known people (CSV/TSV, auth_user, auth_userprofile); repeat to join several files."
     ),
-    sign_key: Optional[Path] = typer.Option(None, "--sign-key", help="An Ed25519 private key (keygen --signing): write manifest.sig beside the manifest."),
+    sign_key: Optional[Path] = typer.Option(None, "--sign-key", metavar="FILE", help="An Ed25519 private key (keygen --signing): write manifest.sig beside the manifest."),
+    max_rejected_fraction: Optional[float] = typer.Option(
+        None, "--max-rejected-fraction", min=0.0, max=1.0, metavar="F",
+        help="Fail (exit 1, no manifest) when more than this share of an input's lines is rejected (0 to 1; default: no limit).",
+    ),
 ) -> None:
     """Anonymize INPUTS into a package directory: gzip JSON-lines files and manifest.json."""
     loaded_policy = load_policy(policy)
@@ -96,21 +128,28 @@ def run(
     def file_done(name: str, stats) -> None:
         finished.append(name)
 
+    previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         result = run_package(
             inputs, out, loaded_policy, key, force=force, jobs=jobs or None, roster=people, sign_key=signer,
-            on_file_done=file_done, on_progress=display,
+            on_file_done=file_done, on_progress=display, max_rejected_fraction=max_rejected_fraction,
         )
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         if display is not None:
             display.finish()
+        what, code = ("terminated (SIGTERM)", 143) if isinstance(exc, Terminated) else ("interrupted", 130)
         typer.echo(
-            f"interrupted after {len(finished)} finished file(s); {out} holds no manifest and is not a package",
+            f"{what} after {len(finished)} finished file(s); {out} holds no manifest and is not a package "
+            "(run again with --force to replace it)",
             err=True,
         )
-        raise typer.Exit(130) from None
+        raise typer.Exit(code) from None
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     if display is not None:
         display.finish()
+    for warning in result.manifest.get("warnings", []):
+        typer.echo(f"warning: {warning}", err=True)
     if not quiet:
         counts = result.manifest["counts"]
         dropped = sum(counts["dropped"].values())
@@ -123,6 +162,11 @@ def run(
         typer.echo(f"manifest: {Path(out) / 'manifest.json'}")
         if signer is not None:
             typer.echo(f"signature: {Path(out) / 'manifest.sig'}")
+
+
+def _terminate(signum, frame) -> None:
+    """SIGTERM stops a run as Ctrl-C does: the same clean-up, then exit 143."""
+    raise Terminated()
 
 
 def _write_report(report: dict, destination: Path) -> None:
@@ -142,14 +186,14 @@ app.add_typer(policy_app, name="policy")
 
 @policy_app.command("check")
 def policy_check(
-    policy: str = typer.Argument(..., help=f"A policy file, or a built-in name ({', '.join(builtin_policies())})."),
+    policy: str = typer.Argument(..., metavar="POLICY", help=f"A policy file, or a built-in name ({', '.join(builtin_policies())})."),
     more_samples: Optional[list[Path]] = typer.Argument(
-        None, metavar="SAMPLE", help="Further sample files after --sample, so that '--sample logs/*.gz' works."
+        None, metavar="SAMPLE...", help="Further sample files after --sample, so that '--sample logs/*.gz' works."
     ),
-    sample: Optional[list[Path]] = typer.Option(None, "--sample", help="Tracking-log files (plain or .gz) or directories to check the policy against."),
-    strict: bool = typer.Option(False, "--strict", help="Fail (exit 1) when the sample holds an event type that no rule handles."),
-    strict_fields: bool = typer.Option(False, "--strict-fields", help="Fail (exit 1) when the sample holds a field that no rule names."),
-    json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the report as JSON to this file ('-': standard output, instead of the text)."),
+    sample: Optional[list[Path]] = typer.Option(None, "--sample", metavar="FILE", help="Tracking-log files (plain or .gz) or directories to check the policy against."),
+    strict: bool = typer.Option(False, "--strict", metavar="", help="Fail (exit 1) when the sample holds an event type that no rule handles."),
+    strict_fields: bool = typer.Option(False, "--strict-fields", metavar="", help="Fail (exit 1) when the sample holds a field that no rule names."),
+    json_out: Optional[Path] = typer.Option(None, "--json", metavar="FILE", help="Also write the report as JSON to this file ('-': standard output, instead of the text)."),
 ) -> None:
     """Validate POLICY; with a sample, list the event types and fields it would drop and the rules that never matched."""
     if more_samples and not sample:
@@ -175,9 +219,9 @@ def policy_check(
 
 @app.command("inspect")
 def inspect_logs(
-    inputs: list[Path] = typer.Argument(..., help="Tracking-log files (plain or .gz) or directories of them."),
-    json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the report as JSON to this file ('-': standard output, instead of the text)."),
-    fields: bool = typer.Option(True, "--fields/--no-fields", help="List the field paths of every event type and the kinds of value they hold."),
+    inputs: list[Path] = typer.Argument(..., metavar="INPUT...", help="Tracking-log files (plain or .gz) or directories of them."),
+    json_out: Optional[Path] = typer.Option(None, "--json", metavar="FILE", help="Also write the report as JSON to this file ('-': standard output, instead of the text)."),
+    fields: bool = typer.Option(True, "--fields/--no-fields", metavar="", help="List the field paths of every event type and the kinds of value they hold."),
 ) -> None:
     """What INPUTS hold, never a value: event types, encodings of event, field paths with kinds of value, rejected lines."""
     inventory = inspect_inputs(inputs)
@@ -189,18 +233,18 @@ def inspect_logs(
 
 @app.command("verify")
 def verify(
-    package: Path = typer.Argument(..., help="The package directory (the one holding manifest.json)."),
+    package: Path = typer.Argument(..., metavar="PACKAGE", help="The package directory (the one holding manifest.json)."),
     more_inputs: Optional[list[Path]] = typer.Argument(
-        None, metavar="INPUT", help="Further raw inputs after --against, so that '--against logs/*.gz' works."
+        None, metavar="INPUT...", help="Further raw inputs after --against, so that '--against logs/*.gz' works."
     ),
     against: Optional[list[Path]] = typer.Option(
-        None, "--against", help="The raw tracking logs the package was made from (files or directories): every identifier in them is searched for."
+        None, "--against", metavar="FILE", help="The raw tracking logs the package was made from (files or directories): every identifier in them is searched for."
     ),
-    roster: Optional[list[Path]] = typer.Option(None, "--roster", help="A roster of known people (CSV/TSV with a header naming id, username, email, name); repeatable."),
-    public_key: Optional[Path] = typer.Option(None, "--public-key", help="The Ed25519 public key (PREFIX.pub): manifest.sig must be present and valid."),
-    require_signature: bool = typer.Option(False, "--require-signature", help="Fail an unsigned package (needs --public-key, which implies it)."),
-    json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the report as JSON to this file, outside the package ('-': standard output, instead of the text)."),
-    max_findings: int = typer.Option(1000, "--max-findings", min=0, help="List at most this many findings (all are counted)."),
+    roster: Optional[list[Path]] = typer.Option(None, "--roster", metavar="FILE", help="A roster of known people (CSV/TSV with a header naming id, username, email, name); repeatable."),
+    public_key: Optional[Path] = typer.Option(None, "--public-key", metavar="FILE", help="The Ed25519 public key (PREFIX.pub): manifest.sig must be present and valid."),
+    require_signature: bool = typer.Option(False, "--require-signature", metavar="", help="Fail an unsigned package (needs --public-key, which implies it)."),
+    json_out: Optional[Path] = typer.Option(None, "--json", metavar="FILE", help="Also write the report as JSON to this file, outside the package ('-': standard output, instead of the text)."),
+    max_findings: int = typer.Option(1000, "--max-findings", min=0, metavar="N", help="List at most this many findings (all are counted)."),
 ) -> None:
     """Check PACKAGE against its manifest and signature, and search every byte of it for raw identifiers.
 
@@ -236,9 +280,14 @@ def main() -> None:
     except typer.Abort:
         typer.echo("aborted", err=True)
         sys.exit(130)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         typer.echo("interrupted: the package was not completed (no manifest was written)", err=True)
-        sys.exit(130)
+        sys.exit(143 if isinstance(exc, Terminated) else 130)
+    except OSError as exc:
+        # An ordinary fault of the system (permission denied, no space left): the user's to fix.
+        where = f"{exc.filename}: " if exc.filename else ""
+        typer.echo(f"error: {where}{os_reason(exc)}", err=True)
+        sys.exit(1)
     except SystemExit:
         raise
     except Exception as exc:  # noqa: BLE001

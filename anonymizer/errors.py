@@ -17,8 +17,21 @@ class UsageError(AnonymizerError):
     exit_code = 2
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM arrived: stop as on Ctrl-C (the same clean-up), and exit with 143 rather than 130."""
+
+
 class InputError(AnonymizerError):
     """An input file cannot be read to its end (a truncated or corrupt gzip file, a read error)."""
+
+
+class OutputError(AnonymizerError):
+    """The package cannot be written (permission denied, no space left, a read-only file system)."""
+
+
+def os_reason(exc: OSError) -> str:
+    """The operating system's words for EXC (``No space left on device``), never a value from the logs."""
+    return exc.strerror or type(exc).__name__
 
 
 class PolicyError(AnonymizerError):

@@ -33,6 +33,7 @@ class InputEntry:
     sha256: str
     bytes: int
     lines: int
+    rejected: int = 0
 
 
 def build_manifest(
@@ -46,6 +47,7 @@ def build_manifest(
     key_id: str,
     created: datetime | None = None,
     roster: dict | None = None,
+    warnings: list[str] | None = None,
 ) -> dict:
     """The manifest as a JSON-ready dict. ROSTER, when the run had one, is its summary (file
     names, number of people, keyed fingerprint): never the people."""
@@ -65,17 +67,23 @@ def build_manifest(
     }
     if roster is not None:
         manifest["roster"] = roster
+    if warnings:
+        manifest["warnings"] = list(warnings)
     return manifest
 
 
 def write_json_atomically(path: Path, data: dict) -> None:
     """Write DATA to PATH through a temporary file and a rename."""
     temporary = path.with_name(f".{path.name}.partial")
-    with open(temporary, "wb") as fh:
-        fh.write(orjson.dumps(data, option=orjson.OPT_INDENT_2) + b"\n")
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(temporary, path)
+    try:
+        with open(temporary, "wb") as fh:
+            fh.write(orjson.dumps(data, option=orjson.OPT_INDENT_2) + b"\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)  # a full disk leaves no half-written file behind
+        raise
 
 
 def read_manifest(directory: Path) -> dict:

@@ -9,11 +9,15 @@ flight at once, so memory stays bounded whatever the input size.
 
 from __future__ import annotations
 
+import ctypes
 import gzip
 import hashlib
 import multiprocessing
 import os
 import signal
+import sys
+import threading
+import time
 import zlib
 from collections import deque
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -25,7 +29,7 @@ from isal import igzip
 from isal.igzip_lib import IsalError
 
 from .engine import WRITTEN, Anonymizer
-from .errors import InputError
+from .errors import InputError, os_reason
 from .reader import is_gzip
 from .stats import Stats
 
@@ -89,25 +93,33 @@ def batches(file_index: int, name: str, path: Path) -> Iterator[Batch | FileEnd]
     A file that cannot be read to its end raises ``InputError`` (after the batches read before
     the fault): the run stops rather than account for a file it has only seen part of.
     """
-    raw = open(path, "rb")
+    try:
+        raw = open(path, "rb")
+    except OSError as exc:  # vanished or made unreadable since the run started
+        raise InputError(f"{path}: {_read_problem(exc)}. Check the file, or leave it out of this run") from None
     reader = _HashingReader(raw)
     line = 1
     pending = b""
     try:
         try:
             stream = igzip.IGzipFile(fileobj=reader, mode="rb") if is_gzip(path) else reader
+            decoded = 0  # bytes of lines read so far (after decompression)
             while True:
                 block = stream.read(READ_BLOCK)
                 if not block:
                     break
                 pending += block
+                decoded += len(block)
                 if len(pending) < BATCH_BYTES:
                     continue
                 cut = pending.rfind(b"\n") + 1
                 if cut == 0:
                     continue  # one very long line: keep reading until it ends
                 data, pending = pending[:cut], pending[cut:]
-                yield Batch(file_index, name, line, data, reader.bytes)
+                # How far into the stored file this batch reaches: what was read, less the share
+                # still pending, so that progress does not run ahead of the work.
+                reached = reader.bytes * (decoded - len(pending)) // decoded
+                yield Batch(file_index, name, line, data, reached)
                 line += data.count(b"\n")
             if pending:
                 yield Batch(file_index, name, line, pending, reader.bytes)
@@ -131,7 +143,7 @@ def _read_problem(exc: BaseException) -> str:
         return "the gzip data ends early or is corrupt (a file still being written?)"
     if isinstance(exc, (gzip.BadGzipFile, IsalError, zlib.error)):
         return "the gzip data fails its checksum or is corrupt"
-    return f"it cannot be read ({getattr(exc, 'strerror', None) or type(exc).__name__})"
+    return f"it cannot be read ({os_reason(exc)})"
 
 
 @dataclass
@@ -160,9 +172,39 @@ def process_batch(anonymizer: Anonymizer, batch: Batch) -> BatchResult:
 _WORKER: Anonymizer | None = None
 
 
-def _init_worker(anonymizer: Anonymizer) -> None:
+PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+WATCHDOG_SECONDS = 1.0
+
+
+def _exit_with_parent(parent: int) -> None:
+    """Make this worker end when PARENT does, even by ``kill -9``: orphans would go on computing.
+
+    On Linux the kernel sends SIGKILL when the parent dies (``PR_SET_PDEATHSIG``). Everywhere, a
+    watchdog thread also checks the parent's process id, which changes when the parent is gone.
+    """
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        except (OSError, AttributeError):  # pragma: no cover (no prctl): the watchdog remains
+            pass
+    if os.getppid() != parent:  # the parent died before the signal was armed
+        os._exit(1)
+
+    def watch() -> None:
+        while True:
+            time.sleep(WATCHDOG_SECONDS)
+            if os.getppid() != parent:
+                os._exit(1)
+
+    threading.Thread(target=watch, name="parent-watchdog", daemon=True).start()
+
+
+def _init_worker(anonymizer: Anonymizer, parent: int) -> None:
     global _WORKER
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops the pool
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the parent's handler, inherited by fork
+    _exit_with_parent(parent)
     _WORKER = anonymizer
 
 
@@ -189,7 +231,7 @@ def ordered_results(
         return
     methods = multiprocessing.get_all_start_methods()
     context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
-    executor = ProcessPoolExecutor(jobs, mp_context=context, initializer=_init_worker, initargs=(anonymizer,))
+    executor = ProcessPoolExecutor(jobs, mp_context=context, initializer=_init_worker, initargs=(anonymizer, os.getpid()))
     window: deque[tuple[Batch | FileEnd, Future | None]] = deque()
     try:
         for item in items:

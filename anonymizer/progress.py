@@ -1,10 +1,13 @@
 """A one-line progress display for terminals: lines, events/s, bytes done and time left.
 
-It shows counts only, never anything read from the logs.
+It shows counts only, never anything read from the logs. On a terminal the line is redrawn in
+place (``\r``); into a file or a pipe (``--progress`` forced), a plain line is written every
+``PLAIN_INTERVAL`` seconds instead, so that a log file holds no carriage-return frames.
 """
 
 from __future__ import annotations
 
+import math
 import sys
 import time
 from typing import TextIO
@@ -20,17 +23,22 @@ def _size(count: float) -> str:
     return f"{count:.1f} TB"
 
 
+PLAIN_INTERVAL = 10.0
+
+
 def _duration(seconds: float) -> str:
-    seconds = int(seconds)
+    seconds = math.ceil(seconds)  # rounded up: a run that is not done never shows 0:00:00 left
     return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
 
 
 class ProgressLine:
     """Redraws one line on STREAM at most a few times a second; ``finish`` ends it."""
 
-    def __init__(self, stream: TextIO = sys.stderr, interval: float = 0.25) -> None:
-        self.stream = stream
-        self.interval = interval
+    def __init__(self, stream: TextIO | None = None, interval: float = 0.25) -> None:
+        self.stream = stream = stream if stream is not None else sys.stderr
+        isatty = getattr(stream, "isatty", None)
+        self.terminal = bool(isatty and isatty())
+        self.interval = interval if self.terminal else max(interval, PLAIN_INTERVAL)
         self.started = time.monotonic()
         self._last = 0.0
         self._width = 0
@@ -50,11 +58,15 @@ class ProgressLine:
             f"  {progress.lines:,} lines  {rate:,.0f} lines/s"
             f"  {'left ' + _duration(left) if left is not None else ''}"
         )
+        if not self.terminal:
+            self.stream.write(text.rstrip() + "\n")
+            self.stream.flush()
+            return
         self._width = max(self._width, len(text))
         self.stream.write("\r" + text.ljust(self._width))
         self.stream.flush()
 
     def finish(self) -> None:
-        if self._width:
+        if self._width and self.terminal:
             self.stream.write("\r" + " " * self._width + "\r")
             self.stream.flush()

@@ -7,6 +7,7 @@ its content.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Iterator
 
@@ -111,21 +112,46 @@ def output_name(relative: str) -> str:
     return relative if relative.endswith(".gz") else relative + ".gz"
 
 
+# What a package holds beside its data files: never read as input.
+PACKAGE_FILES = ("manifest.json", "manifest.sig")
+
+
+def _is_package(directory: Path) -> bool:
+    return (directory / PACKAGE_FILES[0]).is_file()
+
+
+def _walk(given: Path) -> list[tuple[Path, str]]:
+    """The input files under directory GIVEN, in sorted order, skipping hidden entries (``.partial/``
+    among them), manifest files and packages (directories that hold a manifest.json)."""
+    found = []
+    for root, dirs, names in os.walk(given):
+        base = Path(root)
+        dirs[:] = [d for d in dirs if not d.startswith(".") and not _is_package(base / d)]
+        for name in names:
+            path = base / name
+            if name.startswith(".") or name in PACKAGE_FILES or not path.is_file():
+                continue
+            found.append(path)
+    return [(path, path.relative_to(given).as_posix()) for path in sorted(found)]
+
+
 def collect_inputs(inputs: list[Path]) -> list[tuple[Path, str]]:
     """(path, relative name) for every input file; directories are walked in sorted order.
 
     A file given directly is named by its base name; a file found under a directory by its path
-    relative to that directory. Hidden files are skipped. Two inputs with the same name are an error.
+    relative to that directory. Hidden files, manifest files and packages (directories holding a
+    manifest.json) are skipped. Two inputs with the same name are an error.
     """
     found: list[tuple[Path, str]] = []
     for given in inputs:
         given = Path(given)
         if given.is_dir():
-            for path in sorted(given.rglob("*")):
-                relative = path.relative_to(given)
-                if path.is_file() and not any(part.startswith(".") for part in relative.parts):
-                    found.append((path, relative.as_posix()))
+            if _is_package(given):
+                raise UsageError(f"{given}: holds a {PACKAGE_FILES[0]}, so it is an anonymized package, not raw tracking logs")
+            found.extend(_walk(given))
         elif given.is_file():
+            if given.name in PACKAGE_FILES:
+                raise UsageError(f"{given}: a package's {given.name}, not a tracking log")
             found.append((given, given.name))
         else:
             raise UsageError(f"{given}: no such file or directory")
@@ -133,7 +159,10 @@ def collect_inputs(inputs: list[Path]) -> list[tuple[Path, str]]:
     for path, relative in found:
         name = output_name(relative)
         if name in names:
-            raise UsageError(f"{names[name]} and {path} would both be written as {name}; give them separately named")
+            raise UsageError(
+                f"{names[name]} and {path} would both be written to the package as {name}: "
+                "rename one of them, or anonymize them in separate runs"
+            )
         names[name] = path
     if not found:
         raise UsageError("no input files found")

@@ -796,6 +796,8 @@ class Scanner:
             if key is not None and key.group(1) in self._field_keys_lower and value.isdigit():
                 continue  # the whole value of an identifier field: a pseudonym written as a string
             line_index = bisect_right(line_starts, start) - 1
+            if any(seen[0] == line_index and seen[1] == "ip" and value in seen[2] for seen in context.reported):
+                continue  # the digits of an IP address found on this line: one finding, not two
             self._report_line(context, line_index, "phone", "detector", "detected", None, value, value.lower().encode("utf-8"))
 
     def _looks_masked(self, lowered: bytes, anchor_start: int) -> bool:

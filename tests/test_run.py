@@ -131,6 +131,7 @@ def test_a_non_empty_output_directory_is_refused(logs, tmp_path, research, key):
     with pytest.raises(UsageError, match="previous package"):
         run([logs], out, research, key, force=True)
     assert (out / "notes.txt").read_text() == "mine"
+    assert sorted(p.name for p in out.iterdir()) == ["notes.txt"]
 
 
 def test_force_replaces_a_previous_package(logs, tmp_path, research, key):
@@ -143,7 +144,7 @@ def test_force_replaces_a_previous_package(logs, tmp_path, research, key):
     assert sorted(p.name for p in out.iterdir()) == [MANIFEST_NAME, "tracking.log-20240301.gz"]
 
 
-def test_an_interrupted_run_leaves_no_manifest_and_no_partial_output(logs, tmp_path, research, key, monkeypatch):
+def test_an_interrupted_run_leaves_no_manifest_and_an_empty_partial_marker(logs, tmp_path, research, key, monkeypatch):
     import anonymizer.pipeline as pipeline
 
     calls = {"n": 0}
@@ -163,7 +164,9 @@ def test_an_interrupted_run_leaves_no_manifest_and_no_partial_output(logs, tmp_p
         run([logs], out, research, key, jobs=1)
     assert calls["n"] == 2
     assert not (out / MANIFEST_NAME).exists()
-    assert sorted(p.name for p in out.iterdir()) == []
+    # No partial output; the empty .partial/ marks an unfinished package that --force may replace.
+    assert sorted(p.name for p in out.iterdir()) == [".partial"]
+    assert list((out / ".partial").iterdir()) == []
 
 
 @pytest.mark.parametrize(
