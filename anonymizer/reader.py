@@ -34,7 +34,8 @@ _FOREIGN_BOMS = (
 
 def parse_line(line: bytes) -> dict | str:
     """The event on LINE, or the reason it was rejected (``blank``, ``invalid_utf8``, ``invalid_json``,
-    ``not_an_object``, ``duplicate_key``, ``too_deep``, ``utf16_bom``, ``utf32_bom``).
+    ``not_an_object``, ``duplicate_key``, ``too_deep``, ``utf16_bom``, ``utf32_bom``,
+    ``utf16_or_utf32`` for the lines after the mark, mostly NUL bytes).
 
     A UTF-8 byte-order mark is skipped (editors on some systems add one); a UTF-16 or UTF-32 one
     names the encoding, so that a file saved in the wrong encoding says so.
@@ -85,6 +86,8 @@ def event_key(event: dict) -> tuple[str, str] | None:
 
 
 def _undecodable(line: bytes) -> str:
+    if line.count(b"\x00") * 4 >= len(line):
+        return "utf16_or_utf32"  # every second or fourth byte zero: text in a wider encoding
     try:
         line.decode("utf-8")
     except UnicodeDecodeError:
