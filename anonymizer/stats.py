@@ -13,6 +13,10 @@ from dataclasses import dataclass, field
 _PLAIN_EVENT_TYPE = re.compile(r"^[A-Za-z][A-Za-z0-9_.:\-]{0,99}$")
 _HEXISH = re.compile(r"[0-9a-f]{16,}")
 MAX_REJECTIONS_LISTED = 1000
+# Distinct dropped-field paths counted per event type; the rest are counted under OTHER_PATHS, so
+# that events with thousands of distinct keys cannot grow the counts (and the manifest) without end.
+MAX_FIELD_PATHS = 1000
+OTHER_PATHS = "<other paths>"
 
 
 def event_type_label(event_type: object) -> str:
@@ -38,6 +42,7 @@ class Stats:
     fields: dict[tuple[str, str, str], int] = field(default_factory=Counter)
     rejections: list[tuple[str, int, str]] = field(default_factory=list)
     rejections_not_listed: int = 0
+    _paths: dict[str, int] = field(default_factory=dict, repr=False, compare=False)  # distinct paths per event type
 
     def event(self, label: str, outcome: str) -> None:
         counter = self.event_types.get(label)
@@ -59,7 +64,18 @@ class Stats:
         self.rejected.update(other.rejected)
         for label, counter in other.event_types.items():
             self.event_types.setdefault(label, Counter()).update(counter)
-        self.fields.update(other.fields)
+        fields = self.fields
+        for key, count in other.fields.items():
+            if key not in fields:
+                label = key[0]
+                paths = self._paths.get(label, 0)
+                if paths >= MAX_FIELD_PATHS:
+                    key = (label, OTHER_PATHS, key[2])
+                    if key not in fields:
+                        fields[key] = 0
+                else:
+                    self._paths[label] = paths + 1
+            fields[key] += count
         room = MAX_REJECTIONS_LISTED - len(self.rejections)
         self.rejections.extend(other.rejections[:room])
         self.rejections_not_listed += other.rejections_not_listed + max(0, len(other.rejections) - room)

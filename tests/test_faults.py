@@ -348,11 +348,14 @@ def _start_and_wait_for_workers(big_log: Path, out: Path, key_file: Path) -> tup
 
 
 def _wait_until_gone(pids: set[int]) -> set[int]:
+    """The PIDS still alive after a liveness wait; those are then killed, so that no test leaves orphans."""
     for _ in range(300):
         alive = {pid for pid in pids if _alive(pid)}
         if not alive:
             return alive
         time.sleep(0.1)
+    for pid in alive:
+        os.kill(pid, signal.SIGKILL)
     return alive
 
 
