@@ -285,7 +285,7 @@ def inspect_lines(lines: Iterable[bytes], name: str = "<input>", inventory: Inve
 def inspect_inputs(inputs: list[Path]) -> Inventory:
     """What the files and directories INPUTS hold (plain or gzip, as ``run`` reads them)."""
     inventory = Inventory()
-    for path, name in collect_inputs(inputs):
+    for path, name in collect_inputs(inputs, packages=True):
         inspect_lines(open_lines(path), name, inventory)
     return inventory
 

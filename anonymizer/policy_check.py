@@ -196,7 +196,7 @@ def check_policy(policy: Policy, samples: list[Path] | None = None) -> PolicyChe
     checker = PolicyChecker(policy)
     if samples:
         checker.result.sampled = True
-        for path, name in collect_inputs(samples):
+        for path, name in collect_inputs(samples, packages=True):
             checker.add_lines(open_lines(path), name)
     return checker.finish()
 

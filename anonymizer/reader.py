@@ -14,7 +14,7 @@ from typing import Iterator
 import orjson
 from isal import igzip
 
-from .errors import UsageError
+from .errors import InputError, UsageError, os_reason
 from .strictjson import StrictJSONError
 from .strictjson import loads as strict_loads
 
@@ -123,13 +123,13 @@ def _is_package(directory: Path) -> bool:
     return (directory / PACKAGE_FILES[0]).is_file()
 
 
-def _walk(given: Path) -> list[tuple[Path, str]]:
+def _walk(given: Path, packages: bool) -> list[tuple[Path, str]]:
     """The input files under directory GIVEN, in sorted order, skipping hidden entries (``.partial/``
-    among them), manifest files and packages (directories that hold a manifest.json)."""
+    among them), manifest files and, unless PACKAGES, packages (directories that hold a manifest.json)."""
     found = []
-    for root, dirs, names in os.walk(given):
+    for root, dirs, names in os.walk(given, onerror=_unlistable):
         base = Path(root)
-        dirs[:] = [d for d in dirs if not d.startswith(".") and not _is_package(base / d)]
+        dirs[:] = [d for d in dirs if not d.startswith(".") and (packages or not _is_package(base / d))]
         for name in names:
             path = base / name
             if name.startswith(".") or name in PACKAGE_FILES or not path.is_file():
@@ -138,20 +138,26 @@ def _walk(given: Path) -> list[tuple[Path, str]]:
     return [(path, path.relative_to(given).as_posix()) for path in sorted(found)]
 
 
-def collect_inputs(inputs: list[Path]) -> list[tuple[Path, str]]:
+def _unlistable(exc: OSError) -> None:
+    raise InputError(f"{exc.filename}: the directory cannot be listed ({os_reason(exc)})")
+
+
+def collect_inputs(inputs: list[Path], packages: bool = False) -> list[tuple[Path, str]]:
     """(path, relative name) for every input file; directories are walked in sorted order.
 
     A file given directly is named by its base name; a file found under a directory by its path
-    relative to that directory. Hidden files, manifest files and packages (directories holding a
-    manifest.json) are skipped. Two inputs with the same name are an error.
+    relative to that directory. Hidden files and manifest files are skipped, and so are packages
+    (directories holding a manifest.json), which are refused when given directly, unless PACKAGES
+    (``inspect`` and ``policy check`` may look into a package's data files). Two inputs with the
+    same name are an error.
     """
     found: list[tuple[Path, str]] = []
     for given in inputs:
         given = Path(given)
         if given.is_dir():
-            if _is_package(given):
+            if _is_package(given) and not packages:
                 raise UsageError(f"{given}: holds a {PACKAGE_FILES[0]}, so it is an anonymized package, not raw tracking logs")
-            found.extend(_walk(given))
+            found.extend(_walk(given, packages))
         elif given.is_file():
             if given.name in PACKAGE_FILES:
                 raise UsageError(f"{given}: a package's {given.name}, not a tracking log")

@@ -170,6 +170,9 @@ def test_discovery_skips_manifests_partial_directories_and_packages(tmp_path, re
         collect_inputs([logs / "old-package"])
     with pytest.raises(UsageError, match="not a tracking log"):
         collect_inputs([logs / "old-package" / MANIFEST_NAME])
+    # inspect and policy check may look into a package's data files, never its manifest
+    assert [name for _, name in collect_inputs([logs / "old-package"], packages=True)] == ["a.log.gz"]
+    assert [name for _, name in collect_inputs([logs], packages=True)] == ["a.log", "old-package/a.log.gz"]
 
 
 def test_two_inputs_with_one_name_get_a_whole_sentence(tmp_path):
