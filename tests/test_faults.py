@@ -422,3 +422,27 @@ def test_progress_does_not_reach_the_end_before_the_last_batch(tmp_path, monkeyp
     assert all(item.raw_end < log.stat().st_size for item in items[:-1])
     assert items[-1].raw_end == log.stat().st_size
     assert [item.raw_end for item in items] == sorted(item.raw_end for item in items)
+
+
+# ------------------------------------------------------------------ verify
+
+
+@pytest.mark.parametrize("address", ["198.51.100.123", "172.16.254.101"])
+def test_verify_counts_a_raw_ip_in_text_once(tmp_path, research, key, address):
+    import hashlib
+
+    from anonymizer.verify import verify_package
+
+    log = write_lines(tmp_path / "in.log", [orjson.dumps({"event_type": "edx.forum.thread.created", "event": {"body": "hello", "title": "t"}})])
+    out = tmp_path / "package"
+    run([log], out, research, key)
+    # Plant a raw address in the text after the run, and make the manifest match the file again.
+    event = orjson.loads(gzip.decompress((out / "in.log.gz").read_bytes()))
+    event["event"]["body"] = f"my server is {address} ok"
+    data = gzip.compress(orjson.dumps(event) + b"\n", mtime=0)
+    (out / "in.log.gz").write_bytes(data)
+    manifest = manifest_of(out)
+    manifest["files"][0].update(sha256=hashlib.sha256(data).hexdigest(), bytes=len(data))
+    (out / MANIFEST_NAME).write_text(json.dumps(manifest))
+    report = verify_package(out)
+    assert dict(report.findings_by_kind) == {"ip": 1}
