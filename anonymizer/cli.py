@@ -68,7 +68,7 @@ def run(
     out: Path = typer.Option(..., "--out", help="The package directory to write (must be empty unless --force)."),
     policy: str = typer.Option("research", "--policy", help=f"A policy file, or a built-in name ({', '.join(builtin_policies())})."),
     key_file: Optional[Path] = typer.Option(None, "--key-file", help=f"The key file (default: ${KEY_ENV_VAR})."),
-    force: bool = typer.Option(False, "--force", help="Replace a previous package in --out."),
+    force: bool = typer.Option(False, "--force", help="Replace a previous package in --out, or discard an interrupted run there instead of resuming it."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print nothing but errors."),
     jobs: int = typer.Option(0, "--jobs", "-j", min=0, help="Worker processes (default 0: all cores). The output is identical for any number."),
     progress: Optional[bool] = typer.Option(
@@ -105,13 +105,16 @@ def run(
         if display is not None:
             display.finish()
         typer.echo(
-            f"interrupted after {len(finished)} finished file(s); {out} holds no manifest and is not a package",
+            f"interrupted after {len(finished)} finished file(s); {out} holds no manifest and is not a package. "
+            "Run the same command again to resume, or with --force to start over",
             err=True,
         )
         raise typer.Exit(130) from None
     if display is not None:
         display.finish()
     if not quiet:
+        if result.resumed:
+            typer.echo(f"resumed an interrupted run: kept {result.resumed} of {len(result.manifest['files'])} finished file(s), made the rest")
         counts = result.manifest["counts"]
         dropped = sum(counts["dropped"].values())
         rejected = sum(counts["rejected"].values())

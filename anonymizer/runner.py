@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from . import journal
 from .engine import Anonymizer
 from .errors import UsageError
 from .keys import Key
@@ -28,6 +29,7 @@ class RunResult:
     out_dir: Path
     manifest: dict
     stats: Stats
+    resumed: int = 0  # files kept from an interrupted run with the same inputs, policy, key and roster
 
 
 def _prepare_out_dir(out_dir: Path, force: bool) -> None:
@@ -54,6 +56,20 @@ def _prepare_out_dir(out_dir: Path, force: bool) -> None:
         if out_dir.resolve() in target.parents:
             target.unlink(missing_ok=True)
     shutil.rmtree(out_dir / PARTIAL_DIR, ignore_errors=True)
+
+
+def _resume_or_prepare(out_dir: Path, force: bool, head: dict, sources: list[tuple[Path, str]]) -> dict[str, journal.Finished]:
+    """The files an unfinished run in OUT_DIR finished and this run can keep (by input name);
+    with FORCE, or without such a run, none, and the directory is made ready as before."""
+    previous = journal.read(out_dir) if out_dir.is_dir() and not (out_dir / MANIFEST_NAME).exists() else None
+    if previous is None:
+        _prepare_out_dir(out_dir, force)
+        return {}
+    if not force:
+        return journal.resume(out_dir, previous, head, sources)
+    journal.clear(out_dir, previous)
+    _prepare_out_dir(out_dir, force)
+    return {}
 
 
 @dataclass
@@ -90,27 +106,36 @@ def run(
     """Anonymize INPUTS into OUT_DIR under POLICY and KEY, and write the manifest last.
 
     JOBS worker processes (default: all cores) share the work batch by batch; the output is
-    byte-identical whatever their number. An interruption leaves no manifest behind. With
-    ROSTER, every known person is found in free text and has one pseudonym. With SIGN_KEY (an
-    Ed25519 private key, see ``anonymizer.signing``), ``manifest.sig`` is written beside the manifest.
+    byte-identical whatever their number. An interruption leaves no manifest behind, but a
+    journal from which the same call resumes (see ``anonymizer.journal``); FORCE discards an
+    unfinished run instead. With ROSTER, every known person is found in free text and has one
+    pseudonym. With SIGN_KEY (an Ed25519 private key, see ``anonymizer.signing``),
+    ``manifest.sig`` is written beside the manifest.
     """
     out_dir = Path(out_dir)
     sources = collect_inputs(inputs)
-    _prepare_out_dir(out_dir, force)
+    roster_summary = roster.summary(Pseudonymizer(key)) if roster is not None else None
+    head = journal.header(policy_sha256=policy.sha256, key_id=key.key_id, roster=roster_summary, inputs=[n for _, n in sources])
+    kept = _resume_or_prepare(out_dir, force, head, sources)
+    log = journal.Journal(out_dir, head, [kept[name] for _, name in sources if name in kept])
     partial = out_dir / PARTIAL_DIR
     partial.mkdir(exist_ok=True)
     anonymizer = Anonymizer(policy, key, roster)
-    total = Stats()
-    files: list[FileEntry] = []
-    described: list[InputEntry] = []
+    # Every file's entries and counts by input index, merged in input order at the end, so that
+    # files kept from an interrupted run take their places as if they had just been made.
+    done: dict[int, journal.Finished] = {i: kept[name] for i, (_, name) in enumerate(sources) if name in kept}
     sizes = [path.stat().st_size for path, _ in sources]
-    bytes_total, bytes_before = sum(sizes), 0
+    bytes_total = sum(sizes)
+    bytes_before = sum(sizes[i] for i in done)
+    lines_before = sum(entry.stats.read for entry in done.values())
+    written_before = sum(entry.stats.written for entry in done.values())
     outputs: dict[int, OutputFile] = {}
     file_stats: dict[int, Stats] = {}
 
     def items():
         for index, (path, name) in enumerate(sources):
-            yield from batches(index, name, path)
+            if index not in done:
+                yield from batches(index, name, path)
 
     try:
         for item, result in ordered_results(items(), anonymizer, jobs or default_jobs()):
@@ -123,8 +148,8 @@ def run(
                 file_stats[index].merge(result.stats)
                 if on_progress is not None:
                     on_progress(
-                        Progress(total.read + file_stats[index].read, total.written + file_stats[index].written,
-                                 bytes_before + item.raw_end, bytes_total, len(files), len(sources))
+                        Progress(lines_before + file_stats[index].read, written_before + file_stats[index].written,
+                                 bytes_before + item.raw_end, bytes_total, len(done), len(sources))
                     )
                 continue
             # FileEnd: the file is complete; move it into place and account for it.
@@ -133,10 +158,15 @@ def run(
             name = sources[index][1]
             os.replace(output.path, _final_path(out_dir, name))
             stats = file_stats.pop(index)
-            files.append(FileEntry(path=output_name(name), sha256=output.sha256.hexdigest(), bytes=output.bytes, events=output.events, source=name))
-            described.append(InputEntry(path=name, sha256=item.sha256, bytes=item.bytes, lines=item.lines))
-            total.merge(stats)
+            done[index] = journal.Finished(
+                InputEntry(path=name, sha256=item.sha256, bytes=item.bytes, lines=item.lines),
+                FileEntry(path=output_name(name), sha256=output.sha256.hexdigest(), bytes=output.bytes, events=output.events, source=name),
+                stats,
+            )
+            log.record(done[index])  # after the file is in place: an entry always names a whole file
             bytes_before += sizes[index]
+            lines_before += stats.read
+            written_before += stats.written
             if on_file_done is not None:
                 on_file_done(name, stats)
     finally:
@@ -145,19 +175,24 @@ def run(
         for unfinished in outputs.values():
             unfinished.raw.close()
         shutil.rmtree(partial, ignore_errors=True)
+        log.close()
+    total = Stats()
+    for index in sorted(done):
+        total.merge(done[index].stats)
     if not total.accounted():
         raise AssertionError("line accounting does not add up; the package is incomplete")
     manifest = build_manifest(
-        files=files,
-        inputs=described,
+        files=[done[index].output for index in sorted(done)],
+        inputs=[done[index].input for index in sorted(done)],
         stats=total,
         policy_name=policy.name,
         policy_source=policy.source,
         policy_sha256=policy.sha256,
         key_id=key.key_id,
-        roster=roster.summary(Pseudonymizer(key)) if roster is not None else None,
+        roster=roster_summary,
     )
     write_json_atomically(out_dir / MANIFEST_NAME, manifest)
     if sign_key is not None:
         sign_manifest(out_dir, sign_key)  # after the manifest: it signs its exact bytes
-    return RunResult(out_dir=out_dir, manifest=manifest, stats=total)
+    log.remove()  # last: until the package is complete, a rerun can resume it
+    return RunResult(out_dir=out_dir, manifest=manifest, stats=total, resumed=len(kept))

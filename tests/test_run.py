@@ -14,6 +14,7 @@ import orjson
 import pytest
 
 from anonymizer import InputError, Key, UsageError, run
+from anonymizer.journal import JOURNAL_NAME
 from anonymizer.manifest import MANIFEST_NAME
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -163,7 +164,8 @@ def test_an_interrupted_run_leaves_no_manifest_and_no_partial_output(logs, tmp_p
         run([logs], out, research, key, jobs=1)
     assert calls["n"] == 2
     assert not (out / MANIFEST_NAME).exists()
-    assert sorted(p.name for p in out.iterdir()) == []
+    # Only the journal, from which a rerun resumes: no file in progress is left.
+    assert sorted(p.name for p in out.iterdir()) == [JOURNAL_NAME]
 
 
 @pytest.mark.parametrize(
