@@ -139,7 +139,7 @@ def mismatch(previous: dict, current: dict) -> str | None:
         ("tool_version", f"another version of the tool ({previous.get('tool_version')})"),
         ("key_id", f"another key (key id {previous.get('key_id')})"),
         ("policy_sha256", "another policy (its sha256 differs)"),
-        ("roster", "another roster, or none" if current.get("roster") else "a roster"),
+        ("roster", "a roster" if not current.get("roster") else "another roster" if previous.get("roster") else "no roster"),
         ("inputs", "other input files"),
     ]
     for field, why in checks:
