@@ -22,7 +22,7 @@ import anonymizer.pipeline as pipeline
 from anonymizer import AnonymizerError, InputError, run
 from anonymizer.journal import JOURNAL_NAME
 from anonymizer.manifest import MANIFEST_NAME
-from test_resume import logs, package_files  # noqa: F401 (logs is a fixture)
+from test_resume import make_logs, package_files
 
 ROOT = Path(__file__).resolve().parents[1]
 CLI = [sys.executable, "-m", "anonymizer.cli", "run"]
@@ -45,18 +45,18 @@ def big_logs(tmp_path_factory) -> Path:
     )
     lines = whole.read_bytes().splitlines(keepends=True)
     whole.unlink()
-    logs = directory / "logs"
-    logs.mkdir()
+    inputs = directory / "logs"
+    inputs.mkdir()
     start = 0
     for number, count in enumerate(FILE_EVENTS):
         part = lines[start:start + count]
         start += count
         if number in (1, 3):
             members = [gzip.compress(b"".join(part[i:i + 500]), mtime=0) for i in range(0, len(part), 500)]
-            (logs / f"tracking.log-2024030{number}.gz").write_bytes(b"".join(members))
+            (inputs / f"tracking.log-2024030{number}.gz").write_bytes(b"".join(members))
         else:
-            (logs / f"tracking.log-2024030{number}").write_bytes(b"".join(part))
-    return logs
+            (inputs / f"tracking.log-2024030{number}").write_bytes(b"".join(part))
+    return inputs
 
 
 def cli_run(logs: Path, out: Path, key_file: Path, jobs: int) -> subprocess.Popen:
@@ -172,6 +172,11 @@ def test_sigterm_stops_the_run_without_a_manifest_and_a_rerun_resumes(big_logs, 
 # ---------------------------------------------------------------------------------- in-process
 
 
+@pytest.fixture()
+def logs(tmp_path) -> Path:
+    return make_logs(tmp_path / "logs")
+
+
 def reference_package(logs: Path, tmp_path: Path, policy, key) -> Path:
     out = tmp_path / "reference"
     run([logs], out, policy, key, jobs=1)
@@ -184,7 +189,7 @@ def assert_no_package(out: Path) -> None:
 
 
 @pytest.mark.parametrize("where", ["output", "journal"])
-def test_a_full_disk_leaves_no_manifest_and_a_later_run_completes(logs, tmp_path, research, key, monkeypatch, where):  # noqa: F811
+def test_a_full_disk_leaves_no_manifest_and_a_later_run_completes(logs, tmp_path, research, key, monkeypatch, where):
     calls = {"n": 0}
 
     def full(original):
@@ -211,7 +216,7 @@ def test_a_full_disk_leaves_no_manifest_and_a_later_run_completes(logs, tmp_path
     assert package_files(out) == package_files(reference_package(logs, tmp_path, research, key))
 
 
-def test_an_input_that_disappears_mid_run_stops_it_and_a_rerun_resumes(logs, tmp_path, research, key):  # noqa: F811
+def test_an_input_that_disappears_mid_run_stops_it_and_a_rerun_resumes(logs, tmp_path, research, key):
     victim = logs / "tracking-4.log"
     saved = victim.read_bytes()
 
@@ -244,7 +249,7 @@ class _FailingFile:
         return getattr(self._raw, name)
 
 
-def test_an_input_that_becomes_unreadable_mid_file_stops_the_run_naming_it(logs, tmp_path, research, key, monkeypatch):  # noqa: F811
+def test_an_input_that_becomes_unreadable_mid_file_stops_the_run_naming_it(logs, tmp_path, research, key, monkeypatch):
     real_open = open
 
     def failing_open(path, mode="r", *args, **kwargs):
@@ -263,7 +268,7 @@ def test_an_input_that_becomes_unreadable_mid_file_stops_the_run_naming_it(logs,
 
 
 @pytest.mark.parametrize("damage", ["crc", "deflate"])
-def test_a_corrupt_gzip_member_in_the_middle_stops_the_run_naming_the_file(logs, tmp_path, key_file, damage):  # noqa: F811
+def test_a_corrupt_gzip_member_in_the_middle_stops_the_run_naming_the_file(logs, tmp_path, key_file, damage):
     lines = (logs / "tracking-0.log").read_bytes().splitlines(keepends=True)
     members = [gzip.compress(b"".join(lines[i::3]), mtime=0) for i in range(3)]
     middle = bytearray(members[1])

@@ -34,8 +34,11 @@ def package_files(directory: Path) -> dict[str, bytes]:
 
 @pytest.fixture()
 def logs(tmp_path) -> Path:
+    return make_logs(tmp_path / "logs")
+
+
+def make_logs(directory: Path) -> Path:
     """Five inputs from the fixtures (one gzip, one in a subdirectory), each with rejected lines."""
-    directory = tmp_path / "logs"
     (directory / "sub").mkdir(parents=True)
     families = sorted((FIXTURES / "families").glob("*.jsonl"))
     for number in range(5):
