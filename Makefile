@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench accuracy venv clean
+.PHONY: demo test bench accuracy venv clean fuzz
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,5 +37,23 @@ bench: $(STAMP)
 accuracy: $(STAMP)
 	$(BIN)/python bench/eval_text.py
 
+# Coverage-guided fuzzing (atheris) of the line path and of the policy loader; see README, Fuzzing.
+FUZZ_DIR := build/fuzz
+FUZZ_RUNS ?= 1000000
+FUZZ_POLICY_RUNS ?= 20000
+FUZZ_STAMP := $(VENV)/.installed-fuzz
+
+$(FUZZ_STAMP): $(STAMP)
+	$(BIN)/pip install --quiet -e '.[test,fuzz]'
+	touch $(FUZZ_STAMP)
+
+fuzz: $(FUZZ_STAMP)
+	$(BIN)/python tests/fuzz/seeds.py $(FUZZ_DIR)
+	FUZZ_REPORT=$(FUZZ_DIR)/line-report.json FUZZ_FINDINGS=$(FUZZ_DIR)/findings $(BIN)/python tests/fuzz/fuzz_line.py \
+		-runs=$(FUZZ_RUNS) -dict=$(FUZZ_DIR)/line.dict -artifact_prefix=$(FUZZ_DIR)/ -print_final_stats=1 $(FUZZ_DIR)/line-corpus
+	$(BIN)/python tests/fuzz/fuzz_policy.py \
+		-runs=$(FUZZ_POLICY_RUNS) -dict=$(FUZZ_DIR)/policy.dict -artifact_prefix=$(FUZZ_DIR)/ -print_final_stats=1 $(FUZZ_DIR)/policy-corpus
+	@echo "fuzz: no finding; survivors of planted identifiers, by class: $(FUZZ_DIR)/line-report.json"
+
 clean:
-	rm -rf $(VENV) demo bench/out .pytest_cache
+	rm -rf $(VENV) demo bench/out .pytest_cache build/fuzz

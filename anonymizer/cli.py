@@ -96,7 +96,7 @@ def run(
     out: Path = typer.Option(..., "--out", metavar="DIR", help="The package directory to write (must be empty unless --force)."),
     policy: str = typer.Option("research", "--policy", metavar="POLICY", help=f"A policy file, or a built-in name ({', '.join(builtin_policies())})."),
     key_file: Optional[Path] = typer.Option(None, "--key-file", metavar="FILE", help=f"The key file (default: ${KEY_ENV_VAR})."),
-    force: bool = typer.Option(False, "--force", metavar="", help="Replace a previous package, or what an interrupted run left, in --out."),
+    force: bool = typer.Option(False, "--force", metavar="", help="Replace a previous package in --out, or discard an interrupted run there instead of resuming it."),
     quiet: bool = typer.Option(False, "--quiet", "-q", metavar="", help="Print nothing but errors and warnings."),
     jobs: int = typer.Option(0, "--jobs", "-j", min=0, metavar="N", help="Worker processes (default 0: all cores). The output is identical for any number."),
     progress: Optional[bool] = typer.Option(
@@ -139,8 +139,8 @@ def run(
             display.finish()
         what, code = ("terminated (SIGTERM)", 143) if isinstance(exc, Terminated) else ("interrupted", 130)
         typer.echo(
-            f"{what} after {len(finished)} finished file(s); {out} holds no manifest and is not a package "
-            "(run again with --force to replace it)",
+            f"{what} after {len(finished)} finished file(s); {out} holds no manifest and is not a package. "
+            "Run the same command again to resume, or with --force to start over",
             err=True,
         )
         raise typer.Exit(code) from None
@@ -151,6 +151,8 @@ def run(
     for warning in result.manifest.get("warnings", []):
         typer.echo(f"warning: {warning}", err=True)
     if not quiet:
+        if result.resumed:
+            typer.echo(f"resumed an interrupted run: kept {result.resumed} of {len(result.manifest['files'])} finished file(s), made the rest")
         counts = result.manifest["counts"]
         dropped = sum(counts["dropped"].values())
         rejected = sum(counts["rejected"].values())

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from . import journal
 from .engine import Anonymizer
 from .errors import InputError, OutputError, UsageError, os_reason
 from .keys import Key
@@ -29,6 +30,7 @@ class RunResult:
     out_dir: Path
     manifest: dict
     stats: Stats
+    resumed: int = 0  # files kept from an interrupted run with the same inputs, policy, key and roster
 
 
 def _prepare_out_dir(out_dir: Path, force: bool) -> None:
@@ -74,6 +76,20 @@ def _refuse_overlap(inputs: list[Path], out_dir: Path) -> None:
             raise UsageError(f"the output directory {out_dir} is inside the input directory {given}; choose an output directory outside it")
         if out in source.parents or out == source:
             raise UsageError(f"the input {given} is inside the output directory {out_dir}; choose an output directory that holds no input")
+
+
+def _resume_or_prepare(out_dir: Path, force: bool, head: dict, sources: list[tuple[Path, str]]) -> dict[str, journal.Finished]:
+    """The files an unfinished run in OUT_DIR finished and this run can keep (by input name);
+    with FORCE, or without such a run, none, and the directory is made ready as before."""
+    previous = journal.read(out_dir) if out_dir.is_dir() and not (out_dir / MANIFEST_NAME).exists() else None
+    if previous is None:
+        _prepare_out_dir(out_dir, force)
+        return {}
+    if not force:
+        return journal.resume(out_dir, previous, head, sources)
+    journal.clear(out_dir, previous)
+    _prepare_out_dir(out_dir, force)
+    return {}
 
 
 @dataclass
@@ -150,36 +166,43 @@ def run(
     """Anonymize INPUTS into OUT_DIR under POLICY and KEY, and write the manifest last.
 
     JOBS worker processes (default: all cores) share the work batch by batch; the output is
-    byte-identical whatever their number. An interruption leaves no manifest behind. With
-    ROSTER, every known person is found in free text and has one pseudonym. With SIGN_KEY (an
-    Ed25519 private key, see ``anonymizer.signing``), ``manifest.sig`` is written beside the manifest.
-    An input with more than half of its lines rejected is named in the manifest's ``warnings``;
-    with MAX_REJECTED_FRACTION, an input above that share stops the run (``InputError``).
+    byte-identical whatever their number. An interruption leaves no manifest behind, but a
+    journal from which the same call resumes (see ``anonymizer.journal``); FORCE discards an
+    unfinished run instead. With ROSTER, every known person is found in free text and has one
+    pseudonym. With SIGN_KEY (an Ed25519 private key, see ``anonymizer.signing``),
+    ``manifest.sig`` is written beside the manifest. An input with more than half of its lines
+    rejected is named in the manifest's ``warnings``; with MAX_REJECTED_FRACTION, an input above
+    that share stops the run (``InputError``).
     """
     out_dir = Path(out_dir)
     _refuse_overlap(inputs, out_dir)
     sources = collect_inputs(inputs)
+    roster_summary = roster.summary(Pseudonymizer(key)) if roster is not None else None
+    head = journal.header(policy_sha256=policy.sha256, key_id=key.key_id, roster=roster_summary, inputs=[n for _, n in sources])
     try:
-        _prepare_out_dir(out_dir, force)
+        kept = _resume_or_prepare(out_dir, force, head, sources)
+        log = journal.Journal(out_dir, head, [kept[name] for _, name in sources if name in kept])
+        partial = out_dir / PARTIAL_DIR
+        partial.mkdir(exist_ok=True)
     except OSError as exc:
         raise OutputError(f"{exc.filename or out_dir}: cannot prepare the output directory ({os_reason(exc)})") from None
-    partial = out_dir / PARTIAL_DIR
-    partial.mkdir(exist_ok=True)
     anonymizer = Anonymizer(policy, key, roster)
-    total = Stats()
-    files: list[FileEntry] = []
-    described: list[InputEntry] = []
+    # Every file's entries and counts by input index, merged in input order at the end, so that
+    # files kept from an interrupted run take their places as if they had just been made.
+    done: dict[int, journal.Finished] = {i: kept[name] for i, (_, name) in enumerate(sources) if name in kept}
     sizes = [_size(path) for path, _ in sources]
-    bytes_total, bytes_before = sum(sizes), 0
+    bytes_total = sum(sizes)
+    bytes_before = sum(sizes[i] for i in done)
+    lines_before = sum(entry.stats.read for entry in done.values())
+    written_before = sum(entry.stats.written for entry in done.values())
     outputs: dict[int, OutputFile] = {}
     file_stats: dict[int, Stats] = {}
-    placed: list[Path] = []  # finished files moved into the package by this run
-    warnings: list[str] = []
     completed = False
 
     def items():
         for index, (path, name) in enumerate(sources):
-            yield from batches(index, name, path)
+            if index not in done:
+                yield from batches(index, name, path)
 
     try:
         for item, result in ordered_results(items(), anonymizer, jobs or default_jobs()):
@@ -192,8 +215,8 @@ def run(
                 file_stats[index].merge(result.stats)
                 if on_progress is not None:
                     on_progress(
-                        Progress(total.read + file_stats[index].read, total.written + file_stats[index].written,
-                                 bytes_before + item.raw_end, bytes_total, len(files), len(sources))
+                        Progress(lines_before + file_stats[index].read, written_before + file_stats[index].written,
+                                 bytes_before + item.raw_end, bytes_total, len(done), len(sources))
                     )
                 continue
             # FileEnd: the file is complete; move it into place and account for it.
@@ -202,53 +225,69 @@ def run(
             name = sources[index][1]
             stats = file_stats.pop(index)
             rejected = sum(stats.rejected.values())
-            warning = rejected_warning(name, rejected, stats.read, max_rejected_fraction)
-            if warning is not None:
-                warnings.append(warning)
-            final = _final_path(out_dir, name)
-            os.replace(output.path, final)
-            placed.append(final)
-            files.append(FileEntry(path=output_name(name), sha256=output.sha256.hexdigest(), bytes=output.bytes, events=output.events, source=name))
-            described.append(InputEntry(path=name, sha256=item.sha256, bytes=item.bytes, lines=item.lines, rejected=rejected))
-            total.merge(stats)
+            rejected_warning(name, rejected, stats.read, max_rejected_fraction)  # raises above the limit
+            os.replace(output.path, _final_path(out_dir, name))
+            done[index] = journal.Finished(
+                InputEntry(path=name, sha256=item.sha256, bytes=item.bytes, lines=item.lines, rejected=rejected),
+                FileEntry(path=output_name(name), sha256=output.sha256.hexdigest(), bytes=output.bytes, events=output.events, source=name),
+                stats,
+            )
+            log.record(done[index])  # after the file is in place: an entry always names a whole file
             bytes_before += sizes[index]
+            lines_before += stats.read
+            written_before += stats.written
             if on_file_done is not None:
                 on_file_done(name, stats)
+        total = Stats()
+        warnings: list[str] = []
+        for index in sorted(done):
+            entry = done[index]
+            total.merge(entry.stats)
+            # Kept files are checked again: a resumed run warns, or stops, as an uninterrupted one would.
+            warning = rejected_warning(entry.input.path, entry.input.rejected, entry.stats.read, max_rejected_fraction)
+            if warning is not None:
+                warnings.append(warning)
         if not total.accounted():
             raise AssertionError("line accounting does not add up; the package is incomplete")
         manifest = build_manifest(
-            files=files,
-            inputs=described,
+            files=[done[index].output for index in sorted(done)],
+            inputs=[done[index].input for index in sorted(done)],
             stats=total,
             policy_name=policy.name,
             policy_source=policy.source,
             policy_sha256=policy.sha256,
             key_id=key.key_id,
-            roster=roster.summary(Pseudonymizer(key)) if roster is not None else None,
+            roster=roster_summary,
             warnings=warnings,
         )
         write_json_atomically(out_dir / MANIFEST_NAME, manifest)
         if sign_key is not None:
             sign_manifest(out_dir, sign_key)  # after the manifest: it signs its exact bytes
+        log.remove()  # last: until the package is complete, a rerun can resume it
         completed = True
     except OSError as exc:
         # Reading problems are InputErrors by now: this is the package that cannot be written
-        # (no space left, a read-only file system). Half a package is no use: it all goes.
-        _remove_written(out_dir, placed)
-        shutil.rmtree(partial, ignore_errors=True)
+        # (no space left, a read-only file system). The files in progress go, and so does any
+        # manifest begun; the finished files stay in the journal, so that the same command,
+        # once there is room, resumes the run.
+        for unfinished in outputs.values():
+            unfinished.raw.close()
+        outputs.clear()
+        _remove_written(out_dir, [])
         raise OutputError(
-            f"{exc.filename or out_dir}: cannot write the package ({os_reason(exc)}); "
-            "the files written were removed and no manifest was written"
+            f"{exc.filename or out_dir}: cannot write the package ({os_reason(exc)}); no manifest was written. "
+            "Run the same command again to resume once the cause is fixed, or with --force to start over"
         ) from None
     finally:
         # Done, interrupted or failed: the files still in progress go. Without a manifest, what
-        # an interruption leaves is visibly not a package; the empty .partial/ it keeps marks
-        # it as an unfinished one, which --force may replace.
+        # an interruption leaves is visibly not a package; its journal (and the empty .partial/)
+        # mark it as an unfinished one, which the same command resumes and --force replaces.
         for unfinished in outputs.values():
             unfinished.raw.close()
+        log.close()
         if completed:
             shutil.rmtree(partial, ignore_errors=True)
         elif partial.is_dir():
             for leftover in partial.iterdir():
                 leftover.unlink(missing_ok=True)
-    return RunResult(out_dir=out_dir, manifest=manifest, stats=total)
+    return RunResult(out_dir=out_dir, manifest=manifest, stats=total, resumed=len(kept))

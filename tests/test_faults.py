@@ -20,6 +20,7 @@ import pytest
 from anonymizer import InputError, UsageError, run
 from anonymizer.errors import OutputError
 from anonymizer.inspect import inspect_inputs
+from anonymizer.journal import JOURNAL_NAME
 from anonymizer.manifest import MANIFEST_NAME
 from anonymizer.policy_check import check_policy
 from anonymizer.progress import ProgressLine
@@ -211,7 +212,7 @@ def test_force_clears_an_unfinished_package(tmp_path, research, key):
 # ------------------------------------------------------------------ OS errors
 
 
-def test_a_full_disk_removes_the_outputs_and_writes_no_manifest(tmp_path, research, key, monkeypatch):
+def test_a_full_disk_keeps_finished_files_for_a_resume_and_writes_no_manifest(tmp_path, research, key, monkeypatch):
     import anonymizer.pipeline as pipeline
 
     first = write_lines(tmp_path / "a.log", [GOOD])
@@ -230,10 +231,16 @@ def test_a_full_disk_removes_the_outputs_and_writes_no_manifest(tmp_path, resear
     with pytest.raises(OutputError) as caught:
         run([first, second], out, research, key, jobs=1)
     assert "No space left on device" in str(caught.value) and str(out) in str(caught.value)
-    assert list(out.iterdir()) == []
+    # The file in progress and any manifest go; the finished file stays, journaled, for a resume.
+    assert sorted(p.name for p in out.iterdir()) == [JOURNAL_NAME, ".partial", "a.log.gz"]
+    assert list((out / ".partial").iterdir()) == []
+    monkeypatch.setattr(pipeline.OutputFile, "_write", original)
+    result = run([first, second], out, research, key, jobs=1)
+    assert result.resumed == 1
+    assert sorted(p.name for p in out.iterdir()) == ["a.log.gz", "b.log.gz", MANIFEST_NAME]
 
 
-def test_an_unwritable_manifest_is_a_user_error_with_nothing_left(tmp_path, research, key, monkeypatch):
+def test_an_unwritable_manifest_is_a_user_error_and_no_manifest_is_left(tmp_path, research, key, monkeypatch):
     import anonymizer.runner as runner
 
     def read_only(path, data):
@@ -243,7 +250,7 @@ def test_an_unwritable_manifest_is_a_user_error_with_nothing_left(tmp_path, rese
     out = tmp_path / "package"
     with pytest.raises(OutputError, match="Read-only file system"):
         run([write_lines(tmp_path / "a.log", [GOOD])], out, research, key)
-    assert list(out.iterdir()) == []
+    assert MANIFEST_NAME not in [p.name for p in out.iterdir()]
 
 
 def test_an_input_that_vanishes_mid_run_is_named(tmp_path, research, key):
@@ -383,7 +390,7 @@ def test_sigterm_stops_a_run_like_ctrl_c(big_log, tmp_path, key_file):
     assert not (out / MANIFEST_NAME).exists()
     assert list((out / ".partial").iterdir()) == []
     # What it left is an unfinished package: --force replaces it.
-    assert sorted(p.name for p in out.iterdir() if p.name != ".partial") in ([], ["big.log.gz"])
+    assert sorted(p.name for p in out.iterdir() if p.name not in (".partial", JOURNAL_NAME)) in ([], ["big.log.gz"])
 
 
 # ------------------------------------------------------------------ help and progress

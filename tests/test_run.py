@@ -14,6 +14,7 @@ import orjson
 import pytest
 
 from anonymizer import InputError, Key, UsageError, run
+from anonymizer.journal import JOURNAL_NAME
 from anonymizer.manifest import MANIFEST_NAME
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -164,8 +165,8 @@ def test_an_interrupted_run_leaves_no_manifest_and_an_empty_partial_marker(logs,
         run([logs], out, research, key, jobs=1)
     assert calls["n"] == 2
     assert not (out / MANIFEST_NAME).exists()
-    # No partial output; the empty .partial/ marks an unfinished package that --force may replace.
-    assert sorted(p.name for p in out.iterdir()) == [".partial"]
+    # Only the journal, from which a rerun resumes, and the empty .partial/: no file in progress is left.
+    assert sorted(p.name for p in out.iterdir()) == [JOURNAL_NAME, ".partial"]
     assert list((out / ".partial").iterdir()) == []
 
 
