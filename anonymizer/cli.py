@@ -78,6 +78,9 @@ def run(
         None, "--roster", help="A roster of known people (CSV/TSV, auth_user, auth_userprofile); repeat to join several files."
     ),
     sign_key: Optional[Path] = typer.Option(None, "--sign-key", help="An Ed25519 private key (keygen --signing): write manifest.sig beside the manifest."),
+    learn: bool = typer.Option(
+        True, "--learn/--no-learn", help="Learn the people the inputs name in identifier fields and scrub them from text, URLs and keys (default: on)."
+    ),
 ) -> None:
     """Anonymize INPUTS into a package directory: gzip JSON-lines files and manifest.json."""
     loaded_policy = load_policy(policy)
@@ -98,7 +101,7 @@ def run(
 
     try:
         result = run_package(
-            inputs, out, loaded_policy, key, force=force, jobs=jobs or None, roster=people, sign_key=signer,
+            inputs, out, loaded_policy, key, force=force, jobs=jobs or None, roster=people, sign_key=signer, learn=learn,
             on_file_done=file_done, on_progress=display,
         )
     except KeyboardInterrupt:

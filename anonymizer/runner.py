@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import os
 import shutil
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
+
+from isal.igzip_lib import IsalError
 
 from .engine import Anonymizer
 from .errors import UsageError
@@ -15,8 +18,9 @@ from .manifest import MANIFEST_NAME, FileEntry, InputEntry, build_manifest, read
 from .pipeline import Batch, OutputFile, batches, default_jobs, ordered_results
 from .policy import Policy
 from .pseudonyms import Pseudonymizer
-from .reader import collect_inputs, output_name
-from .roster import Roster
+from .reader import collect_inputs, open_lines, output_name
+from .learn import Learner
+from .roster import Roster, join_rosters
 from .signing import SIGNATURE_NAME, Ed25519PrivateKey, sign_manifest
 from .stats import Stats
 
@@ -84,6 +88,7 @@ def run(
     jobs: int | None = None,
     roster: Roster | None = None,
     sign_key: Ed25519PrivateKey | None = None,
+    learn: bool = True,
     on_file_done: Callable[[str, Stats], None] | None = None,
     on_progress: Callable[[Progress], None] | None = None,
 ) -> RunResult:
@@ -93,13 +98,27 @@ def run(
     byte-identical whatever their number. An interruption leaves no manifest behind. With
     ROSTER, every known person is found in free text and has one pseudonym. With SIGN_KEY (an
     Ed25519 private key, see ``anonymizer.signing``), ``manifest.sig`` is written beside the manifest.
+    With LEARN (the default), a first pass collects the people the inputs name in identifier
+    fields (see ``anonymizer.learn``), and they are found in free text as ROSTER's people are.
     """
     out_dir = Path(out_dir)
     sources = collect_inputs(inputs)
     _prepare_out_dir(out_dir, force)
     partial = out_dir / PARTIAL_DIR
     partial.mkdir(exist_ok=True)
-    anonymizer = Anonymizer(policy, key, roster)
+    learned = None
+    people = roster
+    if learn:
+        # Before any worker starts: every worker gets the same, whole roster.
+        learner = Learner(policy)
+        for path, _ in sources:
+            try:
+                learner.add_lines(open_lines(path))
+            except (EOFError, OSError, zlib.error, IsalError):
+                pass  # the run itself reads the file again and stops with an error that names it
+        learned = learner.summary()
+        people = join_rosters(roster, learner.roster())
+    anonymizer = Anonymizer(policy, key, people)
     total = Stats()
     files: list[FileEntry] = []
     described: list[InputEntry] = []
@@ -157,6 +176,8 @@ def run(
         key_id=key.key_id,
         roster=roster.summary(Pseudonymizer(key)) if roster is not None else None,
     )
+    if learned is not None:
+        manifest["learned_roster"] = learned  # counts only, never a person
     write_json_atomically(out_dir / MANIFEST_NAME, manifest)
     if sign_key is not None:
         sign_manifest(out_dir, sign_key)  # after the manifest: it signs its exact bytes
