@@ -205,3 +205,17 @@ def test_an_unknown_email_in_a_username_field_gets_a_pseudonym_of_its_own(anonym
 def test_roster_lookups_of_usernames_ignore_case(value):
     roster = Roster([Person("1", ("ZELDA_q",))])
     assert roster.person_for(value) is roster.people[0]
+
+
+def test_the_command_line_turns_the_pass_off_with_no_learn(tmp_path, key_file):
+    import subprocess
+    import sys
+
+    log = _write(tmp_path / "tracking.log", [_event("play_video", CLASSMATE, "{}"),
+                                             _event("edx.forum.comment.created", ACTOR, {"body": f"ask {CLASSMATE}"})])
+    for flag, found in (("--learn", False), ("--no-learn", True)):
+        out = tmp_path / flag
+        result = subprocess.run([sys.executable, "-m", "anonymizer.cli", "run", str(log), "--out", str(out), "--key-file", str(key_file),
+                                 "--jobs", "1", "--quiet", flag], capture_output=True, text=True)
+        assert result.returncode == 0, result.stderr
+        assert (CLASSMATE in "\n".join(_lines(out))) is found
