@@ -88,6 +88,28 @@ def _user_id(value: Any) -> str | None:
     return None
 
 
+_SEEN_LIMIT = 1 << 20
+
+
+def _getter(tokens: tuple[Token, ...]):
+    """A function reading the value at TOKENS (plain keys only) from an event, or None."""
+    if len(tokens) == 1:
+        first = tokens[0]
+        return lambda event: event.get(first)
+    first, rest = tokens[0], tokens[1:]
+    inner = _getter(rest)
+    return lambda event: inner(value) if type(value := event.get(first)) is dict else None
+
+
+def _envelope_reader(paths: _Paths):
+    """A function giving the raw values of PATHS in an event, as a key for the envelopes already
+    read; None when a path has a wildcard or a list index (then every event is read)."""
+    if any(type(t) is not str or t == WILDCARD for tokens, _ in paths for t in tokens):
+        return lambda event: None
+    getters = tuple(_getter(tokens) for tokens, _ in paths)
+    return lambda event: (paths, *[get(event) for get in getters])
+
+
 def is_email(value: str) -> bool:
     return "@" in value and EMAIL_PATTERN.fullmatch(value) is not None
 
@@ -107,16 +129,20 @@ class Learner:
     def __init__(self, policy: Policy) -> None:
         self._resolver = CompiledPolicy(rules=[(rule, None) for rule in policy.events], unknown=None)
         self._envelope = _identity_paths(policy.envelope)
-        self._rules: list[tuple[_Paths, _Paths]] = []  # per event rule: (envelope paths, payload paths)
+        self._unknown = (self._envelope, (), _envelope_reader(self._envelope))
+        self._rules: list[tuple] = []  # per event rule: (envelope paths, payload paths, envelope reader)
         for rule in policy.events:
             envelope = _identity_paths({**policy.envelope, **rule.envelope}) if rule.envelope else self._envelope
             payload = _identity_paths(rule.fields) if rule.action == "anonymize" else ()
-            self._rules.append((envelope, payload))
-        self._routes: dict[tuple[str, str], tuple[_Paths, _Paths]] = {}
+            self._rules.append((envelope, payload, _envelope_reader(envelope) if rule.envelope else self._unknown[2]))
+        self._routes: dict[tuple[str, str], tuple] = {}
         # Insertion order is first appearance in the inputs: the roster is deterministic.
         self._usernames: dict[str, list] = {}  # folded → [spelling, user id or None]
         self._ids: dict[str, list[str]] = {}  # user id → folded usernames
         self._emails: dict[str, list] = {}  # folded → [spelling, ("id"|"username", value) or None]
+        # Envelopes already read, by their raw identifier values: the same actor recurs in
+        # thousands of events, and linking them again would change nothing.
+        self._seen: set[tuple] = set()
         self.lines = 0
 
     # ---------------------------------------------------------------- reading
@@ -137,14 +163,14 @@ class Learner:
             if type(event) is dict:
                 self.add_event(event)
 
-    def _paths(self, event: dict) -> tuple[_Paths, _Paths]:
+    def _paths(self, event: dict) -> tuple:
         key = event_key(event)
         if key is None:
-            return self._envelope, ()
+            return self._unknown
         found = self._routes.get(key)
         if found is None:
             index = self._resolver.rule_index(*key)
-            found = self._rules[index] if index is not None else (self._envelope, ())
+            found = self._rules[index] if index is not None else self._unknown
             if len(self._routes) > 100_000:
                 self._routes.clear()
             self._routes[key] = found
@@ -152,9 +178,19 @@ class Learner:
 
     def add_event(self, event: dict) -> None:
         """Collect the identities of one parsed event."""
-        envelope_paths, payload_paths = self._paths(event)
-        actor = self._group(event, envelope_paths)
-        self._link(actor)
+        envelope_paths, payload_paths, envelope_reader = self._paths(event)
+        raw = envelope_reader(event)
+        try:
+            seen = raw is not None and raw in self._seen
+        except TypeError:  # a value that is a dict or a list: read it the long way
+            raw, seen = None, False
+        if not seen:
+            actor = self._group(event, envelope_paths)
+            self._link(actor)
+            if raw is not None:
+                if len(self._seen) >= _SEEN_LIMIT:
+                    self._seen.clear()
+                self._seen.add(raw)
         payload = event.get("event")
         if payload is None or not (payload_paths or type(payload) is dict or type(payload) is str):
             return
@@ -176,9 +212,11 @@ class Learner:
         emails = [e.strip() for e in emails if is_email(e.strip())]
         if emails:
             # An account's email belongs to the identity beside it, else to the event's actor.
-            owner = own if (own.usernames or own.ids) else actor
-            owner.emails.extend(emails)
-            if owner is actor:
+            if own.usernames or own.ids:
+                own.emails.extend(emails)
+            else:
+                actor = self._group(event, envelope_paths)
+                actor.emails.extend(emails)
                 self._link(actor)
         self._link(own)
 

@@ -41,6 +41,9 @@ DEFAULT_SECRET_MARKERS = [
     "attempt",
     "unsubscribe",
     "verify_student",
+    # Team ids are slugs of the names learners give their teams (the policy pseudonymizes them).
+    "teams",
+    "team_membership",
 ]
 SECRET = "[REDACTED]"
 # A path parameter with a value (``;jsessionid=…``): servlet-style session ids ride there. Bare
