@@ -150,7 +150,7 @@ def policy_check(
         None, metavar="SAMPLE", help="Further sample files after --sample, so that '--sample logs/*.gz' works."
     ),
     sample: Optional[list[Path]] = typer.Option(None, "--sample", help="Tracking-log files (plain or .gz) or directories to check the policy against."),
-    strict: bool = typer.Option(False, "--strict", help="Fail (exit 1) when the sample holds an event type that no rule handles."),
+    strict: bool = typer.Option(False, "--strict", help="Fail (exit 1) when the sample holds an event type that no rule handles, or a kept field that held free text."),
     strict_fields: bool = typer.Option(False, "--strict-fields", help="Fail (exit 1) when the sample holds a field that no rule names."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the report as JSON to this file ('-': standard output, instead of the text)."),
 ) -> None:
