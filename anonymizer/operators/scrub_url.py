@@ -142,7 +142,8 @@ class ScrubUrl(Operator):
             if kind == "":
                 return raw
             if kind in PERSON_KINDS:
-                return person(text)
+                # A key (with ":", which no username holds) where a route may also take a person.
+                return raw if ":" in text and is_key(text) else person(text)
             if kind in SECRET_KINDS:
                 return (known(text) or SECRET) if kind == "user_text" else SECRET
             if "," in kind:
@@ -153,7 +154,9 @@ class ScrubUrl(Operator):
                 return unknown(raw, text)
             if is_email(text):
                 return EMAIL
-            if kind == "asset" and not FILE.match(text):
+            if (kind == "asset" and not FILE.match(text)) or (kind == "word" and text.casefold() not in words):
+                # A handler, view or version word is one of the vocabulary: anything else in that
+                # place is judged as a segment no template places.
                 return unknown(raw, text)
             # A number here is a block id, a position or a page, not a user id, even when it equals one.
             return raw if text.isdecimal() else (known(text) or raw)
@@ -168,14 +171,15 @@ class ScrubUrl(Operator):
                 folded = text.casefold()
                 if folded in ("i4x:", "c4x:") and index + 5 < len(segments) and segments[index + 1] == "":
                     parts = [unquote(p) for p in segments[index + 2 : index + 6]]
-                    if all(OLD_KEY_PART.match(p.removesuffix("@draft")) for p in parts):
+                    if parts[2].casefold() in words and all(OLD_KEY_PART.match(p.removesuffix("@draft")) and known(p) is None for p in parts):
                         joined = "/".join(segments[index : index + 6])
                         units.append(Unit(joined, unquote(joined), key=True))
                         index += 6
                         continue
                 if units and units[-1].text.casefold() in ("courses", "course") and index + 2 < len(segments):
                     parts = [unquote(p) for p in segments[index : index + 3]]
-                    if all(OLD_KEY_PART.match(p) and p.casefold() not in words for p in parts):
+                    # Org/Num/Run: author-made, unless one of them names a known person.
+                    if all(OLD_KEY_PART.match(p) and p.casefold() not in words and known(p) is None for p in parts):
                         joined = "/".join(segments[index : index + 3])
                         units.append(Unit(joined, unquote(joined), key=True))
                         index += 3
