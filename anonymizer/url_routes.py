@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import NamedTuple
 from functools import lru_cache
 from importlib import resources
 
@@ -52,28 +53,41 @@ class RouteError(ValueError):
     """A template that cannot be read; the message names the template and what is wrong."""
 
 
-def _fits(kind: str, text: str) -> bool:
-    """Whether a decoded segment TEXT has the shape of KIND (person and secret kinds take anything)."""
-    if kind in ("course_id", "usage_key"):
-        return is_key(text)
-    if kind == "locator":
-        return LOCATOR.match(text) is not None
-    if kind == "hex_id":
-        return HEX_ID.match(text) is not None
-    if kind == "int_id":
-        return text.isdecimal() and text.isascii()
-    if kind in ("block_id", "slug"):
-        return BLOCK_ID.match(text) is not None
-    if kind == "word":
-        return WORD.match(text) is not None
-    if kind == "lang":
-        return LANG.match(text) is not None
-    return True
-
-
+@lru_cache(maxsize=1 << 16)
 def is_key(text: str) -> bool:
     """A course, block, asset or library key, or an old location id, in one segment."""
     return (KEY.match(text) is not None or I4X_DASHED.match(text) is not None) and "@" not in KEY_MARKERS.sub("", text)
+
+
+def _matches(pattern: re.Pattern[str]):
+    match = pattern.match
+    return lambda text: match(text) is not None
+
+
+# Whether a decoded segment has the shape of a kind (person and secret kinds take anything).
+_FITS = {
+    "course_id": is_key,
+    "usage_key": is_key,
+    "locator": _matches(LOCATOR),
+    "hex_id": _matches(HEX_ID),
+    "int_id": lambda text: text.isdecimal() and text.isascii(),
+    "block_id": _matches(BLOCK_ID),
+    "slug": _matches(BLOCK_ID),
+    "word": _matches(WORD),
+    "lang": _matches(LANG),
+}
+
+
+_FIT_BITS = tuple((1 << index, fits) for index, fits in enumerate(dict.fromkeys(_FITS.values())))
+_KEY_UNIT = ("<key>",)
+
+
+def _anything(text: str) -> bool:
+    return True
+
+
+def _fits(kind: str, text: str) -> bool:
+    return _FITS.get(kind, _anything)(text)
 
 
 @dataclass
@@ -112,8 +126,7 @@ def parse_template(template: str) -> list[str | tuple[str, ...]]:
     return tokens
 
 
-@dataclass(frozen=True)
-class Unit:
+class Unit(NamedTuple):
     """One segment of a path, or several joined (an old ``Org/Num/Run`` course id, an ``i4x://`` id)."""
 
     raw: str  # as written, to be kept or replaced
@@ -129,6 +142,9 @@ class RouteRules:
         self.user_markers = frozenset(m.casefold() for m in user_markers)
         self.secret_markers = frozenset(m.casefold() for m in secret_markers)
         self.root = _Node()
+        self._literals: set[str] = set()
+        self._tokens: dict[str, object] = {}  # segment -> what matching needs to know of it
+        self._kinds: dict[tuple, list] = {}  # tokens of a path -> kinds
         for template in templates:
             self._add(parse_template(template))
 
@@ -136,6 +152,7 @@ class RouteRules:
         node = self.root
         for token in tokens:
             if isinstance(token, str):
+                self._literals.add(token)
                 node = node.literals.setdefault(token, _Node())
             elif token[0] in REMAINDER_KINDS:
                 node.remainder = token[0]
@@ -150,15 +167,50 @@ class RouteRules:
                           secret_markers if secret_markers is not None else self.secret_markers, ())
         copy.words = self.words | frozenset(w.casefold() for w in words)
         copy.root = self.root
+        copy._literals = set(self._literals)
         if templates:
             copy.root = _copy_trie(self.root)
             for template in templates:
                 copy._add(parse_template(template))
         return copy
 
+    def _token(self, unit: Unit) -> object:
+        """What matching needs of UNIT: the literal word it is, and which kinds it fits (a bit
+        mask); a segment with a comma, or a multi-segment key, stands for itself."""
+        if unit.key:
+            return _KEY_UNIT
+        text = unit.text
+        token = self._tokens.get(text)
+        if token is None:
+            if "," in text or not text:
+                token = (text,)
+            else:
+                folded = text.casefold()
+                mask = 0
+                for bit, fits in _FIT_BITS:
+                    if fits(text):
+                        mask |= bit
+                token = (folded if folded in self._literals else None, mask)
+            if len(self._tokens) >= 1 << 16:
+                self._tokens.clear()
+            self._tokens[text] = token
+        return token
+
     def kinds(self, units: list[Unit], start: int) -> list[str | None]:
         """For each unit, its kind by the best template ("" for a literal word), or None where no
-        template reaches. Units before START (the empty root of an absolute path) are not matched."""
+        template reaches. Units before START (the empty root of an absolute path) are not matched.
+        Paths of one shape (words in the same places, ids of the same kinds) share one answer."""
+        get, token = self._tokens.get, self._token
+        key = (start, *[_KEY_UNIT if unit.key else (get(unit.text) or token(unit)) for unit in units])
+        found = self._kinds.get(key)
+        if found is None:
+            found = self._match(units, start)
+            if len(self._kinds) >= 1 << 14:
+                self._kinds.clear()
+            self._kinds[key] = found
+        return found
+
+    def _match(self, units: list[Unit], start: int) -> list[str | None]:
         best: list = [(-1, -1), []]
 
         def walk(node: _Node, index: int, literals: int, specificity: int, found: list) -> None:
@@ -179,6 +231,8 @@ class RouteRules:
             child = node.literals.get(unit.text.casefold()) if not unit.key else None
             if child is not None:
                 walk(child, index + 1, literals + 1, specificity, found + [""])
+            if not node.slots:
+                return
             for slot, child in node.slots.items():
                 if len(slot) == 2:
                     if "," not in unit.text:
@@ -192,7 +246,7 @@ class RouteRules:
                     kind = slot[0]
                     if unit.key and kind not in ("course_id", "usage_key"):
                         continue
-                    if not unit.key and not _fits(kind, unit.text):
+                    if not unit.key and not _FITS.get(kind, _anything)(unit.text):
                         continue
                     gain = _SPECIFICITY.get(kind, 0)
                 walk(child, index + 1, literals, specificity + gain, found + [kind])

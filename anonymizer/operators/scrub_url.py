@@ -126,9 +126,11 @@ class ScrubUrl(Operator):
 
         def unknown(raw: str, text: str) -> str:
             """A segment no template places: kept only when it is safe on its own."""
+            if text.casefold() in words or is_key(text):
+                return raw
             if is_email(text):
                 return EMAIL
-            if text.casefold() in words or is_key(text) or STATIC_FILE.match(text):
+            if STATIC_FILE.match(text):
                 return raw
             found = known(text)
             if found is not None:
@@ -146,6 +148,8 @@ class ScrubUrl(Operator):
                 return raw if ":" in text and is_key(text) else person(text)
             if kind in SECRET_KINDS:
                 return (known(text) or SECRET) if kind == "user_text" else SECRET
+            if kind == "course_id" or kind == "usage_key":
+                return raw  # the template matched it as a key: no "@" but the key's own markers
             if "," in kind:
                 first_kind, second_kind = kind.split(",")
                 first, _, second = text.rpartition(",") if first_kind == "user_text" else text.partition(",")
@@ -163,53 +167,87 @@ class ScrubUrl(Operator):
 
         def units_of(path: str) -> list[Unit]:
             segments = path.split("/")
+            if "4x:" not in path and "ourse" not in path and "OURSE" not in path:
+                # No old course id or i4x id can be in it: one unit per segment.
+                return [Unit(raw, unquote(raw) if "%" in raw else raw, False) for raw in segments]
+            count = len(segments)
             units: list[Unit] = []
             index = 0
-            while index < len(segments):
+            after_courses = False
+            while index < count:
                 raw = segments[index]
                 text = unquote(raw) if "%" in raw else raw
-                folded = text.casefold()
-                if folded in ("i4x:", "c4x:") and index + 5 < len(segments) and segments[index + 1] == "":
-                    parts = [unquote(p) for p in segments[index + 2 : index + 6]]
-                    if parts[2].casefold() in words and all(OLD_KEY_PART.match(p.removesuffix("@draft")) and known(p) is None for p in parts):
-                        joined = "/".join(segments[index : index + 6])
-                        units.append(Unit(joined, unquote(joined), key=True))
-                        index += 6
-                        continue
-                if units and units[-1].text.casefold() in ("courses", "course") and index + 2 < len(segments):
+                if after_courses and index + 2 < count:
                     parts = [unquote(p) for p in segments[index : index + 3]]
                     # Org/Num/Run: author-made, unless one of them names a known person.
                     if all(OLD_KEY_PART.match(p) and p.casefold() not in words and known(p) is None for p in parts):
                         joined = "/".join(segments[index : index + 3])
-                        units.append(Unit(joined, unquote(joined), key=True))
+                        units.append(Unit(joined, unquote(joined), True))
                         index += 3
+                        after_courses = False
                         continue
-                units.append(Unit(raw, text))
+                if text[-1:] == ":" and index + 5 < count and segments[index + 1] == "" and text.casefold() in ("i4x:", "c4x:"):
+                    parts = [unquote(p) for p in segments[index + 2 : index + 6]]
+                    if parts[2].casefold() in words and all(OLD_KEY_PART.match(p.removesuffix("@draft")) and known(p) is None for p in parts):
+                        joined = "/".join(segments[index : index + 6])
+                        units.append(Unit(joined, unquote(joined), True))
+                        index += 6
+                        continue
+                units.append(Unit(raw, text, False))
+                after_courses = len(text) in (6, 7) and text.casefold() in ("courses", "course")
                 index += 1
             return units
 
+        rendered: dict[tuple[str, str], str] = {}  # (segment, its place) -> what it becomes
+
+        def render(raw: str, text: str, place: str) -> str:
+            if place == "<user>":
+                return raw if is_key(text) else person(text)
+            if place == "<secret>":
+                return raw if is_key(text) else SECRET
+            if place == "<none>":
+                return unknown(raw, text)
+            return placed(raw, text, place)
+
+        paths: dict[str, str] = {}  # path -> scrubbed: URLs that differ in host, query or fragment share it
+
         def scrub_path(path: str) -> str:
-            if path in ("", "/"):
-                return path
+            found = paths.get(path)
+            if found is None:
+                found = scrub_units(path) if path not in ("", "/") else path
+                if len(paths) >= 1 << 16:
+                    paths.clear()
+                paths[path] = found
+            return found
+
+        def scrub_units(path: str) -> str:
             units = units_of(path)
             start = 1 if units[0].text == "" else 0
             kinds = rules.kinds(units, start)
             out: list[str] = []
             previous = ""
-            for unit, kind in zip(units, kinds):
-                raw, text = unit.raw, unit.text
-                if not text or unit.key:
+            for (raw, text, key), kind in zip(units, kinds):
+                if not text or key:
                     out.append(raw)
-                elif kind is not None and kind != "path":
-                    out.append(placed(raw, text, kind))
-                elif previous in user_markers and not is_key(text):
-                    out.append(person(text))
-                elif previous in secret_markers and not is_key(text):
-                    out.append(SECRET)
+                    if text:
+                        previous = ""
+                    continue
+                if kind is not None and kind != "path":
+                    place = kind
+                elif previous in user_markers:
+                    place = "<user>"
+                elif previous in secret_markers:
+                    place = "<secret>"
                 else:
-                    out.append(unknown(raw, text))
-                if text:
-                    previous = text.casefold()
+                    place = "<none>"
+                found = rendered.get((raw, place))
+                if found is None:
+                    found = render(raw, text, place)
+                    if len(rendered) >= 1 << 16:
+                        rendered.clear()
+                    rendered[(raw, place)] = found
+                out.append(found)
+                previous = text.casefold()
             return "/".join(out)
 
         def scrub(value: str) -> str | None:
