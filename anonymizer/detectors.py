@@ -36,11 +36,11 @@ EMAIL_PATTERN = re.compile(_EMAIL)
 _EMAIL_CUT = rf"(?P<emailcut>(?<!{_LOCAL}){_LOCAL}+@[\w-]*(?:\.[\w-]*)*(?=\s*(?:…|\.\.\.)?\s*\Z))"
 # Top-level domains that a host without a scheme must end with to be read as one: the common
 # generic ones and the country codes that people use, without those that are also file
-# extensions (``.py``, ``.md``, ``.sh``, ``.pl``, ``.rs``, ``.so``, ``.cs``, ``.ps``, ``.mk``).
+# extensions (``.py``, ``.md``, ``.sh``, ``.rs``, ``.so``, ``.cs``, ``.ps``, ``.mk``).
 WEB_TLDS = (
     "com net org edu gov mil int info biz name pro io co me ly app dev ai tv fm gg gl to cc ws xyz site online "
     "tech page blog link live news club store shop cloud email travel museum mobi jobs "
-    "us uk ca au nz ie de fr es it nl be ch at se no dk fi is pt ru ua cz gr hu ro tr il in pk cn jp kr tw "
+    "us uk ca au nz ie de fr es it nl be ch at se no dk fi is pl pt ru ua cz gr hu ro tr il in pk cn jp kr tw "
     "hk sg my id ph th vn br mx ar cl pe ng ke za eg ma eu asia"
 ).split()
 _TLD = "(?i:" + "|".join(sorted(WEB_TLDS, key=len, reverse=True)) + ")"
@@ -100,7 +100,8 @@ _BLOCK_KEY_PART = re.compile(r"(?:^|[+:])(?:type|block)\Z")
 # ---------------------------------------------------------------- obfuscated emails
 # ``jane (at) example (dot) com``, ``jane[at]example[dot]com``, ``jane at example dot com``,
 # ``jane @ example.com``: an "at" written out or spaced, a local part before it, and after it a
-# domain whose labels are joined by "dot" written out or by ``.``, ending in one of WEB_TLDS.
+# domain whose labels are joined by "dot" written out or by ``.``, ending in one of WEB_TLDS or
+# in any two letters (a country code: no file extension is in the way of an address).
 _OBFUSCATED_AT = re.compile(r"\s*[(\[{<]\s*(?:[aA][tT]|@)\s*[)\]}>]\s*|\s+[aA][tT]\s+|\s+@\s*|@\s+")
 _OBFUSCATED_HINT = re.compile(r"[\s(\[{<](?:[aA][tT]|@)[\s)\]}>]|@\s")
 _DOMAIN_LABEL = re.compile(r"[^\W_](?:[\w-]{0,62}[^\W_])?")
@@ -126,6 +127,10 @@ def _local_start(text: str, at: int) -> int:
     return start
 
 
+def _is_email_tld(label: str) -> bool:
+    return label.lower() in _TLDS or (len(label) == 2 and label.isascii() and label.isalpha())
+
+
 def _domain_end(text: str, start: int) -> tuple[int, bool]:
     """The end of the longest domain at START whose last label is a known TLD (START when there
     is none), and whether any of its dots was written out."""
@@ -137,7 +142,7 @@ def _domain_end(text: str, start: int) -> tuple[int, bool]:
             break
         spelled = spelled or dot.group() != "."
         label = _DOMAIN_LABEL.match(text, dot.end())
-        if label is not None and label.group().lower() in _TLDS:
+        if label is not None and _is_email_tld(label.group()):
             best, spelled_best = label.end(), spelled
     return best, spelled_best
 
