@@ -41,7 +41,7 @@ from anonymizer.roster import Person, Roster  # noqa: E402
 SEED = 20240311
 FILLER_PEOPLE = 5_000
 TEMPLATED_SENTENCES = 300
-TARGETS = {"roster_recall": 1.0, "email_recall": 1.0, "phone_recall": 0.99, "precision": 0.95}
+TARGETS = {"roster_recall": 1.0, "email_recall": 1.0, "phone_recall": 0.99, "disguised_recall": 1.0, "precision": 0.95}
 
 # The hard cases of the roster: id, username, email, name.
 PEOPLE = [
@@ -335,6 +335,7 @@ def _ascii(text: str) -> str:
 class Sentence:
     text: str
     planted: list[tuple[str, str]] = field(default_factory=list)  # (kind, text as planted)
+    disguised: bool = False  # its planted items are encoded, obfuscated or otherwise disguised
 
 
 def build_roster(seed: int = SEED, filler: int = FILLER_PEOPLE) -> Roster:
@@ -414,7 +415,7 @@ def build_set(seed: int = SEED) -> list[Sentence]:
         sentences.append(Sentence(template.format(n=number)))
     sentences += _disguised_people(rng)
     sentences += [Sentence(text, list(planted)) for text, planted in HARD_CASES]
-    sentences += [Sentence(text, list(planted)) for text, planted in DISGUISED]
+    sentences += [Sentence(text, list(planted), disguised=True) for text, planted in DISGUISED]
     sentences += [Sentence(text) for text in CLEAN + CLEAN_DISGUISE]
     return sentences
 
@@ -439,12 +440,12 @@ def _disguised_people(rng: Random) -> list[Sentence]:
         _, user, email, _ = rng.choice(PEOPLE)
         written = _EMAIL_DISGUISES[index % len(_EMAIL_DISGUISES)](email)
         template = rng.choice(("Mail me: {e} please.", "my address is {e}", "({e}) for questions", "Contact {e} or me."))
-        sentences.append(Sentence(template.format(e=written), [("email", written)]))
+        sentences.append(Sentence(template.format(e=written), [("email", written)], disguised=True))
     for index in range(2 * len(_USERNAME_DISGUISES)):
         _, user, _, _ = rng.choice(PEOPLE)
         written = _USERNAME_DISGUISES[index % len(_USERNAME_DISGUISES)](user)
         template = rng.choice(("ask {u} about it", "{u} posted the answer", "thanks {u}!"))
-        sentences.append(Sentence(template.format(u=written), [("username", written)]))
+        sentences.append(Sentence(template.format(u=written), [("username", written)], disguised=True))
     return sentences
 
 
@@ -513,6 +514,7 @@ def measure(workdir: Path | None = None, seed: int = SEED) -> dict:
     misses: list[str] = []
     false_positives: list[str] = []
     clean_kept = clean_total = 0
+    disguised_total = disguised_recalled = 0
     for sentence in sentences:
         before = unicodedata.normalize("NFC", sentence.text)
         after = scrub(before)
@@ -531,8 +533,10 @@ def measure(workdir: Path | None = None, seed: int = SEED) -> dict:
             planted_total[kind] = planted_total.get(kind, 0) + 1
             covered = any(r_start < end and start < r_end for r_start, r_end, _ in regions)
             gone = _folded(value) not in _folded(after)
+            disguised_total += sentence.disguised
             if covered and gone:
                 recalled[kind] = recalled.get(kind, 0) + 1
+                disguised_recalled += sentence.disguised
             else:
                 misses.append(kind)
         for r_start, r_end, replacement in regions:
@@ -558,6 +562,8 @@ def measure(workdir: Path | None = None, seed: int = SEED) -> dict:
         "roster_recall": sum(recalled.get(k, 0) for k in roster_kinds) / roster_planted,
         "email_recall": recall.get("email", 1.0),
         "phone_recall": recall.get("phone", 1.0),
+        "disguised_planted": disguised_total,
+        "disguised_recall": disguised_recalled / max(1, disguised_total),
         "overall_precision": sum(found_right.values()) / max(1, sum(found_total.values())),
         "clean_sentences_kept": clean_kept / clean_total,
         "misses": dict(sorted(Counter(misses).items())),
@@ -578,6 +584,7 @@ def main() -> None:
         )
     print(f"\nroster identifiers recall {figures['roster_recall']:.1%} (target 100%), emails {figures['email_recall']:.1%} "
           f"(target 100%), phones {figures['phone_recall']:.1%} (target 99%)")
+    print(f"disguised identifiers ({figures['disguised_planted']}) recall {figures['disguised_recall']:.1%} (target 100%)")
     print(f"precision overall {figures['overall_precision']:.1%} (target 95%); clean sentences unchanged "
           f"{figures['clean_sentences_kept']:.1%}")
 
