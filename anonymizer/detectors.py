@@ -111,6 +111,7 @@ _BRACKETS = frozenset("()[]{}<>")
 _DOMAIN_LABEL = re.compile(r"[^\W_](?:[\w-]{0,62}[^\W_])?")
 _DOMAIN_DOT = re.compile(r"\s*[(\[{<]\s*(?:[dD][oO][tT]|\.)\s*[)\]}>]\s*|\s+[dD][oO][tT]\s+|\.")
 _LOCAL_CHARS = frozenset("._+-")
+_MAX_LABELS = 16
 _TLDS = frozenset(WEB_TLDS)
 # Where "at" is an ordinary word and the domain is written with plain dots ("available at
 # docs.example.org"), the address must look like one: a local part with ``.``, ``_``, ``-``,
@@ -140,7 +141,9 @@ def _domain_end(text: str, start: int) -> tuple[int, bool]:
     is none), and whether any of its dots was written out."""
     label = _DOMAIN_LABEL.match(text, start)
     best, spelled, spelled_best = start, False, False
-    while label is not None:
+    for _ in range(_MAX_LABELS):  # bounded, so that a text of many "at"s costs linear time
+        if label is None:
+            break
         dot = _DOMAIN_DOT.match(text, label.end())
         if dot is None:
             break
