@@ -31,6 +31,11 @@ units. A match ``[s, e)`` in the view maps to ``[start of s, end of e-1)`` in th
 match that covers part of a unit widens to the whole unit. Replacements whose original spans
 overlap after widening are merged into one (``apply``).
 
+**Limits.** NFKC is applied per character with its combining marks (``unicodedata.combining``
+non-zero), so that every span stays small; sequences that compose across base characters
+(conjoining Hangul jamo) are left as written. Decoding is not done inside the replacement: a
+replaced span is the whole original unit, so no half-decoded identifier is left around it.
+
 **Fast path.** ``decode`` returns None when no rule applies, and costs a few ``str`` checks for
 ASCII text without ``&``, ``%`` or ``\\``.
 """
