@@ -110,6 +110,9 @@ def run(
         None, "--max-rejected-fraction", min=0.0, max=1.0, metavar="F",
         help="Fail (exit 1, no manifest) when more than this share of an input's lines is rejected (0 to 1; default: no limit).",
     ),
+    learn: bool = typer.Option(
+        True, "--learn/--no-learn", metavar="", help="Learn the people the inputs name in identifier fields and scrub them from text, URLs and keys (default: on)."
+    ),
 ) -> None:
     """Anonymize INPUTS into a package directory: gzip JSON-lines files and manifest.json."""
     loaded_policy = load_policy(policy)
@@ -131,7 +134,7 @@ def run(
     previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         result = run_package(
-            inputs, out, loaded_policy, key, force=force, jobs=jobs or None, roster=people, sign_key=signer,
+            inputs, out, loaded_policy, key, force=force, jobs=jobs or None, roster=people, sign_key=signer, learn=learn,
             on_file_done=file_done, on_progress=display, max_rejected_fraction=max_rejected_fraction,
         )
     except KeyboardInterrupt as exc:
@@ -193,7 +196,7 @@ def policy_check(
         None, metavar="SAMPLE...", help="Further sample files after --sample, so that '--sample logs/*.gz' works."
     ),
     sample: Optional[list[Path]] = typer.Option(None, "--sample", metavar="FILE", help="Tracking-log files (plain or .gz) or directories to check the policy against."),
-    strict: bool = typer.Option(False, "--strict", metavar="", help="Fail (exit 1) when the sample holds an event type that no rule handles."),
+    strict: bool = typer.Option(False, "--strict", metavar="", help="Fail (exit 1) when the sample holds an event type that no rule handles, or a kept field that held free text."),
     strict_fields: bool = typer.Option(False, "--strict-fields", metavar="", help="Fail (exit 1) when the sample holds a field that no rule names."),
     json_out: Optional[Path] = typer.Option(None, "--json", metavar="FILE", help="Also write the report as JSON to this file ('-': standard output, instead of the text)."),
 ) -> None:

@@ -15,6 +15,7 @@ from urllib.parse import parse_qsl, urlencode
 
 import orjson
 
+from .data_keys import UNSAFE_KEY, key_checker
 from .errors import PolicyError
 from .operators import DROP, REGISTRY, BuildContext, EventState, Identity, OperatorFn
 from .paths import WILDCARD, Token, format_path, parse_path
@@ -92,10 +93,11 @@ def _merge(exact: _Node, star: _Node) -> _Node:
 
 
 class _Compiler:
-    def __init__(self, ctx: BuildContext, where: str, built: dict | None = None) -> None:
+    def __init__(self, ctx: BuildContext, where: str, built: dict | None = None, key_check=None) -> None:
         self.ctx = ctx
         self.where = where
         self._built: dict[tuple[str, str], OperatorFn] = built if built is not None else {}
+        self.key_check = key_check if key_check is not None else _all_keys
 
     def operator(self, rule: FieldRule, path: str) -> OperatorFn:
         if rule.op == "keep":
@@ -110,7 +112,7 @@ class _Compiler:
                 fn = operator.build(rule.params, self.ctx)
             except KeyError as exc:
                 raise PolicyError(f"{self.where}: field {path!r}: unknown identity {exc.args[0]!r}") from None
-            built = _map_leaves(fn, memoize=operator.pure) if operator.leaf else fn
+            built = _map_leaves(fn, memoize=operator.pure, key_check=self.key_check) if operator.leaf else fn
             self._built[signature] = built
         return built
 
@@ -136,11 +138,15 @@ class _Compiler:
                 children[token] = self.node(child, child_path)
         conditions = {token: child.rule.when for token, child in node.children.items() if child.rule is not None and child.rule.when}
         if conditions:
-            return _conditional(_container(children, own, path), conditions, path, self.where)
-        return _container(children, own, path)
+            return _conditional(_container(children, own, path, self.key_check), conditions, path, self.where)
+        return _container(children, own, path, self.key_check)
 
 
 KEEP: Any = _KeepMarker()
+
+
+def _all_keys(key, state) -> bool:
+    return True
 
 
 def _holds(value: Any, allowed: list) -> bool:
@@ -172,8 +178,11 @@ _MEMO_LIMIT = 1 << 16
 _UNSEEN = object()
 
 
-def _map_leaves(op: OperatorFn, memoize: bool = False) -> OperatorFn:
+def _map_leaves(op: OperatorFn, memoize: bool = False, key_check=_all_keys) -> OperatorFn:
     """Apply a scalar operator to every scalar under a value; None and "" pass as they are.
+
+    The keys of the dicts under the value are data no rule names: an entry whose key fails
+    KEY_CHECK is dropped (see ``anonymizer.data_keys``).
 
     With MEMOIZE, results for strings and integers are kept in a bounded dict: identifiers,
     agents, URLs and addresses recur across millions of events, and a lookup is far cheaper than
@@ -198,6 +207,9 @@ def _map_leaves(op: OperatorFn, memoize: bool = False) -> OperatorFn:
         if kind is dict:
             out = {}
             for key, item in value.items():
+                if not key_check(key, state):
+                    state.dropped.append(("*", UNSAFE_KEY))
+                    continue
                 result = leaves(item, state)
                 if result is not DROP:
                     out[key] = result
@@ -216,13 +228,14 @@ def _map_leaves(op: OperatorFn, memoize: bool = False) -> OperatorFn:
 _MISSING = object()
 
 
-def _container(children: dict[Token, OperatorFn | None], own: OperatorFn | None, path: str) -> OperatorFn:
+def _container(children: dict[Token, OperatorFn | None], own: OperatorFn | None, path: str, key_check=_all_keys) -> OperatorFn:
     """A dict or list node. It edits the value in place (the engine owns the parsed event).
 
     For a dict, the keys no rule names are found with one set difference (in C), and only the
     named fields that change anything are visited: kept fields cost nothing per event.
     Precedence: an exact key's rule, else the wildcard's, else the node's own rule, else the field
-    is dropped and counted as unnamed.
+    is dropped and counted as unnamed. A key that only a wildcard or the node's own rule covers
+    is data: it must pass KEY_CHECK, or its entry is dropped and counted as ``unsafe_key``.
     """
     star = children.pop(WILDCARD, _MISSING)
     get = children.get
@@ -242,14 +255,19 @@ def _container(children: dict[Token, OperatorFn | None], own: OperatorFn | None,
             visit = transforms if len(value) >= len(transforms) else [
                 triple for key in value if (triple := transform_of.get(key)) is not None
             ]
-            if fallback is not KEEP and not allowed.issuperset(value):
+            if not allowed.issuperset(value):
                 extra = value.keys() - allowed if allowed else list(value)
                 if fallback is _MISSING:
                     for key in extra:
                         state.dropped.append((_join(path, key), "unnamed"))
                         del value[key]
                 else:
-                    visit = [*visit, *((key, fallback, fallback_memo) for key in extra)]
+                    for key in extra:
+                        if not key_check(key, state):
+                            state.dropped.append((_join(path, key), UNSAFE_KEY))
+                            del value[key]
+                    if fallback is not KEEP:
+                        visit = [*visit, *((key, fallback, fallback_memo) for key in extra if key in value)]
             if visit:
                 lookup = value.get
                 for key, fn, memo in visit:
@@ -519,14 +537,17 @@ class CompiledPolicy:
 
 def compile_policy(policy: Policy, pseudonymizer: Pseudonymizer, roster: Roster | None = None) -> CompiledPolicy:
     """Turn POLICY into plans under the key held by PSEUDONYMIZER, finding ROSTER's people in text."""
-    identities = {name: Identity(name, rule.format, rule.prefix) for name, rule in policy.identities.items()}
+    identities = {name: Identity(name, rule.format, rule.prefix, rule.case == "insensitive") for name, rule in policy.identities.items()}
     ctx = BuildContext(pseudonymizer=pseudonymizer, identities=identities, roster=roster, roster_rules=policy.roster)
     built: dict = {}
+    # Keys that are data are checked with the default text scrubber, whatever the policy does
+    # with text (a policy that drops text still copies the keys of the dicts it keeps).
+    key_check = key_checker(REGISTRY["scrub_text"].build(REGISTRY["scrub_text"].Params(), ctx))
 
     def plan_for(envelope_rules: dict[str, FieldRule], payload_fn: OperatorFn, where: str) -> Plan:
         tree = _build_tree(envelope_rules, where)
         tree.children["event"] = _Node(fn=payload_fn)
-        root = _Compiler(ctx, where, built).node(tree, "")
+        root = _Compiler(ctx, where, built, key_check).node(tree, "")
         return root
 
     compiled_rules = []
@@ -546,7 +567,7 @@ def compile_policy(policy: Policy, pseudonymizer: Pseudonymizer, roster: Roster 
                 payload_tree.rule = rule.payload
             else:
                 payload_tree = _build_tree(payload_rules, where) if payload_rules else None
-            root = _Compiler(ctx, where, built).node(payload_tree, "event") if payload_tree is not None else None
+            root = _Compiler(ctx, where, built, key_check).node(payload_tree, "event") if payload_tree is not None else None
             payload_fn = _payload(root)
         envelope_rules = {**policy.envelope, **rule.envelope}
         compiled_rules.append((rule, plan_for(envelope_rules, payload_fn, where)))

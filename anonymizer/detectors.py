@@ -31,17 +31,45 @@ KINDS = tuple(PLACEHOLDERS)
 _LOCAL = r"[\w.!#$%&'*+/=?^`{|}~-]"
 _EMAIL = rf"(?P<email>(?<!{_LOCAL}){_LOCAL}+(?:@|%40)[\w-]+(?:\.[\w-]+)*\.[A-Za-z]{{2,}})"
 EMAIL_PATTERN = re.compile(_EMAIL)
-_URL = r"(?P<url>(?:\b[a-zA-Z][a-zA-Z0-9+.\-]{1,15}://|\bwww\.)[^\s<>\"'\[\]{}|\\^`]+)"
-_IPV4 = r"(?P<ipv4>(?<![\w.])(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?![\w]|\.\d))"
+# An address cut off by the end of a truncated text: ``jane.doe@exam`` or ``jane.doe@``, then
+# nothing but spaces and an ellipsis.
+_EMAIL_CUT = rf"(?P<emailcut>(?<!{_LOCAL}){_LOCAL}+@[\w-]*(?:\.[\w-]*)*(?=\s*(?:…|\.\.\.)?\s*\Z))"
+# Top-level domains that a host without a scheme must end with to be read as one: the common
+# generic ones and the country codes that people use, without those that are also file
+# extensions (``.py``, ``.md``, ``.sh``, ``.rs``, ``.so``, ``.cs``, ``.ps``, ``.mk``).
+WEB_TLDS = (
+    "com net org edu gov mil int info biz name pro io co me ly app dev ai tv fm gg gl to cc ws xyz site online "
+    "tech page blog link live news club store shop cloud email travel museum mobi jobs "
+    "us uk ca au nz ie de fr es it nl be ch at se no dk fi is pl pt ru ua cz gr hu ro tr il in pk cn jp kr tw "
+    "hk sg my id ph th vn br mx ar cl pe ng ke za eg ma eu asia"
+).split()
+_TLD = "(?i:" + "|".join(sorted(WEB_TLDS, key=len, reverse=True)) + ")"
+_URL_CHARS = r"[^\s<>\"'\[\]{}|\\^`]"
+_URL = rf"(?P<url>(?:\b[a-zA-Z][a-zA-Z0-9+.\-]{{1,15}}://|\b[wW]{{3}}\.){_URL_CHARS}+)"
+# A host without a scheme, then a path: ``linkedin.com/in/slug``. The path is required, so that
+# ``main.py``, ``e.g.`` and ``v1.2.3`` are never a host.
+_URL_BARE = (
+    rf"(?P<urlbare>(?<![\w@.\-/:%])(?:[A-Za-z0-9](?:[A-Za-z0-9\-]{{0,62}}[A-Za-z0-9])?\.)+{_TLD}"
+    rf"(?::\d{{1,5}})?/{_URL_CHARS}*)"
+)
+# Octets may be zero-padded (``192.168.001.023``); ``_`` may touch the address (``host_10.0.0.1``).
+_OCTET = r"(?:25[0-5]|2[0-4]\d|[01]?\d?\d)"
+_IPV4 = rf"(?P<ipv4>(?<![^\W_])(?<!\.){_OCTET}(?:\.{_OCTET}){{3}}(?![^\W_]|\.\d))"
+# An address written with dashes inside a host name (``ip-10-0-1-23``, ``ec2-203-0-113-25.…``):
+# only after a name part and its dash; ``_confirm`` checks that the part holds a letter.
+_IPV4_DASHED = rf"(?P<ipdash>(?<=[A-Za-z0-9]-){_OCTET}(?:-{_OCTET}){{3}}(?![^\W_]|-\d))"
 _IPV6 = r"(?P<ipv6>(?<![\w:.])(?=[0-9A-Fa-f:.]*::|(?:[0-9A-Fa-f]{1,4}:){7})[0-9A-Fa-f:.]{2,45}(?![\w:]))"
+# A phone number may follow ``tel:`` or ``phone:`` directly, and may end with an extension.
+_EXTENSION = r"(?:[ ]?(?i:x|ext\.?|extension)[ ]?\d{1,6})"
 _PHONE = (
-    r"(?P<phone>(?<![\w+\-.,/:])(?:"
+    r"(?P<phone>(?:(?<![\w+\-.,/:])|(?<=[Tt][Ee][Ll]:)|(?<=[Pp][Hh][Oo][Nn][Ee]:))(?:"
     r"(?:\+\d{1,3}[ .\-]?)?(?:\(\d{1,5}\)[ .\-]?)?\d{1,8}(?:[ .\-]\d{1,8}){1,5}"  # separated groups
     r"|\+\d{7,15}"  # E.164, unseparated
     r"|\(\d{1,5}\)[ .\-]?\d{5,10}"  # (area) and the rest
     r"|\d{9,15}"  # a bare run long enough to dial
-    r")(?![\w\-]|[.,/:]\d))"
+    rf"){_EXTENSION}?(?![\w\-]|[.,/:]\d))"
 )
+_EXTENSION_AT_END = re.compile(_EXTENSION + r"\Z")
 # A date, alone or followed by the hour of a time (``2024-03-01 10`` of ``2024-03-01 10:30:00``).
 _ISO_DATE = re.compile(r"^(?:\d{4}[-./ ]\d{1,2}[-./ ]\d{1,2}|\d{1,2}[-./ ]\d{1,2}[-./ ]\d{4})(?: \d{1,2})?$")
 _GROUPS = re.compile(r"\d+")
@@ -52,13 +80,132 @@ DEFAULT_PHONE_REGIONS = (
 )
 
 
-_ALTERNATIVES = {"email": _EMAIL, "url": _URL, "ipv4": _IPV4, "ipv6": _IPV6, "phone": _PHONE}
+_ALTERNATIVES = {
+    "email": _EMAIL, "emailcut": _EMAIL_CUT, "url": _URL, "urlbare": _URL_BARE, "ipv4": _IPV4, "ipdash": _IPV4_DASHED,
+    "ipv6": _IPV6, "phone": _PHONE,
+}
+_KIND_OF_BRANCH = {"email": "email", "emailcut": "email", "url": "url", "urlbare": "url", "ipv4": "ip",
+                   "ipdash": "ip", "ipv6": "ip", "phone": "phone"}
 # Necessary conditions, each far cheaper than the pattern it guards: a kind whose hint fails
 # cannot match anywhere in the text, so leaving its branch out changes no result.
 _IPV4_HINT = re.compile(r"\d\.\d")
+_IPV4_DASHED_HINT = re.compile(r"[A-Za-z0-9]-\d{1,3}-\d{1,3}-\d{1,3}-\d")
+_URL_BARE_HINT = re.compile(rf"\.{_TLD}(?::\d{{1,5}})?/")
 _PHONE_HINT = re.compile(r"\d(?:[ .\-()+/]{0,3}\d){6}")
 _DIGIT = re.compile(r"\d")
 _ASCII_DIGITS = "0123456789"
+# A block key's ``type@problem+block@…`` at the end of a text is no cut-off address.
+_BLOCK_KEY_PART = re.compile(r"(?:^|[+:])(?:type|block)\Z")
+
+# ---------------------------------------------------------------- obfuscated emails
+# ``jane (at) example (dot) com``, ``jane[at]example[dot]com``, ``jane at example dot com``,
+# ``jane @ example.com``: an "at" written out or spaced, a local part before it, and after it a
+# domain whose labels are joined by "dot" written out or by ``.``, ending in one of WEB_TLDS or
+# in any two letters (a country code: no file extension is in the way of an address).
+# Around the core of a disguised "at" ("at" or "@"): spaces or brackets on both sides, or, for
+# "@", a space on one side.
+_BEFORE_AT = frozenset(" \t\n\r\f\v\u00a0([{<")
+_AFTER_AT = frozenset(" \t\n\r\f\v\u00a0)]}>")
+_SPACES = frozenset(" \t\n\r\f\v\u00a0")
+_BRACKETS = frozenset("()[]{}<>")
+_DOMAIN_LABEL = re.compile(r"[^\W_](?:[\w-]{0,62}[^\W_])?")
+_DOMAIN_DOT = re.compile(r"\s*[(\[{<]\s*(?:[dD][oO][tT]|\.)\s*[)\]}>]\s*|\s+[dD][oO][tT]\s+|\.")
+_LOCAL_CHARS = frozenset("._+-")
+_MAX_LABELS = 16
+_TLDS = frozenset(WEB_TLDS)
+# Where "at" is an ordinary word and the domain is written with plain dots ("available at
+# docs.example.org"), the address must look like one: a local part with ``.``, ``_``, ``-``,
+# ``+`` or a digit, or a domain of a mail provider.
+MAIL_PROVIDERS = frozenset(
+    "gmail googlemail yahoo hotmail outlook live msn icloud me mac aol protonmail proton gmx web yandex mail "
+    "qq 163 126 naver daum rediffmail zoho fastmail".split()
+)
+
+
+def _local_start(text: str, at: int) -> int:
+    """Where the local part that ends at AT starts (AT itself when there is none)."""
+    start = at
+    while start > 0 and (text[start - 1].isalnum() or text[start - 1] in _LOCAL_CHARS):
+        start -= 1
+    while start < at and text[start] in _LOCAL_CHARS:
+        start += 1
+    return start
+
+
+def _is_email_tld(label: str) -> bool:
+    return label.lower() in _TLDS or (len(label) == 2 and label.isascii() and label.isalpha())
+
+
+def _domain_end(text: str, start: int) -> tuple[int, bool]:
+    """The end of the longest domain at START whose last label is a known TLD (START when there
+    is none), and whether any of its dots was written out."""
+    label = _DOMAIN_LABEL.match(text, start)
+    best, spelled, spelled_best = start, False, False
+    for _ in range(_MAX_LABELS):  # bounded, so that a text of many "at"s costs linear time
+        if label is None:
+            break
+        dot = _DOMAIN_DOT.match(text, label.end())
+        if dot is None:
+            break
+        spelled = spelled or dot.group() != "."
+        label = _DOMAIN_LABEL.match(text, dot.end())
+        if label is not None and _is_email_tld(label.group()):
+            best, spelled_best = label.end(), spelled
+    return best, spelled_best
+
+
+def _at_cores(text: str) -> list[tuple[int, int]]:
+    """(start, end) of each "at" or "@" that may stand for the ``@`` of an address, in order.
+    Found with ``str.find``: a regular expression scan costs several times more on prose."""
+    low = text.lower()
+    cores = []
+    for needle in ("at", "@"):
+        index = low.find(needle)
+        while index >= 0:
+            end = index + len(needle)
+            before = low[index - 1] if index else ""
+            after = low[end] if end < len(low) else ""
+            if (before in _BEFORE_AT and after in _AFTER_AT and before and after) or (
+                needle == "@" and (before in _SPACES or after in _SPACES) and (before or after)
+            ):
+                cores.append((index, end))
+            index = low.find(needle, end)
+    if len(cores) > 1:
+        cores.sort()
+    return cores
+
+
+def _at_token(text: str, start: int, end: int) -> tuple[int, int]:
+    """The span of the disguised "at" whose core is TEXT[START:END], with its spaces and brackets."""
+    while start > 0 and (text[start - 1] in _SPACES or (text[start - 1] in _BRACKETS and text[start] not in _BRACKETS)):
+        start -= 1
+    while end < len(text) and (text[end] in _SPACES or (text[end] in _BRACKETS and text[end - 1] not in _BRACKETS)):
+        end += 1
+    return start, end
+
+
+def obfuscated_emails(text: str) -> list[tuple[int, int]]:
+    """(start, end) of every address written with its "at" (and maybe "dot") disguised."""
+    found: list[tuple[int, int]] = []
+    if "@" not in text and "at" not in text and "AT" not in text and "At" not in text and "aT" not in text:
+        return found
+    for core in _at_cores(text):
+        at_start, at_end = _at_token(text, *core)
+        start = _local_start(text, at_start)
+        if start == at_start or (found and start < found[-1][1]):
+            continue
+        end, spelled = _domain_end(text, at_end)
+        if end == at_end:
+            continue
+        if text[at_start:at_end].strip().lower() == "at" and not spelled:
+            # "at" as an ordinary word before a domain with plain dots: only an address that
+            # looks like one ("available at docs.example.org" is not).
+            local = text[start:at_start]
+            provider = text[at_end:end].split(".", 1)[0].lower()
+            if not (any(ch in _LOCAL_CHARS or ch.isdigit() for ch in local) or provider in MAIL_PROVIDERS):
+                continue
+        found.append((start, end))
+    return found
 
 
 def _first_digit(text: str) -> int:
@@ -87,6 +234,7 @@ def _pattern(branches: tuple[str, ...]) -> re.Pattern[str]:
 
 
 def _is_phone(candidate: str, regions: tuple[str, ...] = DEFAULT_PHONE_REGIONS) -> bool:
+    candidate = _EXTENSION_AT_END.sub("", candidate)
     groups = _GROUPS.findall(candidate)
     digits = sum(len(g) for g in groups)
     if not 7 <= digits <= 15 or _ISO_DATE.match(candidate):
@@ -118,6 +266,16 @@ def _is_phone(candidate: str, regions: tuple[str, ...] = DEFAULT_PHONE_REGIONS) 
     return False
 
 
+def _host_part_has_letter(text: str, start: int) -> bool:
+    """Whether the host-name part that ends just before START (a dash) holds a letter."""
+    index = start - 1
+    while index > 0 and (text[index - 1].isalnum() or text[index - 1] in "-_"):
+        index -= 1
+        if text[index].isalpha():
+            return True
+    return False
+
+
 class TextScrubber:
     """Replaces what the chosen detectors find in a string; reusable and thread-safe."""
 
@@ -130,51 +288,93 @@ class TextScrubber:
         self._email, self._url = "email" in kinds, "url" in kinds
         self._ip, self._phone = "ip" in kinds, "phone" in kinds
 
+    def _confirm(self, match: re.Match[str]) -> int:
+        """Where the finding of MATCH ends (an IPv6 address may leave trailing punctuation out),
+        or -1 when the candidate is not confirmed."""
+        branch = match.lastgroup
+        end = match.end()
+        if branch == "ipv6":
+            candidate = match.group()
+            while candidate:
+                try:
+                    ipaddress.IPv6Address(candidate.split("%", 1)[0])
+                    return match.start() + len(candidate)
+                except ValueError:
+                    if candidate[-1] not in ".:":
+                        return -1
+                    candidate = candidate[:-1]
+            return -1
+        if branch == "phone":
+            return end if _is_phone(match.group(), self.phone_regions) else -1
+        if branch == "ipdash":
+            return end if _host_part_has_letter(match.string, match.start()) else -1
+        if branch == "emailcut":
+            local = match.group().split("@", 1)[0]
+            return -1 if _BLOCK_KEY_PART.search(local) else end
+        return end
+
     def _replace(self, match: re.Match[str]) -> str:
-        kind = match.lastgroup
-        text = match.group()
-        if kind == "ipv4":
-            return PLACEHOLDERS["ip"]
-        if kind == "ipv6":
-            try:
-                ipaddress.IPv6Address(text.split("%", 1)[0])
-            except ValueError:
-                return text
-            return PLACEHOLDERS["ip"]
-        if kind == "phone":
-            return PLACEHOLDERS["phone"] if _is_phone(text, self.phone_regions) else text
-        return PLACEHOLDERS[kind]
+        end = self._confirm(match)
+        if end < 0:
+            return match.group()
+        return PLACEHOLDERS[_KIND_OF_BRANCH[match.lastgroup]] + match.string[end:match.end()]
 
     def _regex(self, text: str) -> re.Pattern[str] | None:
         """The pattern over the kinds that can match TEXT at all, or None when none can."""
         branches = []
-        if self._email and ("@" in text or "%40" in text):
+        if self._email and "@" in text:
+            branches += ("email", "emailcut")
+        elif self._email and "%40" in text:
             branches.append("email")
-        if self._url and ("://" in text or "www." in text):
-            branches.append("url")
+        if self._url:
+            if "://" in text or "www." in text or "WWW." in text:
+                branches.append("url")
+            if "/" in text and _URL_BARE_HINT.search(text):
+                branches.append("urlbare")
         first = _first_digit(text) if self._ip or self._phone else -1
         if self._ip:
             if first >= 0 and _IPV4_HINT.search(text, first):
                 branches.append("ipv4")
+            if first >= 0 and "-" in text and _IPV4_DASHED_HINT.search(text):
+                branches.append("ipdash")
             if _may_hold_ipv6(text):
                 branches.append("ipv6")
         if self._phone and first >= 0 and _PHONE_HINT.search(text, first):
             branches.append("phone")
         return _pattern(tuple(branches)) if branches else None
 
+    def spans(self, text: str, obfuscated: list[tuple[int, int]] | None = None) -> list[tuple[int, int, str]]:
+        """(start, end, placeholder) of every confirmed finding, leftmost first, not overlapping
+        (OBFUSCATED: the obfuscated emails of TEXT, when already known)."""
+        if obfuscated is None:
+            obfuscated = obfuscated_emails(text) if self._email else []
+        found = [(start, end, PLACEHOLDERS["email"]) for start, end in obfuscated]
+        regex = self._regex(text)
+        if regex is not None:
+            for match in regex.finditer(text):
+                end = self._confirm(match)
+                if end >= 0:
+                    found.append((match.start(), end, PLACEHOLDERS[_KIND_OF_BRANCH[match.lastgroup]]))
+        found.sort(key=lambda span: (span[0], -span[1]))
+        chosen: list[tuple[int, int, str]] = []
+        for span in found:
+            if not chosen or span[0] >= chosen[-1][1]:
+                chosen.append(span)
+        return chosen
+
     def scrub(self, text: str) -> str:
         """TEXT with every detected item replaced by its placeholder."""
+        obfuscated = obfuscated_emails(text) if self._email else None
+        if obfuscated:
+            out, position = [], 0
+            for start, end, placeholder in self.spans(text, obfuscated):
+                out += (text[position:start], placeholder)
+                position = end
+            return "".join(out) + text[position:] if out else text
         regex = self._regex(text)
         return text if regex is None else regex.sub(self._replace, text)
 
     def find(self, text: str) -> list[tuple[str, int, int]]:
         """(kind, start, end) of every confirmed finding, for reports that must not print the value."""
-        found = []
-        regex = self._regex(text)
-        if regex is None:
-            return found
-        for match in regex.finditer(text):
-            if self._replace(match) != match.group():
-                kind = match.lastgroup
-                found.append(("ip" if kind in ("ipv4", "ipv6") else kind, match.start(), match.end()))
-        return found
+        kinds = {placeholder: kind for kind, placeholder in PLACEHOLDERS.items()}
+        return [(kinds[placeholder], start, end) for start, end, placeholder in self.spans(text)]

@@ -14,7 +14,7 @@ from .policy import Policy
 from .pseudonyms import Pseudonymizer
 from .reader import event_key, parse_line
 from .roster import Roster
-from .stats import Stats, event_type_label
+from .stats import Stats, policy_label
 from .strictjson import StrictJSONError
 
 WRITTEN, DROPPED, REJECTED = "written", "dropped", "rejected"
@@ -53,7 +53,8 @@ class Anonymizer:
         route = self._routes.get(key)
         if route is None:
             plan, outcome = self._compiled.resolve(event_type, source)
-            label = event_type_label(event_type)
+            index = self._compiled.rule_index(event_type, source)
+            label = policy_label(event_type, None if index is None else self._compiled.rules[index][0].match)
             tally = self._tallies.get(label)
             if tally is None:
                 tally = self._tallies[label] = [0, 0]  # written, dropped

@@ -47,7 +47,7 @@ class Finished:
     stats: Stats
 
 
-def header(*, policy_sha256: str, key_id: str, roster: dict | None, inputs: list[str]) -> dict:
+def header(*, policy_sha256: str, key_id: str, roster: dict | None, inputs: list[str], learn: bool = True) -> dict:
     """The first line of a journal: what a run must share with another to resume it."""
     return {
         "journal": FORMAT_VERSION,
@@ -55,6 +55,7 @@ def header(*, policy_sha256: str, key_id: str, roster: dict | None, inputs: list
         "policy_sha256": policy_sha256,
         "key_id": key_id,
         "roster": roster,
+        "learn": learn,
         "inputs": inputs,
     }
 
@@ -140,6 +141,7 @@ def mismatch(previous: dict, current: dict) -> str | None:
         ("key_id", f"another key (key id {previous.get('key_id')})"),
         ("policy_sha256", "another policy (its sha256 differs)"),
         ("roster", "a roster" if not current.get("roster") else "another roster" if previous.get("roster") else "no roster"),
+        ("learn", "a learned roster" if not current.get("learn") else "--no-learn"),
         ("inputs", "other input files"),
     ]
     for field, why in checks:

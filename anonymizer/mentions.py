@@ -301,6 +301,20 @@ class PeopleFinder:
         return "".join(out)
 
 
+    def replacements(self, text: str, username_pseudonym: Callable[[str], str], user_ids: bool = True) -> list[tuple[int, int, str]]:
+        """(start, end, replacement) of what ``scrub`` would replace in TEXT, which must be NFC
+        already: for callers that replace the spans in another text that TEXT is a view of."""
+        out = []
+        for start, end, kind, canonical in _resolve(self._hits(text, user_ids)):
+            if kind == MENTION:
+                out.append((start, end, "@" + username_pseudonym(canonical)))
+            elif kind == USERNAME:
+                out.append((start, end, username_pseudonym(canonical)))
+            else:
+                out.append((start, end, PLACEHOLDERS[kind]))
+        return out
+
+
 def stands_alone(text: str, start: int, stop: int) -> bool:
     """A username at TEXT[start:stop] that is not part of a longer handle or word: what the
     lookarounds of ``scrub_text.username_pattern`` require (``\\w`` is ``isalnum`` or ``_``)."""

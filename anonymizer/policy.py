@@ -124,6 +124,11 @@ class IdentityRule(BaseModel):
     model_config = ConfigDict(extra="forbid")
     format: Literal["text", "number"] = "text"
     prefix: str = ""
+    # `insensitive`: the pseudonym is derived from the value lower-cased with Python's
+    # `str.lower()` (full Unicode lower-casing), so `Zelda_Q` and `zelda_q` are one person.
+    # Default: insensitive for `username` (edX usernames are unique regardless of case),
+    # sensitive for every other identity.
+    case: Literal["sensitive", "insensitive"] | None = None
 
 
 class EventRule(BaseModel):
@@ -193,6 +198,9 @@ class Policy(BaseModel):
     def _identities(self) -> Policy:
         merged = dict(DEFAULT_IDENTITIES)
         merged.update(self.identities)
+        for name, rule in merged.items():
+            if rule.case is None:
+                merged[name] = rule.model_copy(update={"case": "insensitive" if name == "username" else "sensitive"})
         self.identities = merged
         for loc, rule in _all_rules(self):
             if rule.op == "pseudonymize" and rule.params.identity not in merged:

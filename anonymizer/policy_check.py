@@ -13,10 +13,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
-from .compiler import CompiledPolicy, compile_policy
+from .compiler import CompiledPolicy, _build_tree, _holds, _join, _Node, compile_policy, decode_payload
 from .engine import Anonymizer
+from .inspect import string_kind
+from .paths import WILDCARD
 from .keys import generate_key
-from .policy import EventRule, Policy
+from .policy import EventRule, FieldRule, Policy
 from .pseudonyms import Pseudonymizer
 from .strictjson import StrictJSONError
 from .reader import collect_inputs, event_key, open_lines, parse_line
@@ -54,6 +56,16 @@ class PolicyCheck:
     event_types: dict[str, Counter] = field(default_factory=dict)  # label -> outcome -> count
     rule_hits: Counter = field(default_factory=Counter)  # rule index -> events
     fields: dict[tuple[str, str, str], int] = field(default_factory=Counter)  # (label, path, reason) -> count
+    kept_text: Counter = field(default_factory=Counter)  # (label, path) -> free-text values kept verbatim
+
+    @property
+    def kept_free_text(self) -> dict[str, dict[str, int]]:
+        """{event type: {field path: count}} of free-form strings (with spaces, or long) that a
+        ``keep`` rule copies verbatim: learner-made text there leaves unscrubbed."""
+        out: dict[str, dict[str, int]] = {}
+        for (label, path), count in sorted(self.kept_text.items()):
+            out.setdefault(label, {})[path] = count
+        return out
 
     @property
     def unhandled_event_types(self) -> dict[str, int]:
@@ -119,6 +131,7 @@ class PolicyCheck:
                 "unhandled_event_types": self.unhandled_event_types,
                 "dropped_by_rule": self.dropped_by_rule,
                 "unnamed_fields": self.unnamed_fields,
+                "kept_free_text": self.kept_free_text,
                 "dropped_fields": self.dropped_fields(),
                 "unused_rules": [
                     {"index": index, "rule": f"events[{index}]", "match": self.rules[index].match, "source": self.rules[index].source,
@@ -141,6 +154,7 @@ class PolicyChecker:
         self.anonymizer = Anonymizer(policy, key)
         self.result = PolicyCheck(policy=policy, rules=[rule for rule, _ in self.compiled.rules])
         self._routes: dict[tuple[str, str], tuple[int | None, str, str]] = {}
+        self._kept_trees: dict[int, tuple[_Node, _Node | None]] = {}
 
     def add_line(self, line: bytes) -> None:
         """Run one raw sample line through the policy and count what happened to it."""
@@ -171,11 +185,37 @@ class PolicyChecker:
         if counter is None:
             counter = result.event_types[label] = Counter()
         counter[outcome] += 1
+        if index is not None and outcome == "anonymize":
+            try:
+                self._find_kept_text(parsed, index, label)
+            except StrictJSONError:
+                pass  # the anonymizer below meets the same payload and counts the line as rejected
         try:
             self.anonymizer.anonymize_event(parsed)
         except StrictJSONError as exc:  # a JSON-string payload a run would reject the line for
             result.events -= 1
             result.rejected[exc.reason] += 1
+
+    def _find_kept_text(self, event: dict, index: int, label: str) -> None:
+        """Count the free-form strings of EVENT that a ``keep`` rule would copy verbatim."""
+        trees = self._kept_trees.get(index)
+        if trees is None:
+            rule = self.result.rules[index]
+            where = f"events[{index}]"
+            envelope = _build_tree({**self.result.policy.envelope, **rule.envelope}, where)
+            payload = _build_tree(dict(rule.fields), where) if rule.action == "anonymize" else None
+            if payload is not None and rule.payload is not None:
+                payload.rule = rule.payload
+            trees = self._kept_trees[index] = (envelope, payload)
+        envelope, payload = trees
+        found: list[str] = []
+        _kept_walk(envelope, {k: v for k, v in event.items() if k != "event"}, "", found)
+        if payload is not None and "event" in event:
+            _, decoded = decode_payload(event["event"])
+            if decoded is not None:
+                _kept_walk(payload, decoded, "event", found)
+        for path in found:
+            self.result.kept_text[(label, path)] += 1
 
     def add_lines(self, lines: Iterable[bytes], name: str = "<input>") -> None:
         """Run LINES, one input file's worth, through the policy."""
@@ -188,6 +228,52 @@ class PolicyChecker:
         """The result, with the anonymizer's field counts taken in."""
         self.result.fields = Counter(self.anonymizer.stats.fields)
         return self.result
+
+
+def free_form(value: str) -> bool:
+    """A string that reads as prose: it has spaces, or is long (``inspect``'s text kinds)."""
+    return string_kind(value) in ("text", "long-text")
+
+
+def _kept_strings(value: Any, path: str, found: list[str]) -> None:
+    if type(value) is str:
+        if free_form(value):
+            found.append(path)
+    elif type(value) is dict:
+        for key, item in value.items():
+            _kept_strings(item, _join(path, key), found)
+    elif type(value) is list:
+        for position, item in enumerate(value):
+            _kept_strings(item, _join(path, position), found)
+
+
+_ABSENT = object()
+
+
+def _kept_walk(node: _Node, value: Any, path: str, found: list[str]) -> None:
+    """Follow VALUE through the rule tree as the compiled policy does, and note in FOUND the path
+    of every free-form string that a ``keep`` rule (``authored`` keeps aside) copies."""
+    rule: FieldRule | None = node.rule
+    if rule is not None and rule.decode is not None:
+        if type(value) is str:
+            _, value = decode_payload(value) if rule.decode == "json" else ("", None)
+        if value is not None:
+            _kept_walk(_build_tree(rule.fields, "decode"), value, path, found)
+        return
+    if not node.children or not isinstance(value, (dict, list)):
+        if rule is not None and rule.op == "keep" and not getattr(rule.params, "authored", False):
+            _kept_strings(value, path, found)
+        return
+    items = value.items() if type(value) is dict else enumerate(value)
+    for key, item in items:
+        child = node.children.get(key) or node.children.get(WILDCARD)
+        if child is None and rule is not None:
+            child = _Node(rule=rule)
+        when = child.rule.when if child is not None and child.rule is not None else None
+        if when and not all(_holds(value.get(sibling, _ABSENT), allowed) for sibling, allowed in when.items()):
+            continue  # dropped by its condition, as in a run
+        if child is not None:
+            _kept_walk(child, item, _join(path, key), found)
 
 
 def check_policy(policy: Policy, samples: list[Path] | None = None) -> PolicyCheck:
@@ -232,6 +318,18 @@ def format_check(check: PolicyCheck, *, strict: bool = False, strict_fields: boo
     else:
         out.append("fields no rule names: none")
 
+    kept = check.kept_free_text
+    out.append("")
+    if kept:
+        paths = sum(len(p) for p in kept.values())
+        out.append(
+            f"WARNING kept fields that held free text (copied verbatim by 'keep'; scrub them, or mark "
+            f"course or platform text with 'authored: true'): {paths} path(s) in {len(kept)} event type(s)"
+        )
+        out.extend(_table((label, path, count) for label, by_path in kept.items() for path, count in by_path.items()))
+    else:
+        out.append("kept fields that held free text: none")
+
     unparseable = check.dropped_fields(("unparseable",))
     if unparseable:
         out.append("")
@@ -275,6 +373,9 @@ def verdict(check: PolicyCheck, *, strict: bool = False, strict_fields: bool = F
     failures = []
     if strict and check.unhandled_event_types:
         failures.append(f"{len(check.unhandled_event_types)} event type(s) in the sample are handled by no rule (--strict)")
+    if strict and check.kept_free_text:
+        paths = sum(len(p) for p in check.kept_free_text.values())
+        failures.append(f"{paths} kept field path(s) in the sample held free text (--strict)")
     if strict_fields and check.unnamed_fields:
         paths = sum(len(p) for p in check.unnamed_fields.values())
         failures.append(f"{paths} field path(s) in the sample are named by no rule (--strict-fields)")

@@ -44,6 +44,9 @@ class Person:
     usernames: tuple[str, ...] = ()
     emails: tuple[str, ...] = ()
     names: tuple[str, ...] = ()
+    # From a roster file (True), or only learned from the inputs (False): only listed people's
+    # username pseudonyms are linked to their user id.
+    listed: bool = True
 
     @property
     def username(self) -> str | None:
@@ -185,6 +188,52 @@ class RosterReport:
             if more > 0:
                 lines.append(f"  … and {more} more")
         return lines
+
+
+def join_rosters(listed: Roster | None, learned: Roster | None) -> Roster | None:
+    """The people of LISTED (a roster from files) and LEARNED (from the inputs) as one roster.
+
+    A learned person is joined to a listed one on the user id, else on a username (ignoring
+    case) or an email; what they add (another username, an email) is added to the listed person.
+    The others follow, in the order they were learned. Deterministic: the result depends only on
+    the two rosters.
+    """
+    if learned is None or not learned.people:
+        return listed
+    if listed is None or not listed.people:
+        return learned
+    merged: list[dict] = [
+        {"id": p.id, "usernames": list(p.usernames), "emails": list(p.emails), "names": list(p.names), "listed": True}
+        for p in listed.people
+    ]
+    where: dict[tuple[str, str], int] = {}
+
+    def index(i: int, person: dict) -> None:
+        if person["id"] is not None:
+            where.setdefault(("id", person["id"]), i)
+        for username in person["usernames"]:
+            where.setdefault(("username", username.casefold()), i)
+        for email in person["emails"]:
+            where.setdefault(("email", email.casefold()), i)
+
+    for i, person in enumerate(merged):
+        index(i, person)
+    for person in learned.people:
+        keys = ([("id", person.id)] if person.id is not None else []) + [("username", u.casefold()) for u in person.usernames]
+        keys += [("email", e.casefold()) for e in person.emails]
+        found = next((where[k] for k in keys if k in where), None)
+        if found is None or (person.id is not None and merged[found]["id"] not in (None, person.id)):
+            found = len(merged)
+            merged.append({"id": person.id, "usernames": [], "emails": [], "names": [], "listed": False})
+        target = merged[found]
+        if target["id"] is None and person.id is not None and ("id", person.id) not in where:
+            target["id"] = person.id
+        for mine, theirs in ((target["usernames"], person.usernames), (target["emails"], person.emails)):
+            folded = {v.casefold() for v in mine}
+            mine.extend(v for v in theirs if v.casefold() not in folded)
+        index(found, target)
+    people = [Person(p["id"], tuple(p["usernames"]), tuple(p["emails"]), tuple(p["names"]), p["listed"]) for p in merged]
+    return Roster(people, listed.files, listed.bad_rows)
 
 
 # ---------------------------------------------------------------- reading

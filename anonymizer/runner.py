@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import os
 import shutil
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
+
+from isal.igzip_lib import IsalError
 
 from . import journal
 from .engine import Anonymizer
@@ -16,8 +19,9 @@ from .manifest import MANIFEST_NAME, FileEntry, InputEntry, build_manifest, read
 from .pipeline import Batch, OutputFile, batches, default_jobs, ordered_results
 from .policy import Policy
 from .pseudonyms import Pseudonymizer
-from .reader import collect_inputs, output_name
-from .roster import Roster
+from .learn import Learner
+from .reader import collect_inputs, open_lines, output_name
+from .roster import Roster, join_rosters
 from .signing import SIGNATURE_NAME, Ed25519PrivateKey, sign_manifest
 from .stats import Stats
 
@@ -159,6 +163,7 @@ def run(
     jobs: int | None = None,
     roster: Roster | None = None,
     sign_key: Ed25519PrivateKey | None = None,
+    learn: bool = True,
     on_file_done: Callable[[str, Stats], None] | None = None,
     on_progress: Callable[[Progress], None] | None = None,
     max_rejected_fraction: float | None = None,
@@ -172,13 +177,15 @@ def run(
     pseudonym. With SIGN_KEY (an Ed25519 private key, see ``anonymizer.signing``),
     ``manifest.sig`` is written beside the manifest. An input with more than half of its lines
     rejected is named in the manifest's ``warnings``; with MAX_REJECTED_FRACTION, an input above
-    that share stops the run (``InputError``).
+    that share stops the run (``InputError``). With LEARN (the default), a first pass collects the
+    people the inputs name in identifier fields (see ``anonymizer.learn``), and they are found in
+    free text as ROSTER's people are.
     """
     out_dir = Path(out_dir)
     _refuse_overlap(inputs, out_dir)
     sources = collect_inputs(inputs)
     roster_summary = roster.summary(Pseudonymizer(key)) if roster is not None else None
-    head = journal.header(policy_sha256=policy.sha256, key_id=key.key_id, roster=roster_summary, inputs=[n for _, n in sources])
+    head = journal.header(policy_sha256=policy.sha256, key_id=key.key_id, roster=roster_summary, learn=learn, inputs=[n for _, n in sources])
     try:
         kept = _resume_or_prepare(out_dir, force, head, sources)
         log = journal.Journal(out_dir, head, [kept[name] for _, name in sources if name in kept])
@@ -186,7 +193,19 @@ def run(
         partial.mkdir(exist_ok=True)
     except OSError as exc:
         raise OutputError(f"{exc.filename or out_dir}: cannot prepare the output directory ({os_reason(exc)})") from None
-    anonymizer = Anonymizer(policy, key, roster)
+    learned = None
+    people = roster
+    if learn:
+        # Before any worker starts: every worker gets the same, whole roster.
+        learner = Learner(policy)
+        for path, _ in sources:
+            try:
+                learner.add_lines(open_lines(path))
+            except (EOFError, OSError, zlib.error, IsalError):
+                pass  # the run itself reads the file again and stops with an error that names it
+        learned = learner.summary()
+        people = join_rosters(roster, learner.roster())
+    anonymizer = Anonymizer(policy, key, people)
     # Every file's entries and counts by input index, merged in input order at the end, so that
     # files kept from an interrupted run take their places as if they had just been made.
     done: dict[int, journal.Finished] = {i: kept[name] for i, (_, name) in enumerate(sources) if name in kept}
@@ -260,6 +279,8 @@ def run(
             roster=roster_summary,
             warnings=warnings,
         )
+        if learned is not None:
+            manifest["learned_roster"] = learned  # counts only, never a person
         write_json_atomically(out_dir / MANIFEST_NAME, manifest)
         if sign_key is not None:
             sign_manifest(out_dir, sign_key)  # after the manifest: it signs its exact bytes

@@ -1,12 +1,16 @@
 """Counting what happened to every line, by outcome, reason, event type and field path.
 
-No value from the logs is ever counted by itself: event types that are URL paths are grouped
-as ``<url>``, unusual ones as ``<other>``, and field paths use ``*`` for data-like keys.
+No value from the logs is ever counted by itself. In the manifest an event type is named only
+when a policy rule names it exactly; one that a glob matched is counted under that glob
+(``edx.forum.*``, ``/*``), and every other under ``<other>``, since any client may send any event
+type. Field paths use ``*`` for data-like keys. (``inspect`` and ``policy check``, which report to
+the data steward and never into a package, use ``event_type_label``.)
 """
 
 from __future__ import annotations
 
 import re
+from fnmatch import fnmatchcase
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -28,6 +32,22 @@ def event_type_label(event_type: object) -> str:
     if _PLAIN_EVENT_TYPE.match(event_type) and not _HEXISH.search(event_type):
         return event_type
     return "<other>"
+
+
+UNNAMED = "<other>"
+
+
+def policy_label(event_type: str, match: list[str] | None) -> str:
+    """How the manifest counts EVENT_TYPE, matched by a rule with the patterns MATCH (None: no rule):
+    as itself when a pattern names it exactly, as the glob that matched it, else ``<other>``."""
+    if not match:
+        return UNNAMED
+    if event_type in match and not event_type.startswith("/") and not any(ch in event_type for ch in "*?["):
+        return event_type
+    for pattern in match:
+        if any(ch in pattern for ch in "*?[") and fnmatchcase(event_type, pattern):
+            return pattern
+    return UNNAMED
 
 
 @dataclass

@@ -41,7 +41,7 @@ from anonymizer.roster import Person, Roster  # noqa: E402
 SEED = 20240311
 FILLER_PEOPLE = 5_000
 TEMPLATED_SENTENCES = 300
-TARGETS = {"roster_recall": 1.0, "email_recall": 1.0, "phone_recall": 0.99, "precision": 0.95}
+TARGETS = {"roster_recall": 1.0, "email_recall": 1.0, "phone_recall": 0.99, "disguised_recall": 1.0, "precision": 0.95}
 
 # The hard cases of the roster: id, username, email, name.
 PEOPLE = [
@@ -168,6 +168,77 @@ HARD_CASES = [
     ("Amélie Roux / Amelie Roux / amélie", [("name", "Amélie Roux"), ("name", "Amelie Roux"), ("name", "amélie")]),
 ]
 
+# Identifiers in disguise: encoded (entities, percent-encoding, JSON escapes, fullwidth forms),
+# obfuscated as people write them in forums, cut off by truncation, URLs without a scheme, phones
+# with prefixes, odd separators and extensions, IPs padded or inside host names.
+DISGUISED = [
+    ("Mail me: jane.doe (at) example (dot) com", [("email", "jane.doe (at) example (dot) com")]),
+    ("jane[at]example[dot]org is my address", [("email", "jane[at]example[dot]org")]),
+    ("write to zelda.quintero at example dot com", [("email", "zelda.quintero at example dot com")]),
+    ("reach me at h.schmidt @ uni.example.de tonight", [("email", "h.schmidt @ uni.example.de")]),
+    ("My email is kim.nguyen {at} otherschool {dot} org.", [("email", "kim.nguyen {at} otherschool {dot} org")]),
+    ("ping priya.r at gmail.com after class", [("email", "priya.r at gmail.com")]),
+    ("My email is jane.doe&#64;example.com.", [("email", "jane.doe&#64;example.com")]),
+    ("Contact oyvind.aero&#x40;example.no for the slides", [("email", "oyvind.aero&#x40;example.no")]),
+    ("Send it to seun.adebayo&commat;example.ng", [("email", "seun.adebayo&commat;example.ng")]),
+    ("The link had zelda.quintero%2540example.com in it", [("email", "zelda.quintero%2540example.com")]),
+    (r'{"email": "mateo.garcia.nunez\u0040example.es"}', [("email", r"mateo.garcia.nunez\u0040example.es")]),
+    (r'{\"answer\": \"grace.park\\u0040example.com\"}', [("email", r"grace.park\\u0040example.com")]),
+    ("ｚｅｌｄａ．ｑｕｉｎｔｅｒｏ＠ｅｘａｍｐｌｅ．ｃｏｍ is my mail", [("email", "ｚｅｌｄａ．ｑｕｉｎｔｅｒｏ＠ｅｘａｍｐｌｅ．ｃｏｍ")]),
+    ("Thanks for the help, you can write to aiko.fujimori@exam", [("email", "aiko.fujimori@exam")]),
+    ("Zo&euml; D&#39;Angelo helped me", [("name", "Zo&euml;"), ("name", "D&#39;Angelo")]),
+    (r"\u738b\u82b3 wrote the summary", [("name", r"\u738b\u82b3")]),
+    ("%E7%8E%8B%E8%8A%B3 wrote it", [("name", "%E7%8E%8B%E8%8A%B3")]),
+    ("ask zelda&#45;q about it", [("username", "zelda&#45;q")]),
+    ("ｍａｔｅｏ＿ｇｎ posted the answer", [("username", "ｍａｔｅｏ＿ｇｎ")]),
+    ("thanks &#64;thandi.m for the notes", [("mention", "&#64;thandi.m")]),
+    ("Profile: linkedin.com/in/zelda-quintero", [("url", "linkedin.com/in/zelda-quintero")]),
+    ("see example.net/u/markab for more", [("url", "example.net/u/markab")]),
+    ("find me at www.facebook.com/mateo.gn", [("url", "www.facebook.com/mateo.gn")]),
+    ("my page github.com/whargreaves has the code", [("url", "github.com/whargreaves")]),
+    ("Call tel:+1-415-555-0132 tonight", [("phone", "+1-415-555-0132")]),
+    ("Phone:+44 20 7946 0958", [("phone", "+44 20 7946 0958")]),
+    ("call +1\u00a0415\u00a0555\u00a00199 now", [("phone", "+1\u00a0415\u00a0555\u00a00199")]),
+    ("my number is 415\u2013555\u20130177", [("phone", "415\u2013555\u20130177")]),
+    ("office (312) 555-0147 x123", [("phone", "(312) 555-0147 x123")]),
+    ("reception 0803 123 4567 ext. 12", [("phone", "0803 123 4567 ext. 12")]),
+    ("my VM is at 192.168.001.023 today", [("ip", "192.168.001.023")]),
+    ("the host ec2-203-0-113-25.compute-1.amazonaws.com is down", [("ip", "203-0-113-25")]),
+    ("ssh into ip-10-0-1-23.ec2.internal first", [("ip", "10-0-1-23")]),
+    ("log file host_203.0.113.5 shows it", [("ip", "203.0.113.5")]),
+    ("my address is 2001:db8::1.", [("ip", "2001:db8::1")]),
+]
+
+# Look-alikes of the disguises: words "at" and "dot", versions, files, dates, abbreviations,
+# decimals, entities, percent signs and backslashes that hide nobody.
+CLEAN_DISGUISE = [
+    "At the end of the day, we all passed.",
+    "Let us meet at home dot six.",
+    "Chapter 3 (at) most covers the proof.",
+    "Upgrade to v1.2.3 or 2.0.1 before running.",
+    "The exam is on 12.03.2024 and the retake on 01.04.2024.",
+    "Run file.py and then main.py to see the plot.",
+    "Use synonyms, e.g. big and large, i.e. words with one meaning.",
+    "The value is 0.5 or 3.75, give or take.",
+    "I looked at docs.python.org yesterday.",
+    "Open src/app/main.py and/or notes.md first.",
+    "The 2.5/3.0 release notes are online.",
+    "Rates are 4.5% & 5.2% this year.",
+    "Tom &amp; Jerry is a cartoon.",
+    "Caf&eacute; au lait costs 3.50.",
+    "The file is at C:\\Users\\Public\\notes.txt on my laptop.",
+    "Look at the data (dot plot) again.",
+    "I'm at work at 9 at the latest.",
+    "Meet me at 10.30 at the café.",
+    "Score 3 [at] best out of 5.",
+    "The fee is 50&#37; lower for auditors.",
+    "Results: 12\u201314 points, see pages 3\u20135.",
+    "The build 2024-03-15-1 passed.",
+    "Our group is at 98.6% completion.",
+    "See index.html/ for the layout.",
+    "The ratio is 1.5/2.5 in the model.",
+]
+
 CLEAN = [
     "Mark my words, this will be on the final.",
     "This course really captures the Joy of learning.",
@@ -264,6 +335,7 @@ def _ascii(text: str) -> str:
 class Sentence:
     text: str
     planted: list[tuple[str, str]] = field(default_factory=list)  # (kind, text as planted)
+    disguised: bool = False  # its planted items are encoded, obfuscated or otherwise disguised
 
 
 def build_roster(seed: int = SEED, filler: int = FILLER_PEOPLE) -> Roster:
@@ -341,8 +413,39 @@ def build_set(seed: int = SEED) -> list[Sentence]:
         template = rng.choice(("The answer is {n}.", "We ran {n} trials.", "The video has {n} views.", "Invoice {n} is paid.",
                                "I got {n} points in the simulation.", "Problem {n} of the archive is similar."))
         sentences.append(Sentence(template.format(n=number)))
+    sentences += _disguised_people(rng)
     sentences += [Sentence(text, list(planted)) for text, planted in HARD_CASES]
-    sentences += [Sentence(text) for text in CLEAN]
+    sentences += [Sentence(text, list(planted), disguised=True) for text, planted in DISGUISED]
+    sentences += [Sentence(text) for text in CLEAN + CLEAN_DISGUISE]
+    return sentences
+
+
+_EMAIL_DISGUISES = (
+    lambda e: e.replace("@", "&#64;"), lambda e: e.replace("@", "&#x40;"), lambda e: e.replace("@", "&commat;"),
+    lambda e: e.replace("@", "%2540"), lambda e: e.replace("@", "\\u0040"), lambda e: e.replace("@", "\\\\u0040"),
+    lambda e: "".join(chr(ord(c) + 0xFEE0) if "!" <= c <= "~" else c for c in e),
+    lambda e: e.replace("@", " (at) ").replace(".", " (dot) "), lambda e: e.replace("@", "[at]").replace(".", "[dot]"),
+    lambda e: e.replace("@", " at ").replace(".", " dot "), lambda e: e.replace("@", " @ "),
+)
+_USERNAME_DISGUISES = (
+    lambda u: f"&#{ord(u[0])};{u[1:]}", lambda u: "".join(chr(ord(c) + 0xFEE0) if "!" <= c <= "~" else c for c in u),
+    lambda u: "".join(f"%{ord(c):02X}" for c in u), lambda u: "".join(f"\\u{ord(c):04x}" for c in u),
+)
+
+
+def _disguised_people(rng: Random) -> list[Sentence]:
+    """Roster emails and usernames in every disguise, in sentences of a forum."""
+    sentences = []
+    for index in range(2 * len(_EMAIL_DISGUISES)):
+        _, user, email, _ = rng.choice(PEOPLE)
+        written = _EMAIL_DISGUISES[index % len(_EMAIL_DISGUISES)](email)
+        template = rng.choice(("Mail me: {e} please.", "my address is {e}", "({e}) for questions", "Contact {e} or me."))
+        sentences.append(Sentence(template.format(e=written), [("email", written)], disguised=True))
+    for index in range(2 * len(_USERNAME_DISGUISES)):
+        _, user, _, _ = rng.choice(PEOPLE)
+        written = _USERNAME_DISGUISES[index % len(_USERNAME_DISGUISES)](user)
+        template = rng.choice(("ask {u} about it", "{u} posted the answer", "thanks {u}!"))
+        sentences.append(Sentence(template.format(u=written), [("username", written)], disguised=True))
     return sentences
 
 
@@ -362,7 +465,7 @@ def scrubber(roster: Roster, key: Key = Key(b"\x11" * 32)):
     return lambda text: fn(text, EventState(actors=()))
 
 
-_REPLACEMENT = re.compile(r"\[(?:NAME|EMAIL|PHONE|URL|IP|USER_ID)\]|u_[0-9]{6,20}|u_[0-9a-f]{20}")
+_REPLACEMENT = re.compile(r"\[(?:NAME|EMAIL|PHONE|URL|IP|USER_ID)\]|@?u_[0-9]{6,20}|@?u_[0-9a-f]{20}")
 
 
 def _regions(before: str, after: str) -> list[tuple[int, int, str]]:
@@ -411,6 +514,7 @@ def measure(workdir: Path | None = None, seed: int = SEED) -> dict:
     misses: list[str] = []
     false_positives: list[str] = []
     clean_kept = clean_total = 0
+    disguised_total = disguised_recalled = 0
     for sentence in sentences:
         before = unicodedata.normalize("NFC", sentence.text)
         after = scrub(before)
@@ -429,8 +533,10 @@ def measure(workdir: Path | None = None, seed: int = SEED) -> dict:
             planted_total[kind] = planted_total.get(kind, 0) + 1
             covered = any(r_start < end and start < r_end for r_start, r_end, _ in regions)
             gone = _folded(value) not in _folded(after)
+            disguised_total += sentence.disguised
             if covered and gone:
                 recalled[kind] = recalled.get(kind, 0) + 1
+                disguised_recalled += sentence.disguised
             else:
                 misses.append(kind)
         for r_start, r_end, replacement in regions:
@@ -456,6 +562,8 @@ def measure(workdir: Path | None = None, seed: int = SEED) -> dict:
         "roster_recall": sum(recalled.get(k, 0) for k in roster_kinds) / roster_planted,
         "email_recall": recall.get("email", 1.0),
         "phone_recall": recall.get("phone", 1.0),
+        "disguised_planted": disguised_total,
+        "disguised_recall": disguised_recalled / max(1, disguised_total),
         "overall_precision": sum(found_right.values()) / max(1, sum(found_total.values())),
         "clean_sentences_kept": clean_kept / clean_total,
         "misses": dict(sorted(Counter(misses).items())),
@@ -476,6 +584,7 @@ def main() -> None:
         )
     print(f"\nroster identifiers recall {figures['roster_recall']:.1%} (target 100%), emails {figures['email_recall']:.1%} "
           f"(target 100%), phones {figures['phone_recall']:.1%} (target 99%)")
+    print(f"disguised identifiers ({figures['disguised_planted']}) recall {figures['disguised_recall']:.1%} (target 100%)")
     print(f"precision overall {figures['overall_precision']:.1%} (target 95%); clean sentences unchanged "
           f"{figures['clean_sentences_kept']:.1%}")
 

@@ -37,3 +37,24 @@ def test_phone_regions_are_validated_when_the_policy_loads():
     text = b"name: t\nenvelope: {event_type: keep}\nevents:\n  - match: x\n    fields:\n      body: {op: scrub_text, phone_regions: [US, XX]}\n"
     with pytest.raises(PolicyError, match="unknown phone region"):
         parse_policy(text, "t.yaml")
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("tel:+1-415-555-0132", "tel:[PHONE]"),
+        ("TEL:+14155550132", "TEL:[PHONE]"),
+        ("Phone:(415) 555-0132", "Phone:[PHONE]"),
+        ("call 415-555-0132 x123 now", "call [PHONE] now"),
+        ("call 415-555-0132x123 now", "call [PHONE] now"),
+        ("call +44 20 7946 0958 ext. 12 now", "call [PHONE] now"),
+        ("call 0803 123 4567 extension 7", "call [PHONE]"),
+    ],
+)
+def test_a_prefix_before_or_an_extension_after_a_phone_does_not_hide_it(text, expected):
+    assert TextScrubber().scrub(text) == expected
+
+
+@pytest.mark.parametrize("text", ["ratio:1234567", "id:4155550132", "x123 and ext. 12 alone", "Box 7, ext. 12"])
+def test_other_prefixes_and_a_lone_extension_are_not_phones(text):
+    assert TextScrubber().scrub(text) == text

@@ -1,7 +1,8 @@
 """Accuracy of free-text scrubbing with a roster, on the labelled set of bench/eval_text.py.
 
-These are accuracy targets, not speed: recall 100% for roster identifiers and for emails, at
-least 99% for phone numbers, precision at least 95%.
+These are accuracy targets, not speed: recall 100% for roster identifiers, for emails and for
+identifiers in disguise (encoded, obfuscated, cut off...), at least 99% for phone numbers,
+precision at least 95%.
 """
 
 from __future__ import annotations
@@ -38,6 +39,10 @@ def test_every_email_is_found(figures):
 
 def test_at_least_99_percent_of_phone_numbers_are_found(figures):
     assert figures["phone_recall"] >= 0.99
+
+
+def test_every_disguised_identifier_is_found(figures):
+    assert figures["disguised_planted"] >= 60 and figures["disguised_recall"] == 1.0
 
 
 def test_precision_is_at_least_95_percent(figures):

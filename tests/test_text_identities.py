@@ -262,14 +262,14 @@ def test_every_field_that_names_a_learner_gives_the_same_pseudonym():
             "event_type": "edx.forum.thread.voted",
             "event_source": "server",
             "referer": "https://lms.example/u/zelda-q",
-            "context": {"username": "zelda-q", "user_id": 530114, "path": "/courses/x/progress/530114/"},
+            "context": {"username": "zelda-q", "user_id": 530114, "path": "/courses/course-v1:X+Y+Z/progress/530114/"},
             "event": {"target_username": "zelda-q", "body": "@zelda-q"},
         }
     )
     linked = f"u_{user_id_pseudonym(530114)}"
     assert out["username"] == out["context"]["username"] == out["event"]["target_username"] == linked
     assert out["referer"].endswith(f"/u/{linked}")
-    assert out["context"]["path"] == f"/courses/x/progress/{user_id_pseudonym(530114)}/"
+    assert out["context"]["path"] == f"/courses/course-v1:X+Y+Z/progress/{user_id_pseudonym(530114)}/"
     assert out["context"]["user_id"] == user_id_pseudonym(530114)
 
 
@@ -386,13 +386,21 @@ def test_a_url_path_segment_that_names_a_known_person_is_scrubbed():
     out = anonymizer.anonymize_event(
         {"event_type": "page_close", "event": "", "referer": "https://social.example/in/zelda-quintero/?utm_source=edx"}
     )
-    assert out["referer"] == "https://social.example/in/[NAME]-[NAME]/"
+    # Another site's path: no route says what its segments are, so none is kept.
+    assert out["referer"] == "https://social.example/[REDACTED]/[REDACTED]/"
 
 
 def test_url_paths_naming_nobody_are_unchanged_with_a_roster():
+    # A number where the route puts a block id or a position is not a user id, even when it equals one.
     anonymizer = Anonymizer(load_policy("research"), KEY, ROSTER)
     url = "https://lms.example/courses/course-v1:X+Y+Z/courseware/530114/week_1/"
     assert anonymizer.anonymize_event({"event_type": "page_close", "event": "", "referer": url})["referer"] == url
+
+
+def test_a_url_path_segment_that_is_a_known_username_becomes_its_pseudonym():
+    anonymizer = Anonymizer(load_policy("research"), KEY, ROSTER)
+    out = anonymizer.anonymize_event({"event_type": "page_close", "event": "", "referer": "https://lms.example/somewhere/ZELDA-Q/530114"})
+    assert out["referer"] == f"https://lms.example/[REDACTED]/u_{user_id_pseudonym(530114)}/{user_id_pseudonym(530114)}"
 
 
 # ---------------------------------------------------------------- the command line and the manifest

@@ -61,13 +61,16 @@ class NoParams(BaseModel):
 class Identity:
     """How one kind of identifier is pseudonymized: its HMAC namespace and output shape.
 
-    With a roster, the ``username`` identity is *linked*: the username of a known person becomes
-    ``prefix`` + that person's ``user_id`` pseudonym, so the two can be joined without the key.
+    With a roster, the ``username`` identity is *linked*: the username of a person listed in a
+    roster file becomes ``prefix`` + that person's ``user_id`` pseudonym, so the two can be joined
+    without the key. ``fold``: the pseudonym is derived from ``value.lower()`` (usernames are
+    unique regardless of case).
     """
 
     name: str
     format: str  # "text" or "number"
     prefix: str = ""
+    fold: bool = False
     roster: Any = field(default=None, compare=False, repr=False)
     person_identity: Identity | None = None  # the identity a linked pseudonym derives from
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
+from ..detectors import EMAIL_PATTERN
 from .base import DROP, Operator, register
 
 
@@ -18,10 +19,18 @@ class PseudonymizeParams(BaseModel):
     identity: str
 
 
+EMAIL_NAMESPACE = "email"
+
+
+def _is_email(text: str) -> bool:
+    return "@" in text and EMAIL_PATTERN.fullmatch(text) is not None
+
+
 def make_pseudonymizer(identity, pseudonymizer):
     """The value function for IDENTITY; shared with the operators that pseudonymize inside text and URLs."""
     namespace, prefix = identity.name, identity.prefix
     text, number = pseudonymizer.text, pseudonymizer.number
+    fold = identity.fold
 
     if identity.format == "number":
 
@@ -35,18 +44,27 @@ def make_pseudonymizer(identity, pseudonymizer):
                     return str(number(namespace, str(int(stripped))))
                 if not stripped:
                     return value
-                return prefix + text(namespace, stripped)
+                return prefix + text(namespace, stripped.lower() if fold else stripped)
             if kind is float and value.is_integer():
                 return number(namespace, str(int(value)))
             return DROP
 
         return pseudonymize_number
 
+    # An email typed where a username belongs (the instructor dashboard's `student`) gets a
+    # pseudonym of its own, from the address lower-cased: never its raw value, and never the
+    # pseudonym some username equal to it would get.
+    emails = namespace == "username"
+
     def pseudonymize_text(value, state):
         kind = type(value)
         if kind is str:
             stripped = value.strip()
-            return prefix + text(namespace, stripped) if stripped else value
+            if not stripped:
+                return value
+            if emails and _is_email(stripped):
+                return prefix + text(EMAIL_NAMESPACE, stripped.lower())
+            return prefix + text(namespace, stripped.lower() if fold else stripped)
         if kind is int:
             return prefix + text(namespace, str(value))
         return DROP
@@ -57,16 +75,29 @@ def make_pseudonymizer(identity, pseudonymizer):
 
 
 def _linked(identity, pseudonymizer, unlinked):
-    """A username pseudonym that derives from the person: ``prefix`` + their user-id pseudonym.
+    """A username pseudonym that derives from the person the roster knows.
 
-    A researcher can join ``u_8812…`` in a username field with ``8812…`` in a user-id field by
-    string, without the key. Usernames the roster does not know (or people without an id) keep
-    the plain pseudonym; emails of known people (an instructor typing one for a username) link too.
+    A person listed in a roster file with an id gets ``prefix`` + their user-id pseudonym, so a
+    researcher can join ``u_8812…`` in a username field with ``8812…`` in a user-id field by
+    string, without the key. An email of a known person (an instructor typing one for a
+    username) resolves to that person's username pseudonym. People only learned from the inputs
+    are never linked to their id: their pseudonym must not depend on which other logs a run
+    happened to read. Values nobody knows keep the plain pseudonym.
     """
     person_for = identity.roster.person_for
     of_person = make_pseudonymizer(identity.person_identity, pseudonymizer)
     prefix = identity.prefix
     linked: dict[str, str] = {}
+
+    def resolve(stripped: str, state) -> str | None:
+        person = person_for(stripped)
+        if person is None:
+            return None
+        if person.listed and person.id is not None:
+            return prefix + str(of_person(int(person.id), state))
+        if _is_email(stripped) and person.usernames:
+            return unlinked(person.usernames[0], state)
+        return None
 
     def pseudonymize_person(value, state):
         if type(value) is not str:
@@ -74,10 +105,7 @@ def _linked(identity, pseudonymizer, unlinked):
         stripped = value.strip()
         found = linked.get(stripped)
         if found is None:
-            person = person_for(stripped) if stripped else None
-            if person is None or person.id is None:
-                return unlinked(value, state)
-            found = prefix + str(of_person(int(person.id), state))
+            found = (resolve(stripped, state) if stripped else None) or unlinked(value, state)
             if len(linked) >= 1 << 18:
                 linked.clear()
             linked[stripped] = found

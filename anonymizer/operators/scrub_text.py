@@ -12,6 +12,11 @@ In this order, so that no step sees half of what an earlier one replaced:
    ``context.username``) are replaced by their pseudonyms, matched case-insensitively and bounded
    by characters that cannot be part of a username, so ``_ymir_`` and ``zelda-q`` are found where
    ``\\b`` would fail. This finds actors that no roster lists.
+
+Disguised text (HTML entities, percent-encoding, JSON escapes, fullwidth and other compatibility
+forms, see ``anonymizer.textnorm``) is decoded into a view; all three steps run on the view, and
+what they find is replaced in the original text, never in the view, which is not output. A text
+that decodes to itself takes the direct path, at no extra cost.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from functools import lru_cache
 import phonenumbers
 from pydantic import BaseModel, ConfigDict, field_validator
 
+from .. import textnorm
 from ..detectors import DEFAULT_PHONE_REGIONS, KINDS, TextScrubber
 from ..errors import shown
 from ..mentions import stands_alone
@@ -59,8 +65,8 @@ def username_pattern(username: str) -> re.Pattern[str]:
     return re.compile(r"(?<![\w\-.])" + re.escape(username) + r"(?![\w\-]|\.\w)", re.IGNORECASE)
 
 
-def replace_username(text: str, username: str, pseudonym: str) -> str:
-    """TEXT with USERNAME, where ``username_pattern`` matches it, replaced by PSEUDONYM.
+def username_spans(text: str, username: str) -> list[tuple[int, int]]:
+    """(start, end) of each place where ``username_pattern`` matches USERNAME in TEXT.
 
     For ASCII text and username, a scan of the lower-cased text, which finds exactly what the
     pattern finds (compiling a pattern costs far more than scrubbing a text); otherwise the
@@ -68,24 +74,24 @@ def replace_username(text: str, username: str, pseudonym: str) -> str:
     and others that lower-casing does not.
     """
     if not (text.isascii() and username.isascii()):
-        pattern = username_pattern(username)
-        return pattern.sub(lambda match: pseudonym, text) if pattern.search(text) else text
+        return [match.span() for match in username_pattern(username).finditer(text)]
     low, needle = text.lower(), username.lower()
-    out, done, size = [], 0, len(needle)
+    spans, size = [], len(needle)
     start = low.find(needle)
     while start >= 0:
         end = start + size
         if stands_alone(text, start, end):
-            out.append(text[done:start])
-            out.append(pseudonym)
-            done = end
+            spans.append((start, end))
             start = low.find(needle, end)
         else:
             start = low.find(needle, start + 1)
-    if not out:
-        return text
-    out.append(text[done:])
-    return "".join(out)
+    return spans
+
+
+def replace_username(text: str, username: str, pseudonym: str) -> str:
+    """TEXT with USERNAME, where ``username_pattern`` matches it, replaced by PSEUDONYM."""
+    spans = username_spans(text, username)
+    return textnorm.apply(text, [(start, end, pseudonym) for start, end in spans]) if spans else text
 
 
 _MEMO_ENTRIES = 1 << 15
@@ -100,23 +106,45 @@ class ScrubText(Operator):
 
     @classmethod
     def build(cls, params, ctx):
-        scrub = TextScrubber(tuple(params.detectors), tuple(params.phone_regions)).scrub
+        detectors = TextScrubber(tuple(params.detectors), tuple(params.phone_regions))
+        scrub, detector_spans = detectors.scrub, detectors.spans
         if params.roster and ctx.roster is not None and ctx.roster_rules is not None:
             finder = ctx.roster.finder(ctx.roster_rules)
             known = make_pseudonymizer(ctx.identity("username"), ctx.pseudonymizer)
-            find_people = finder.scrub
+            find_people, people_spans = finder.scrub, finder.replacements
             people_pseudonym = lambda username: str(known(username, None))  # noqa: E731
         else:
-            find_people = None
+            find_people = people_spans = None
         if params.actor_usernames and "username" in ctx.identities:
             to_pseudonym = make_pseudonymizer(ctx.identity("username"), ctx.pseudonymizer)
         else:
             to_pseudonym = None
 
+        def scrub_view(text: str, view: textnorm.View) -> str:
+            """TEXT with what the detectors and the roster find in its decoded VIEW replaced."""
+            found = detector_spans(view.text)
+            replacements = [(*view.origin(start, end), new) for start, end, new in found]
+            if people_spans is not None:
+                # The roster reads the view with the detectors' findings in place, as it reads
+                # the plain text, so that it never sees half of an address.
+                seen = textnorm.rebuild(view, found) if found else view
+                replacements += [(*seen.origin(start, end), new) for start, end, new in people_spans(seen.text, people_pseudonym)]
+            return textnorm.apply(text, replacements)
+
+        def replace_actors_in_view(text: str, actors, state) -> str:
+            """TEXT with the ACTORS' usernames, found in its decoded view, replaced."""
+            view = textnorm.decode(text) or textnorm.identity(text)
+            replacements = []
+            for username in actors:
+                if len(username) >= 2:
+                    pseudonym = to_pseudonym(username, state)
+                    replacements += [(*view.origin(start, end), pseudonym) for start, end in username_spans(view.text, username)]
+            return textnorm.apply(text, replacements)
+
         # The detectors and the roster depend on the text alone, so their result is memoized per
-        # text (answers such as "choice_1" recur endlessly); the actor's usernames, which depend on
-        # the event, are replaced afterwards.
-        memo: dict[str, str] = {}
+        # text (answers such as "choice_1" recur endlessly), with whether the text was disguised;
+        # the actor's usernames, which depend on the event, are replaced afterwards.
+        memo: dict[str, tuple[str, bool]] = {}
 
         def scrub_text(value, state):
             kind = type(value)
@@ -128,22 +156,31 @@ class ScrubText(Operator):
                 return value
             else:
                 return DROP
-            result = memo.get(text)
-            if result is None:
-                result = scrub(text)
-                if find_people is not None:
-                    result = find_people(result, people_pseudonym)
+            entry = memo.get(text)
+            if entry is None:
+                view = textnorm.decode(text)
+                if view is None:
+                    result = scrub(text)
+                    if find_people is not None:
+                        result = find_people(result, people_pseudonym)
+                else:
+                    result = scrub_view(text, view)
+                entry = (result, view is not None)
                 if len(text) <= _MEMO_TEXT_CHARS:
                     if len(memo) >= _MEMO_ENTRIES:
                         memo.clear()
-                    memo[text] = result
-            if to_pseudonym is not None:
-                for username in state.actors:
-                    if len(username) < 2:
-                        continue
-                    # Lower-casing is an exact test for ASCII; elsewhere the pattern decides.
-                    if not (username.isascii() and result.isascii()) or username.lower() in result.lower():
-                        result = replace_username(result, username, to_pseudonym(username, state))
+                    memo[text] = entry
+            result, disguised = entry
+            if to_pseudonym is not None and state.actors:
+                if disguised:
+                    result = replace_actors_in_view(result, state.actors, state)
+                else:
+                    for username in state.actors:
+                        if len(username) < 2:
+                            continue
+                        # Lower-casing is an exact test for ASCII; elsewhere the pattern decides.
+                        if not (username.isascii() and result.isascii()) or username.lower() in result.lower():
+                            result = replace_username(result, username, to_pseudonym(username, state))
             if kind is not str:
                 return value if result == text else result
             return result

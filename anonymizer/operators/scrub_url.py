@@ -1,12 +1,18 @@
-"""``scrub_url``: keep a URL's scheme, host and path; drop user info, query, fragment and path
-parameters with a value (``;jsessionid=…``); a host that is an IP address becomes ``[IP]``.
+"""``scrub_url``: keep a URL's scheme, host and the path segments known to be safe; drop user info,
+query, fragment and path parameters with a value (``;jsessionid=…``); a host that is an IP address
+becomes ``[IP]``.
 
-Path segments that identify a learner are pseudonymized: the segment after ``/u/``,
-``/accounts/``, ``/users/``, ``/progress/`` and the other markers in ``user_markers`` becomes
-the user-id pseudonym when it is numeric and the username pseudonym otherwise. The segment after
-a ``secret_markers`` entry (activation keys, certificate verification ids, exam attempt codes)
-becomes ``[REDACTED]``. A segment that holds an email becomes ``[EMAIL]``. Works on absolute URLs and on bare paths (``context.path``,
-implicit event types).
+Paths fail closed. A segment is kept only when it is a route word or block type, a course, block
+or asset key (``course-v1:…``, ``block-v1:…``, an old ``Org/Num/Run`` course id or ``i4x://`` id), a
+static file name, or when a route template (``anonymizer/data/url_routes.yaml``) says its position
+holds something safe of that shape (a block id, a thread id, a page number, a handler name). A
+position the template gives to a person becomes the pseudonym (digits: the user-id pseudonym,
+otherwise the username pseudonym); a secret position becomes ``[REDACTED]``. Where no template
+reaches, the segment after a user marker (``/u/``, ``/users/``, ``/accounts/`` …, in any case) is a
+person and the one after a secret marker (``/activate/`` …) a secret. A segment that holds an email
+becomes ``[EMAIL]``; one that names a person of the roster becomes their pseudonym; anything else
+becomes ``[REDACTED]``. Works on absolute URLs and on bare paths (``context.path``, implicit event
+types); with ``event_names``, a value that is not a URL or path is an event name (kept when plain).
 """
 
 from __future__ import annotations
@@ -15,47 +21,52 @@ import ipaddress
 import re
 from urllib.parse import unquote
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, field_validator
 
 from ..detectors import EMAIL_PATTERN
+from ..url_routes import FILE, OLD_KEY_PART, PERSON_KINDS, SECRET_KINDS, STATIC_FILE, RouteError, Unit, default_rules, is_key, parse_template
 from .base import DROP, Operator, register
 from .pseudonymize import make_pseudonymizer
 
-DEFAULT_USER_MARKERS = [
-    "u",
-    "users",
-    "accounts",
-    "preferences",
-    "profile_images",
-    "progress",
-    "student",
-    "students",
-    "learner_profile",
-    "submission_history",
-]
-DEFAULT_SECRET_MARKERS = [
-    "activate",
-    "email_confirm",
-    "password_reset_confirm",
-    "certificates",
-    "attempt",
-    "unsubscribe",
-    "verify_student",
-]
 SECRET = "[REDACTED]"
-# A path parameter with a value (``;jsessionid=…``): servlet-style session ids ride there. Bare
-# ``;`` runs stay: old Open edX location ids escape ``/`` as ``;_`` (``i4x:;_;_edX;_…``).
-_PATH_PARAM = re.compile(r";[^/;=]*=[^/;]*")
+EMAIL = "[EMAIL]"
+# What an event name may look like to be kept as written (``edx.video.played``, ``problem_check``).
+_EVENT_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_.:\-]{0,99}\Z")
 _HOST = re.compile(r"(?:[A-Za-z0-9\-._~]*|\[[0-9A-Fa-f:.]+\])(?::(?P<port>\d{1,5}))?\Z")
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*\Z")
 
 
 class ScrubUrlParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    user_markers: list[str] = DEFAULT_USER_MARKERS
-    secret_markers: list[str] = DEFAULT_SECRET_MARKERS
+    # Markers replace the shipped ones when given (``anonymizer/data/url_routes.yaml``).
+    user_markers: list[str] | None = None
+    secret_markers: list[str] | None = None
+    safe_words: list[str] = []  # more route words, kept wherever they stand
+    routes: list[str] = []  # more route templates, in the notation of url_routes.yaml
+    event_names: bool = False  # a value that is not a URL or path is an event name
+
+    @field_validator("routes")
+    @classmethod
+    def _routes(cls, value: list[str]) -> list[str]:
+        for template in value:
+            try:
+                parse_template(template)
+            except RouteError as error:
+                raise ValueError(str(error)) from None
+        return value
+
+    @field_validator("safe_words")
+    @classmethod
+    def _words(cls, value: list[str]) -> list[str]:
+        for word in value:
+            if not word or "/" in word or "@" in word:
+                raise ValueError(f"safe word {word!r}: expected one path segment without '/' or '@'")
+        return value
 
 
+# A path parameter with a value (``;jsessionid=…``): servlet-style session ids ride there. Bare
+# ``;`` runs stay: old Open edX location ids escape ``/`` as ``;_`` (``i4x:;_;_edX;_…``).
+_PATH_PARAM = re.compile(r";[^/;=]*=[^/;]*")
 _DOTTED = frozenset("0123456789.")
 
 
@@ -83,38 +94,161 @@ class ScrubUrl(Operator):
 
     @classmethod
     def build(cls, params, ctx):
-        markers = frozenset(params.user_markers)
-        secret_markers = frozenset(params.secret_markers)
+        rules = default_rules()
+        if params.safe_words or params.routes or params.user_markers is not None or params.secret_markers is not None:
+            rules = rules.extended(params.safe_words, params.routes, params.user_markers, params.secret_markers)
+        words, user_markers, secret_markers = rules.words, rules.user_markers, rules.secret_markers
         username = make_pseudonymizer(ctx.identity("username"), ctx.pseudonymizer)
         user_id = make_pseudonymizer(ctx.identity("user_id"), ctx.pseudonymizer)
+        roster = ctx.roster
+        by_id = getattr(roster, "by_id", None) or {}
+        event_names = params.event_names
 
-        any_marker = markers | secret_markers
-        # With a roster, a segment that names a known person (a profile slug such as
-        # /in/zelda-quintero/) is scrubbed like free text; numbers are left to the markers.
-        people = ctx.roster.finder(ctx.roster_rules) if ctx.roster is not None and ctx.roster_rules is not None else None
+        def known(text: str) -> str | None:
+            """The pseudonym of the roster's person that TEXT names exactly (username in any case,
+            or user id), or None."""
+            if roster is None:
+                return None
+            if text.isdecimal():
+                return str(user_id(text, None)) if text in by_id else None
+            return str(username(text, None)) if roster.person_for(text) is not None else None
 
-        def person_pseudonym(name: str) -> str:
-            return str(username(name, None))
+        def is_email(text: str) -> bool:
+            return "@" in text and EMAIL_PATTERN.search(text) is not None
+
+        def person(text: str) -> str:
+            if is_email(text):
+                # A username may look like an email: a known one links to its person.
+                return str(username(text, None)) if roster is not None and roster.person_for(text) is not None else EMAIL
+            if text.isdecimal() and text.isascii():
+                return str(user_id(text, None))
+            return str(username(text, None))
+
+        def unknown(raw: str, text: str) -> str:
+            """A segment no template places: kept only when it is safe on its own."""
+            if text.casefold() in words or is_key(text):
+                return raw
+            if is_email(text):
+                return EMAIL
+            if STATIC_FILE.match(text):
+                return raw
+            found = known(text)
+            if found is not None:
+                return found
+            if "," in text:
+                return ",".join(unknown(part, part) for part in text.split(","))
+            return SECRET
+
+        def placed(raw: str, text: str, kind: str) -> str:
+            """A segment in a position a template gives KIND."""
+            if kind == "":
+                return raw
+            if kind in PERSON_KINDS:
+                # A key (with ":", which no username holds) where a route may also take a person.
+                return raw if ":" in text and is_key(text) else person(text)
+            if kind in SECRET_KINDS:
+                return (known(text) or SECRET) if kind == "user_text" else SECRET
+            if kind == "course_id" or kind == "usage_key":
+                return raw  # the template matched it as a key: no "@" but the key's own markers
+            if "," in kind:
+                first_kind, second_kind = kind.split(",")
+                first, _, second = text.rpartition(",") if first_kind == "user_text" else text.partition(",")
+                return placed(first, first, first_kind) + "," + placed(second, second, second_kind)
+            if kind == "path":
+                return unknown(raw, text)
+            if is_email(text):
+                return EMAIL
+            if (kind == "asset" and not FILE.match(text)) or (kind == "word" and text.casefold() not in words):
+                # A handler, view or version word is one of the vocabulary: anything else in that
+                # place is judged as a segment no template places.
+                return unknown(raw, text)
+            # A number here is a block id, a position or a page, not a user id, even when it equals one.
+            return raw if text.isdecimal() else (known(text) or raw)
+
+        def units_of(path: str) -> list[Unit]:
+            segments = path.split("/")
+            if "4x:" not in path and "ourse" not in path and "OURSE" not in path:
+                # No old course id or i4x id can be in it: one unit per segment.
+                return [Unit(raw, unquote(raw) if "%" in raw else raw, False) for raw in segments]
+            count = len(segments)
+            units: list[Unit] = []
+            index = 0
+            after_courses = False
+            while index < count:
+                raw = segments[index]
+                text = unquote(raw) if "%" in raw else raw
+                if after_courses and index + 2 < count:
+                    parts = [unquote(p) for p in segments[index : index + 3]]
+                    # Org/Num/Run: author-made, unless one of them names a known person.
+                    if all(OLD_KEY_PART.match(p) and p.casefold() not in words and known(p) is None for p in parts):
+                        joined = "/".join(segments[index : index + 3])
+                        units.append(Unit(joined, unquote(joined), True))
+                        index += 3
+                        after_courses = False
+                        continue
+                if text[-1:] == ":" and index + 5 < count and segments[index + 1] == "" and text.casefold() in ("i4x:", "c4x:"):
+                    parts = [unquote(p) for p in segments[index + 2 : index + 6]]
+                    if parts[2].casefold() in words and all(OLD_KEY_PART.match(p.removesuffix("@draft")) and known(p) is None for p in parts):
+                        joined = "/".join(segments[index : index + 6])
+                        units.append(Unit(joined, unquote(joined), True))
+                        index += 6
+                        continue
+                units.append(Unit(raw, text, False))
+                after_courses = len(text) in (6, 7) and text.casefold() in ("courses", "course")
+                index += 1
+            return units
+
+        rendered: dict[tuple[str, str], str] = {}  # (segment, its place) -> what it becomes
+
+        def render(raw: str, text: str, place: str) -> str:
+            if place == "<user>":
+                return raw if is_key(text) else person(text)
+            if place == "<secret>":
+                return raw if is_key(text) else SECRET
+            if place == "<none>":
+                return unknown(raw, text)
+            return placed(raw, text, place)
+
+        paths: dict[str, str] = {}  # path -> scrubbed: URLs that differ in host, query or fragment share it
 
         def scrub_path(path: str) -> str:
-            segments = path.split("/")
-            named = people is not None and bool(people.find(unquote(path), user_ids=False))
-            if not named and "@" not in path and "%" not in path and any_marker.isdisjoint(segments):
-                return path
-            after_user = after_secret = False
-            for index, segment in enumerate(segments):
-                decoded = unquote(segment)
-                if after_secret and decoded:
-                    segments[index] = SECRET
-                elif after_user and decoded:
-                    segments[index] = str(user_id(decoded, None)) if decoded.isdecimal() else username(decoded, None)
-                elif "@" in decoded and EMAIL_PATTERN.search(decoded):
-                    segments[index] = "[EMAIL]"
-                elif named and decoded and (scrubbed := people.scrub(decoded, person_pseudonym, user_ids=False)) != decoded:
-                    segments[index] = scrubbed
-                after_user = decoded in markers
-                after_secret = decoded in secret_markers
-            return "/".join(segments)
+            found = paths.get(path)
+            if found is None:
+                found = scrub_units(path) if path not in ("", "/") else path
+                if len(paths) >= 1 << 16:
+                    paths.clear()
+                paths[path] = found
+            return found
+
+        def scrub_units(path: str) -> str:
+            units = units_of(path)
+            start = 1 if units[0].text == "" else 0
+            kinds = rules.kinds(units, start)
+            out: list[str] = []
+            previous = ""
+            for (raw, text, key), kind in zip(units, kinds):
+                if not text or key:
+                    out.append(raw)
+                    if text:
+                        previous = ""
+                    continue
+                if kind is not None and kind != "path":
+                    place = kind
+                elif previous in user_markers:
+                    place = "<user>"
+                elif previous in secret_markers:
+                    place = "<secret>"
+                else:
+                    place = "<none>"
+                found = rendered.get((raw, place))
+                if found is None:
+                    found = render(raw, text, place)
+                    if len(rendered) >= 1 << 16:
+                        rendered.clear()
+                    rendered[(raw, place)] = found
+                out.append(found)
+                previous = text.casefold()
+            return "/".join(out)
 
         def scrub(value: str) -> str | None:
             # Plain string cuts rather than urlsplit: the query and fragment go, the user info
@@ -130,6 +264,9 @@ class ScrubUrl(Operator):
                 prefix, rest = text[: scheme_end + 3], text[scheme_end + 3 :]
             elif text.startswith("//"):
                 prefix, rest = "//", text[2:]
+            elif event_names and not text.startswith("/"):
+                # An event name (``edx.video.played``), not a URL: kept when it looks like one.
+                return text if _EVENT_NAME.match(text) else SECRET
             else:
                 return scrub_path(_without_parameters(text))
             slash = rest.find("/")

@@ -1,0 +1,305 @@
+"""The learned roster: the people a run's own inputs name in their identifier fields.
+
+Before anonymizing, one pass over the inputs reads only the fields the policy pseudonymizes with
+the ``username`` and ``user_id`` identities (the envelope's ``username``, ``context.user_id``, a
+payload's ``target_username``, ``student`` ...) and the few fields that hold an account's email
+(``EMAIL_FIELDS``). It collects every username, user id and email found there, and links them:
+
+- a username and a user id named side by side (the envelope's ``username`` and
+  ``context.user_id``; a payload's ``username`` and ``user_id``) are one person;
+- an email in an email field belongs to the identity beside it in the payload, else to the
+  event's actor; an email typed into a username field is collected as an email.
+
+The result is a ``Roster`` of people marked ``listed=False``: every free text, URL and key of the
+run is searched for them as for the people of ``--roster`` (with the same rules: usernames that
+are common words or short are only found as ``@mentions``), but their username pseudonyms are
+never linked to their user ids, since that would make a pseudonym depend on which other logs a
+run happened to read. Same inputs, same roster: people are listed in the order the inputs first
+name them, whatever the number of workers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+import orjson
+
+from .compiler import CompiledPolicy, decode_payload
+from .detectors import EMAIL_PATTERN
+from .paths import WILDCARD, Token, parse_path
+from .policy import FieldRule, Policy
+from .reader import collect_inputs, event_key, open_lines
+from .roster import Person, Roster
+
+USERNAME, USER_ID = "username", "user_id"
+# Payload fields that hold the email of the account the payload is about (enrollment events of
+# some platform versions, registration events), and settings changes whose values are emails.
+EMAIL_FIELDS = ("email", "user_email")
+EMAIL_SETTINGS = ("email",)
+_Paths = tuple[tuple[tuple[Token, ...], str], ...]
+
+
+def _identity_paths(rules: dict[str, FieldRule]) -> _Paths:
+    """(path tokens, identity) of every field RULES pseudonymize as a username or a user id."""
+    found = []
+    for path, rule in rules.items():
+        if rule.op == "pseudonymize" and rule.params.identity in (USERNAME, USER_ID):
+            found.append((parse_path(path), rule.params.identity))
+    return tuple(found)
+
+
+def _values(value: Any, tokens: tuple[Token, ...]) -> Iterable[Any]:
+    """The values at TOKENS under VALUE (``*`` is any key or item)."""
+    if not tokens:
+        yield value
+        return
+    token, rest = tokens[0], tokens[1:]
+    if token == WILDCARD:
+        items = value.values() if type(value) is dict else (value if type(value) is list else ())
+        for item in items:
+            yield from _values(item, rest)
+    elif type(token) is int:
+        if type(value) is list and -len(value) <= token < len(value):
+            yield from _values(value[token], rest)
+    elif type(value) is dict:
+        item = value.get(token)
+        if item is not None:
+            yield from _values(item, rest)
+
+
+def _username(value: Any) -> str | None:
+    if type(value) is int:
+        value = str(value)
+    if type(value) is not str:
+        return None
+    value = value.strip()
+    return value or None
+
+
+def _user_id(value: Any) -> str | None:
+    if type(value) is int:
+        return str(value) if value > 0 else None
+    if type(value) is str:
+        value = value.strip()
+        if value.isascii() and value.isdecimal() and int(value) > 0:
+            return str(int(value))
+    return None
+
+
+_SEEN_LIMIT = 1 << 20
+
+
+def _getter(tokens: tuple[Token, ...]):
+    """A function reading the value at TOKENS (plain keys only) from an event, or None."""
+    if len(tokens) == 1:
+        first = tokens[0]
+        return lambda event: event.get(first)
+    first, rest = tokens[0], tokens[1:]
+    inner = _getter(rest)
+    return lambda event: inner(value) if type(value := event.get(first)) is dict else None
+
+
+def _envelope_reader(paths: _Paths):
+    """A function giving the raw values of PATHS in an event, as a key for the envelopes already
+    read; None when a path has a wildcard or a list index (then every event is read)."""
+    if any(type(t) is not str or t == WILDCARD for tokens, _ in paths for t in tokens):
+        return lambda event: None
+    getters = tuple(_getter(tokens) for tokens, _ in paths)
+    return lambda event: (paths, *[get(event) for get in getters])
+
+
+def is_email(value: str) -> bool:
+    return "@" in value and EMAIL_PATTERN.fullmatch(value) is not None
+
+
+@dataclass
+class _Group:
+    """The identities found side by side (one event's envelope, or one payload's top level)."""
+
+    usernames: list[str] = field(default_factory=list)
+    ids: list[str] = field(default_factory=list)
+    emails: list[str] = field(default_factory=list)
+
+
+class Learner:
+    """Collects the people of a run's inputs under POLICY; ``roster()`` is the result."""
+
+    def __init__(self, policy: Policy) -> None:
+        self._resolver = CompiledPolicy(rules=[(rule, None) for rule in policy.events], unknown=None)
+        self._envelope = _identity_paths(policy.envelope)
+        self._unknown = (self._envelope, (), _envelope_reader(self._envelope))
+        self._rules: list[tuple] = []  # per event rule: (envelope paths, payload paths, envelope reader)
+        for rule in policy.events:
+            envelope = _identity_paths({**policy.envelope, **rule.envelope}) if rule.envelope else self._envelope
+            payload = _identity_paths(rule.fields) if rule.action == "anonymize" else ()
+            self._rules.append((envelope, payload, _envelope_reader(envelope) if rule.envelope else self._unknown[2]))
+        self._routes: dict[tuple[str, str], tuple] = {}
+        # Insertion order is first appearance in the inputs: the roster is deterministic.
+        self._usernames: dict[str, list] = {}  # folded → [spelling, user id or None]
+        self._ids: dict[str, list[str]] = {}  # user id → folded usernames
+        self._emails: dict[str, list] = {}  # folded → [spelling, ("id"|"username", value) or None]
+        # Envelopes already read, by their raw identifier values: the same actor recurs in
+        # thousands of events, and linking them again would change nothing.
+        self._seen: set[tuple] = set()
+        self.lines = 0
+
+    # ---------------------------------------------------------------- reading
+
+    def add_files(self, inputs: list[Path]) -> None:
+        """Read every line of INPUTS (files and directories, as ``run`` collects them)."""
+        for path, _ in collect_inputs(inputs):
+            self.add_lines(open_lines(path))
+
+    def add_lines(self, lines: Iterable[bytes]) -> None:
+        loads = orjson.loads
+        for line in lines:
+            self.lines += 1
+            try:
+                event = loads(line)
+            except orjson.JSONDecodeError:
+                continue  # the run rejects it; nothing of it is written
+            if type(event) is dict:
+                self.add_event(event)
+
+    def _paths(self, event: dict) -> tuple:
+        key = event_key(event)
+        if key is None:
+            return self._unknown
+        found = self._routes.get(key)
+        if found is None:
+            index = self._resolver.rule_index(*key)
+            found = self._rules[index] if index is not None else self._unknown
+            if len(self._routes) > 100_000:
+                self._routes.clear()
+            self._routes[key] = found
+        return found
+
+    def add_event(self, event: dict) -> None:
+        """Collect the identities of one parsed event."""
+        envelope_paths, payload_paths, envelope_reader = self._paths(event)
+        raw = envelope_reader(event)
+        try:
+            seen = raw is not None and raw in self._seen
+        except TypeError:  # a value that is a dict or a list: read it the long way
+            raw, seen = None, False
+        if not seen:
+            actor = self._group(event, envelope_paths)
+            self._link(actor)
+            if raw is not None:
+                if len(self._seen) >= _SEEN_LIMIT:
+                    self._seen.clear()
+                self._seen.add(raw)
+        payload = event.get("event")
+        if payload is None or not (payload_paths or type(payload) is dict or type(payload) is str):
+            return
+        if type(payload) is str:
+            if not payload_paths and "mail" not in payload:
+                return  # nothing to read: decoding the payload would cost for nothing
+            try:
+                _, payload = decode_payload(payload)
+            except Exception:  # noqa: BLE001  (an undecodable payload is emptied by the run)
+                return
+        if type(payload) is not dict:
+            if payload_paths and type(payload) is list:
+                self._link(self._group(payload, payload_paths))
+            return
+        own = self._group(payload, payload_paths)
+        emails = [v for name in EMAIL_FIELDS if type(v := payload.get(name)) is str]
+        if payload.get("setting") in EMAIL_SETTINGS:
+            emails += [v for name in ("old", "new") if type(v := payload.get(name)) is str]
+        emails = [e.strip() for e in emails if is_email(e.strip())]
+        if emails:
+            # An account's email belongs to the identity beside it, else to the event's actor.
+            if own.usernames or own.ids:
+                own.emails.extend(emails)
+            else:
+                actor = self._group(event, envelope_paths)
+                actor.emails.extend(emails)
+                self._link(actor)
+        self._link(own)
+
+    def _group(self, value: Any, paths: _Paths) -> _Group:
+        group = _Group()
+        for tokens, identity in paths:
+            for found in _values(value, tokens):
+                if identity == USER_ID:
+                    user_id = _user_id(found)
+                    if user_id is not None and user_id not in group.ids:
+                        group.ids.append(user_id)
+                    continue
+                username = _username(found)
+                if username is None:
+                    continue
+                if is_email(username):
+                    group.emails.append(username)
+                elif username not in group.usernames:
+                    group.usernames.append(username)
+        return group
+
+    def _link(self, group: _Group) -> None:
+        folded = list(dict.fromkeys(u.lower() for u in group.usernames))
+        # Only an unambiguous pair is one person: an event naming two usernames and one id
+        # (an instructor acting on a learner) says nothing about whose id it is.
+        user_id = group.ids[0] if len(group.ids) == 1 and len(folded) == 1 else None
+        for user in group.ids:
+            self._ids.setdefault(user, [])
+        for spelling in group.usernames:
+            low = spelling.lower()
+            entry = self._usernames.get(low)
+            if entry is None:
+                entry = self._usernames[low] = [spelling, None]
+            if user_id is not None and entry[1] is None:
+                entry[1] = user_id
+                known = self._ids[user_id]
+                if low not in known:
+                    known.append(low)
+        owner = ("id", user_id) if user_id is not None else (
+            ("username", folded[0]) if len(folded) == 1 and not group.ids else (("id", group.ids[0]) if len(group.ids) == 1 and not folded else None)
+        )
+        for email in group.emails:
+            low = email.lower()
+            entry = self._emails.get(low)
+            if entry is None:
+                entry = self._emails[low] = [email, None]
+            if entry[1] is None and owner is not None:
+                entry[1] = owner
+        group.emails.clear()  # linked once
+
+    # ---------------------------------------------------------------- the result
+
+    def roster(self) -> Roster:
+        """The people learned so far, as a roster (people marked ``listed=False``)."""
+        emails_of: dict[tuple[str, str], list[str]] = {}
+        loose_emails: list[str] = []
+        for spelling, owner in self._emails.values():
+            if owner is None:
+                loose_emails.append(spelling)
+                continue
+            if owner[0] == "username" and self._usernames.get(owner[1], [None, None])[1] is not None:
+                owner = ("id", self._usernames[owner[1]][1])
+            emails_of.setdefault(owner, []).append(spelling)
+        people: list[Person] = []
+        for user_id, folded in self._ids.items():
+            usernames = tuple(self._usernames[low][0] for low in folded)
+            emails = list(emails_of.get(("id", user_id), ()))
+            for low in folded:
+                emails += emails_of.get(("username", low), ())
+            people.append(Person(user_id, usernames, tuple(emails), (), False))
+        for low, (spelling, user_id) in self._usernames.items():
+            if user_id is None:
+                people.append(Person(None, (spelling,), tuple(emails_of.get(("username", low), ())), (), False))
+        people.extend(Person(None, (), (email,), (), False) for email in loose_emails)
+        return Roster(people)
+
+    def summary(self) -> dict:
+        """Counts for the manifest: never a person."""
+        return {"usernames": len(self._usernames), "user_ids": len(self._ids), "emails": len(self._emails)}
+
+
+def learn_roster(inputs: list[Path], policy: Policy) -> tuple[Roster, dict]:
+    """The learned roster of INPUTS under POLICY, and its counts for the manifest."""
+    learner = Learner(policy)
+    learner.add_files(inputs)
+    return learner.roster(), learner.summary()
