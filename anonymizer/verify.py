@@ -16,13 +16,35 @@ the pattern detectors find:
   A hit must stand alone: a form that begins or ends with an ASCII letter or digit is not
   reported where the output has another letter or digit beside it (``marisol`` is not found
   in ``amarisola``).
-- *Short or common values* (fewer than 6 characters, digits only with fewer than 10 digits, or
-  a common word of the logs such as ``honor`` or ``staff``) would be noise as substrings: a user
-  id ``7``. They are compared with the whole value of the output's identifier fields of their
-  kind (a user id with ``user_id``, ``attempt_user_id`` ...; a username with ``username``,
-  ``student``, ``target_username`` ...), at any depth, inside JSON-string payloads too.
+  IPv4 addresses are also searched zero-padded and with ``-`` or ``_`` for dots (host names),
+  phones by their digits and with other separators, and an email's local part followed by ``@``
+  (an address cut off in a truncated text).
+- *Normalized reading.* A line that holds an entity, a percent sign, a JSON escape, a character
+  outside ASCII or an address written with "at" is also read normalized (JSON escapes at any
+  depth, HTML entities and percent-encoding undone until stable, NFKC, case folded, dashes and
+  ``+`` read as ``-`` and space) and searched with a second automaton of every identifier
+  normalized alike, with the same boundary rule; ``name (at) host (dot) org`` and spaces around
+  ``@`` are read as an address there. The normalized text is never written anywhere.
+- *Short or common values* (fewer than 6 characters, a CJK character counting three, digits
+  only with fewer than 10 digits, or a common word of the logs such as ``honor`` or ``staff``)
+  would be noise as substrings: a user id ``7``. They are compared with the whole value of the
+  output's identifier fields of their kind (a user id with ``user_id``, ``attempt_user_id`` ...;
+  a username with ``username``, ``student``, ``target_username`` ...), at any depth, inside
+  JSON-string payloads too. A user id of any length is also found as the URL path segment after
+  a route word that names a person (``/user/7/``, ``/users/``, ``/progress/{course}/``, ...), and
+  from 5 digits alone in text or as any path segment (not a JSON number, decimal, date or time).
+- *Inputs' free text.* With ``--against``, the phones and IP addresses that the detectors find
+  in the raw lines are harvested too, and searched like the other identifiers.
 - *Detectors* find email addresses (also with ``@`` written ``%40``) and IP addresses always,
-  and phone numbers when no ``--against`` input is given. IP addresses are expected in the
+  and phone numbers when no ``--against`` input is given (an IP address is not counted again
+  as a phone).
+
+**Classes.** Each finding is sorted into a leak class from where and in which form it was found:
+``duplicate_key`` (the line has a key twice), ``identity_field`` (the whole value of an
+identifier field, or a value under an identifier key), ``url_path`` (inside a URL or path),
+``dict_key`` (an object key), ``kept_subtree`` (inside a container that policies keep whole:
+``correct_map``, ``course_user_tags``, notes ``results`` ...), ``disguised`` (found only in
+another form: entities, percent-encoding, escapes, fullwidth, obfuscated), else ``free_text``. IP addresses are expected in the
   fields the policy masks (``ip``, ``context.ip``): an address there that is its own mask
   (``203.0.113.0`` under /24) is not a leak, whether it was detected or harvested.
 
@@ -479,7 +501,7 @@ _GENERIC_KEYS = frozenset({"id", "name"})
 # /u/{username}, /users/{user_id}, /admin/auth/user/{id}/, /progress/{course_id}/{user_id} ...
 _PERSON_SEGMENT = re.compile(
     rb"/(?:u|users?|user_id|learners?|students?|profile|accounts?|retire_user|retire_backend_user|demographics"
-    rb"|(?:progress|xqueue)/[^/\"\\?#\s]+)/+(\d{1,9})(?=[/?#\",;\\]|$)"
+    rb"|\[redacted\]|(?:progress|xqueue)(?:/[^/\"\\?#\s]+)?)/+(\d{1,9})(?=[/?#\",;\\]|$)"
 )
 USER_ID_MIN_DIGITS = 5  # as the policies' text rules: shorter numbers alone in text are too common
 ID_IN_TEXT = "alone in text"
@@ -527,7 +549,8 @@ def _forms(value: str) -> list[tuple[str, bytes]]:
 
 def searched_as_substring(value: str) -> bool:
     """Whether VALUE is searched everywhere, or (short, numeric or common) in identifier fields only."""
-    if len(value) < SUBSTRING_MIN_LENGTH:
+    # A character of the CJK scripts says about as much as a syllable: it counts three.
+    if sum(3 if ord(c) >= 0x2E80 else 1 for c in value) < SUBSTRING_MIN_LENGTH:
         return False
     if value.isascii() and value.isdigit() and len(value) < NUMERIC_SUBSTRING_MIN_DIGITS:
         return False
@@ -561,7 +584,7 @@ def _value_after(data: bytes, at: int) -> bytes:
 # Lines worth a second, normalized reading: they hold an entity, a percent sign, a JSON escape,
 # a character outside ASCII (fullwidth and other compatibility forms, other case of non-ASCII
 # letters) or an address written with "at" for "@". Other lines read the same either way.
-_SUSPECT = re.compile(rb"[&%\x80-\xff]|\\u|[(\[{<] ?(?:at|dot) ?[)\]}>]| at ", re.IGNORECASE)
+_SUSPECT = re.compile(rb"[&%\x80-\xff]|\\u|[(\[{<] ?(?:at|dot) ?[)\]}>]| at | @|@ ", re.IGNORECASE)
 _JSON_ESCAPE = re.compile(r"\\u([0-9a-fA-F]{4})|\\([\"\\/])")
 _OBFUSCATED_AT = re.compile(r"\s*[(\[{<]\s*at\s*[)\]}>]\s*|\s+at\s+|\s*@\s*")
 _OBFUSCATED_DOT = re.compile(r"\s*[(\[{<]\s*dot\s*[)\]}>]\s*|\s+dot\s+")

@@ -112,7 +112,8 @@ class Searcher:
         for number, tail in self.phones:
             if tail in digits:
                 found.add((number, "phone"))
-        for segment in re.split(r"[/,?&=#\s]", text):
+        # A short id is a person only as a whole value or a path segment ("47" in text is not).
+        for segment in [text.strip()] + re.findall(r"/(\d+)(?=[/?#,]|$)", text):
             if segment in self.short_ids:
                 found.add((self.short_ids[segment], "user_id"))
 
