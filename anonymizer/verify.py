@@ -643,6 +643,7 @@ def _extra_forms(identifier: Identifier) -> list[tuple[str, bytes]]:
         groups = re.findall(r"\d+", value)
         if len(digits) >= 9:
             forms = [digits, "+" + digits]
+        forms.append(re.sub(r"[\s()]", "", value))  # as in a tel: link
         variants = [groups]
         if value.lstrip().startswith("+") and len("".join(groups[1:])) >= 7:
             variants.append(groups[1:])  # the number without its country code

@@ -199,8 +199,9 @@ def show(path) -> str:
 
 
 class _Builder:
-    def __init__(self, seed: int) -> None:
+    def __init__(self, seed: int, leaves_per_event: int | None) -> None:
         self.rng = random.Random(seed)
+        self.leaves_per_event = leaves_per_event
         self.bases = base_events()
         self.lines: list[str] = []
         self.plants: list[Plant] = []
@@ -244,9 +245,10 @@ class _Builder:
     def free_text(self) -> None:
         """Every string leaf of every base event, in turn, holds a person written plainly."""
         for number in range(len(self.bases)):
-            for path in list(string_leaves(self.bases[number])):
-                if path in _FIXED_LEAVES:
-                    continue
+            paths = [p for p in string_leaves(self.bases[number]) if p not in _FIXED_LEAVES]
+            if self.leaves_per_event is not None and len(paths) > self.leaves_per_event:
+                paths = self.rng.sample(paths, self.leaves_per_event)
+            for path in paths:
                 event = self.base(number)
                 who, person, kind, value = self.pick()
                 set_at(event, path, f"note: {value}, see you")
@@ -373,14 +375,16 @@ class _Builder:
                         self.add(event, [("disguised", who, kind, label, show(path))])
 
 
-def generate(seed: int = 9) -> Generated:
-    """The whole adversarial set for SEED (the same seed gives the same lines)."""
-    builder = _Builder(seed)
+def generate(seed: int = 9, *, per_disguise: int = 4, leaves_per_event: int | None = None) -> Generated:
+    """The adversarial set for SEED (the same seed gives the same lines): every disguise planted
+    PER_DISGUISE times per person and value, and a plain value in every string field of every
+    base event (or in LEAVES_PER_EVENT of them, drawn)."""
+    builder = _Builder(seed, leaves_per_event)
     builder.free_text()
     builder.identity_field()
     builder.url_path()
     builder.dict_key()
     builder.kept_subtree()
     builder.duplicate_key()
-    builder.disguised()
+    builder.disguised(per_disguise)
     return Generated(builder.lines, builder.plants)

@@ -101,8 +101,8 @@ def _event_index(line: str) -> int | None:
     return index_of(time) if isinstance(time, str) else None
 
 
-def run_all(workdir: Path, seed: int = 9, classes=CLASSES, configs=CONFIGS) -> dict[tuple[str, str], Outcome]:
-    """Every class under every configuration."""
-    generated = generate(seed)
+def run_all(workdir: Path, seed: int = 9, classes=CLASSES, configs=CONFIGS, **scale) -> dict[tuple[str, str], Outcome]:
+    """Every class under every configuration (SCALE: see ``generate``)."""
+    generated = generate(seed, **scale)
     searcher = Searcher()
     return {(cls, config): run_class(generated, cls, config, workdir, searcher) for cls in classes for config in configs}
