@@ -588,6 +588,10 @@ _SUSPECT = re.compile(rb"[&%\x80-\xff]|\\u|[(\[{<] ?(?:at|dot) ?[)\]}>]| at | @|
 _JSON_ESCAPE = re.compile(r"\\u([0-9a-fA-F]{4})|\\([\"\\/])")
 _OBFUSCATED_AT = re.compile(r"\s*[(\[{<]\s*at\s*[)\]}>]\s*|\s+at\s+|\s*@\s*")
 _OBFUSCATED_DOT = re.compile(r"\s*[(\[{<]\s*dot\s*[)\]}>]\s*|\s+dot\s+")
+# Between digits, any run of dashes, dots, slashes, parentheses and spaces reads as one space
+# (a phone's own groups are searched joined by spaces too).
+_PHONE_SEPARATORS = re.compile(r"(?<=\d)[\s\-./()]+(?=\d)")
+_READING_KIND = {"obfuscated address": "email", "phone separators": "phone"}
 _LOCAL_PART_MIN = 4  # an address cut after its "@" is still found from a local part this long
 
 
@@ -852,6 +856,7 @@ class Scanner:
         self._normal_info = list(normal.values())
         self._normal = ahocorasick_rs.AhoCorasick(list(normal), matchkind=ahocorasick_rs.MatchKind.Standard) if normal else None
         self._has_emails = any(i.kind == "email" for i in self.identifiers)
+        self._has_phones = any(i.kind == "phone" for i in self.identifiers)
 
     # -------------------------------------------------------------- one chunk of whole lines
 
@@ -927,6 +932,10 @@ class Scanner:
             unmasked = deobfuscate(text)
             if unmasked != text:
                 readings.append((unmasked, "obfuscated address"))
+        if self._has_phones:
+            spaced = _PHONE_SEPARATORS.sub(" ", text)
+            if spaced != text:
+                readings.append((spaced, "phone separators"))
         lowered_line = None
         for reading, how in readings:
             matches = self._normal.find_matches_as_indexes(reading, overlapping=True)
@@ -937,7 +946,7 @@ class Scanner:
                     continue
                 for index, label in self._normal_info[pattern]:
                     identifier = self.identifiers[index]
-                    if how == "obfuscated address" and identifier.kind != "email":
+                    if how != "normalized" and identifier.kind != _READING_KIND[how]:
                         continue
                     if label == ID_IN_TEXT and not _id_in_text(reading, start, end):
                         continue
@@ -948,7 +957,7 @@ class Scanner:
                             continue
                     form = how if label == "normalized" else label
                     needle = reading[start:end]
-                    where = _locate_normalized(raw, needle, how == "obfuscated address")
+                    where = _locate_normalized(raw, needle, how)
                     self._report_line(context, line_index, identifier.kind, identifier.source, form, identifier.origin, identifier.value, None, where)
 
     def _folded_hits(self, context: _Chunk, matches: list) -> None:
@@ -1219,12 +1228,16 @@ def _locate(line: bytes, needles: list[bytes]) -> tuple | None:
     return _deepest(line, lambda text: any(needle in text.encode("utf-8", "replace").lower() for needle in needles))
 
 
-def _locate_normalized(line: bytes, needle: str, obfuscated: bool) -> tuple | None:
-    """As ``_locate``, for a NEEDLE found in the normalized (and maybe deobfuscated) reading."""
+def _locate_normalized(line: bytes, needle: str, how: str) -> tuple | None:
+    """As ``_locate``, for a NEEDLE found in the normalized reading HOW."""
 
     def holds(text: str) -> bool:
         reading = normalize_text(text)
-        return needle in (deobfuscate(reading) if obfuscated else reading)
+        if how == "obfuscated address":
+            reading = deobfuscate(reading)
+        elif how == "phone separators":
+            reading = _PHONE_SEPARATORS.sub(" ", reading)
+        return needle in reading
 
     return _deepest(line, holds)
 

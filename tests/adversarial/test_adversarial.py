@@ -103,12 +103,16 @@ def _rewrite(package, edits: dict[int, str]) -> None:
     (package / MANIFEST_NAME).write_text(json.dumps(manifest))
 
 
-def test_verify_flags_every_identifier_planted_after_the_run(outcomes):
+def test_verify_flags_every_identifier_planted_after_the_run(outcomes, tmp_path):
     """Every person's every value, plain and in every disguise, written into a clean line of a
     package after the run: verify finds each line (short ids are not searched in text, by design)."""
-    outcome = outcomes("free_text", "research+roster")
+    outcome = outcomes("identity_field", "research+roster")
     roster = [outcome.roster]
-    before = verify_package(outcome.package, against=[outcome.raw], roster=roster, max_listed=10**6)
+    # The free-text inputs hold every person's phone and address, for verify to harvest.
+    free_text = tmp_path / "free-text.log"
+    free_text.write_bytes(outcomes("free_text", "research+roster").raw.read_bytes())
+    against = [outcome.raw, free_text]
+    before = verify_package(outcome.package, against=against, roster=roster, max_listed=10**6)
     clean = [n for n in range(1, outcome.written + 1) if n not in {f.line for f in before.findings}]
     rng = random.Random(5)
     plants = []
@@ -121,7 +125,7 @@ def test_verify_flags_every_identifier_planted_after_the_run(outcomes):
     assert len(clean) >= len(plants)
     edits = dict(zip(clean, (text for _, text in plants)))
     _rewrite(outcome.package, edits)
-    after = verify_package(outcome.package, against=[outcome.raw], roster=roster, max_listed=10**6)
+    after = verify_package(outcome.package, against=against, roster=roster, max_listed=10**6)
     assert after.integrity == []
     flagged = {f.line for f in after.findings}
     missed = [label for (label, _), number in zip(plants, edits) if number not in flagged]
