@@ -316,7 +316,7 @@ def harvest_inputs(inputs: Iterable[Path], fields: IdentifierFields) -> Identifi
             if type(event) is not dict:
                 continue
             # Phones and addresses that people typed (forum posts, answers, profile fields).
-            for text in _texts(event.get("event")):
+            for text in _texts(event):
                 for kind, start, end in detectors.find(text):
                     value = text[start:end]
                     if kind == "ip" or sum(c.isdigit() for c in value) >= PHONE_MIN_DIGITS:
