@@ -90,7 +90,7 @@ def planted_events(draw, ways, places):
     elif shape == "json":
         event["event"] = json.dumps(payload)
     else:
-        event["event"] = "&".join(f"{quote_plus(k)}={quote_plus(json.dumps(v) if not isinstance(v, str) else v)}" for k, v in payload.items())
+        event["event"] = "&".join(f"{quote_plus(k)}={quote_plus(json.dumps(v, ensure_ascii=False) if not isinstance(v, str) else v)}" for k, v in payload.items())
     return json.dumps(event, ensure_ascii=False).encode("utf-8"), (person_number, kind), label
 
 
