@@ -16,13 +16,35 @@ the pattern detectors find:
   A hit must stand alone: a form that begins or ends with an ASCII letter or digit is not
   reported where the output has another letter or digit beside it (``marisol`` is not found
   in ``amarisola``).
-- *Short or common values* (fewer than 6 characters, digits only with fewer than 10 digits, or
-  a common word of the logs such as ``honor`` or ``staff``) would be noise as substrings: a user
-  id ``7``. They are compared with the whole value of the output's identifier fields of their
-  kind (a user id with ``user_id``, ``attempt_user_id`` ...; a username with ``username``,
-  ``student``, ``target_username`` ...), at any depth, inside JSON-string payloads too.
+  IPv4 addresses are also searched zero-padded and with ``-`` or ``_`` for dots (host names),
+  phones by their digits and with other separators, and an email's local part followed by ``@``
+  (an address cut off in a truncated text).
+- *Normalized reading.* A line that holds an entity, a percent sign, a JSON escape, a character
+  outside ASCII or an address written with "at" is also read normalized (JSON escapes at any
+  depth, HTML entities and percent-encoding undone until stable, NFKC, case folded, dashes and
+  ``+`` read as ``-`` and space) and searched with a second automaton of every identifier
+  normalized alike, with the same boundary rule; ``name (at) host (dot) org`` and spaces around
+  ``@`` are read as an address there. The normalized text is never written anywhere.
+- *Short or common values* (fewer than 6 characters, a CJK character counting three, digits
+  only with fewer than 10 digits, or a common word of the logs such as ``honor`` or ``staff``)
+  would be noise as substrings: a user id ``7``. They are compared with the whole value of the
+  output's identifier fields of their kind (a user id with ``user_id``, ``attempt_user_id`` ...;
+  a username with ``username``, ``student``, ``target_username`` ...), at any depth, inside
+  JSON-string payloads too. A user id of any length is also found as the URL path segment after
+  a route word that names a person (``/user/7/``, ``/users/``, ``/progress/{course}/``, ...), and
+  from 5 digits alone in text or as any path segment (not a JSON number, decimal, date or time).
+- *Inputs' free text.* With ``--against``, the phones and IP addresses that the detectors find
+  in the raw lines are harvested too, and searched like the other identifiers.
 - *Detectors* find email addresses (also with ``@`` written ``%40``) and IP addresses always,
-  and phone numbers when no ``--against`` input is given. IP addresses are expected in the
+  and phone numbers when no ``--against`` input is given (an IP address is not counted again
+  as a phone).
+
+**Classes.** Each finding is sorted into a leak class from where and in which form it was found:
+``duplicate_key`` (the line has a key twice), ``identity_field`` (the whole value of an
+identifier field, or a value under an identifier key), ``url_path`` (inside a URL or path),
+``dict_key`` (an object key), ``kept_subtree`` (inside a container that policies keep whole:
+``correct_map``, ``course_user_tags``, notes ``results`` ...), ``disguised`` (found only in
+another form: entities, percent-encoding, escapes, fullwidth, obfuscated), else ``free_text``. IP addresses are expected in the
   fields the policy masks (``ip``, ``context.ip``): an address there that is its own mask
   (``203.0.113.0`` under /24) is not a leak, whether it was detected or harvested.
 
@@ -40,16 +62,18 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import html
 import json
 import re
 import secrets
 import time
+import unicodedata
 from bisect import bisect_right
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator
-from urllib.parse import quote, quote_plus
+from urllib.parse import quote, quote_plus, unquote
 
 import ahocorasick_rs
 import orjson
@@ -282,6 +306,7 @@ def harvest_inputs(inputs: Iterable[Path], fields: IdentifierFields) -> Identifi
     found = Identifiers()
     envelope = list(fields.envelope.items())
     payload_keys = fields.payload
+    detectors = TextScrubber(("phone", "ip"))
     for path, name in collect_inputs(list(inputs)):
         for number, line in enumerate(open_lines(path), start=1):
             if b"@" in line or b"%40" in line:
@@ -290,6 +315,12 @@ def harvest_inputs(inputs: Iterable[Path], fields: IdentifierFields) -> Identifi
             event = parse_line(line)
             if type(event) is not dict:
                 continue
+            # Phones and addresses that people typed (forum posts, answers, profile fields).
+            for text in _texts(event):
+                for kind, start, end in detectors.find(text):
+                    value = text[start:end]
+                    if kind == "ip" or sum(c.isdigit() for c in value) >= PHONE_MIN_DIGITS:
+                        found.add(value, kind, "input", f"{name}:{number}")
             for tokens, kind in envelope:
                 value = _scalar_text(_get(event, tokens))
                 if value:
@@ -298,6 +329,30 @@ def harvest_inputs(inputs: Iterable[Path], fields: IdentifierFields) -> Identifi
             if payload:
                 _harvest_payload(payload, payload_keys, found, name, number, 0)
     return found
+
+
+PHONE_MIN_DIGITS = 9  # fewer digits are too common in logs to be searched as a phone
+
+
+def _texts(value, depth: int = 0) -> Iterator[str]:
+    """The strings of a payload with a digit in them (JSON strings decoded, GET strings as they are)."""
+    if depth > 32:
+        return
+    if type(value) is str:
+        if value[:1] in ("{", "[") and len(value) > 1:
+            try:
+                yield from _texts(orjson.loads(value), depth + 1)
+                return
+            except orjson.JSONDecodeError:
+                pass
+        if len(value) >= 7 and any(c.isdigit() for c in value):
+            yield value
+    elif type(value) is dict:
+        for item in value.values():
+            yield from _texts(item, depth + 1)
+    elif type(value) is list:
+        for item in value:
+            yield from _texts(item, depth + 1)
 
 
 def _add_value(found: Identifiers, value: str, kind: str, origin: str) -> None:
@@ -363,9 +418,10 @@ class Finding:
     path: str | None
     kind: str
     source: str  # input, roster, detector
-    form: str  # as written, URL-encoded, JSON-escaped, field value, detected
+    form: str  # as written, URL-encoded, JSON-escaped, normalized, field value, detected ...
     origin: str | None
     fingerprint: str
+    leak_class: str = "free_text"  # see LEAK_CLASSES
 
     def as_dict(self) -> dict:
         return dict(vars(self))
@@ -373,7 +429,7 @@ class Finding:
     def describe(self) -> str:
         where = f"{self.file}:{self.line}" + (f" {self.path}" if self.path else "")
         came = f", from {self.origin}" if self.origin else ""
-        return f"LEAK {where}: {self.kind} ({self.source}, {self.form}{came}) [{self.fingerprint}]"
+        return f"LEAK {where}: {self.kind} ({self.source}, {self.form}{came}) class {self.leak_class} [{self.fingerprint}]"
 
 
 @dataclass
@@ -399,6 +455,7 @@ class Report:
     findings: list[Finding] = field(default_factory=list)
     findings_total: int = 0
     findings_by_kind: Counter = field(default_factory=Counter)
+    findings_by_class: Counter = field(default_factory=Counter)
     signature: str = "not checked"
     checks: dict = field(default_factory=dict)
     scanned: dict = field(default_factory=lambda: {"files": 0, "bytes": 0, "lines": 0, "identifiers": 0})
@@ -418,6 +475,7 @@ class Report:
             "findings_total": self.findings_total,
             "findings_not_listed": self.findings_total - len(self.findings),
             "findings_by_kind": dict(sorted(self.findings_by_kind.items())),
+            "findings_by_class": dict(sorted(self.findings_by_class.items())),
             "checks": self.checks,
             "scanned": self.scanned,
             "seconds": self.seconds,
@@ -443,8 +501,9 @@ class Report:
             lines.append("verify: OK: no leak found and the package matches its manifest")
         else:
             kinds = ", ".join(f"{n} {k}" for k, n in sorted(self.findings_by_kind.items()))
+            classes = ", ".join(f"{n} {c}" for c, n in sorted(self.findings_by_class.items()))
             lines.append(
-                f"verify: FAILED: {self.findings_total} leak(s)" + (f" ({kinds})" if kinds else "")
+                f"verify: FAILED: {self.findings_total} leak(s)" + (f" ({kinds}; by class: {classes})" if kinds else "")
                 + f", {len(self.integrity)} integrity problem(s)"
             )
         return "\n".join(lines) + "\n"
@@ -464,6 +523,15 @@ _KEY_BEFORE = re.compile(rb'\\?"([a-z0-9_]+)\\?"\s*:\s*\\?"$')
 _NUMBER = re.compile(rb"[-+0-9.e]*")
 # Keys too general to be identifier fields on their own (``context.client.device.id``).
 _GENERIC_KEYS = frozenset({"id", "name"})
+# The route words after which a path segment names a person (see the URL route catalogue):
+# /u/{username}, /users/{user_id}, /admin/auth/user/{id}/, /progress/{course_id}/{user_id} ...
+_PERSON_SEGMENT = re.compile(
+    rb"/(?:u|users?|user_id|learners?|students?|profile|accounts?|retire_user|retire_backend_user|demographics"
+    rb"|\[redacted\]|(?:progress|xqueue)(?:/[^/\"\\?#\s]+)?)/+(\d{1,9})(?=[/?#\",;\\]|$)"
+)
+USER_ID_MIN_DIGITS = 5  # as the policies' text rules: shorter numbers alone in text are too common
+ID_IN_TEXT = "alone in text"
+TRUNCATED = "truncated address"
 READ_SIZE = 1 << 20
 SCAN_SIZE = 8 << 20
 MAX_CARRY = 64 << 20
@@ -507,7 +575,8 @@ def _forms(value: str) -> list[tuple[str, bytes]]:
 
 def searched_as_substring(value: str) -> bool:
     """Whether VALUE is searched everywhere, or (short, numeric or common) in identifier fields only."""
-    if len(value) < SUBSTRING_MIN_LENGTH:
+    # A character of the CJK scripts says about as much as a syllable: it counts three.
+    if sum(3 if ord(c) >= 0x2E80 else 1 for c in value) < SUBSTRING_MIN_LENGTH:
         return False
     if value.isascii() and value.isdigit() and len(value) < NUMERIC_SUBSTRING_MIN_DIGITS:
         return False
@@ -536,6 +605,164 @@ def _value_after(data: bytes, at: int) -> bytes:
     return data[start:close] if close >= 0 else b""
 
 
+# ---------------------------------------------------------------- normalized text
+
+# Lines worth a second, normalized reading: they hold an entity, a percent sign, a JSON escape,
+# a character outside ASCII (fullwidth and other compatibility forms, other case of non-ASCII
+# letters) or an address written with "at" for "@". Other lines read the same either way.
+# Found with bytes.find (a regular expression with alternatives reads a few MB/s only).
+_SUSPECT_MARKERS = (b"&", b"%", b"\\u")
+_AT_MARKERS = (b" at ", b"at)", b"at]", b" @", b"@ ")  # lines also read as obfuscated addresses
+_NON_ASCII = re.compile(rb"[\x80-\xff]")
+_JSON_ESCAPE = re.compile(r"\\u([0-9a-fA-F]{4})|\\([\"\\/])")
+_OBFUSCATED_AT = re.compile(r"\s*[(\[{<]\s*at\s*[)\]}>]\s*|\s+at\s+|\s*@\s*")
+_OBFUSCATED_DOT = re.compile(r"\s*[(\[{<]\s*dot\s*[)\]}>]\s*|\s+dot\s+")
+# Between digits, any run of dashes, dots, slashes, parentheses and spaces reads as one space
+# (a phone's own groups are searched joined by spaces too).
+_PHONE_SEPARATORS = re.compile(r"(?<=\d)[\s\-./()]+(?=\d)")
+_READING_KIND = {"obfuscated address": "email", "phone separators": "phone"}
+_LOCAL_PART_MIN = 4  # an address cut after its "@" is still found from a local part this long
+
+
+def _unescape_json(match: re.Match) -> str:
+    return chr(int(match.group(1), 16)) if match.group(1) else match.group(2)
+
+
+def normalize_text(text: str) -> str:
+    """TEXT as a reader sees it: JSON escapes (at any depth), HTML entities and percent-encoding
+    (double too) undone until nothing changes, then NFKC (fullwidth forms), case folded, and
+    ``+`` read as the space it is in a query string. For searching only: never written out."""
+    if text.isascii() and not any(c in text for c in "\\&%+"):
+        return text.lower()  # nothing to undo: the common case, fast
+    for _ in range(8):
+        before = text
+        if "\\" in text:
+            text = _JSON_ESCAPE.sub(_unescape_json, text)
+        if "&" in text:
+            text = html.unescape(text)
+        if "%" in text:
+            text = unquote(text)
+        if text == before:
+            break
+    return unicodedata.normalize("NFKC", text).casefold().translate(_LOOK_ALIKES)
+
+
+# Hyphens and dashes that NFKC leaves alone read as "-"; "+" reads as the space it is in a query.
+_LOOK_ALIKES = str.maketrans({**{chr(c): "-" for c in (0x2010, 0x2011, 0x2012, 0x2013, 0x2014, 0x2212)}, "+": " "})
+
+
+def deobfuscate(text: str) -> str:
+    """Normalized TEXT with ``(at)``, ``[dot]``, `` at ``, `` dot `` and spaces around ``@`` read as an address."""
+    return _OBFUSCATED_DOT.sub(".", _OBFUSCATED_AT.sub("@", text))
+
+
+def _stands_alone(text: str, start: int, end: int) -> bool:
+    """The boundary rule on normalized text: a match that begins or ends with a letter or digit
+    must not have another beside it."""
+    if text[start].isalnum() and start and text[start - 1].isalnum():
+        return False
+    return not (text[end - 1].isalnum() and end < len(text) and text[end].isalnum())
+
+
+def _extra_forms(identifier: Identifier) -> list[tuple[str, bytes]]:
+    """How an IP address or a phone number of the inputs is also written: zero-padded octets, or
+    dashes and underscores for dots (host names such as ``ip-10-0-1-23``); a phone's digits alone
+    or with other separators."""
+    value = identifier.value
+    forms: list[str] = []
+    if identifier.kind == "ip" and _IPV4_TEXT.fullmatch(value):
+        octets = value.split(".")
+        forms = [".".join(o.zfill(3) for o in octets), "-".join(octets), "_".join(octets)]
+    elif identifier.kind == "phone":
+        digits = re.sub(r"\D", "", value)
+        groups = re.findall(r"\d+", value)
+        if len(digits) >= 9:
+            forms = [digits, "+" + digits]
+        forms.append(re.sub(r"[\s()]", "", value))  # as in a tel: link
+        variants = [groups]
+        if value.lstrip().startswith("+") and len("".join(groups[1:])) >= 7:
+            variants.append(groups[1:])  # the number without its country code
+        for parts in variants:
+            forms += ["-".join(parts), ".".join(parts), "\u2013".join(parts), " ".join(parts)]
+    return [("disguised form", form.encode("utf-8").lower()) for form in dict.fromkeys(forms) if form != value]
+
+
+_IPV4_TEXT = re.compile(r"\d{1,3}(?:\.\d{1,3}){3}")
+
+
+# ---------------------------------------------------------------- leak classes
+
+# The classes a finding is sorted into, from where and in which form it was found (most
+# specific first): the issue tracker's classes of leak.
+LEAK_CLASSES = ("duplicate_key", "identity_field", "url_path", "dict_key", "kept_subtree", "disguised", "free_text")
+# Containers that a policy may keep whole although they can carry text that people typed.
+_KEPT_CONTAINERS = frozenset({"correct_map", "course_user_tags", "note_text", "results", "team_id", "answervariable", "highlighted_content", "tags"})
+_URL_LIKE = re.compile(r"^(?:[a-z][a-z0-9+.-]*://|/|[\w-]+(?:\.[\w-]+)+/)", re.IGNORECASE)
+_PLAIN_FORMS = frozenset({"as written", "detected", "field value", "unmasked in a masked field", "alone in text", "path segment"})
+
+
+def _duplicate_keys(line: bytes) -> bool:
+    """Whether LINE, or a JSON string inside it, has an object with the same key twice."""
+
+    def pairs(items):
+        keys = [key for key, _ in items]
+        if len(keys) != len(set(keys)):
+            raise _Duplicate
+        return dict(items)
+
+    def check(value, depth=0) -> None:
+        if depth > 32:
+            return
+        if type(value) is dict:
+            for item in value.values():
+                check(item, depth + 1)
+        elif type(value) is list:
+            for item in value:
+                check(item, depth + 1)
+        elif type(value) is str and value[:1] in ("{", "[") and len(value) > 1:
+            try:
+                check(json.loads(value, object_pairs_hook=pairs), depth + 1)
+            except ValueError:
+                return
+
+    try:
+        check(json.loads(line, object_pairs_hook=pairs))
+    except _Duplicate:
+        return True
+    except ValueError:
+        return False
+    return False
+
+
+class _Duplicate(Exception):
+    pass
+
+
+def leak_class(line: bytes, where: tuple | None, form: str, identity_keys: frozenset[str]) -> str:
+    """The class of a finding on LINE at WHERE ((path tokens, is a key, the string that holds it)),
+    found in FORM."""
+    if b'":' in line and _duplicate_keys(line):
+        return "duplicate_key"
+    if form == "field value":
+        return "identity_field"
+    if where is None:
+        return "disguised" if form not in _PLAIN_FORMS else "free_text"
+    path, is_key, leaf = where
+    text = leaf if type(leaf) is str else ""
+    if _URL_LIKE.match(text):
+        return "url_path"
+    if is_key:
+        return "dict_key"
+    last = path[-1] if path else None
+    if last in identity_keys:
+        return "identity_field"
+    if any(step in _KEPT_CONTAINERS for step in path if type(step) is str):
+        return "kept_subtree"
+    if form not in _PLAIN_FORMS:
+        return "disguised"
+    return "free_text"
+
+
 class Scanner:
     """Searches output bytes for a set of identifiers and the detectors; collects findings.
 
@@ -559,6 +786,7 @@ class Scanner:
         self.findings: list[Finding] = []
         self.total = 0
         self.by_kind: Counter = Counter()
+        self.by_class: Counter = Counter()
         self._fingerprint_key = secrets.token_bytes(32)
         self._masker = make_ip_masker(fields.ipv4_prefix, fields.ipv6_prefix)
         self._masked_cache: dict[bytes, bool] = {}
@@ -599,13 +827,33 @@ class Scanner:
         folded: dict[bytes, list[tuple[int, str, bytes, int, int]]] = {}
         verbatim: dict[bytes, list[tuple[int, str]]] = {}
         self._field_values: dict[bytes, list[int]] = {}
+        # User ids too short to be searched everywhere: as a path segment after a route word
+        # that names a person (/user/7/), and from USER_ID_MIN_DIGITS digits alone in text.
+        self._short_ids: dict[bytes, list[int]] = {}
+        normal: dict[str, list[tuple[int, str]]] = {}
         self.substring_count = 0
         for index, identifier in enumerate(self.identifiers):
-            if not searched_as_substring(identifier.value):
-                self._field_values.setdefault(_field_value_key(identifier.value), []).append(index)
+            value = identifier.value
+            if not searched_as_substring(value):
+                self._field_values.setdefault(_field_value_key(value), []).append(index)
+                if identifier.kind == "user_id" and value.isascii() and value.isdigit():
+                    self._short_ids.setdefault(value.encode(), []).append(index)
+                    if len(value) >= USER_ID_MIN_DIGITS:
+                        pattern = b"\0" + value.encode() + b"\0"
+                        folded.setdefault(pattern, []).append((index, ID_IN_TEXT, value.encode(), 1, 1))
+                        normal.setdefault(value, []).append((index, ID_IN_TEXT))
                 continue
             self.substring_count += 1
-            for label, form in _forms(identifier.value):
+            normal.setdefault(normalize_text(value), []).append((index, "normalized"))
+            forms = _forms(value) + _extra_forms(identifier)
+            if identifier.kind == "email":
+                local = value.split("@")[0]
+                if len(local) >= _LOCAL_PART_MIN:
+                    forms.append((TRUNCATED, local.encode("utf-8").lower() + b"@"))
+                    normal.setdefault(normalize_text(local) + "@", []).append((index, TRUNCATED))
+            for form in (f for _, f in _extra_forms(identifier)):
+                normal.setdefault(normalize_text(form.decode("utf-8")), []).append((index, "normalized"))
+            for label, form in forms:
                 pattern = form.translate(_FOLD)
                 if len(pattern) - pattern.count(0) < 2:
                     verbatim.setdefault(form, []).append((index, label))
@@ -634,6 +882,12 @@ class Scanner:
         self._verbatim = (
             ahocorasick_rs.BytesAhoCorasick(self._verbatim_forms, matchkind=ahocorasick_rs.MatchKind.Standard) if verbatim else None
         )
+        # The normalized reading of suspect lines: every identifier normalized the same way.
+        normal.pop("", None)
+        self._normal_info = list(normal.values())
+        self._normal = ahocorasick_rs.AhoCorasick(list(normal), matchkind=ahocorasick_rs.MatchKind.Standard) if normal else None
+        self._has_emails = any(i.kind == "email" for i in self.identifiers)
+        self._has_phones = any(i.kind == "phone" for i in self.identifiers)
 
     # -------------------------------------------------------------- one chunk of whole lines
 
@@ -672,17 +926,99 @@ class Scanner:
                 self._folded_hits(context, hits)
         if self._verbatim is not None:
             self._verbatim_hits(context, self._verbatim.find_matches_as_indexes(lowered, overlapping=True))
+        if self._short_ids:
+            self._person_segments(context)
+        if self._normal is not None:
+            self._normalized_pass(context)
         self._check_masked_fields(context)
         self._detect(context)
 
+    def _person_segments(self, context: _Chunk) -> None:
+        """User ids of any length as the path segment after a route word that names a person."""
+        lowered = context.lowered
+        if b"/" not in lowered:
+            return
+        for match in _PERSON_SEGMENT.finditer(lowered):
+            for index in self._short_ids.get(match.group(1), ()):
+                identifier = self.identifiers[index]
+                self._report(context, match.start(1), identifier.kind, identifier.source, "path segment", identifier.origin, identifier.value, match.group(1))
+
+    def _normalized_pass(self, context: _Chunk) -> None:
+        """Read each suspect line normalized (entities, percent-encoding, JSON escapes, NFKC, case)
+        and search it for every identifier normalized alike."""
+        chunk = context.chunk
+        lines: dict[int, tuple[int, int]] = {}
+        obfuscated: set[int] = set()
+        for marker in _SUSPECT_MARKERS + (_AT_MARKERS if self._has_emails else ()):
+            at = chunk.find(marker)
+            while at >= 0:
+                line_index, start, end = context.line_of(at)
+                lines[line_index] = (start, end)
+                if marker in _AT_MARKERS:
+                    obfuscated.add(line_index)
+                at = chunk.find(marker, end)
+        if not chunk.isascii():
+            match = _NON_ASCII.search(chunk)
+            while match is not None:
+                line_index, start, end = context.line_of(match.start())
+                lines[line_index] = (start, end)
+                match = _NON_ASCII.search(chunk, end)
+        for line_index in sorted(lines):
+            start, end = lines[line_index]
+            self._normalized_line(context, line_index, chunk[start:end], line_index in obfuscated)
+
+    def _normalized_line(self, context: _Chunk, line_index: int, raw: bytes, obfuscated: bool) -> None:
+        text = normalize_text(raw.decode("utf-8", "replace"))
+        readings = [(text, "normalized")]
+        if obfuscated or (self._has_emails and "\uff20" in raw.decode("utf-8", "replace")):
+            unmasked = deobfuscate(text)
+            if unmasked != text:
+                readings.append((unmasked, "obfuscated address"))
+        if self._has_phones:
+            spaced = _PHONE_SEPARATORS.sub(" ", text)
+            if spaced != text:
+                readings.append((spaced, "phone separators"))
+        lowered_line = None
+        for reading, how in readings:
+            matches = self._normal.find_matches_as_indexes(reading, overlapping=True)
+            # Whole addresses before the local parts that stand for cut ones.
+            matches.sort(key=lambda m: self._normal_info[m[0]][0][1] == TRUNCATED)
+            for pattern, start, end in matches:
+                if not _stands_alone(reading, start, end):
+                    continue
+                for index, label in self._normal_info[pattern]:
+                    identifier = self.identifiers[index]
+                    if how != "normalized" and identifier.kind != _READING_KIND[how]:
+                        continue
+                    if label == ID_IN_TEXT and not _id_in_text(reading, start, end):
+                        continue
+                    if identifier.kind == "ip":
+                        # As written, an address is judged by the byte scan (masked fields hold their own mask).
+                        lowered_line = raw.lower() if lowered_line is None else lowered_line
+                        if identifier.value.lower().encode() in lowered_line:
+                            continue
+                    form = how if label == "normalized" else label
+                    needle = reading[start:end]
+                    where = _locate_normalized(raw, needle, how)
+                    self._report_line(context, line_index, identifier.kind, identifier.source, form, identifier.origin, identifier.value, None, where)
+
     def _folded_hits(self, context: _Chunk, matches: list) -> None:
         lowered = context.lowered
+        deferred = []
         for pattern, start, end in matches:
             for index, label, form, left, right in self._pattern_info[pattern]:
                 begin = start - 1 + left
                 if lowered[begin : begin + len(form)] != form:
                     continue
+                if label == ID_IN_TEXT and not _id_in_text(lowered, begin, begin + len(form)):
+                    continue
+                if label == TRUNCATED:
+                    deferred.append((index, label, begin, begin + len(form)))
+                    continue
                 self._identifier_hit(context, index, label, begin, begin + len(form))
+        # A whole address is reported as such: its local part alone only where the rest is gone.
+        for index, label, begin, end in deferred:
+            self._identifier_hit(context, index, label, begin, end)
 
     def _verbatim_hits(self, context: _Chunk, matches: list) -> None:
         lowered = context.lowered
@@ -786,8 +1122,15 @@ class Scanner:
         line_starts = [0]
         for line in text.split("\n")[:-1]:
             line_starts.append(line_starts[-1] + len(line) + 1)
+        addresses = None
         for _, start, end in found:
             value = text[start:end]
+            if "." in value or ":" in value:
+                # An IP address is reported as one, not a second time as a phone.
+                if addresses is None:
+                    addresses = [(a, b) for _, a, b in self._ip_scrubber.find(text)]
+                if any(a < end and start < b for a, b in addresses):
+                    continue
             before = text[max(0, start - 8) : start].rstrip()[-1:]
             after = text[end : end + 8].lstrip()[:1]
             if before in (":", ",", "[") and after in (",", "}", "]", "") and value.isdigit():
@@ -831,19 +1174,24 @@ class Scanner:
         line_index, _, _ = context.line_of(offset)
         self._report_line(context, line_index, kind, source, form, origin, value, needle)
 
-    def _report_line(self, context: _Chunk, line_index: int, kind, source, form, origin, value, needle, path=False) -> None:
-        """Count a finding (once per line, kind and value) and list it while under the limit."""
+    def _report_line(self, context: _Chunk, line_index: int, kind, source, form, origin, value, needle, where=False) -> None:
+        """Count a finding (once per line, kind and value), sort it into its class, and list it
+        while under the limit."""
         key = (line_index, kind, value.lower())
         if key in context.reported:
             return
         context.reported.add(key)
         self.total += 1
         self.by_kind[kind] += 1
+        line = context.line(line_index)
+        if where is False:
+            needles = ([needle] if needle else []) + [form for _, form in _forms(value)]
+            where = _locate(line, needles)
+        cls = leak_class(line, where, form, self._field_keys)
+        self.by_class[cls] += 1
         if len(self.findings) >= self.max_listed:
             return
-        if path is False:
-            needles = ([needle] if needle else []) + [form for _, form in _forms(value)]
-            path = _locate(context.line(line_index), needles)
+        path = _format_where(where)
         digest = hmac.new(self._fingerprint_key, f"{kind}\x00{value.lower()}".encode("utf-8", "replace"), hashlib.sha256)
         self.findings.append(
             Finding(
@@ -855,6 +1203,7 @@ class Scanner:
                 form=form,
                 origin=origin,
                 fingerprint="fp:" + digest.hexdigest()[:12],
+                leak_class=cls,
             )
         )
 
@@ -917,9 +1266,27 @@ def _parse(line: bytes):
         return None
 
 
-def _locate(line: bytes, needles: list[bytes]) -> str | None:
-    """The JSON path of the string, number or key in LINE that holds one of NEEDLES; inside a JSON
-    string that holds JSON, the path goes on into it."""
+def _locate(line: bytes, needles: list[bytes]) -> tuple | None:
+    """(JSON path, whether it is a key, the string or number) of the deepest value or key in LINE
+    that holds one of NEEDLES; inside a JSON string that holds JSON, the path goes on into it."""
+    return _deepest(line, lambda text: any(needle in text.encode("utf-8", "replace").lower() for needle in needles))
+
+
+def _locate_normalized(line: bytes, needle: str, how: str) -> tuple | None:
+    """As ``_locate``, for a NEEDLE found in the normalized reading HOW."""
+
+    def holds(text: str) -> bool:
+        reading = normalize_text(text)
+        if how == "obfuscated address":
+            reading = deobfuscate(reading)
+        elif how == "phone separators":
+            reading = _PHONE_SEPARATORS.sub(" ", reading)
+        return needle in reading
+
+    return _deepest(line, holds)
+
+
+def _deepest(line: bytes, holds) -> tuple | None:
     parsed = _parse(line)
     if parsed is None:
         return None
@@ -927,25 +1294,45 @@ def _locate(line: bytes, needles: list[bytes]) -> str | None:
     for path, key, leaf in _walk(parsed, ()):
         if type(leaf) is bool or leaf is None:
             continue
-        text = (leaf if type(leaf) is str else str(leaf)).encode("utf-8", "replace").lower()
-        if any(needle in text for needle in needles):
+        if holds(leaf if type(leaf) is str else str(leaf)):
             is_key = key is None and type(leaf) is str and bool(path) and path[-1] == leaf
             if best is None or len(path) > len(best[0]):
-                best = (path, is_key)
-    if best is None:
+                best = (path, is_key, leaf)
+    return best
+
+
+def _format_where(where: tuple | None) -> str | None:
+    if where is None:
         return None
-    where = format_path(best[0]) or "(line)"
-    return where + " (key)" if best[1] else where
+    text = format_path(where[0]) or "(line)"
+    return text + " (key)" if where[1] else text
 
 
-def _locate_field(line: bytes, keys: frozenset[str], folded: str) -> tuple[str, str] | None:
-    """(JSON path, key) of an identifier field in LINE whose whole value is FOLDED, ignoring case."""
+def _id_in_text(text, start: int, end: int) -> bool:
+    """Whether the digits at [START, END) of TEXT (bytes or str) are a number standing alone in
+    text or a URL path segment, not a JSON number, a decimal, a date or a time."""
+    before = text[start - 1 : start] if start else text[:0]
+    after = text[end : end + 1]
+    following = text[end + 1 : end + 2]
+    if isinstance(text, bytes):
+        before, after, following = before.decode("latin-1"), after.decode("latin-1"), following.decode("latin-1")
+    if before == "/":
+        return True
+    if before in (":", ",", "[") and after in (",", "}", "]", ""):
+        return False  # a JSON number
+    if before and before in ".-+$#@:":
+        return False
+    return not (after and after in ".,-:" and following.isdigit())
+
+
+def _locate_field(line: bytes, keys: frozenset[str], folded: str) -> tuple[tuple, str] | None:
+    """((path, False, value), key) of an identifier field in LINE whose whole value is FOLDED, ignoring case."""
     parsed = _parse(line)
     if parsed is None:
         return None
     for path, key, leaf in _walk(parsed, ()):
         if key in keys and type(leaf) in (str, int) and str(leaf).strip().lower() == folded:
-            return format_path(path), key
+            return (path, False, leaf), key
     return None
 
 
@@ -1151,6 +1538,7 @@ def verify_package(
     report.findings = scanner.findings
     report.findings_total = scanner.total
     report.findings_by_kind = scanner.by_kind
+    report.findings_by_class = scanner.by_class
     report.scanned = {"files": files, "bytes": scanned_bytes, "lines": lines, "identifiers": len(identifiers)}
     report.seconds = {
         "harvest": round(harvested - started, 3),

@@ -394,7 +394,8 @@ def test_the_json_report_has_the_documented_shape(package, raw_log, tmp_path):
     report = json.loads(path.read_text())
     assert report["ok"] is False
     assert set(report["scanned"]) >= {"files", "bytes", "lines", "identifiers"}
-    assert report["findings"][0].keys() == {"file", "line", "path", "kind", "source", "form", "origin", "fingerprint"}
+    assert report["findings"][0].keys() == {"file", "line", "path", "kind", "source", "form", "origin", "fingerprint", "leak_class"}
+    assert sum(report["findings_by_class"].values()) == report["findings_total"]
     assert report["findings_total"] == 1
 
 

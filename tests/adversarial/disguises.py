@@ -1,0 +1,171 @@
+"""Ways people and browsers write an identifier so that a scan of the text as written misses it.
+
+Each disguise takes a value and a random generator and returns the disguised text; ``applies``
+says for which kinds of value it makes sense.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+from urllib.parse import quote
+
+_ENTITY_NAMES = {"@": "&commat;", ".": "&period;", "ë": "&euml;", "é": "&eacute;", "č": "&ccaron;", "_": "&lowbar;", "-": "&hyphen;"}
+
+
+def entity_decimal(value: str, rng: random.Random) -> str:
+    return "".join(f"&#{ord(c)};" if not c.isalnum() or not c.isascii() else c for c in value)
+
+
+def entity_hex(value: str, rng: random.Random) -> str:
+    return "".join(f"&#x{ord(c):x};" if rng.random() < 0.5 or not c.isascii() else c for c in value)
+
+
+def entity_named(value: str, rng: random.Random) -> str:
+    return "".join(_ENTITY_NAMES.get(c, c) for c in value)
+
+
+def fullwidth(value: str, rng: random.Random) -> str:
+    """Fullwidth forms of ASCII (``＠``), which NFKC folds back."""
+    return "".join(chr(ord(c) + 0xFEE0) if "!" <= c <= "~" else c for c in value)
+
+
+def percent(value: str, rng: random.Random) -> str:
+    return quote(value, safe="")
+
+
+def percent_all(value: str, rng: random.Random) -> str:
+    return "".join(f"%{b:02X}" for b in value.encode("utf-8"))
+
+
+def percent_double(value: str, rng: random.Random) -> str:
+    return quote(quote(value, safe=""), safe="")
+
+
+def json_escaped(value: str, rng: random.Random) -> str:
+    """The value inside a JSON document kept as a string (a JSInput answer), every non-alphanumeric
+    and non-ASCII character written ``\\uXXXX``."""
+    escaped = "".join(c if c.isascii() and c.isalnum() else f"\\u{ord(c):04x}" for c in value)
+    return '{"answer": "' + escaped + '", "state": "{}"}'
+
+
+def json_escaped_twice(value: str, rng: random.Random) -> str:
+    return json.dumps({"payload": json_escaped(value, rng)})
+
+
+def upper(value: str, rng: random.Random) -> str:
+    return value.upper()
+
+
+def title(value: str, rng: random.Random) -> str:
+    return value.title()
+
+
+def mixed_case(value: str, rng: random.Random) -> str:
+    return "".join(c.upper() if rng.random() < 0.5 else c.lower() for c in value)
+
+
+def at_dot_parenthesised(value: str, rng: random.Random) -> str:
+    local, _, host = value.partition("@")
+    return f"{local} (at) {host.replace('.', ' (dot) ')}"
+
+
+def at_dot_bracketed(value: str, rng: random.Random) -> str:
+    local, _, host = value.partition("@")
+    return f"{local}[at]{host.replace('.', '[dot]')}"
+
+
+def at_dot_words(value: str, rng: random.Random) -> str:
+    local, _, host = value.partition("@")
+    return f"{local} at {host.replace('.', ' dot ')}"
+
+
+def spaced_at(value: str, rng: random.Random) -> str:
+    return value.replace("@", " @ ")
+
+
+def truncated(value: str, rng: random.Random) -> str:
+    """An address cut off where a text was truncated (the tail of the domain lost)."""
+    local, _, host = value.partition("@")
+    return f"write to me at {local}@{host[: max(3, len(host) // 2)]}"
+
+
+def scheme_less_profile(value: str, rng: random.Random) -> str:
+    return f"see example.net/u/{value} or linkedin.com/in/{value}"
+
+
+def phone_tel(value: str, rng: random.Random) -> str:
+    return "tel:" + re.sub(r"[\s()]", "", value)
+
+
+def phone_prefixed(value: str, rng: random.Random) -> str:
+    return f"Phone: {value} ext. 12"
+
+
+def phone_nbsp(value: str, rng: random.Random) -> str:
+    return value.replace(" ", "\u00a0")
+
+
+def phone_en_dash(value: str, rng: random.Random) -> str:
+    return value.replace(" ", "\u2013").replace("-", "\u2013")
+
+
+def ip_padded(value: str, rng: random.Random) -> str:
+    return ".".join(part.zfill(3) for part in value.split("."))
+
+
+def ip_ec2_host(value: str, rng: random.Random) -> str:
+    return "ec2-" + value.replace(".", "-") + ".compute-1.amazonaws.com"
+
+
+def ip_internal_host(value: str, rng: random.Random) -> str:
+    return "ip-" + value.replace(".", "-") + ".ec2.internal"
+
+
+def ip_underscore_host(value: str, rng: random.Random) -> str:
+    return "host_" + value
+
+
+def ip_followed_by_punctuation(value: str, rng: random.Random) -> str:
+    return f"from {value}; then ({value})."
+
+
+# (label, function, kinds it applies to)
+DISGUISES = (
+    ("entity_decimal", entity_decimal, {"email", "username", "name"}),
+    ("entity_hex", entity_hex, {"email", "username", "name"}),
+    ("entity_named", entity_named, {"email", "username", "name"}),
+    ("fullwidth", fullwidth, {"email", "username", "user_id", "phone", "ip"}),
+    ("percent", percent, {"email", "username", "name"}),
+    ("percent_all", percent_all, {"email", "username", "name", "user_id"}),
+    ("percent_double", percent_double, {"email", "username", "name"}),
+    ("json_escaped", json_escaped, {"email", "username", "name"}),
+    ("json_escaped_twice", json_escaped_twice, {"email", "username", "name"}),
+    ("upper", upper, {"email", "username", "name"}),
+    ("title", title, {"email", "username"}),
+    ("mixed_case", mixed_case, {"email", "username"}),
+    ("at_dot_parenthesised", at_dot_parenthesised, {"email"}),
+    ("at_dot_bracketed", at_dot_bracketed, {"email"}),
+    ("at_dot_words", at_dot_words, {"email"}),
+    ("spaced_at", spaced_at, {"email"}),
+    ("truncated", truncated, {"email"}),
+    ("scheme_less_profile", scheme_less_profile, {"username"}),
+    ("phone_tel", phone_tel, {"phone"}),
+    ("phone_prefixed", phone_prefixed, {"phone"}),
+    ("phone_nbsp", phone_nbsp, {"phone"}),
+    ("phone_en_dash", phone_en_dash, {"phone"}),
+    ("ip_padded", ip_padded, {"ip"}),
+    ("ip_ec2_host", ip_ec2_host, {"ip"}),
+    ("ip_internal_host", ip_internal_host, {"ip"}),
+    ("ip_underscore_host", ip_underscore_host, {"ip"}),
+    ("ip_followed_by_punctuation", ip_followed_by_punctuation, {"ip"}),
+)
+
+
+def disguises_for(kind: str, value: str) -> list[tuple[str, object]]:
+    """The disguises that apply to a value of KIND (IPv6 addresses only take the punctuation one)."""
+    found = [(label, fn) for label, fn, kinds in DISGUISES if kind in kinds]
+    if kind == "ip" and ":" in value:
+        found = [(label, fn) for label, fn in found if label in ("ip_followed_by_punctuation", "fullwidth")]
+    return found

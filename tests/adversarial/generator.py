@@ -1,0 +1,390 @@
+"""The adversarial set: events of every family of the fixtures with identifiers of known people
+planted in every field, key, URL path, kept subtree and disguise, each plant tagged with its class.
+
+The base events are the fixture families (``tests/fixtures/families``); each generated event has
+one of ``PEOPLE`` as its actor (so that a run can learn them from the input) and a time of its own
+(an hour per event, so that a package line is traced back to its event under any policy).
+
+Classes (the numbers are those of the leak classes of the project's issue list):
+
+- ``url_path`` (1): a person in a URL path segment, from the platform's route templates;
+- ``dict_key`` (2): a person as a key of a payload dict or a GET-string parameter name;
+- ``identity_field`` (3): another person, in other case or as an email, in an identity field;
+- ``kept_subtree`` (4): a person inside containers a policy may keep whole;
+- ``duplicate_key`` (5): a person in a field whose condition reads a later duplicate key;
+- ``disguised`` (6): entities, fullwidth, percent-encoding, JSON escapes, obfuscated addresses,
+  prefixed phones, padded and embedded IP addresses;
+- ``free_text``: a person written plainly into every string field (the baseline).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from urllib.parse import quote_plus
+
+from .disguises import disguises_for
+from .people import PEOPLE, Person
+
+FAMILIES = Path(__file__).resolve().parents[1] / "fixtures" / "families"
+CLASSES = ("url_path", "dict_key", "identity_field", "kept_subtree", "duplicate_key", "disguised", "free_text")
+EPOCH = datetime(2023, 1, 1, tzinfo=timezone.utc)
+COURSE = "course-v1:NorthwindX+Astro101+2024_T1"
+BLOCK = "block-v1:NorthwindX+Astro101+2024_T1+type@problem+block@b33cd53142feb18718a15bc13456a1e9"
+HOST = "https://lms.learn.example.org"
+# Leaves that must stay as they are for the event to be routed and traced.
+_FIXED_LEAVES = {("time",), ("timestamp",), ("event_type",), ("event_source",), ("name",)}
+
+# Route templates of the platform whose segments carry a person (see the URL route catalogue).
+ROUTES = (
+    "/api/enrollment/v1/enrollment/{username},{course}",
+    "/api/bookmarks/v1/bookmarks/{username},{block}/",
+    "/api/team/v0/team_membership/astro-team-1,{username}",
+    "/api/profile_images/v1/{username}/upload",
+    "/api/user/v1/accounts/{username}/image",
+    "/api/user/v1/preferences/{username}/pref-lang",
+    "/api/mobile/v1/users/{username}/course_enrollments/",
+    "/api/certificates/v0/certificates/{username}/courses/{course}/",
+    "/api/completion/v1/subsection-completion/{username}/{course}/{block}",
+    "/api/cohorts/v1/courses/{course}/cohorts/3/users/{username}",
+    "/u/{username}",
+    "/U/{username}",
+    "/Users/{username}/",
+    "/u//{username}",
+    "/profile/{username}",
+    "/courses/{course}/submission_history/{email}/{block}",
+    "/support/manage_user/{email}",
+    "/course_team/{course}/{email}",
+    "/{course}/learners/{username}/posts",
+    "/certificates/user/{user_id}/course/{course}",
+    "/api/course_home/v1/progress/{course}/{user_id}",
+    "/courses/{course}/progress/{user_id}/",
+    "/courses/{course}/discussion/forum/users/{user_id}",
+    "/admin/auth/user/{user_id}/change/",
+    "/api/user/v1/users/{user_id}/",
+    "/courses/{course}/xqueue/{user_id}/{block}/score_update",
+    "/courses/{course}/courseware?username={username}&email={email}",
+    "/courses/{course}/instructor/api/get_student_progress_url?unique_student_identifier={email}",
+)
+_URL_LEAVES = ("page", "referer", "url", "target_url", "current_url", "path")
+_IDENTITY_PATHS = (
+    ("event", "student"),
+    ("event", "username"),
+    ("event", "user_id"),
+    ("event", "target_username"),
+    ("event", "instructor"),
+    ("event", "user"),
+    ("context", "username"),
+    ("username",),
+)
+
+
+@dataclass(frozen=True)
+class Plant:
+    """One identifier planted in one event: its class, whose it is and how it was written."""
+
+    index: int  # the event's position in the generated set
+    cls: str
+    person: int  # index into PEOPLE
+    kind: str
+    disguise: str
+    where: str
+
+
+@dataclass
+class Generated:
+    """The generated events (one raw JSON line each) and what was planted in them."""
+
+    lines: list[str]
+    plants: list[Plant]
+
+    def of_class(self, cls: str) -> tuple[list[str], list[Plant]]:
+        """The lines of the events with a plant of CLS, and those plants (which keep their index)."""
+        keep = sorted({p.index for p in self.plants if p.cls == cls})
+        return [self.lines[i] for i in keep], [p for p in self.plants if p.cls == cls]
+
+
+def base_events() -> list[dict]:
+    """Every fixture event, parsed (the two broken fixture lines are not in the families)."""
+    events = []
+    for path in sorted(FAMILIES.glob("*.jsonl")):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                events.append(json.loads(line))
+    return events
+
+
+def time_of(index: int) -> str:
+    """The time given to event INDEX: an hour of its own, so that truncation keeps it apart."""
+    return (EPOCH + timedelta(hours=index, minutes=17, seconds=3)).isoformat()
+
+
+def index_of(time: str) -> int | None:
+    """The event index a (possibly truncated) time belongs to."""
+    try:
+        moment = datetime.fromisoformat(time.replace("Z", "+00:00"))
+    except (TypeError, ValueError):
+        return None
+    return int((moment - EPOCH).total_seconds() // 3600)
+
+
+# ---------------------------------------------------------------- walking and setting leaves
+
+_JSON = "<json>"  # a path step that decodes a JSON-string value
+
+
+def string_leaves(value, path=()):
+    """Paths of the string leaves of VALUE; a string holding a JSON object is walked into."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from string_leaves(item, path + (key,))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from string_leaves(item, path + (index,))
+    elif isinstance(value, str):
+        if value[:1] == "{":
+            try:
+                decoded = json.loads(value)
+            except ValueError:
+                decoded = None
+            if isinstance(decoded, dict):
+                yield from string_leaves(decoded, path + (_JSON,))
+                return
+        yield path
+
+
+def dict_nodes(value, path=()):
+    """Paths of every dict inside VALUE (JSON-string payloads walked into)."""
+    if isinstance(value, dict):
+        yield path
+        for key, item in value.items():
+            yield from dict_nodes(item, path + (key,))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from dict_nodes(item, path + (index,))
+    elif isinstance(value, str) and value[:1] == "{":
+        try:
+            decoded = json.loads(value)
+        except ValueError:
+            return
+        if isinstance(decoded, dict):
+            yield from dict_nodes(decoded, path + (_JSON,))
+
+
+def get_at(value, path):
+    for step in path:
+        value = json.loads(value) if step == _JSON else value[step]
+    return value
+
+
+def set_at(value, path, new):
+    """VALUE with the leaf at PATH replaced by NEW (JSON strings on the way re-encoded)."""
+    if not path:
+        return new
+    step, rest = path[0], path[1:]
+    if step == _JSON:
+        return json.dumps(set_at(json.loads(value), rest, new))
+    value[step] = set_at(value[step], rest, new) if rest else new
+    return value
+
+
+def show(path) -> str:
+    return ".".join("(json)" if step == _JSON else str(step) for step in path)
+
+
+# ---------------------------------------------------------------- the generator
+
+
+class _Builder:
+    def __init__(self, seed: int, leaves_per_event: int | None) -> None:
+        self.rng = random.Random(seed)
+        self.leaves_per_event = leaves_per_event
+        self.bases = base_events()
+        self.lines: list[str] = []
+        self.plants: list[Plant] = []
+
+    def base(self, number: int) -> dict:
+        """A copy of base event NUMBER with an actor from PEOPLE and the next event's time."""
+        event = json.loads(json.dumps(self.bases[number % len(self.bases)]))
+        actor = PEOPLE[len(self.lines) % len(PEOPLE)]
+        index = len(self.lines)
+        if "time" in event or "timestamp" not in event:
+            event["time"] = time_of(index)
+        if "timestamp" in event:
+            event["timestamp"] = time_of(index)
+        if "username" in event:
+            event["username"] = actor.username
+        if isinstance(event.get("context"), dict):
+            context = event["context"]
+            if "user_id" in context:
+                context["user_id"] = actor.id
+            if isinstance(context.get("traits"), dict):
+                context["traits"].update(username=actor.username, userId=str(actor.id), email=actor.email)
+        if "userId" in event:
+            event["userId"] = str(actor.id)
+        return event
+
+    def add(self, event: dict | str, plants: list[tuple[str, int, str, str, str]]) -> None:
+        index = len(self.lines)
+        line = event if isinstance(event, str) else json.dumps(event, ensure_ascii=False)
+        self.lines.append(line)
+        for cls, person, kind, disguise, where in plants:
+            self.plants.append(Plant(index, cls, person, kind, disguise, where))
+
+    def pick(self, kinds=("username", "email", "user_id", "name", "phone", "ip")) -> tuple[int, Person, str, str]:
+        number = self.rng.randrange(len(PEOPLE))
+        person = PEOPLE[number]
+        kind = self.rng.choice(kinds)
+        return number, person, kind, person.values()[kind]
+
+    # -------------------------------------------------------------- classes
+
+    def free_text(self) -> None:
+        """Every string leaf of every base event, in turn, holds a person written plainly."""
+        for number in range(len(self.bases)):
+            paths = [p for p in string_leaves(self.bases[number]) if p not in _FIXED_LEAVES]
+            if self.leaves_per_event is not None and len(paths) > self.leaves_per_event:
+                paths = self.rng.sample(paths, self.leaves_per_event)
+            for path in paths:
+                event = self.base(number)
+                who, person, kind, value = self.pick()
+                set_at(event, path, f"note: {value}, see you")
+                self.add(event, [("free_text", who, kind, "plain", show(path))])
+
+    def identity_field(self) -> None:
+        for number in range(len(self.bases)):
+            for path in _IDENTITY_PATHS:
+                event = self.base(number)
+                if not isinstance(event.get("event"), dict) and path[0] == "event":
+                    continue
+                who, person, kind, value = self.pick(("username", "email", "user_id"))
+                variant, label = {
+                    "username": (self.rng.choice([value.upper(), value.title(), value.swapcase()]), "other_case"),
+                    "email": (self.rng.choice([value, value.upper()]), "email_in_identity_field"),
+                    "user_id": (value, "id_as_string"),
+                }[kind]
+                parent = event
+                for step in path[:-1]:
+                    parent = parent.setdefault(step, {})
+                parent[path[-1]] = variant
+                self.add(event, [("identity_field", who, kind, label, show(path))])
+
+    def url_path(self) -> None:
+        for number in range(len(self.bases)):
+            for route in self.rng.sample(ROUTES, 6):
+                event = self.base(number)
+                who, person, _, _ = self.pick(("username",))
+                kind = "user_id" if "{user_id}" in route else "email" if "{email}" in route and "{username}" not in route else "username"
+                path = route.format(username=person.username, user_id=person.id, email=person.email, course=COURSE, block=BLOCK)
+                targets = [p for p in string_leaves(event) if p and p[-1] in _URL_LEAVES]
+                where = "page"
+                if targets:
+                    leaf = self.rng.choice(targets)
+                    set_at(event, leaf, (HOST + path) if leaf[-1] != "path" else path)
+                    where = show(leaf)
+                else:
+                    event["page"] = HOST + path
+                if self.rng.random() < 0.3:
+                    event["event_type"] = path  # an implicit event: the path is the type
+                    event["name"] = path
+                    where += ", event_type, name"
+                self.add(event, [("url_path", who, kind, "route", where)])
+
+    def dict_key(self) -> None:
+        for number in range(len(self.bases)):
+            base = self.base(number)
+            payload = base.get("event")
+            nodes = [p for p in dict_nodes(base) if p[:1] == ("event",)]
+            for path in nodes or [("event",)]:
+                event = self.base(number)
+                who, person, kind, value = self.pick(("username", "email", "name"))
+                node = get_at(event, path) if nodes else None
+                if isinstance(node, dict):
+                    set_at(event, path, {**node, value: "choice_1"})
+                    where = show(path) + " (key)"
+                elif isinstance(payload, str):
+                    event["event"] = f"{quote_plus(value)}=1&" + payload
+                    where = "event (GET parameter name)"
+                else:
+                    continue
+                self.add(event, [("dict_key", who, kind, "key", where)])
+            event = self.base(number)
+            who, person, kind, value = self.pick(("username", "email"))
+            if isinstance(event.get("context"), dict):
+                event["context"]["course_user_tags"] = {value: "A"}
+                self.add(event, [("dict_key", who, kind, "key", "context.course_user_tags (key)")])
+
+    def kept_subtree(self) -> None:
+        for number in range(len(self.bases)):
+            event = self.base(number)
+            who, person, kind, value = self.pick(("username", "email", "name"))
+            plants = []
+            if isinstance(event.get("context"), dict):
+                event["context"]["course_user_tags"] = {"study_group": f"group of {value}"}
+                plants.append(("kept_subtree", who, kind, "plain", "context.course_user_tags.study_group"))
+            payload = event.get("event")
+            if isinstance(payload, dict):
+                for input_id, entry in (payload.get("correct_map") or {}).items():
+                    if isinstance(entry, dict):
+                        entry["answervariable"] = f"answer by {value}"
+                        entry["msg"] = f"<p>Well done {value}</p>"
+                        plants.append(("kept_subtree", who, kind, "plain", f"event.correct_map.{input_id}"))
+                if "note_text" in payload or str(event.get("event_type", "")).startswith("edx.course.student_notes"):
+                    payload["results"] = [{"note_text": f"ask {value}", "tags": [value], "highlighted_content": value}]
+                    plants.append(("kept_subtree", who, kind, "plain", "event.results[].note_text"))
+                if "team_id" in payload or str(event.get("event_type", "")).startswith("edx.team"):
+                    slug = person.name.lower().replace(" ", "-") + "-study-team"
+                    payload["team_id"] = slug
+                    plants.append(("kept_subtree", who, "name", "slug", "event.team_id"))
+            if plants:
+                self.add(event, plants)
+
+    def duplicate_key(self) -> None:
+        for who, person in enumerate(PEOPLE):
+            for number in range(len(self.bases)):
+                base = self.bases[number]
+                if base.get("event_type") != "edx.user.settings.changed":
+                    continue
+                event = self.base(number)
+                event.pop("event", None)
+                head = json.dumps(event, ensure_ascii=False)[:-1]
+                payload = json.dumps({"setting": "email", "old": None, "new": person.email, "user_id": person.id, "table": "auth_user"})
+                duplicated = payload[:-1] + ', "setting": "time_zone"}'
+                self.add(head + ', "event": ' + duplicated + "}", [("duplicate_key", who, "email", "duplicate_setting", "event.new")])
+                event = self.base(number)
+                event.pop("event", None)
+                head = json.dumps(event, ensure_ascii=False)[:-1]
+                self.add(head + ', "event": ' + json.dumps(duplicated) + "}", [("duplicate_key", who, "email", "duplicate_setting_in_json_string", "event.(json).new")])
+                break
+
+    def disguised(self, per_disguise: int = 4) -> None:
+        leaves_by_base = [[p for p in string_leaves(b) if p not in _FIXED_LEAVES] for b in self.bases]
+        for who, person in enumerate(PEOPLE):
+            for kind, value in person.values().items():
+                for label, disguise in disguises_for(kind, value):
+                    for _ in range(per_disguise):
+                        number = self.rng.randrange(len(self.bases))
+                        if not leaves_by_base[number]:
+                            continue
+                        event = self.base(number)
+                        path = self.rng.choice(leaves_by_base[number])
+                        set_at(event, path, f"hi, {disguise(value, self.rng)} here")
+                        self.add(event, [("disguised", who, kind, label, show(path))])
+
+
+def generate(seed: int = 9, *, per_disguise: int = 4, leaves_per_event: int | None = None) -> Generated:
+    """The adversarial set for SEED (the same seed gives the same lines): every disguise planted
+    PER_DISGUISE times per person and value, and a plain value in every string field of every
+    base event (or in LEAVES_PER_EVENT of them, drawn)."""
+    builder = _Builder(seed, leaves_per_event)
+    builder.free_text()
+    builder.identity_field()
+    builder.url_path()
+    builder.dict_key()
+    builder.kept_subtree()
+    builder.duplicate_key()
+    builder.disguised(per_disguise)
+    return Generated(builder.lines, builder.plants)

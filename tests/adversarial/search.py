@@ -1,0 +1,143 @@
+"""Finding planted people in anonymized output, whatever the form they were written in.
+
+Written apart from ``anonymizer.verify`` on purpose: the set judges the run and verify both, so it
+must not share their code. Every string of an output line (values and keys, JSON strings decoded)
+is normalized the way a reader would undo the disguises, then searched with a plain regular
+expression per identifier:
+
+- JSON escapes, HTML entities and percent-encoding are undone until nothing changes, then NFKC
+  and case folding; ``+`` is read as a space (query strings);
+- addresses written ``name (at) host (dot) org`` are also read as addresses, and an address cut
+  off after its ``@`` is found from its local part;
+- phones are compared by their last 9 digits; IPv4 addresses with their octets unpadded and ``-``
+  or ``_`` read as dots; user ids of 5 digits or more alone in text, shorter ones as a whole
+  value or path segment.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+import unicodedata
+from urllib.parse import unquote
+
+from .people import PEOPLE
+
+_JSON_ESCAPE = re.compile(r"\\u([0-9a-fA-F]{4})|\\([\"\\/])")
+
+
+def _json_unescape(text: str) -> str:
+    def one(match: re.Match) -> str:
+        return chr(int(match.group(1), 16)) if match.group(1) else match.group(2)
+
+    out = _JSON_ESCAPE.sub(one, text)
+    try:  # surrogate pairs written as two escapes
+        return out.encode("utf-16", "surrogatepass").decode("utf-16")
+    except UnicodeError:
+        return out
+
+
+def normalize(text: str) -> str:
+    for _ in range(8):
+        before = text
+        text = unquote(html.unescape(_json_unescape(text)))
+        if text == before:
+            break
+    return unicodedata.normalize("NFKC", text).casefold().replace("+", " ")
+
+
+_AT = re.compile(r"\s*[\(\[\{<]\s*at\s*[\)\]\}>]\s*|\s+at\s+|\s*@\s*")
+_DOT = re.compile(r"\s*[\(\[\{<]\s*dot\s*[\)\]\}>]\s*|\s+dot\s+")
+
+
+def deobfuscate(text: str) -> str:
+    return _DOT.sub(".", _AT.sub("@", text))
+
+
+def _bounded(value: str) -> str:
+    left = r"(?<![\w])" if value[:1].isalnum() else ""
+    right = r"(?![\w])" if value[-1:].isalnum() else ""
+    return left + re.escape(value) + right
+
+
+def _ip_text(text: str) -> str:
+    """IPv4 addresses unpadded, and dashes or underscores between octets read as dots."""
+    text = re.sub(r"(?<=\d)[-_](?=\d{1,3}(?:[-_.]\d{1,3}){0,2}\b)", ".", text)
+    return re.sub(r"\b0+(\d)", r"\1", text)
+
+
+class Searcher:
+    """The compiled search for every identifier of PEOPLE."""
+
+    def __init__(self, people=PEOPLE) -> None:
+        self.patterns: list[tuple[int, str, str]] = []
+        self.phones: list[tuple[int, str]] = []
+        self.short_ids: dict[str, int] = {}
+        for number, person in enumerate(people):
+            for kind, value in person.values().items():
+                folded = normalize(value)
+                if kind == "phone":
+                    self.phones.append((number, re.sub(r"\D", "", value)[-9:]))
+                elif kind == "user_id" and len(value) < 5:
+                    self.short_ids[value] = number
+                elif kind == "user_id":
+                    self.patterns.append((number, kind, r"(?<![\d.])" + value + r"(?![\d])(?!\.\d)"))
+                else:
+                    self.patterns.append((number, kind, _bounded(folded)))
+                if kind == "email":
+                    local = folded.split("@")[0]
+                    self.patterns.append((number, kind, _bounded(local + "@")))
+        # One expression for all: each identifier is a named group (its position in PATTERNS).
+        self.regex = re.compile("|".join(f"(?P<p{i}>{pattern})" for i, (_, _, pattern) in enumerate(self.patterns)))
+
+    def find(self, line: str) -> set[tuple[int, str]]:
+        """(person, kind) of every identifier in one output LINE."""
+        found: set[tuple[int, str]] = set()
+        try:
+            parsed = json.loads(line)
+        except ValueError:
+            parsed = line
+        for text in _strings(parsed):
+            self._find_in(text, found)
+        return found
+
+    def _find_in(self, raw: str, found: set) -> None:
+        text = normalize(raw)
+        for variant in {text, deobfuscate(text), _ip_text(text)}:
+            for match in self.regex.finditer(variant):
+                number, kind, _ = self.patterns[int(match.lastgroup[1:])]
+                found.add((number, kind))
+        digits = re.sub(r"\D", "", text)
+        for number, tail in self.phones:
+            if tail in digits:
+                found.add((number, "phone"))
+        # A short id is a person only as a whole value or a path segment ("47" in text is not).
+        for segment in [text.strip()] + re.findall(r"/(\d+)(?=[/?#,]|$)", text):
+            if segment in self.short_ids:
+                found.add((self.short_ids[segment], "user_id"))
+
+
+def _strings(value, depth: int = 0):
+    """Every string of a parsed JSON value, keys included; numbers as text; JSON strings decoded too."""
+    if depth > 40:
+        return
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield key
+            yield from _strings(item, depth + 1)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings(item, depth + 1)
+    elif isinstance(value, bool) or value is None:
+        return
+    elif isinstance(value, (int, float)):
+        yield str(value)
+    else:
+        yield value
+        if value[:1] in "{[":
+            try:
+                decoded = json.loads(value)
+            except ValueError:
+                return
+            yield from _strings(decoded, depth + 1)
