@@ -21,11 +21,8 @@ from .search import Searcher
 
 # Classes that still leak; each mark goes when its class is closed (strict: a pass fails the mark).
 OPEN_CLASSES = {
-    "url_path": "leak class 1: URL paths that carry people",
-    "dict_key": "leak class 2: keys that are data",
-    "kept_subtree": "leak class 4: subtrees kept whole",
-    "duplicate_key": "leak class 5: duplicate JSON keys",
-    "disguised": "leak class 6: disguised and escaped text",
+    "dict_key": "keys that are data: GET parameter names and keys of ORA2 rubric, hint and part dicts",
+    "disguised": "disguised identifiers planted into kept id and envelope strings (host, context.org_id, context.course_id, context.enterprise_uuid)",
     "free_text": "beyond the listed classes: kept envelope and id fields copied verbatim (host, context.org_id, context.course_id, context.enterprise_uuid)",
 }
 # The set of the tests: every disguise once per person and value, four fields drawn per event.
