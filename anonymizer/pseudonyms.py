@@ -12,6 +12,9 @@ import hmac
 
 from .keys import Key
 
+# The version of the derivation, recorded in the manifest. Raise it whenever any known-answer
+# vector (tests/vectors/) changes: packages of two versions no longer join on their pseudonyms.
+PSEUDONYM_VERSION = 1
 TEXT_HEX_CHARS = 20  # 80 bits: collisions stay improbable for hundreds of millions of values
 NUMBER_BITS = 53  # largest integer every JSON reader (including JavaScript) holds exactly
 _CACHE_LIMIT = 1 << 17
