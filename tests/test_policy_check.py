@@ -284,7 +284,7 @@ def test_cli_check_of_the_research_policy_over_the_fixture_families_passes_stric
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-@pytest.mark.skipif(not CORPUS.is_dir(), reason="../shared/corpus is not beside the project (it is test data kept outside the repository)")
+@pytest.mark.corpus
 def test_cli_check_over_the_corpus_completes_and_prints_no_username_or_email(tmp_path):
     from test_corpus import assert_no_corpus_identifier_in
 
