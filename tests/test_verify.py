@@ -105,6 +105,10 @@ def test_a_clean_package_passes(package, raw_log):
     report = verify_package(package, against=[raw_log])
     assert report.ok, [f.describe() for f in report.findings] + [p.describe() for p in report.integrity]
     assert report.scanned["identifiers"] >= 6
+    assert report.scanned["files"] == 2  # the output file and the manifest
+    written = json.loads((package / "manifest.json").read_text())["counts"]["written"]
+    assert written == 3
+    assert report.scanned["lines"] == written + len((package / "manifest.json").read_text().splitlines())
 
 
 def test_the_cli_exits_0_and_says_ok_for_a_clean_package(package, raw_log):
@@ -121,9 +125,16 @@ def test_the_fixture_families_built_with_their_roster_pass(tmp_path, research, k
         for person in people["people"]:
             writer.writerow([person["id"], person["username"], person["email"], person["name"]])
     families = FIXTURES / "families"
-    run([families], tmp_path / "package", research, key, roster=_load_roster(roster))
+    result = run([families], tmp_path / "package", research, key, roster=_load_roster(roster))
     report = verify_package(tmp_path / "package", against=[families], roster=[roster])
     assert report.ok, [f.describe() for f in report.findings]
+    # It looked at everything: every output file and the manifest, every line, and at least each
+    # person's id, username, email and name.
+    manifest_lines = len((tmp_path / "package" / "manifest.json").read_text().splitlines())
+    assert report.scanned["files"] == len(result.manifest["files"]) + 1 == len(list(families.glob("*.jsonl"))) + 1
+    assert report.scanned["lines"] == result.manifest["counts"]["written"] + manifest_lines
+    assert result.manifest["counts"]["written"] > 100
+    assert report.scanned["identifiers"] >= 4 * len(people["people"])
 
 
 def _load_roster(path: Path):
@@ -460,3 +471,5 @@ def test_the_corpus_package_holds_no_identifier_of_its_inputs(corpus_report):
 @needs_corpus
 def test_the_corpus_package_passes_verify(corpus_report):
     assert corpus_report.ok, sorted({(f.kind, f.path) for f in corpus_report.findings})
+    assert corpus_report.scanned["files"] == len(corpus_logs()) + 1
+    assert corpus_report.scanned["lines"] > 2000
