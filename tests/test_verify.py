@@ -393,9 +393,12 @@ def test_a_directory_without_a_manifest_is_a_usage_error(tmp_path):
 
 
 def test_the_cli_exits_2_on_usage_errors(tmp_path, package):
-    assert cli("verify", str(tmp_path / "nowhere")).returncode == 2
-    assert cli("verify", str(package), "stray-argument").returncode == 2
-    assert cli("verify", str(package), "--require-signature").returncode == 2
+    nowhere = cli("verify", str(tmp_path / "nowhere"))
+    assert nowhere.returncode == 2 and "no such package directory" in nowhere.stderr
+    stray = cli("verify", str(package), "stray-argument")
+    assert stray.returncode == 2 and "stray-argument: unexpected argument; give raw inputs after --against" in stray.stderr
+    unsigned = cli("verify", str(package), "--require-signature")
+    assert unsigned.returncode == 2 and "--public-key" in unsigned.stderr
 
 
 def test_the_json_report_has_the_documented_shape(package, raw_log, tmp_path):
