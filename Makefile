@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench accuracy venv clean fuzz
+.PHONY: demo test test-slow coverage bench accuracy venv clean fuzz
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,17 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+# The long property runs (thousands of examples each), kept out of `make test` and CI for time.
+test-slow: $(STAMP)
+	$(BIN)/python -m pytest -q -m slow
+
+# Line coverage of anonymizer/, the CLI subprocesses and worker processes included.
+coverage: $(STAMP)
+	@rm -f .coverage .coverage.*
+	$(BIN)/python -m coverage run -m pytest -q
+	@$(BIN)/python -m coverage combine -q
+	$(BIN)/python -m coverage report
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
@@ -56,4 +67,4 @@ fuzz: $(FUZZ_STAMP)
 	@echo "fuzz: no finding; survivors of planted identifiers, by class: $(FUZZ_DIR)/line-report.json"
 
 clean:
-	rm -rf $(VENV) demo bench/out .pytest_cache build/fuzz
+	rm -rf $(VENV) demo bench/out .pytest_cache .coverage .coverage.* build/fuzz

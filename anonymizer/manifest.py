@@ -12,6 +12,7 @@ from pathlib import Path
 import orjson
 
 from . import __version__
+from .pseudonyms import PSEUDONYM_VERSION
 from .stats import Stats
 
 MANIFEST_NAME = "manifest.json"
@@ -59,6 +60,7 @@ def build_manifest(
         "created": created.isoformat(timespec="seconds"),
         "policy": {"name": policy_name, "source": policy_source, "sha256": policy_sha256},
         "key_id": key_id,
+        "pseudonym_version": PSEUDONYM_VERSION,
         "inputs": [vars(entry) for entry in inputs],
         "files": [vars(entry) for entry in files],
         "counts": stats.as_dict(),

@@ -12,8 +12,9 @@ import hmac
 
 from .keys import Key
 
-# Bumped whenever the same key and value would give a different pseudonym than before, so that a
-# package can say which derivation made it. 2: usernames are derived from their lower-cased form.
+# The version of the derivation, recorded in the manifest. Raise it whenever any known-answer
+# vector (tests/vectors/) changes: packages of two versions no longer join on their pseudonyms.
+# 2: usernames are derived from their lower-cased form.
 PSEUDONYM_VERSION = 2
 TEXT_HEX_CHARS = 20  # 80 bits: collisions stay improbable for hundreds of millions of values
 NUMBER_BITS = 53  # largest integer every JSON reader (including JavaScript) holds exactly

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
 
+import support
 from anonymizer import Anonymizer, Key, load_policy
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -44,3 +46,14 @@ def key_file(tmp_path, key) -> Path:
     path.write_text(key.secret.hex() + "\n")
     path.chmod(0o600)
     return path
+
+
+def pytest_runtest_setup(item) -> None:
+    """Tests marked ``corpus`` need ../shared/corpus: skipped without it, failed under CI."""
+    if item.get_closest_marker("corpus") is None:
+        return
+    decision = support.corpus_decision(support.CORPUS.is_dir(), os.environ)
+    if decision == "skip":
+        pytest.skip(support.CORPUS_MISSING)
+    if decision == "fail":
+        pytest.fail(f"{support.CORPUS_MISSING}; CI is set, where a missing corpus fails the run instead of skipping", pytrace=False)

@@ -3,8 +3,22 @@
 from __future__ import annotations
 
 import json
+import os
 import unicodedata
+from collections.abc import Mapping
+from pathlib import Path
 from urllib.parse import unquote_plus
+
+CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus"
+CORPUS_MISSING = "../shared/corpus is not beside the project (it is test data kept outside the repository)"
+
+
+def corpus_decision(present: bool, environ: Mapping[str, str] = os.environ) -> str:
+    """``run``, ``skip`` or ``fail`` for a test that needs the corpus: a missing corpus skips on
+    a developer's machine but fails under CI (``CI=true``), where a skip would pass silently."""
+    if present:
+        return "run"
+    return "fail" if environ.get("CI", "").strip().lower() in ("true", "1", "yes") else "skip"
 
 
 def every_string(line: str | bytes) -> str:

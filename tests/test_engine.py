@@ -296,12 +296,29 @@ def test_research_policy_leaves_no_identifier_in_any_family(anonymizer, people, 
                     assert f'"{value}"' not in output and f"/{value}/" not in output and f"/{value}\n" not in output
                 else:
                     assert value not in output, (kind, path.name)
-    assert actors
+    assert_family_was_checked(anonymizer, path, outputs, actors)
+
+
+def assert_family_was_checked(anonymizer, path: Path, outputs: list[str], actors: set[str]) -> None:
+    """The loop above checked something: events were written (Segment lines, which have no event
+    type, are each rejected instead), and the family's input names people of the fixture."""
+    lines = len(path.read_bytes().splitlines())
+    if path.stem == "segment":
+        assert outputs == []
+        assert anonymizer.stats.rejected == {"missing_event_type": lines}
+    else:
+        assert outputs, f"{path.name}: no event written, so nothing was checked"
+        assert anonymizer.stats.written == len(outputs)
+    raw = path.read_text(encoding="utf-8").lower()
+    assert any(actor.lower() in raw for actor in actors), f"{path.name} names no person of people.json"
 
 
 @pytest.mark.parametrize("path", FAMILIES, ids=lambda p: p.stem)
 def test_strict_policy_leaves_no_identifier_and_no_free_text_in_any_family(strict, key, people, path):
-    outputs = anonymize_family(Anonymizer(strict, key), path)
+    anonymizer = Anonymizer(strict, key)
+    outputs = anonymize_family(anonymizer, path)
+    assert anonymizer.stats.accounted()
+    assert_family_was_checked(anonymizer, path, outputs, {p["username"] for p in people["people"]})
     for output in outputs:
         for kind, values in people.items():
             if kind in ("people", "_about") or not isinstance(values, list):

@@ -210,7 +210,7 @@ def test_cli_inspect_of_a_missing_file_is_a_usage_error(tmp_path):
     assert "absent.log: no such file or directory" in result.stderr
 
 
-@pytest.mark.skipif(not CORPUS.is_dir(), reason="../shared/corpus is not beside the project (it is test data kept outside the repository)")
+@pytest.mark.corpus
 def test_cli_inspect_over_the_corpus_completes_and_prints_no_username_or_email(tmp_path):
     from test_corpus import assert_no_corpus_identifier_in
 

@@ -190,6 +190,10 @@ def test_cli_strict_exits_0_when_every_event_type_is_handled(tmp_path, policy_fi
     sample = write_sample(tmp_path / "sample.log", event("play_video", {"id": "v", "extra": 1}), event("page_close", ""))
     result = cli("policy", "check", str(policy_file), "--sample", str(sample), "--strict")
     assert result.returncode == 0, result.stdout + result.stderr
+    assert "sample: 1 file(s), 2 lines, 2 events of 2 event type(s)" in result.stdout
+    assert "event types no rule handles: none" in result.stdout
+    assert "event.extra" in result.stdout  # unnamed, reported, but not a --strict failure
+    assert result.stdout.rstrip().endswith("ok (--strict)")
 
 
 def test_cli_strict_fields_exits_1_on_an_unnamed_field(tmp_path, policy_file):
@@ -280,11 +284,18 @@ def test_cli_check_never_prints_a_planted_value(tmp_path, policy_file):
 
 
 def test_cli_check_of_the_research_policy_over_the_fixture_families_passes_strict():
+    families = sorted((FIXTURES / "families").glob("*.jsonl"))
+    lines = sum(len(path.read_bytes().splitlines()) for path in families)
     result = cli("policy", "check", "research", "--sample", str(FIXTURES / "families"), "--strict")
     assert result.returncode == 0, result.stdout + result.stderr
+    assert f"sample: {len(families)} file(s), {lines} lines, {lines - 2} events" in result.stdout
+    assert "2 lines rejected (missing_event_type 2)" in result.stdout  # the Segment-format lines
+    assert "event types no rule handles: none" in result.stdout
+    assert "fields no rule names: none" in result.stdout
+    assert result.stdout.rstrip().endswith("ok (--strict)")
 
 
-@pytest.mark.skipif(not CORPUS.is_dir(), reason="../shared/corpus is not beside the project (it is test data kept outside the repository)")
+@pytest.mark.corpus
 def test_cli_check_over_the_corpus_completes_and_prints_no_username_or_email(tmp_path):
     from test_corpus import assert_no_corpus_identifier_in
 

@@ -12,9 +12,7 @@ from anonymizer.pseudonyms import Pseudonymizer
 from anonymizer.roster import RosterError, load_roster
 
 OBFUSCATION = Path(__file__).resolve().parents[1].parent / "shared" / "corpus" / "edx-analytics-pipeline" / "input" / "obfuscation"
-needs_corpus = pytest.mark.skipif(
-    not OBFUSCATION.is_dir(), reason="../shared/corpus is not beside the project (it is test data kept outside the repository)"
-)
+needs_corpus = pytest.mark.corpus
 SECRET = "QXsecret-value"  # a value that must never appear in a report
 
 

@@ -13,9 +13,9 @@ from pathlib import Path
 import orjson
 import pytest
 
-from anonymizer import InputError, Key, UsageError, run
+from anonymizer import InputError, Key, UsageError, load_key, run
 from anonymizer.journal import JOURNAL_NAME
-from anonymizer.manifest import MANIFEST_NAME
+from anonymizer.manifest import MANIFEST_NAME, read_manifest
 
 FIXTURES = Path(__file__).parent / "fixtures"
 CLI = [sys.executable, "-m", "anonymizer.cli"]
@@ -251,10 +251,10 @@ def test_keygen_writes_an_owner_only_key_and_prints_only_its_id(tmp_path):
     assert result.stdout.strip().startswith("k1-")
 
 
-def test_cli_run_takes_the_key_from_the_environment(logs, tmp_path, key_file):
+def test_cli_run_takes_the_key_from_the_environment(logs, tmp_path, key_file, key):
     result = cli("run", str(logs), "--out", str(tmp_path / "p"), "--quiet", env={"ANONYMIZER_KEY_FILE": str(key_file)})
     assert result.returncode == 0, result.stderr
-    assert (tmp_path / "p" / MANIFEST_NAME).exists()
+    assert read_manifest(tmp_path / "p")["key_id"] == load_key(key_file).key_id == key.key_id
 
 
 def test_cli_run_without_a_key_fails_with_a_usage_error(logs, tmp_path):

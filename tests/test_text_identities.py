@@ -327,7 +327,7 @@ def test_with_the_cast_as_roster_no_value_of_people_json_survives_in_any_family(
                     assert value not in output, (kind, path.name)
 
 
-needs_corpus = pytest.mark.skipif(not CORPUS.is_dir(), reason="../shared/corpus is not beside the project (it is test data kept outside the repository)")
+needs_corpus = pytest.mark.corpus
 
 
 @needs_corpus

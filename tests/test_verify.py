@@ -105,6 +105,10 @@ def test_a_clean_package_passes(package, raw_log):
     report = verify_package(package, against=[raw_log])
     assert report.ok, [f.describe() for f in report.findings] + [p.describe() for p in report.integrity]
     assert report.scanned["identifiers"] >= 6
+    assert report.scanned["files"] == 2  # the output file and the manifest
+    written = json.loads((package / "manifest.json").read_text())["counts"]["written"]
+    assert written == 3
+    assert report.scanned["lines"] == written + len((package / "manifest.json").read_text().splitlines())
 
 
 def test_the_cli_exits_0_and_says_ok_for_a_clean_package(package, raw_log):
@@ -121,9 +125,16 @@ def test_the_fixture_families_built_with_their_roster_pass(tmp_path, research, k
         for person in people["people"]:
             writer.writerow([person["id"], person["username"], person["email"], person["name"]])
     families = FIXTURES / "families"
-    run([families], tmp_path / "package", research, key, roster=_load_roster(roster))
+    result = run([families], tmp_path / "package", research, key, roster=_load_roster(roster))
     report = verify_package(tmp_path / "package", against=[families], roster=[roster])
     assert report.ok, [f.describe() for f in report.findings]
+    # It looked at everything: every output file and the manifest, every line, and at least each
+    # person's id, username, email and name.
+    manifest_lines = len((tmp_path / "package" / "manifest.json").read_text().splitlines())
+    assert report.scanned["files"] == len(result.manifest["files"]) + 1 == len(list(families.glob("*.jsonl"))) + 1
+    assert report.scanned["lines"] == result.manifest["counts"]["written"] + manifest_lines
+    assert result.manifest["counts"]["written"] > 100
+    assert report.scanned["identifiers"] >= 4 * len(people["people"])
 
 
 def _load_roster(path: Path):
@@ -382,9 +393,12 @@ def test_a_directory_without_a_manifest_is_a_usage_error(tmp_path):
 
 
 def test_the_cli_exits_2_on_usage_errors(tmp_path, package):
-    assert cli("verify", str(tmp_path / "nowhere")).returncode == 2
-    assert cli("verify", str(package), "stray-argument").returncode == 2
-    assert cli("verify", str(package), "--require-signature").returncode == 2
+    nowhere = cli("verify", str(tmp_path / "nowhere"))
+    assert nowhere.returncode == 2 and "no such package directory" in nowhere.stderr
+    stray = cli("verify", str(package), "stray-argument")
+    assert stray.returncode == 2 and "stray-argument: unexpected argument; give raw inputs after --against" in stray.stderr
+    unsigned = cli("verify", str(package), "--require-signature")
+    assert unsigned.returncode == 2 and "--public-key" in unsigned.stderr
 
 
 def test_the_json_report_has_the_documented_shape(package, raw_log, tmp_path):
@@ -435,9 +449,7 @@ def test_identifier_fields_come_from_the_policy(tmp_path):
 # ---------------------------------------------------------------- the real fixtures in ../shared/corpus
 
 CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus"
-needs_corpus = pytest.mark.skipif(
-    not CORPUS.is_dir(), reason="../shared/corpus is not beside the project (it is test data kept outside the repository)"
-)
+needs_corpus = pytest.mark.corpus
 
 
 def corpus_logs() -> list[Path]:
@@ -463,3 +475,5 @@ def test_the_corpus_package_holds_no_identifier_of_its_inputs(corpus_report):
 @needs_corpus
 def test_the_corpus_package_passes_verify(corpus_report):
     assert corpus_report.ok, sorted({(f.kind, f.path) for f in corpus_report.findings})
+    assert corpus_report.scanned["files"] == len(corpus_logs()) + 1
+    assert corpus_report.scanned["lines"] > 2000
