@@ -32,6 +32,7 @@ IDENTITIES = {
     "user_id": {"format": "number"},
     "session": {"format": "text", "prefix": "s_"},
     "anonymous_id": {"format": "text", "prefix": "a_"},
+    "team": {"format": "text", "prefix": "t_"},
 }
 ROSTER = {
     "columns": ["id", "username", "email", "name"],
@@ -46,6 +47,7 @@ USERNAME = {"op": "pseudonymize", "identity": "username"}
 USER_ID = {"op": "pseudonymize", "identity": "user_id"}
 SESSION = {"op": "pseudonymize", "identity": "session"}
 ANONYMOUS_ID = {"op": "pseudonymize", "identity": "anonymous_id"}
+TEAM = {"op": "pseudonymize", "identity": "team"}
 
 
 def v(name: str, rule, value, **extra) -> dict:
@@ -62,6 +64,8 @@ def pseudonym_cases() -> list[dict]:
         ("user_id", "42"),
         ("session", "2b1d9a6c0f5e4e8a9c3b7d1e6f0a2c4b"),
         ("anonymous_id", "5afe5d9bb03796557ee2614f5c9611fb"),
+        ("team", "Zelda-s-Study-Group-7f3a"),
+        ("email", "zelda.quintero@example.org"),
         ("roster", "530114\x1fzelda-q\x1fzelda.quintero@example.org\x1fZelda Quintero"),
     ]
     cases = [{"name": f"hmac {ns} {value!r}", "hmac": {"namespace": ns, "value": value}} for ns, value in hmacs]
@@ -72,9 +76,11 @@ def pseudonym_cases() -> list[dict]:
         v("username", USERNAME, "zelda-q"),
         v("username with surrounding spaces (stripped)", USERNAME, "  zelda-q\t"),
         v("username with dots, underscores, digits", USERNAME, "ymir_balder77.x"),
-        v("username with capitals (as written; case folding would change it)", USERNAME, "Zelda-Q"),
+        v("username with capitals (lower-cased first: the pseudonym of zelda-q)", USERNAME, "Zelda-Q"),
+        v("username in upper case, non-ASCII (lower-cased first)", USERNAME, "ØYVIND.ÆRØ"),
         v("username with non-ASCII letters", USERNAME, "øyvind.ærø"),
         v("username in CJK", USERNAME, "用户名"),
+        v("an email in a username field, no roster (the email namespace, lower-cased)", USERNAME, "Zelda.Quintero@Example.org"),
         v("username given as an integer", USERNAME, 42),
         v("username empty (unchanged)", USERNAME, ""),
         v("username null (unchanged)", USERNAME, None),
@@ -101,6 +107,7 @@ def pseudonym_cases() -> list[dict]:
         v("session", SESSION, "2b1d9a6c0f5e4e8a9c3b7d1e6f0a2c4b"),
         v("session integer", SESSION, 12345),
         v("anonymous_id", ANONYMOUS_ID, "5afe5d9bb03796557ee2614f5c9611fb"),
+        v("team id (a slug: case kept)", TEAM, "Zelda-s-Study-Group-7f3a"),
         v("roster: username of a person with an id is u_ + user-id pseudonym", USERNAME, "zelda-q", roster=True),
         v("roster: the person's user id, same number", USER_ID, 530114, roster=True),
         v("roster: username in another case finds the person", USERNAME, "ZELDA-Q", roster=True),
