@@ -117,7 +117,7 @@ def test_very_many_keys_are_dropped_and_counted_in_bounded_space(tmp_path, resea
     run([log], out, research, key, jobs=1)
     manifest = json.loads((out / MANIFEST_NAME).read_text())
     assert manifest["counts"]["written"] == 1
-    paths = manifest["counts"]["dropped_fields"]["edx.forum.thread.created"]
+    (paths,) = manifest["counts"]["dropped_fields"].values()  # one event type, under its policy label
     assert len(paths) <= MAX_FIELD_PATHS + 1
     assert sum(sum(reasons.values()) for reasons in paths.values()) == len(payload)
     assert OTHER_PATHS in paths
