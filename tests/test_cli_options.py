@@ -164,8 +164,13 @@ def test_policy_check_json_to_stdout(log):
 # ---------------------------------------------------------------- the progress line itself
 
 
-def test_progress_line_shows_counts_and_clears_itself():
-    stream = io.StringIO()
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_line_shows_counts_and_clears_itself_on_a_terminal():
+    stream = _Terminal()
     line = ProgressLine(stream, interval=0)
     line(Progress(lines=1500, events_written=1400, bytes_done=2_500_000, bytes_total=10_000_000, files_done=0, files_total=2))
     text = stream.getvalue()
@@ -173,6 +178,15 @@ def test_progress_line_shows_counts_and_clears_itself():
     assert "2.5 MB of 10.0 MB" in text and "file 1/2" in text and "1,500 lines" in text and "left " in text
     line.finish()
     assert stream.getvalue().endswith("\r")
+
+
+def test_progress_into_a_file_is_plain_lines_without_carriage_returns():
+    stream = io.StringIO()
+    line = ProgressLine(stream, interval=0)
+    line(Progress(lines=1500, events_written=1400, bytes_done=2_500_000, bytes_total=10_000_000, files_done=0, files_total=2))
+    line.finish()
+    text = stream.getvalue()
+    assert "\r" not in text and " 25.0%" in text and text.endswith("\n")
 
 
 def test_progress_line_waits_for_its_interval():
