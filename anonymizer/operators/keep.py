@@ -7,6 +7,7 @@ policy keeps as an id (``"host": "bob@example.org"``) never leaves. The default 
 a string, number, boolean or null, never an object or a list, so a container leaves only where
 the rule says ``shape: any``.
 
+``null`` and ``""`` are kept whatever the shape, as leaf operators pass them: they carry nothing.
 With a roster, a string that fits a named string shape but equals a known username, email or
 user id is dropped too (a username can look like a ``word`` or a ``hostname``).
 
@@ -115,7 +116,7 @@ def shape_check(names: tuple[str, ...], roster=None):
 
     def fits(value) -> bool:
         kind = type(value)
-        if scalar and kind in _SCALARS:
+        if value is None or value == "" or (scalar and kind in _SCALARS):  # they carry nothing
             return True
         if numbers and (kind is int or kind is float):
             return True
