@@ -21,8 +21,8 @@ from .search import Searcher
 
 # Classes that still leak; each mark goes when its class is closed (strict: a pass fails the mark).
 OPEN_CLASSES = {
-    "disguised": "disguised identifiers planted into kept fields whose shape admits any scalar (chapter, label, hashes, letter_grade)",
-    "free_text": "beyond the listed classes: kept fields whose shape admits any scalar (chapter, label, hashes, letter_grade)",
+    "disguised": "disguised identifiers planted into kept fields whose shape admits any scalar (allowlisted setting values, hashes, label, chapter)",
+    "free_text": "beyond the listed classes: kept fields whose shape admits any scalar (allowlisted setting values, hashes, label, chapter)",
 }
 # The set of the tests: every disguise once per person and value, four fields drawn per event.
 SCALE = {"per_disguise": 1, "leaves_per_event": 4}
