@@ -100,8 +100,8 @@ class _Compiler:
         self.key_check = key_check if key_check is not None else _all_keys
 
     def operator(self, rule: FieldRule, path: str) -> OperatorFn:
-        if rule.op == "keep":
-            return KEEP
+        if rule.op == "keep" and rule.params.copies_anything:
+            return KEEP  # `shape: any`: copied without a call
         operator = REGISTRY[rule.op]
         # One function per distinct operator and parameters, so that fields sharing a rule
         # (a username in ten places) share its memo too.

@@ -90,9 +90,17 @@ def test_leaf_operator_is_mapped_over_dict_values_dropping_unusable_ones():
 # ------------------------------------------------------------------ keep, drop, redact
 
 
-def test_keep_returns_the_value_unchanged():
+def test_keep_any_returns_the_value_unchanged():
     value = {"a": [1, "x", None], "b": "203.0.113.77"}
-    assert apply(build("keep"), value) is value
+    assert apply(build("keep", shape="any"), value) is value
+
+
+def test_keep_without_a_shape_copies_scalars_and_drops_containers():
+    fn = build("keep")
+    for value in ("x", 1, 2.5, True, None, ""):
+        assert apply(fn, value) == value
+    assert apply(fn, {"a": 1}) is DROP
+    assert apply(fn, ["x"]) is DROP
 
 
 def test_drop_drops_any_value():

@@ -1,18 +1,130 @@
-"""``keep``: copy the value (and everything under it) unchanged.
+"""``keep``: copy the value unchanged, when it has the shape the rule names.
+
+``shape`` says what a kept value must look like: one name of ``SHAPES`` below, a list of them
+(the value must fit one), or ``any``. A value that does not fit is dropped and counted as
+``invalid_value``, like an address that ``mask_ip`` cannot read: a person typed into a field the
+policy keeps as an id (``"host": "bob@example.org"``) never leaves. The default is ``scalar``:
+a string, number, boolean or null, never an object or a list, so a container leaves only where
+the rule says ``shape: any``.
+
+``null`` and ``""`` are kept whatever the shape, as leaf operators pass them: they carry nothing.
+With a roster, a string that fits a named string shape but equals a known username, email or
+user id is dropped too (a username can look like a ``word`` or a ``hostname``).
 
 ``authored: true`` says that the policy's author has checked that the field holds text written
 by the course team or the platform (a problem's question, an exam's name, a command name), never
 by learners: ``policy check`` then does not warn when it holds prose. It changes nothing in a run.
 """
 
-from pydantic import BaseModel, ConfigDict
+from __future__ import annotations
 
-from .base import Operator, register
+import ipaddress
+import re
+
+from pydantic import BaseModel, ConfigDict, field_validator
+
+from .base import DROP, Operator, register
+
+_PART = r"[A-Za-z0-9_.~-]+"  # one part of an opaque key (org, course number, run)
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+
+# The named shapes of strings: each fullmatches the whole value. None of them admits "@" outside
+# a key's own "type@"/"block@"/"ccx@" markers, a space, or more characters than real ids have.
+SHAPES: dict[str, re.Pattern[str]] = {
+    # Course keys: course-v1:Org+Num+Run, ccx-v1:Org+Num+Run+ccx@5, library-v1:Org+Lib, Org/Num/Run.
+    "course_key": re.compile(
+        rf"(?:(?:course|library)-v1:{_PART}(?:\+{_PART}){{1,2}}|ccx-v1:{_PART}\+{_PART}\+{_PART}\+ccx@[0-9]{{1,10}}"
+        rf"|{_PART}/{_PART}/{_PART})"
+    ),
+    # Usage keys: block-v1:Org+Num+Run+type@problem+block@abc, ccx-block-v1, lib-block-v1,
+    # i4x://Org/Num/category/name, and the hyphenated i4x-Org-Num-category-name of old problem ids.
+    "usage_key": re.compile(
+        rf"(?:(?:block|lib-block|ccx-block)-v1:{_PART}(?:\+{_PART}){{0,3}}(?:\+ccx@[0-9]{{1,10}})?"
+        rf"\+type@[A-Za-z0-9_-]+\+block@[A-Za-z0-9_.:~-]+"
+        rf"|i4x://{_PART}/{_PART}/{_PART}/[A-Za-z0-9_.:~-]+(?:@draft)?|i4x-[A-Za-z0-9_.~-]+)"
+    ),
+    # An organization code or a slug (topic id, badge slug): no "@", no space, short.
+    "org": re.compile(r"[A-Za-z0-9_.-]{1,64}"),
+    "slug": re.compile(r"[A-Za-z0-9_.-]{1,128}"),
+    # A DNS name with at least one dot (or localhost), optionally with a port; IPs are refused below.
+    "hostname": re.compile(rf"(?:{_LABEL}(?:\.{_LABEL})+|localhost)(?::[0-9]{{1,5}})?"),
+    "uuid": re.compile(r"[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}"),
+    "hex_id": re.compile(r"[0-9a-fA-F]{1,64}"),
+    "number": re.compile(r"-?[0-9]{1,20}(?:\.[0-9]{1,20})?(?:[eE][-+]?[0-9]{1,3})?"),
+    "iso_time": re.compile(
+        r"[0-9]{4}-[0-9]{2}-[0-9]{2}(?:[T ][0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]{1,9})?)?(?:Z|[+-][0-9]{2}:?[0-9]{2})?)?"
+    ),
+    # A short identifier: an event source, a mode, a component or tab name.
+    "word": re.compile(r"[A-Za-z][A-Za-z0-9_.:-]{0,63}"),
+}
+# Shapes that are not patterns: "scalar" (any string, number, boolean or null) and "any".
+OTHER_SHAPES = ("scalar", "any")
+_SCALARS = (str, int, float, bool, type(None))
 
 
 class KeepParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
     authored: bool = False
+    shape: tuple[str, ...] = ("scalar",)
+
+    @field_validator("shape", mode="before")
+    @classmethod
+    def _names(cls, value):
+        names = (value,) if isinstance(value, str) else value
+        if not isinstance(names, (list, tuple)) or not names:
+            raise ValueError("'shape' is a shape name or a list of them")
+        for name in names:
+            if name not in SHAPES and name not in OTHER_SHAPES:
+                raise ValueError(f"unknown shape {name!r}: expected one of {sorted(SHAPES) + list(OTHER_SHAPES)}")
+        return tuple(names)
+
+    @property
+    def copies_anything(self) -> bool:
+        return "any" in self.shape
+
+
+def _is_ip(text: str) -> bool:
+    host = text.rsplit(":", 1)[0] if text.count(":") == 1 else text
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+_LONGEST = 255  # no platform id, key or host name is longer
+
+
+def _matcher(name: str):
+    match = SHAPES[name].fullmatch
+    if name == "hostname":
+        return lambda text: len(text) <= _LONGEST and match(text) is not None and not _is_ip(text)
+    return lambda text: len(text) <= _LONGEST and match(text) is not None
+
+
+def shape_check(names: tuple[str, ...], roster=None):
+    """A function telling whether a value fits one of the shapes NAMES (a roster's people never do)."""
+    if "any" in names:
+        return lambda value: True
+    scalar = "scalar" in names
+    patterns = tuple(_matcher(name) for name in names if name in SHAPES)
+    numbers = "number" in names
+    by_id = getattr(roster, "by_id", None) or {}
+
+    def known(text: str) -> bool:
+        return roster is not None and (text in by_id or roster.person_for(text) is not None)
+
+    def fits(value) -> bool:
+        kind = type(value)
+        if value is None or value == "" or (scalar and kind in _SCALARS):  # they carry nothing
+            return True
+        if numbers and (kind is int or kind is float):
+            return True
+        if kind is not str or not any(match(value) for match in patterns):
+            return False
+        return not known(value)
+
+    return fits
 
 
 @register
@@ -23,4 +135,19 @@ class Keep(Operator):
 
     @classmethod
     def build(cls, params, ctx):
-        return lambda value, state: value
+        fits = shape_check(params.shape, ctx.roster)
+        memo: dict = {}
+
+        def keep(value, state):
+            kind = type(value)
+            if kind is str or kind is int:
+                found = memo.get(value)
+                if found is None:
+                    found = fits(value)
+                    if len(memo) >= 1 << 16:
+                        memo.clear()
+                    memo[value] = found
+                return value if found else DROP
+            return value if fits(value) else DROP
+
+        return keep

@@ -21,9 +21,8 @@ from .search import Searcher
 
 # Classes that still leak; each mark goes when its class is closed (strict: a pass fails the mark).
 OPEN_CLASSES = {
-    "dict_key": "keys that are data: GET parameter names and keys of ORA2 rubric, hint and part dicts",
-    "disguised": "disguised identifiers planted into kept id and envelope strings (host, context.org_id, context.course_id, context.enterprise_uuid)",
-    "free_text": "beyond the listed classes: kept envelope and id fields copied verbatim (host, context.org_id, context.course_id, context.enterprise_uuid)",
+    "disguised": "disguised identifiers planted into kept fields whose shape admits any scalar (allowlisted setting values, hashes, label, chapter)",
+    "free_text": "beyond the listed classes: kept fields whose shape admits any scalar (allowlisted setting values, hashes, label, chapter)",
 }
 # The set of the tests: every disguise once per person and value, four fields drawn per event.
 SCALE = {"per_disguise": 1, "leaves_per_event": 4}

@@ -38,9 +38,8 @@ def _plain(value: str, rng) -> str:
     return value
 
 
-# Written as it is, or in other case. Widen with the disguises of leak class 6 (entities,
-# percent-encoding, fullwidth, JSON escapes, obfuscated addresses) once that class is closed:
-# test_a_disguised_person_does_not_survive below holds them, marked.
+# Written as it is, or in other case; test_a_disguised_person_does_not_survive below holds the
+# disguises of leak class 6 (entities, percent-encoding, fullwidth, JSON escapes, obfuscated addresses).
 PLAIN_WAYS = (("plain", _plain), ("upper", lambda v, r: v.upper()), ("title", lambda v, r: v.title()))
 DISGUISED_WAYS = tuple((label, fn) for label, fn, kinds in DISGUISES if kinds & {"username", "email"})
 
@@ -99,9 +98,8 @@ def _survives(anonymizer, line: bytes, planted) -> bool:
     return status == "written" and planted in SEARCHER.find(out.decode("utf-8"))
 
 
-# Payload text fields only. Widen PLACES to ENVELOPE_TEXT and "id" once kept envelope strings
-# and platform ids are checked (beyond the listed classes: "host", "event.id" ... are copied
-# verbatim): test_a_person_in_a_kept_envelope_string_does_not_survive holds them, marked.
+# Payload text fields here; test_a_person_in_a_kept_envelope_string_does_not_survive holds the
+# envelope strings and platform ids, which are kept only when they have the shape of an id.
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(case=planted_events(PLAIN_WAYS, ("payload", "nested")))
 def test_a_known_person_does_not_survive(anonymizer, case):
@@ -109,7 +107,6 @@ def test_a_known_person_does_not_survive(anonymizer, case):
     assert not _survives(anonymizer, line, planted), (planted, label)
 
 
-@pytest.mark.xfail(strict=True, reason="leak class 6: disguised and escaped text")
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(case=planted_events(DISGUISED_WAYS, ("payload", "nested")))
 def test_a_disguised_person_does_not_survive(anonymizer, case):
@@ -117,7 +114,6 @@ def test_a_disguised_person_does_not_survive(anonymizer, case):
     assert not _survives(anonymizer, line, planted), (planted, label)
 
 
-@pytest.mark.xfail(strict=True, reason="beyond the listed classes: kept envelope strings and platform ids (host, event.id) copied verbatim")
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(case=planted_events(PLAIN_WAYS, ENVELOPE_TEXT + ("id",)))
 def test_a_person_in_a_kept_envelope_string_does_not_survive(anonymizer, case):

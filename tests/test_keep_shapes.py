@@ -1,0 +1,118 @@
+"""The shapes of ``keep``: a kept value that does not look like what the rule names is dropped."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from anonymizer.operators import DROP, REGISTRY, BuildContext, EventState
+from anonymizer.operators.keep import SHAPES, KeepParams
+from anonymizer.keys import Key
+from anonymizer.pseudonyms import Pseudonymizer
+from anonymizer.roster import Person, Roster
+
+ACCEPTED = {
+    "course_key": ["course-v1:edX+DemoX+Demo_2014", "ccx-v1:edX+DemoX+Demo+ccx@3", "library-v1:MITx+Lib1", "MITx/6.002x/2012_Fall"],
+    "usage_key": [
+        "block-v1:edX+DemoX+Demo+type@problem+block@0d759dee4f9d459c8956136dbde55f02",
+        "ccx-block-v1:edX+DemoX+Demo+ccx@3+type@video+block@intro",
+        "i4x://MITx/6.002x/problem/Sample_Problem",
+        "i4x-MITx-6_002x-problem-Sample_Problem_2_1",
+    ],
+    "org": ["edX", "MITx", "Harvard_X.1-a"],
+    "slug": ["topic-7", "mechanics_basics.v2"],
+    "hostname": ["courses.edx.org", "lms.example.org:8000", "localhost:18000"],
+    "uuid": ["0b9e3947-7cf3-4507-a7a4-8f74be381fdd", "0b9e39477cf34507a7a48f74be381fdd"],
+    "hex_id": ["5a3b2c1d4e5f60718293a4b5", "deadbeef"],
+    "number": ["42", "-3.5", "1e-3"],
+    "iso_time": ["2024-03-01T10:11:12.123456+00:00", "2024-03-01T10:11:12Z", "2024-03-01"],
+    "word": ["server", "browser", "verified", "edx.video.played", "xblock:problem"],
+}
+REFUSED = {
+    "course_key": ["bob.smith@example.org", "call +44 20 7946 0321", "course-v1:edX+Demo X+1", "a/b", "course-v1:" + "x+" * 200 + "y", "course-v1:a+b+" + "c" * 300],
+    "usage_key": ["block-v1:edX+D+R+type@problem+block@a b", "bob@example.org", "zelda-q", "i4x://MITx/problem"],
+    "org": ["bob@example.org", "two words", "x" * 65],
+    "slug": ["a@b", "with space", "x" * 129],
+    "hostname": ["bob.smith@example.org", "203.0.113.77", "203.0.113.77:80", "::1", "zelda-q", "a b.org"],
+    "uuid": ["0b9e3947-7cf3-4507-a7a4-8f74be381fd", "bob@example.org", "zzzzzzzz-7cf3-4507-a7a4-8f74be381fdd"],
+    "hex_id": ["5a3b2c1d4e5f60718293a4bg", "x" * 10, "0" * 65],
+    "number": ["+44 20 7946 0321", "12a", "１２"],
+    "iso_time": ["yesterday", "2024-03-01 bob", "２０２４-03-01"],
+    "word": ["zelda q", "bob@example.org", "9lives", "x" * 65],
+}
+
+
+def keep(shape, roster=None):
+    params = KeepParams.model_validate({"shape": shape})
+    ctx = BuildContext(pseudonymizer=Pseudonymizer(Key(bytes(32))), identities={}, roster=roster)
+    fn = REGISTRY["keep"].build(params, ctx)
+    return lambda value: fn(value, EventState())
+
+
+def test_every_shape_has_examples():
+    assert set(ACCEPTED) == set(SHAPES) == set(REFUSED)
+
+
+@pytest.mark.parametrize("shape, value", [(s, v) for s, values in ACCEPTED.items() for v in values])
+def test_a_value_of_the_shape_is_kept(shape, value):
+    assert keep(shape)(value) == value
+
+
+@pytest.mark.parametrize("shape, value", [(s, v) for s, values in REFUSED.items() for v in values])
+def test_a_value_of_another_shape_is_dropped(shape, value):
+    assert keep(shape)(value) is DROP
+
+
+@pytest.mark.parametrize("shape", sorted(SHAPES))
+@pytest.mark.parametrize("value", [{"username": "zelda-q"}, ["course-v1:a+b+c"], True, 1.5j])
+def test_named_string_shapes_refuse_containers_and_booleans(shape, value):
+    assert keep(shape)(value) is DROP
+
+
+@pytest.mark.parametrize("shape", sorted(SHAPES))
+def test_null_and_empty_strings_are_kept_whatever_the_shape(shape):
+    assert keep(shape)(None) is None
+    assert keep(shape)("") == ""
+
+
+def test_number_takes_json_numbers_but_not_booleans():
+    fn = keep("number")
+    assert fn(3) == 3 and fn(2.5) == 2.5
+    assert fn(True) is DROP
+
+
+def test_scalar_is_the_default_and_refuses_containers():
+    assert KeepParams().shape == ("scalar",)
+    fn = keep("scalar")
+    for value in ("any text at all", 1, 1.5, False, None):
+        assert fn(value) == value
+    assert fn({"a": 1}) is DROP and fn([]) is DROP
+
+
+def test_any_copies_containers():
+    value = {"a": [{"b": "c"}]}
+    assert keep("any")(value) is value
+
+
+def test_a_list_of_shapes_takes_a_value_that_fits_one():
+    fn = keep(["usage_key", "hex_id"])
+    assert fn("5a3b2c1d4e5f60718293a4b5") == "5a3b2c1d4e5f60718293a4b5"
+    assert fn("i4x-MITx-6_002x-video-intro") == "i4x-MITx-6_002x-video-intro"
+    assert fn("hello there") is DROP
+
+
+def test_a_known_person_is_dropped_even_when_the_shape_fits():
+    roster = Roster([Person("70001", ("zelda_q", "vid.eo"), ("zelda@example.org",))])
+    assert keep("word", roster)("zelda_q") is DROP
+    assert keep("word", roster)("ZELDA_Q") is DROP
+    assert keep("hostname", roster)("vid.eo") is DROP
+    assert keep("hex_id", roster)("70001") is DROP
+    assert keep("word", roster)("server") == "server"
+    assert keep("word")("zelda_q") == "zelda_q"  # without a roster nothing says it is a person
+
+
+def test_an_unknown_shape_is_refused_at_load():
+    with pytest.raises(ValidationError, match="unknown shape 'mail'"):
+        KeepParams.model_validate({"shape": "mail"})
+    with pytest.raises(ValidationError):
+        KeepParams.model_validate({"shape": []})
