@@ -1314,12 +1314,19 @@ def _id_in_text(text, start: int, end: int) -> bool:
     before = text[start - 1 : start] if start else text[:0]
     after = text[end : end + 1]
     following = text[end + 1 : end + 2]
+    # A member's value after white space (`"events": 299687,` in an indented document such as the
+    # manifest) is a JSON number too; in prose ("my id: 299687, thanks") the colon follows a word.
+    before_word = text[max(0, start - 16) : start].rstrip()[-2:]
+    after_word = text[end : end + 16].lstrip()[:1]
     if isinstance(text, bytes):
         before, after, following = before.decode("latin-1"), after.decode("latin-1"), following.decode("latin-1")
+        before_word, after_word = before_word.decode("latin-1"), after_word.decode("latin-1")
     if before == "/":
         return True
     if before in (":", ",", "[") and after in (",", "}", "]", ""):
         return False  # a JSON number
+    if before_word == '":' and after_word in (",", "}", "]", ""):
+        return False  # a JSON number, indented
     if before and before in ".-+$#@:":
         return False
     return not (after and after in ".,-:" and following.isdigit())

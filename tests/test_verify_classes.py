@@ -189,3 +189,17 @@ def test_look_alikes_are_not_leaks(package, raw_log, body):
     plant(package, _body(body))
     report = verify_package(package, against=[raw_log])
     assert report.ok, [f.describe() for f in report.findings]
+
+
+def test_a_json_number_in_an_indented_document_is_not_a_user_id_in_text():
+    from anonymizer.verify import _id_in_text
+
+    for text in ('{\n  "events": 299687,\n  "line": 29452\n}', '{"events": 299687}', '{"a": [1,299687]}'):
+        start = text.index("2")
+        end = start + 6 if text[start:start + 6].isdigit() else start + 5
+        assert not _id_in_text(text, start, end)
+        assert not _id_in_text(text.encode(), start, end)
+    for sentence in ("my id is 299687, thanks", "my id: 299687, thanks"):
+        start = sentence.index("299687")
+        assert _id_in_text(sentence, start, start + 6)
+    assert _id_in_text("/progress/299687/", 10, 16)
