@@ -31,9 +31,10 @@ KINDS = tuple(PLACEHOLDERS)
 _LOCAL = r"[\w.!#$%&'*+/=?^`{|}~-]"
 _EMAIL = rf"(?P<email>(?<!{_LOCAL}){_LOCAL}+(?:@|%40)[\w-]+(?:\.[\w-]+)*\.[A-Za-z]{{2,}})"
 EMAIL_PATTERN = re.compile(_EMAIL)
-# An address cut off by the end of a truncated text: ``jane.doe@exam`` or ``jane.doe@``, then
-# nothing but spaces and an ellipsis.
-_EMAIL_CUT = rf"(?P<emailcut>(?<!{_LOCAL}){_LOCAL}+@[\w-]*(?:\.[\w-]*)*(?=\s*(?:…|\.\.\.)?\s*\Z))"
+# An address without a whole domain: cut off by the end of a truncated text (``jane.doe@exam``,
+# ``jane.doe@``), or by anything else (``machebe797@qq</p>``, an intranet ``jane@mailhost``). A
+# local part joined to ``@`` names someone whatever follows it; block keys' ``type@`` are no address.
+_EMAIL_CUT = rf"(?P<emailcut>(?<!{_LOCAL}){_LOCAL}+@[\w-]*(?:\.[\w-]+)*)"
 # Top-level domains that a host without a scheme must end with to be read as one: the common
 # generic ones and the country codes that people use, without those that are also file
 # extensions (``.py``, ``.md``, ``.sh``, ``.rs``, ``.so``, ``.cs``, ``.ps``, ``.mk``).

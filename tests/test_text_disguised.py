@@ -119,6 +119,17 @@ def test_an_address_cut_off_by_truncation_is_replaced(ending):
     assert "jane" not in scrubbed(f"You can write to {ending}")
 
 
+@pytest.mark.parametrize("written", ["reach me at machebe797@qq</p><p>Grader output", "mail jane.doe@mailhost today", "jane.doe@intranet, or call"])
+def test_an_address_without_a_whole_domain_is_replaced_anywhere_in_the_text(written):
+    assert "machebe797" not in scrubbed(written) and "jane" not in scrubbed(written)
+    assert "[EMAIL]" in scrubbed(written)
+
+
+def test_a_block_key_and_a_mention_are_no_address():
+    text = "see block-v1:Org+C+R+type@problem+block@abc123 and thanks @zelda"
+    assert "[EMAIL]" not in scrubbed(text)
+
+
 @pytest.mark.parametrize(
     "text",
     [
