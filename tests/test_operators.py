@@ -702,6 +702,7 @@ def test_truncate_time_a_number_is_dropped():
         ("de;q=0.8, en", "de"),
         (" pt-BR , pt", "pt-BR"),
         ("zh-Hant-TW,zh", "zh-Hant-TW"),
+        ("es-419", "es-419"),
         ("*", "*"),
     ],
 )
@@ -709,6 +710,6 @@ def test_primary_language_keeps_only_the_first_language(header, expected):
     assert apply(build("primary_language"), header) == expected
 
 
-@pytest.mark.parametrize("header", ["alice@example.com", "<script>", "en US", ";q=0.8"])
+@pytest.mark.parametrize("header", ["alice@example.com", "<script>", "en US", ";q=0.8", "BeatrizQ", "zelda-q", "Mar.Tina-K", "en-zeldaq"])
 def test_primary_language_garbage_is_dropped(header):
     assert apply(build("primary_language"), header) is DROP

@@ -10,7 +10,10 @@ import re
 
 from .base import DROP, Operator, register
 
-_TAG = re.compile(r"^[A-Za-z]{1,8}(?:-[A-Za-z0-9]{1,8})*$|^\*$")
+# A language (ISO 639: 2 or 3 letters), an optional script (4 letters) and an optional region (2
+# letters or 3 digits), as BCP 47 writes them: nothing longer can be a language, and a free-form
+# word in the header (a name, a username) must not pass as one. Variants and extensions go.
+_TAG = re.compile(r"^[A-Za-z]{2,3}(?:-[A-Za-z]{4})?(?:-(?:[A-Za-z]{2}|[0-9]{3}))?$|^\*$")
 
 
 @register
