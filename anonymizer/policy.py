@@ -339,10 +339,26 @@ def _resolve_base(name: str, source: str) -> tuple[bytes, str]:
     candidate = Path(name)
     if not candidate.is_absolute() and Path(source).is_file():
         candidate = Path(source).parent / candidate
+    if not candidate.is_file():
+        raise PolicyError(f"{source}: extends: {name!r} is neither a built-in policy nor a regular file")
     try:
-        return candidate.read_bytes(), str(candidate)
+        return _read_policy_file(candidate), str(candidate)
     except OSError:
         raise PolicyError(f"{source}: extends: {name!r} is neither a built-in policy nor a readable file") from None
+
+
+# A policy is a page or two of YAML; a bigger file is a wrong path, not a policy.
+MAX_POLICY_BYTES = 4 << 20
+
+
+def _read_policy_file(path: Path) -> bytes:
+    """A policy file's bytes, refusing one larger than MAX_POLICY_BYTES (checked while reading,
+    so a file that grows or never ends cannot make a run read forever)."""
+    with path.open("rb") as handle:
+        text = handle.read(MAX_POLICY_BYTES + 1)
+    if len(text) > MAX_POLICY_BYTES:
+        raise PolicyError(f"{path}: larger than {MAX_POLICY_BYTES >> 20} MiB; is this a policy file?")
+    return text
 
 
 def _where(source: str) -> str:
@@ -417,7 +433,7 @@ def load_policy(name_or_path: str | Path = "research") -> Policy:
     path = Path(name_or_path)
     if path.is_file():
         try:
-            text = path.read_bytes()
+            text = _read_policy_file(path)
         except OSError as exc:
             raise PolicyError(f"{path}: cannot read the policy ({exc.strerror})") from None
         return parse_policy(text, str(path))
