@@ -126,7 +126,11 @@ class PeopleFinder:
         self.common = frozenset(common)
         self.all_usernames = rules.usernames == "all"
         self.id_pattern = (
-            re.compile(rf"(?<![\w.,\-/:+$€£#@])[1-9]\d{{{rules.user_id_min_digits - 1},}}(?![\w]|[.,\-/:]\d)")
+            # A number standing alone, or a path segment after a word (``/progress/123456/``,
+            # ``users/123456``): not a fraction's denominator, a date or a version.
+            re.compile(
+                rf"(?:(?<![\w.,\-/:+$€£#@])|(?<=[^\W\d_]/))[1-9]\d{{{rules.user_id_min_digits - 1},}}(?![\w]|[.,\-/:]\d)"
+            )
             if rules.user_id_min_digits > 0 and roster.by_id
             else None
         )
@@ -316,19 +320,12 @@ class PeopleFinder:
 
 
 def stands_alone(text: str, start: int, stop: int) -> bool:
-    """A username at TEXT[start:stop] that is not part of a longer handle or word: what the
-    lookarounds of ``scrub_text.username_pattern`` require (``\\w`` is ``isalnum`` or ``_``)."""
-    if start > 0:
-        before = text[start - 1]
-        if before.isalnum() or before in "_-.":
-            return False
-    if stop < len(text):
-        after = text[stop]
-        if after.isalnum() or after in "_-":
-            return False
-        if after == "." and stop + 1 < len(text) and (text[stop + 1].isalnum() or text[stop + 1] == "_"):
-            return False
-    return True
+    """A username at TEXT[start:stop] that is not glued to a letter or digit: what the
+    lookarounds of ``scrub_text.username_pattern`` require, and the boundary ``verify`` uses.
+    Punctuation (``_``, ``.``, ``-`` included) around a username does not hide it."""
+    if start > 0 and text[start].isalnum() and text[start - 1].isalnum():
+        return False
+    return not (stop < len(text) and text[stop - 1].isalnum() and text[stop].isalnum())
 
 
 def _resolve(hits: list[tuple[int, int, str, str | None]]) -> list[tuple[int, int, str, str | None]]:
