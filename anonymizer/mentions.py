@@ -129,7 +129,8 @@ class PeopleFinder:
             # A number standing alone, or a path segment after a word (``/progress/123456/``,
             # ``users/123456``): not a fraction's denominator, a date or a version.
             re.compile(
-                rf"(?:(?<![\w.,\-/:+$€£#@])|(?<=[^\W\d_]/))[1-9]\d{{{rules.user_id_min_digits - 1},}}(?![\w]|[.,\-/:]\d)"
+                rf"(?<![\w.,\-/:+$€£#@])[1-9]\d{{{rules.user_id_min_digits - 1},}}(?![\w]|[.,\-/:]\d)"
+                rf"|(?<=[^\W\d_]/)[1-9]\d{{{rules.user_id_min_digits - 1},}}(?!\w)"
             )
             if rules.user_id_min_digits > 0 and roster.by_id
             else None
