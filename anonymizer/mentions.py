@@ -208,6 +208,11 @@ class PeopleFinder:
                 folded = fold(unicodedata.normalize("NFC", username))
                 if self.all_usernames or self.identifying(folded.strip("_-.")):
                     add(" " + _words(folded) + " ", USERNAME, folded, username)
+                    core = folded.strip("_-.")
+                    if core != folded and core:
+                        # ``_ann_`` glued to letters (``x_ann_y``): its core is keyed, and a hit
+                        # counts when the edges around the core are the username's own.
+                        add(" " + _words(core) + " ", USERNAME, folded, username)
             for email in person.emails:
                 # The email detector runs first and finds every well-formed address (also with
                 # %40 for @); only the addresses it would miss need keys of their own.
@@ -268,6 +273,11 @@ class PeopleFinder:
                         if kind == USERNAME and not stands_alone(text, start, stop):
                             continue
                         hits.append((start, stop, kind, canonical))
+                    elif kind == USERNAME and len(verify) > stop - start:
+                        lead = len(verify) - len(verify.lstrip("_-."))
+                        begin, finish = start - lead, start - lead + len(verify)
+                        if begin >= 0 and folded[begin:finish] == verify and stands_alone(text, begin, finish):
+                            hits.append((begin, finish, kind, canonical))
         if user_ids and self.id_pattern is not None and _DIGIT.search(text):
             by_id = self.roster.by_id
             for match in self.id_pattern.finditer(text):

@@ -449,3 +449,9 @@ def test_run_with_an_unreadable_roster_is_a_usage_error_naming_the_file(tmp_path
     )
     assert done.returncode == 2
     assert "missing.csv" in done.stderr and not (tmp_path / "package" / "manifest.json").exists()
+
+
+def test_a_username_with_punctuation_at_its_ends_is_found_glued_to_letters():
+    # Its own underscores or hyphens are its edges: "x_ymir_balder77_y" holds it, as verify reads it.
+    p = pseudonym("_ymir_balder77_")
+    assert scrubbed("se_YMIR_BALDER77_rver and a2_ymir_balder77_x") == f"se{p}rver and a2{p}x"
