@@ -6,10 +6,11 @@ so an email or a name used as a key would otherwise leave with it. Every key tha
 output without a rule naming it (a key matched by ``*``, a key under a container rule, a key of
 a dict that a leaf operator such as ``scrub_text`` walks) is checked like a value:
 
-- **safe as it is**: an input id (``<hex32>_2_1``, ``i4x-…``, ``input_…``, with ``[]`` for
-  checkbox lists), a block or usage id, a hex id, a number of at most 4 digits, or a word of
-  ``anonymizer/data/safe_keys.txt``;
-- **checked as text**: any other key made of letters, digits and ``_ - . : [ ]`` (at most 64) goes
+- **safe as it is**: an input id of hex digits (``<hex32>_2_1``, with ``[]`` for checkbox
+  lists), a hex id, a number of at most 4 digits, or a word of ``anonymizer/data/safe_keys.txt``;
+- **checked as text**: ids whose parts an author chose (``i4x-…``, ``input_…``, block, usage and
+  course keys: a name can stand inside one), and any other key made of letters, digits and
+  ``_ - . : [ ]`` (at most 64) go
   through the text scrubber (detectors, the roster and the learned roster, the event's actor).
   When the scrubber would change it, the key names someone: the whole entry is dropped (its value
   is about that person) and counted as ``unsafe_key``. Dropping, not replacing, means two keys
@@ -29,12 +30,18 @@ UNSAFE_KEY = "unsafe_key"
 _SAFE_SHAPES = re.compile(
     r"""(?x)^(?:
         (?:input_)?[0-9a-fA-F]{32}(?:_\d+)*(?:_[a-z]+)?       # an input id: <hex32>_2_1, _comment, _dynamath
-      | (?:input_)?i4x-[A-Za-z0-9_.\-]+                        # an old-style input id
+      | [0-9a-fA-F]{16,64}                                     # a hex id
+      | \d{1,4}                                                # a choice index, a small number
+    )(?:\[\])?$"""
+)
+# Ids whose parts are names an author or a page chose: their shape is the platform's, but a name
+# can stand inside one (``i4x-…-Sample_ann_lee_2_1``), so they are checked as text as well.
+_STRUCTURED = re.compile(
+    r"""(?x)^(?:
+        (?:input_)?i4x-[A-Za-z0-9_.\-]+                        # an old-style input id
       | input_[A-Za-z0-9_.\-:+]+                               # any platform input id
       | (?:block-v1|course-v1|i4x):[A-Za-z0-9_.\-:+@/]+        # a block, usage or course key
       | i4x://[A-Za-z0-9_.\-/]+
-      | [0-9a-fA-F]{16,64}                                     # a hex id
-      | \d{1,4}                                                # a choice index, a small number
     )(?:\[\])?$"""
 )
 _WORDLIKE = re.compile(r"^[\w.\-:\[\]]{1,64}$")
@@ -56,7 +63,7 @@ def key_shape(key: str) -> int:
     bare = key.strip('"')
     if bare in safe_words() or _SAFE_SHAPES.match(bare):
         return _SAFE
-    return _CHECK if _WORDLIKE.match(bare) else _UNSAFE
+    return _CHECK if _STRUCTURED.match(bare) or _WORDLIKE.match(bare) else _UNSAFE
 
 
 def key_checker(scrub: Callable) -> Callable[[object, object], bool]:

@@ -126,12 +126,10 @@ class PeopleFinder:
         self.common = frozenset(common)
         self.all_usernames = rules.usernames == "all"
         self.id_pattern = (
-            # A number standing alone, or a path segment after a word (``/progress/123456/``,
-            # ``users/123456``): not a fraction's denominator, a date or a version.
-            re.compile(
-                rf"(?<![\w.,\-/:+$€£#@])[1-9]\d{{{rules.user_id_min_digits - 1},}}(?![\w]|[.,\-/:]\d)"
-                rf"|(?<=[^\W\d_]/)[1-9]\d{{{rules.user_id_min_digits - 1},}}(?!\w)"
-            )
+            # verify's reading of a user id in text: digits not glued to a letter or digit, after
+            # nothing that makes them part of a decimal, a price or a handle, and not followed by
+            # another number's separator and digit (a date, a time, a decimal).
+            re.compile(rf"(?<![^\W_])(?<![.\-+$#@:])(?<!\d,)[1-9]\d{{{rules.user_id_min_digits - 1},}}(?![^\W_])(?![.,\-:]\d)")
             if rules.user_id_min_digits > 0 and roster.by_id
             else None
         )

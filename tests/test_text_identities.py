@@ -140,9 +140,9 @@ def test_punctuation_next_to_a_username_does_not_hide_it():
 
 
 def test_a_known_user_id_in_a_path_inside_text_is_found():
-    text = scrubbed("see /courses/course-v1:X+Y+Z/progress/264951/ and users/264951/2, not 3/264951 or 264951/2")
+    text = scrubbed("see /courses/course-v1:X+Y+Z/progress/264951/ and users/264951/2, 3/264951, not $264951 or 264951.5")
     assert "progress/[USER_ID]/" in text and "users/[USER_ID]/2" in text
-    assert "3/264951" in text and "264951/2" in text
+    assert "3/[USER_ID]" in text and "$264951" in text and "264951.5" in text
 
 
 def test_a_name_is_not_found_inside_a_longer_word():

@@ -49,9 +49,14 @@ class _StandingAlone:
 
     def __init__(self, values) -> None:
         self.values = tuple(values)
-        # verify's boundary: a letter or digit (any script) glued to an end that is itself one.
+        # verify's boundary: a letter or digit (any script) glued to an end that is itself one;
+        # and a user id, as verify reads one in text, is not part of a decimal, a price or a date.
         self.patterns = {
-            v: re.compile(("(?<![^\\W_])" if v[:1].isalnum() else "") + re.escape(v) + ("(?![^\\W_])" if v[-1:].isalnum() else ""))
+            v: re.compile(
+                r"(?<![^\W_])(?<![.\-+$#@:])(?<!\d,)" + v + r"(?![^\W_])(?![.,\-:]\d)"
+                if v.isdigit()
+                else ("(?<![^\\W_])" if v[:1].isalnum() else "") + re.escape(v) + ("(?![^\\W_])" if v[-1:].isalnum() else "")
+            )
             for v in self.values
         }
 
