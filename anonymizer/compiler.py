@@ -457,8 +457,8 @@ def build_policy(plan: PlanData, pseudonymizer: Pseudonymizer, roster: Roster | 
     ctx = BuildContext(pseudonymizer=pseudonymizer, identities=identities, roster=roster, roster_rules=RosterRules.model_validate(plan.roster))
     key_check = key_checker(_operator(plan.data_keys, ctx))
     builder = _Builder(ctx, key_check)
-    rules = [(rule, builder.node(rule.tree) if rule.tree is not None else None) for rule in plan.rules]
-    unknown = builder.node(plan.fallback.tree) if plan.fallback.action == "envelope" and plan.fallback.tree is not None else None
+    rules = [(rule, builder.node(plan.tree(rule)) if rule.action != "drop" else None) for rule in plan.rules]
+    unknown = builder.node(plan.tree(plan.fallback)) if plan.fallback.action == "envelope" else None
     return CompiledPolicy(rules=rules, unknown=unknown, dispatch=plan.dispatch)
 
 

@@ -9,7 +9,7 @@ rules are ranked into one dispatch list; the fields that carry identities are li
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from typing import Any, Iterable, Iterator
 
@@ -34,6 +34,8 @@ from .plan import (
     Rule,
     Segment,
     Skip,
+    _canonical,
+    _to_data,
     join_path,
 )
 from .policy import FieldRule, Policy
@@ -174,13 +176,23 @@ def _data_refs() -> dict[str, DataRef]:
 def lower(policy: Policy) -> Plan:
     """POLICY as a plan; raises PolicyError for what validation alone cannot see."""
     rules = []
+    envelopes: list[Container] = []
+    seen: dict[bytes, int] = {}  # each distinct envelope tree once, by its JSON
+
+    def envelope(envelope_rules: dict[str, FieldRule], where: str) -> int:
+        tree = _envelope(envelope_rules, where)
+        found = seen.setdefault(_canonical(_to_data(tree)), len(envelopes))
+        if found == len(envelopes):
+            envelopes.append(tree)
+        return found
+
     for index, rule in enumerate(policy.events):
         where = f"{policy.source}: events[{index}]"
         envelope_rules = {**policy.envelope, **rule.envelope}
         identities = _identities(envelope_rules, rule.fields, rule.payload)
         source = tuple(rule.source) if rule.source is not None else None
         if rule.action == "drop":
-            rules.append(Rule(index, tuple(rule.match), source, "drop", None, identities))
+            rules.append(Rule(index, tuple(rule.match), source, "drop", None, None, identities))
             continue
         if rule.action == "envelope":
             payload: Node = EmptyPayload()
@@ -194,11 +206,15 @@ def lower(policy: Policy) -> Plan:
             else:
                 payload_tree = _build_tree(payload_rules, where) if payload_rules else None
             payload = Payload(_Lowering(where).node(payload_tree, "event") if payload_tree is not None else None)
-        rules.append(Rule(index, tuple(rule.match), source, rule.action, _envelope(envelope_rules, payload, where), identities))
+        rules.append(Rule(index, tuple(rule.match), source, rule.action, envelope(envelope_rules, where), payload, identities))
     # Lowered even when unknown events are dropped, so that the envelope's errors surface at load time.
-    fallback_tree = _envelope(policy.envelope, EmptyPayload(), f"{policy.source}: envelope")
+    fallback_envelope = envelope(policy.envelope, f"{policy.source}: envelope")
     action = "envelope" if policy.unknown_events == "envelope" else "drop"
-    fallback = Rule(None, (), None, action, fallback_tree if action == "envelope" else None, _identities(policy.envelope, {}, None))
+    identities = _identities(policy.envelope, {}, None)
+    if action == "envelope":
+        fallback = Rule(None, (), None, action, fallback_envelope, EmptyPayload(), identities)
+    else:
+        fallback = Rule(None, (), None, action, None, None, identities)
     scrub_text = REGISTRY["scrub_text"]
     # Keys that are data are checked with the default text scrubber, whatever the policy does
     # with text (a policy that drops text still copies the keys of the dicts it keeps).
@@ -209,6 +225,7 @@ def lower(policy: Policy) -> Plan:
         policy=policy.name,
         source=policy.source,
         dispatch=dispatch(policy.events),
+        envelopes=tuple(envelopes),
         rules=tuple(rules),
         fallback=fallback,
         namespaces={name: Namespace(rule.format, rule.prefix, rule.case == "insensitive") for name, rule in policy.identities.items()},
@@ -218,7 +235,12 @@ def lower(policy: Policy) -> Plan:
     )
 
 
-def _envelope(envelope_rules: dict[str, FieldRule], payload: Node, where: str) -> Container:
+_EVENT = Skip()  # stands for the payload while the envelope is lowered: the rule's own node replaces it
+
+
+def _envelope(envelope_rules: dict[str, FieldRule], where: str) -> Container:
+    """The envelope tree, without its ``event`` key (each rule has its own payload node)."""
     tree = _build_tree(envelope_rules, where)
-    tree.children["event"] = _Node(lowered=payload)
-    return _Lowering(where).node(tree, "")
+    tree.children["event"] = _Node(lowered=_EVENT)  # ruled beside the others, as in a run
+    lowered = _Lowering(where).node(tree, "")
+    return replace(lowered, keys=tuple(key for key in lowered.keys if key.rule is not _EVENT))

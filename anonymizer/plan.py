@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from typing import Any, ClassVar, Union
 from urllib.parse import parse_qsl
 
@@ -156,14 +156,16 @@ class IdentityField:
 class Rule:
     """One event rule of the policy (``events[index]``), or the fallback for unknown events.
 
-    ``tree`` is applied to the whole event (its ``event`` key holds a ``Payload`` or
-    ``EmptyPayload`` node); it is None when ``action`` is ``drop``."""
+    An event is ruled by the container ``Plan.envelopes[envelope]`` with one more key, ``event``,
+    placed after the others and ruled by ``payload`` (a ``Payload`` or ``EmptyPayload`` node).
+    Both are None when ``action`` is ``drop``."""
 
     index: int | None
     match: tuple[str, ...]
     source: tuple[str, ...] | None
     action: str
-    tree: Container | None
+    envelope: int | None
+    payload: Node | None
     identities: tuple[IdentityField, ...] = ()
 
 
@@ -204,12 +206,14 @@ class DataRef:
 @dataclass(frozen=True)
 class Plan:
     """A lowered policy. ``rules[i]`` is ``events[i]`` of the policy; ``fallback`` is what happens
-    to events no rule matches; ``dispatch`` finds the rule of an event."""
+    to events no rule matches; ``dispatch`` finds the rule of an event; ``envelopes`` holds each
+    distinct envelope tree once."""
 
     version: int
     policy: str
     source: str
     dispatch: tuple[Match, ...]
+    envelopes: tuple[Container, ...]
     rules: tuple[Rule, ...]
     fallback: Rule
     namespaces: dict[str, Namespace]
@@ -220,6 +224,13 @@ class Plan:
     @property
     def unknown_events(self) -> str:
         return "envelope" if self.fallback.action == "envelope" else "drop"
+
+    def tree(self, rule: Rule) -> Container | None:
+        """The whole tree RULE applies to an event: its envelope with ``event`` last."""
+        if rule.envelope is None:
+            return None
+        envelope = self.envelopes[rule.envelope]
+        return replace(envelope, keys=(*envelope.keys, Key("event", rule.payload)))
 
     @property
     def identities(self) -> tuple[IdentityField, ...]:
@@ -380,7 +391,8 @@ def _rule(data: dict) -> Rule:
         tuple(data["match"]),
         tuple(source) if source is not None else None,
         data["action"],
-        _node(data.get("tree")),
+        data.get("envelope"),
+        _node(data.get("payload")),
         tuple(_identity(i) for i in data.get("identities", ())),
     )
 
@@ -398,6 +410,7 @@ def from_data(data: dict) -> Plan:
             dispatch=tuple(
                 Match(m["pattern"], m["glob"], tuple(m["source"]) if m["source"] is not None else None, m["rule"]) for m in data["dispatch"]
             ),
+            envelopes=tuple(_node(e) for e in data["envelopes"]),
             rules=tuple(_rule(r) for r in data["rules"]),
             fallback=_rule(data["fallback"]),
             namespaces={name: Namespace(n["format"], n["prefix"], n["fold"]) for name, n in data["namespaces"].items()},

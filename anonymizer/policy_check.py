@@ -203,10 +203,10 @@ class PolicyChecker:
 
     def _find_kept_text(self, event: dict, index: int, label: str) -> None:
         """Count the free-form strings of EVENT that a ``keep`` rule would copy verbatim."""
-        tree = self.plan.rules[index].tree
+        rule = self.plan.rules[index]
         found: list[str] = []
-        _kept_walk(tree, {k: v for k, v in event.items() if k != "event"}, "", found)
-        payload = _payload_tree(tree)
+        _kept_walk(self.plan.envelopes[rule.envelope], {k: v for k, v in event.items() if k != "event"}, "", found)
+        payload = rule.payload.value if type(rule.payload) is Payload else None
         if payload is not None and "event" in event:
             _, decoded = decode_payload(event["event"])
             if decoded is not None:
@@ -245,14 +245,6 @@ def _kept_strings(value: Any, path: str, found: list[str]) -> None:
 
 
 _ABSENT = object()
-
-
-def _payload_tree(tree: Container | None) -> Node | None:
-    """The node a rule applies to its decoded payload, or None."""
-    for key in tree.keys if tree is not None else ():
-        if key.key == "event" and type(key.rule) is Payload:
-            return key.rule.value
-    return None
 
 
 def _copies_free_text(node: Node | None) -> bool:
