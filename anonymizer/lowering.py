@@ -178,18 +178,32 @@ def lower(policy: Policy) -> Plan:
     rules = []
     envelopes: list[Container] = []
     seen: dict[bytes, int] = {}  # each distinct envelope tree once, by its JSON
+    # Most rules share the policy's envelope as it is: lowered once (the same rule objects).
+    by_rules: dict[tuple, int] = {}
+    carried: dict[tuple, tuple[IdentityField, ...]] = {}
 
     def envelope(envelope_rules: dict[str, FieldRule], where: str) -> int:
-        tree = _envelope(envelope_rules, where)
-        found = seen.setdefault(_canonical(_to_data(tree)), len(envelopes))
-        if found == len(envelopes):
-            envelopes.append(tree)
+        same = tuple((path, id(rule)) for path, rule in envelope_rules.items())
+        index = by_rules.get(same)
+        if index is None:
+            tree = _envelope(envelope_rules, where)
+            index = by_rules[same] = seen.setdefault(_canonical(_to_data(tree)), len(envelopes))
+            if index == len(envelopes):
+                envelopes.append(tree)
+        return index
+
+    def envelope_identities(envelope_rules: dict[str, FieldRule]) -> tuple[IdentityField, ...]:
+        same = tuple((path, id(rule)) for path, rule in envelope_rules.items())
+        found = carried.get(same)
+        if found is None:
+            found = carried[same] = tuple(_carried(envelope_rules, "envelope"))
         return found
 
     for index, rule in enumerate(policy.events):
         where = f"{policy.source}: events[{index}]"
         envelope_rules = {**policy.envelope, **rule.envelope}
-        identities = _identities(envelope_rules, rule.fields, rule.payload)
+        # A rule that drops its events still names where their people are (the learned roster reads them).
+        identities = envelope_identities(envelope_rules) + _identities({}, rule.fields, rule.payload)
         source = tuple(rule.source) if rule.source is not None else None
         if rule.action == "drop":
             rules.append(Rule(index, tuple(rule.match), source, "drop", None, None, identities))
@@ -209,8 +223,8 @@ def lower(policy: Policy) -> Plan:
         rules.append(Rule(index, tuple(rule.match), source, rule.action, envelope(envelope_rules, where), payload, identities))
     # Lowered even when unknown events are dropped, so that the envelope's errors surface at load time.
     fallback_envelope = envelope(policy.envelope, f"{policy.source}: envelope")
+    identities = envelope_identities(policy.envelope)
     action = "envelope" if policy.unknown_events == "envelope" else "drop"
-    identities = _identities(policy.envelope, {}, None)
     if action == "envelope":
         fallback = Rule(None, (), None, action, fallback_envelope, EmptyPayload(), identities)
     else:
