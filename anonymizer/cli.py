@@ -188,7 +188,7 @@ def _write_report(report: dict, destination: Path) -> None:
             raise UsageError(f"{destination}: cannot write the report ({exc.strerror})") from None
 
 
-policy_app = typer.Typer(help="Check a policy before a release.", no_args_is_help=True)
+policy_app = typer.Typer(help="Check a policy before a release, or print the plan it compiles to.", no_args_is_help=True)
 app.add_typer(policy_app, name="policy")
 
 
