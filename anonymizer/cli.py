@@ -16,6 +16,9 @@ from .errors import AnonymizerError, PolicyError, Terminated, UsageError, os_rea
 from .inspect import format_inventory, inspect_inputs
 from .keys import KEY_ENV_VAR, generate_key, load_key, write_key
 from .manifest import write_json_atomically
+from .lowering import lower
+from .plan import digest as plan_digest
+from .plan import to_json as plan_json
 from .policy import builtin_policies, load_policy
 from .policy_check import check_policy, format_check, verdict
 from .progress import ProgressLine
@@ -185,7 +188,7 @@ def _write_report(report: dict, destination: Path) -> None:
             raise UsageError(f"{destination}: cannot write the report ({exc.strerror})") from None
 
 
-policy_app = typer.Typer(help="Check a policy before a release.", no_args_is_help=True)
+policy_app = typer.Typer(help="Check a policy before a release, or print the plan it compiles to.", no_args_is_help=True)
 app.add_typer(policy_app, name="policy")
 
 
@@ -220,6 +223,20 @@ def policy_check(
         typer.echo(format_check(check, strict=strict, strict_fields=strict_fields), nl=False)
     if not passed:
         raise typer.Exit(1)
+
+
+@policy_app.command("plan")
+def policy_plan(
+    policy: str = typer.Option("research", "--policy", metavar="POLICY", help=f"A policy file, or a built-in name ({', '.join(builtin_policies())})."),
+    digest: bool = typer.Option(False, "--digest", metavar="", help="Print only the sha256 of the plan's JSON: equal digests, equal behaviour."),
+) -> None:
+    """Print the plan POLICY lowers to, as JSON with sorted keys (see docs/plan.md), for an engine, a diff or a hash."""
+    plan = lower(load_policy(policy))
+    if digest:
+        typer.echo(plan_digest(plan))
+    else:
+        sys.stdout.buffer.write(plan_json(plan))
+        sys.stdout.buffer.flush()
 
 
 @app.command("inspect")

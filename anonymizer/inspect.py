@@ -18,7 +18,7 @@ from typing import Any, Iterable
 
 import orjson
 
-from .compiler import decode_payload, safe_key
+from .plan import decode_payload, safe_key
 from .strictjson import StrictJSONError
 from .reader import collect_inputs, event_key, open_lines, parse_line
 from .stats import event_type_label

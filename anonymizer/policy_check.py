@@ -13,12 +13,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
-from .compiler import CompiledPolicy, _build_tree, _holds, _join, _Node, compile_policy, decode_payload
+from .compiler import CompiledPolicy, _holds, build_policy
 from .engine import Anonymizer
 from .inspect import string_kind
-from .paths import WILDCARD
 from .keys import generate_key
-from .policy import EventRule, FieldRule, Policy
+from .lowering import lower
+from .plan import Container, Decode, Node, Op, Payload, Rule, decode_payload, join_path
+from .policy import Policy
 from .pseudonyms import Pseudonymizer
 from .strictjson import StrictJSONError
 from .reader import collect_inputs, event_key, open_lines, parse_line
@@ -31,7 +32,7 @@ GAP_REASONS = ("unnamed", "unparseable")
 MAX_PATTERNS_SHOWN = 5  # per rule in the text report; the JSON report has them all
 
 
-def describe_rule(rule: EventRule) -> str:
+def describe_rule(rule: Rule) -> str:
     """A rule as its author wrote it: its patterns, and its source and action when given."""
     shown = rule.match[:MAX_PATTERNS_SHOWN]
     text = ", ".join(shown) + (f" … ({len(rule.match) - len(shown)} more)" if len(rule.match) > len(shown) else "")
@@ -47,7 +48,7 @@ class PolicyCheck:
     """The result of checking a policy, with or without a sample."""
 
     policy: Policy
-    rules: list[EventRule]
+    rules: list[Rule]
     sampled: bool = False
     inputs: list[tuple[str, int]] = field(default_factory=list)  # (name, lines)
     lines: int = 0
@@ -134,8 +135,8 @@ class PolicyCheck:
                 "kept_free_text": self.kept_free_text,
                 "dropped_fields": self.dropped_fields(),
                 "unused_rules": [
-                    {"index": index, "rule": f"events[{index}]", "match": self.rules[index].match, "source": self.rules[index].source,
-                     "action": self.rules[index].action}
+                    {"index": index, "rule": f"events[{index}]", "match": list(self.rules[index].match),
+                     "source": _listed(self.rules[index].source), "action": self.rules[index].action}
                     for index in self.unused_rules
                 ],  # fmt: skip
                 "event_types": {label: dict(sorted(c.items())) for label, c in sorted(self.event_types.items())},
@@ -144,17 +145,21 @@ class PolicyCheck:
         return report
 
 
+def _listed(items: tuple | None) -> list | None:
+    return list(items) if items is not None else None
+
+
 class PolicyChecker:
-    """Checks POLICY: compiling it validates it; ``add_line`` runs a sample line through it."""
+    """Checks POLICY: lowering it to a plan validates it; ``add_line`` runs a sample line through it."""
 
     def __init__(self, policy: Policy) -> None:
         # A throwaway key: pseudonyms are computed (so that operators run as in a real run) and discarded.
         key = generate_key()
-        self.compiled: CompiledPolicy = compile_policy(policy, Pseudonymizer(key))
+        self.plan = lower(policy)
+        self.compiled: CompiledPolicy = build_policy(self.plan, Pseudonymizer(key))
         self.anonymizer = Anonymizer(policy, key)
-        self.result = PolicyCheck(policy=policy, rules=[rule for rule, _ in self.compiled.rules])
+        self.result = PolicyCheck(policy=policy, rules=list(self.plan.rules))
         self._routes: dict[tuple[str, str], tuple[int | None, str, str]] = {}
-        self._kept_trees: dict[int, tuple[_Node, _Node | None]] = {}
 
     def add_line(self, line: bytes) -> None:
         """Run one raw sample line through the policy and count what happened to it."""
@@ -198,18 +203,10 @@ class PolicyChecker:
 
     def _find_kept_text(self, event: dict, index: int, label: str) -> None:
         """Count the free-form strings of EVENT that a ``keep`` rule would copy verbatim."""
-        trees = self._kept_trees.get(index)
-        if trees is None:
-            rule = self.result.rules[index]
-            where = f"events[{index}]"
-            envelope = _build_tree({**self.result.policy.envelope, **rule.envelope}, where)
-            payload = _build_tree(dict(rule.fields), where) if rule.action == "anonymize" else None
-            if payload is not None and rule.payload is not None:
-                payload.rule = rule.payload
-            trees = self._kept_trees[index] = (envelope, payload)
-        envelope, payload = trees
+        rule = self.plan.rules[index]
         found: list[str] = []
-        _kept_walk(envelope, {k: v for k, v in event.items() if k != "event"}, "", found)
+        _kept_walk(self.plan.envelopes[rule.envelope], {k: v for k, v in event.items() if k != "event"}, "", found)
+        payload = rule.payload.value if type(rule.payload) is Payload else None
         if payload is not None and "event" in event:
             _, decoded = decode_payload(event["event"])
             if decoded is not None:
@@ -241,39 +238,54 @@ def _kept_strings(value: Any, path: str, found: list[str]) -> None:
             found.append(path)
     elif type(value) is dict:
         for key, item in value.items():
-            _kept_strings(item, _join(path, key), found)
+            _kept_strings(item, join_path(path, key), found)
     elif type(value) is list:
         for position, item in enumerate(value):
-            _kept_strings(item, _join(path, position), found)
+            _kept_strings(item, join_path(path, position), found)
 
 
 _ABSENT = object()
 
 
-def _kept_walk(node: _Node, value: Any, path: str, found: list[str]) -> None:
-    """Follow VALUE through the rule tree as the compiled policy does, and note in FOUND the path
-    of every free-form string that a ``keep`` rule (``authored`` keeps aside) copies."""
-    rule: FieldRule | None = node.rule
-    if rule is not None and rule.decode is not None:
+def _copies_free_text(node: Node | None) -> bool:
+    return type(node) is Op and node.op == "keep" and not node.params.get("authored", False)
+
+
+def _kept_walk(node: Node | None, value: Any, path: str, found: list[str], own_when: dict | None = None) -> None:
+    """Follow VALUE through a plan's field tree as a run does, and note in FOUND the path of
+    every free-form string that a ``keep`` rule (``authored`` keeps aside) copies. OWN_WHEN: the
+    condition of the node's own rule, which the fields it covers are read under."""
+    if type(node) is Container and type(node.own) is Decode:
+        node = node.own
+    if type(node) is Decode:
         if type(value) is str:
-            _, value = decode_payload(value) if rule.decode == "json" else ("", None)
+            _, value = decode_payload(value) if node.encoding == "json" else ("", None)
         if value is not None:
-            _kept_walk(_build_tree(rule.fields, "decode"), value, path, found)
+            _kept_walk(node.value, value, path, found)
         return
-    if not node.children or not isinstance(value, (dict, list)):
-        if rule is not None and rule.op == "keep" and not getattr(rule.params, "authored", False):
+    if type(node) is not Container or not isinstance(value, (dict, list)):
+        own = node.own if type(node) is Container else node
+        if _copies_free_text(own):
             _kept_strings(value, path, found)
         return
-    items = value.items() if type(value) is dict else enumerate(value)
-    for key, item in items:
-        child = node.children.get(key) or node.children.get(WILDCARD)
-        if child is None and rule is not None:
-            child = _Node(rule=rule)
-        when = child.rule.when if child is not None and child.rule is not None else None
-        if when and not all(_holds(value.get(sibling, _ABSENT), allowed) for sibling, allowed in when.items()):
+    keys = {key.key: key for key in node.keys}
+    items = {item.index: item.rule for item in node.items}
+    pairs = value.items() if type(value) is dict else enumerate(value)
+    for key, item in pairs:
+        named = keys.get(key) if type(key) is str else None
+        child, when, child_when = None, None, None
+        if named is not None:
+            child, when, child_when = named.rule, named.when, named.when
+        elif type(key) is int and key in items:
+            child = items[key]
+        elif node.any is not None:
+            child = node.any
+        elif node.own is not None:
+            child, when = node.own, own_when
+        if when and not (type(value) is dict and all(_holds(value.get(sibling, _ABSENT), allowed) for sibling, allowed in when.items())):
             continue  # dropped by its condition, as in a run
         if child is not None:
-            _kept_walk(child, item, _join(path, key), found)
+            _kept_walk(child, item, join_path(path, key), found, child_when)
 
 
 def check_policy(policy: Policy, samples: list[Path] | None = None) -> PolicyCheck:

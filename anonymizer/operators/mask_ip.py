@@ -78,6 +78,10 @@ class MaskIp(Operator):
     Params = MaskIpParams
 
     @classmethod
+    def carries(cls, params):
+        return "ip"
+
+    @classmethod
     def build(cls, params, ctx):
         mask_one = make_ip_masker(params.ipv4_prefix, params.ipv6_prefix)
 

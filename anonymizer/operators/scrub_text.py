@@ -108,6 +108,7 @@ _MEMO_TEXT_CHARS = 256  # long texts rarely recur; keeping them would only cost 
 @register
 class ScrubText(Operator):
     name = "scrub_text"
+    data = ("common_words",)  # with a roster: words too common to find a person by
     pure = False  # it reads the event's own usernames from the EventState
     Params = ScrubTextParams
 
