@@ -130,16 +130,26 @@ class _Compiler:
         if not node.children:
             return own
         children = {}
+        cases = {}
         for token, child in node.children.items():
             child_path = _join(path, "*" if token == WILDCARD else token)
-            if child.rule is not None and child.rule.op == "drop" and not child.children:
+            if child.rule is not None and child.rule.cases is not None:
+                if child.children:
+                    raise PolicyError(f"{self.where}: field {child_path!r}: a field ruled by cases has no rules under it")
+                cases[token] = self.cases(child.rule.cases, child_path)
+                children[token] = KEEP  # the cases have ruled it before the container runs
+            elif child.rule is not None and child.rule.op == "drop" and not child.children:
                 children[token] = None  # dropped by rule: skipped without being counted
             else:
                 children[token] = self.node(child, child_path)
         conditions = {token: child.rule.when for token, child in node.children.items() if child.rule is not None and child.rule.when}
-        if conditions:
-            return _conditional(_container(children, own, path, self.key_check), conditions, path, self.where)
+        if conditions or cases:
+            return _conditional(_container(children, own, path, self.key_check), conditions, path, self.where, cases)
         return _container(children, own, path, self.key_check)
+
+    def cases(self, rules: list[FieldRule], path: str) -> tuple:
+        """((condition, function or None for a drop), ...) of a field's cases, in order."""
+        return tuple((tuple(rule.when.items()) if rule.when else (), None if rule.op == "drop" else self.operator(rule, path)) for rule in rules)
 
 
 KEEP: Any = _KeepMarker()
@@ -154,21 +164,40 @@ def _holds(value: Any, allowed: list) -> bool:
     return any(type(value) is type(item) and value == item for item in allowed)
 
 
-def _conditional(container: OperatorFn, conditions: dict[Token, dict], path: str, where: str) -> OperatorFn:
+def _conditional(container: OperatorFn, conditions: dict[Token, dict], path: str, where: str, cases: dict | None = None) -> OperatorFn:
     """Before CONTAINER applies its rules, drop each field whose ``when`` does not hold: every
-    named sibling must be present and equal one of its values (read as logged, before any rule)."""
+    named sibling must be present and equal one of its values (read as logged, before any rule).
+    A field ruled by CASES gets the first case whose condition holds, or is dropped likewise."""
     checks = []
-    for token, when in conditions.items():
+    for token in (*conditions, *(cases or ())):
         if not isinstance(token, str) or token == WILDCARD:
             raise PolicyError(f"{where}: field {_join(path, '*' if token == WILDCARD else token)!r}: 'when' applies to named fields, not to list items or wildcards")
-        checks.append((token, tuple(when.items())))
+    checks = [(token, tuple(when.items())) for token, when in conditions.items()]
+    choices = tuple((cases or {}).items())
+
+    def holds(value, needs) -> bool:
+        return all(_holds(value.get(sibling, _MISSING), allowed) for sibling, allowed in needs)
 
     def conditional(value, state):
         if type(value) is dict:
+            # Every condition reads the siblings as logged: decide first, then apply.
+            chosen = [(key, next((fn for needs, fn in options if holds(value, needs)), _MISSING)) for key, options in choices if key in value]
             for key, needs in checks:
-                if key in value and not all(_holds(value.get(sibling, _MISSING), allowed) for sibling, allowed in needs):
+                if key in value and not holds(value, needs):
                     del value[key]
                     state.dropped.append((_join(path, key), "condition_not_met"))
+            for key, fn in chosen:
+                if fn is _MISSING:
+                    del value[key]
+                    state.dropped.append((_join(path, key), "condition_not_met"))
+                    continue
+                result = DROP if fn is None else fn(value[key], state)
+                if result is DROP:
+                    del value[key]
+                    if fn is not None:
+                        state.dropped.append((_join(path, key), "invalid_value"))
+                elif result is not value[key]:
+                    value[key] = result
         return container(value, state)
 
     return conditional

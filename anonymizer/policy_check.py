@@ -272,6 +272,11 @@ def _kept_walk(node: _Node, value: Any, path: str, found: list[str]) -> None:
         when = child.rule.when if child is not None and child.rule is not None else None
         if when and not all(_holds(value.get(sibling, _ABSENT), allowed) for sibling, allowed in when.items()):
             continue  # dropped by its condition, as in a run
+        if child is not None and child.rule is not None and child.rule.cases is not None:
+            case = next((c for c in child.rule.cases if not c.when or all(_holds(value.get(s, _ABSENT), a) for s, a in c.when.items())), None)
+            if case is None:
+                continue  # no case holds: dropped, as in a run
+            child = _Node(rule=case)
         if child is not None:
             _kept_walk(child, item, _join(path, key), found)
 
