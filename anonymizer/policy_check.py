@@ -235,16 +235,23 @@ def free_form(value: str) -> bool:
     return string_kind(value) in ("text", "long-text")
 
 
-def _kept_strings(value: Any, path: str, found: list[str]) -> None:
+def _kept_strings(value: Any, path: str, found: list[str], unshaped: bool = False) -> None:
+    """Note PATH in FOUND for a free-form string under VALUE, or, when UNSHAPED (a ``keep`` whose
+    shape is ``scalar`` or ``any``), for any string: nothing says what a person may type there."""
     if type(value) is str:
-        if free_form(value):
+        if free_form(value) or (unshaped and value):
             found.append(path)
     elif type(value) is dict:
         for key, item in value.items():
-            _kept_strings(item, _join(path, key), found)
+            _kept_strings(item, _join(path, key), found, unshaped)
     elif type(value) is list:
         for position, item in enumerate(value):
-            _kept_strings(item, _join(path, position), found)
+            _kept_strings(item, _join(path, position), found, unshaped)
+
+
+def _unshaped(rule: FieldRule) -> bool:
+    shape = getattr(rule.params, "shape", ())
+    return "scalar" in shape or "any" in shape
 
 
 _ABSENT = object()
@@ -262,7 +269,7 @@ def _kept_walk(node: _Node, value: Any, path: str, found: list[str]) -> None:
         return
     if not node.children or not isinstance(value, (dict, list)):
         if rule is not None and rule.op == "keep" and not getattr(rule.params, "authored", False):
-            _kept_strings(value, path, found)
+            _kept_strings(value, path, found, _unshaped(rule))
         return
     items = value.items() if type(value) is dict else enumerate(value)
     for key, item in items:
@@ -328,8 +335,9 @@ def format_check(check: PolicyCheck, *, strict: bool = False, strict_fields: boo
     if kept:
         paths = sum(len(p) for p in kept.values())
         out.append(
-            f"WARNING kept fields that held free text (copied verbatim by 'keep'; scrub them, or mark "
-            f"course or platform text with 'authored: true'): {paths} path(s) in {len(kept)} event type(s)"
+            f"WARNING kept fields that held free text, or strings under a 'keep' of shape scalar or any (copied "
+            f"verbatim; scrub them, name their shape, or mark course or platform text with 'authored: true'): "
+            f"{paths} path(s) in {len(kept)} event type(s)"
         )
         out.extend(_table((label, path, count) for label, by_path in kept.items() for path, count in by_path.items()))
     else:

@@ -27,6 +27,8 @@ from .base import DROP, Operator, register
 
 _PART = r"[A-Za-z0-9_.~-]+"  # one part of an opaque key (org, course number, run)
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+# Refuses an IPv4 address (dotted, zero-padded or not) or an IPv6 one where an id or a word stands.
+_NOT_IP = r"(?![0-9]{1,3}(?:\.[0-9]{1,3}){3}$)(?![0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}$)"
 
 # The named shapes of strings: each fullmatches the whole value. None of them admits "@" outside
 # a key's own "type@"/"block@"/"ccx@" markers, a space, or more characters than real ids have.
@@ -44,8 +46,8 @@ SHAPES: dict[str, re.Pattern[str]] = {
         rf"|i4x://{_PART}/{_PART}/{_PART}/[A-Za-z0-9_.:~-]+(?:@draft)?|i4x-[A-Za-z0-9_.~-]+)"
     ),
     # An organization code or a slug (topic id, badge slug): no "@", no space, short.
-    "org": re.compile(r"[A-Za-z0-9_.-]{1,64}"),
-    "slug": re.compile(r"[A-Za-z0-9_.-]{1,128}"),
+    "org": re.compile(_NOT_IP + r"[A-Za-z0-9_.-]{1,64}"),
+    "slug": re.compile(_NOT_IP + r"[A-Za-z0-9_.-]{1,128}"),
     # A DNS name with at least one dot (or localhost), optionally with a port; IPs are refused below.
     "hostname": re.compile(rf"(?:{_LABEL}(?:\.{_LABEL})+|localhost)(?::[0-9]{{1,5}})?"),
     "uuid": re.compile(r"[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}"),
@@ -55,7 +57,7 @@ SHAPES: dict[str, re.Pattern[str]] = {
         r"[0-9]{4}-[0-9]{2}-[0-9]{2}(?:[T ][0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]{1,9})?)?(?:Z|[+-][0-9]{2}:?[0-9]{2})?)?"
     ),
     # A short identifier: an event source, a mode, a component or tab name.
-    "word": re.compile(r"[A-Za-z][A-Za-z0-9_.:-]{0,63}"),
+    "word": re.compile(_NOT_IP + r"[A-Za-z][A-Za-z0-9_.:-]{0,63}"),
     # A flag: JSON true or false (see shape_check), or the words as GET parameters carry them.
     "boolean": re.compile(r"[Tt]rue|[Ff]alse|TRUE|FALSE"),
     # A language tag as the platform's language settings hold it: a language of 2 or 3 letters,

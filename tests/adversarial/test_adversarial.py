@@ -21,8 +21,9 @@ from .search import Searcher
 
 # Classes that still leak; each mark goes when its class is closed (strict: a pass fails the mark).
 OPEN_CLASSES = {
-    "disguised": "disguised identifiers planted into kept fields whose shape admits any scalar (allowlisted setting values, hashes, label, chapter)",
-    "free_text": "beyond the listed classes: kept fields whose shape admits any scalar (allowlisted setting values, hashes, label, chapter)",
+    "bare_value": "a username shaped like a field's ids survives: inside a host name (en-o.okonkwo-2) or a "
+    "slug (<username>-study-group) that keep's shapes admit and its roster check, which compares whole values, "
+    "misses; and scrub_text does not find a username that a '-word' continues",
 }
 # The set of the tests: every disguise once per person and value, four fields drawn per event.
 SCALE = {"per_disguise": 1, "leaves_per_event": 4}
