@@ -147,3 +147,14 @@ def test_an_unknown_shape_is_refused_at_load():
         KeepParams.model_validate({"shape": "mail"})
     with pytest.raises(ValidationError):
         KeepParams.model_validate({"shape": []})
+
+
+@pytest.mark.parametrize("name", ["research", "strict"])
+def test_the_shipped_policies_keep_nothing_without_a_narrow_shape(name):
+    """Every `keep` of a shipped policy names what its values look like: with `scalar` (the
+    default) or `any`, a person typed into the field would be copied whatever they typed."""
+    from anonymizer import load_policy
+    from anonymizer.policy import _all_rules
+
+    unshaped = [loc for loc, rule in _all_rules(load_policy(name)) if rule.op == "keep" and {"scalar", "any"} & set(rule.params.shape)]
+    assert unshaped == []
