@@ -23,7 +23,7 @@ from .operators import DROP, REGISTRY, BuildContext, EventState, Identity, Opera
 from .lowering import dispatch as _dispatch
 from .lowering import lower, lower_op
 from .paths import WILDCARD, Token
-from .plan import Container, Decode, EmptyPayload, Match, Op, Payload, Skip, decode_payload, safe_key  # noqa: F401  (re-exported)
+from .plan import Cases, Container, Decode, EmptyPayload, Match, Op, Payload, Skip, decode_payload, safe_key  # noqa: F401  (re-exported)
 from .plan import Plan as PlanData
 from .plan import decode_query as _decode_query
 from .plan import join_path as _join
@@ -31,6 +31,7 @@ from .policy import Policy, RosterRules
 from .pseudonyms import Pseudonymizer
 from .roster import Roster
 from .strictjson import loads as strict_loads
+
 
 class _KeepMarker:
     """Stands for the ``keep`` operator inside compiled trees, so containers copy without a call."""
@@ -53,21 +54,40 @@ def _holds(value: Any, allowed: list) -> bool:
     return any(type(value) is type(item) and value == item for item in allowed)
 
 
-def _conditional(container: OperatorFn, conditions: dict[Token, dict], path: str, where: str) -> OperatorFn:
+def _conditional(container: OperatorFn, conditions: dict[Token, dict], path: str, where: str, cases: dict | None = None) -> OperatorFn:
     """Before CONTAINER applies its rules, drop each field whose ``when`` does not hold: every
-    named sibling must be present and equal one of its values (read as logged, before any rule)."""
+    named sibling must be present and equal one of its values (read as logged, before any rule).
+    A field ruled by CASES gets the first case whose condition holds, or is dropped likewise."""
     checks = []
-    for token, when in conditions.items():
+    for token in (*conditions, *(cases or ())):
         if not isinstance(token, str) or token == WILDCARD:
             raise PolicyError(f"{where}: field {_join(path, '*' if token == WILDCARD else token)!r}: 'when' applies to named fields, not to list items or wildcards")
-        checks.append((token, tuple(when.items())))
+    checks = [(token, tuple(when.items())) for token, when in conditions.items()]
+    choices = tuple((cases or {}).items())
+
+    def holds(value, needs) -> bool:
+        return all(_holds(value.get(sibling, _MISSING), allowed) for sibling, allowed in needs)
 
     def conditional(value, state):
         if type(value) is dict:
+            # Every condition reads the siblings as logged: decide first, then apply.
+            chosen = [(key, next((fn for needs, fn in options if holds(value, needs)), _MISSING)) for key, options in choices if key in value]
             for key, needs in checks:
-                if key in value and not all(_holds(value.get(sibling, _MISSING), allowed) for sibling, allowed in needs):
+                if key in value and not holds(value, needs):
                     del value[key]
                     state.dropped.append((_join(path, key), "condition_not_met"))
+            for key, fn in chosen:
+                if fn is _MISSING:
+                    del value[key]
+                    state.dropped.append((_join(path, key), "condition_not_met"))
+                    continue
+                result = DROP if fn is None else fn(value[key], state)
+                if result is DROP:
+                    del value[key]
+                    if fn is not None:
+                        state.dropped.append((_join(path, key), "invalid_value"))
+                elif result is not value[key]:
+                    value[key] = result
         return container(value, state)
 
     return conditional
@@ -420,13 +440,21 @@ class _Builder:
 
     def container(self, node: Container) -> OperatorFn:
         own = self.node(node.own) if node.own is not None else None
-        children: dict[Token, OperatorFn | None] = {key.key: self.node(key.rule) for key in node.keys}
+        children: dict[Token, OperatorFn | None] = {}
+        cases: dict[Token, tuple] = {}
+        for key in node.keys:
+            if type(key.rule) is Cases:
+                # ((condition, function or None for a drop), ...), in order
+                cases[key.key] = tuple((tuple(case.when.items()) if case.when else (), self.node(case.rule)) for case in key.rule.cases)
+                children[key.key] = KEEP  # the cases have ruled it before the container runs
+            else:
+                children[key.key] = self.node(key.rule)
         children.update((item.index, self.node(item.rule)) for item in node.items)
         if node.any is not None:
             children[WILDCARD] = self.node(node.any)
         container = _container(children, own, node.path, self.key_check)
         conditions = {key.key: key.when for key in node.keys if key.when}
-        return _conditional(container, conditions, node.path, "plan") if conditions else container
+        return _conditional(container, conditions, node.path, "plan", cases) if conditions or cases else container
 
 
 def _operator(op: Op, ctx: BuildContext) -> OperatorFn:

@@ -18,6 +18,8 @@ from .operators import REGISTRY
 from .paths import WILDCARD, Token, format_path, parse_path
 from .plan import (
     PLAN_VERSION,
+    Case,
+    Cases,
     Container,
     DataRef,
     Decode,
@@ -113,7 +115,13 @@ class _Lowering:
         keys, items, star = [], [], None
         for token, child in node.children.items():
             child_path = join_path(path, "*" if token == WILDCARD else token)
-            if child.rule is not None and child.rule.op == "drop" and not child.children:
+            if child.rule is not None and child.rule.cases is not None:
+                if child.children:
+                    raise PolicyError(f"{self.where}: field {child_path!r}: a field ruled by cases has no rules under it")
+                if not isinstance(token, str) or token == WILDCARD:
+                    raise PolicyError(f"{self.where}: field {child_path!r}: 'when' applies to named fields, not to list items or wildcards")
+                lowered = Cases(tuple(self.case(case) for case in child.rule.cases))
+            elif child.rule is not None and child.rule.op == "drop" and not child.children:
                 lowered: Node | None = Skip()  # dropped by rule: skipped without being counted
             else:
                 lowered = self.node(child, child_path)
@@ -128,6 +136,14 @@ class _Lowering:
                 keys.append(Key(token, lowered, {sibling: tuple(values) for sibling, values in when.items()} if when else None))
         return Container(path, tuple(keys), tuple(items), star, own)
 
+    @staticmethod
+    def case(rule: FieldRule) -> Case:
+        return Case(_when(rule.when), Skip() if rule.op == "drop" else lower_op(rule.op, rule.params))
+
+
+def _when(when: dict | None) -> dict[str, tuple[Any, ...]] | None:
+    return {sibling: tuple(values) for sibling, values in when.items()} if when else None
+
 
 def _carried(rules: dict[str, FieldRule], scope: str, outer: tuple[Segment, ...] = ()) -> Iterator[IdentityField]:
     """The fields RULES (as written) name as carrying an identifier; OUTER: the decoded strings they are in."""
@@ -136,6 +152,10 @@ def _carried(rules: dict[str, FieldRule], scope: str, outer: tuple[Segment, ...]
 
 
 def _carried_one(rule: FieldRule, here: tuple[Segment, ...], scope: str) -> Iterator[IdentityField]:
+    if rule.cases is not None:  # each case's operator, once per kind it carries
+        for case in rule.cases:
+            yield from _carried_one(case, here, scope)
+        return
     if rule.decode is not None:
         yield from _carried(rule.fields, scope, here)
         return

@@ -113,6 +113,26 @@ class Container:
 
 
 @dataclass(frozen=True)
+class Case:
+    """One case of a field ruled by cases: ``rule`` applies when ``when`` holds (read like a
+    ``Key``'s ``when``; ``None`` holds always). ``rule`` is an ``Op`` or a ``Skip``."""
+
+    when: dict[str, tuple[Any, ...]] | None
+    rule: Node
+
+
+@dataclass(frozen=True)
+class Cases:
+    """A named field ruled by the first of its cases whose condition holds, decided on the dict
+    as logged, before any rule of the dict runs. With none, the field is dropped and counted as
+    ``condition_not_met``; a case's ``Skip`` drops it uncounted; an ``Op`` that refuses the value
+    drops it as ``invalid_value``."""
+
+    node: ClassVar[str] = "cases"
+    cases: tuple[Case, ...]
+
+
+@dataclass(frozen=True)
 class Payload:
     """The ``event`` field of a rule that anonymizes its payload: decoded by its encoding
     (``payload_encoding``), ``value`` applied, encoded back; without ``value`` it is emptied."""
@@ -128,8 +148,8 @@ class EmptyPayload:
     node: ClassVar[str] = "empty_payload"
 
 
-Node = Union[Op, Skip, Decode, Container, Payload, EmptyPayload]
-NODE_TYPES: dict[str, type] = {cls.node: cls for cls in (Op, Skip, Decode, Container, Payload, EmptyPayload)}
+Node = Union[Op, Skip, Decode, Container, Cases, Payload, EmptyPayload]
+NODE_TYPES: dict[str, type] = {cls.node: cls for cls in (Op, Skip, Decode, Container, Cases, Payload, EmptyPayload)}
 
 
 # ---------------------------------------------------------------- rules, identities, the plan
@@ -371,6 +391,10 @@ def _node(data: Any) -> Node | None:
             )
             items = tuple(Item(i["index"], _node(i["rule"])) for i in data["items"])
             return Container(data["path"], keys, items, _node(data.get("any")), _node(data.get("own")))
+        if kind == "cases":
+            return Cases(
+                tuple(Case({s: tuple(v) for s, v in c["when"].items()} if c.get("when") is not None else None, _node(c["rule"])) for c in data["cases"])
+            )
         if kind == "payload":
             return Payload(_node(data.get("value")))
         if kind == "empty_payload":

@@ -18,7 +18,7 @@ from .engine import Anonymizer
 from .inspect import string_kind
 from .keys import generate_key
 from .lowering import lower
-from .plan import Container, Decode, Node, Op, Payload, Rule, decode_payload, join_path
+from .plan import Cases, Container, Decode, Node, Op, Payload, Rule, decode_payload, join_path
 from .policy import Policy
 from .pseudonyms import Pseudonymizer
 from .strictjson import StrictJSONError
@@ -232,16 +232,23 @@ def free_form(value: str) -> bool:
     return string_kind(value) in ("text", "long-text")
 
 
-def _kept_strings(value: Any, path: str, found: list[str]) -> None:
+def _kept_strings(value: Any, path: str, found: list[str], unshaped: bool = False) -> None:
+    """Note PATH in FOUND for a free-form string under VALUE, or, when UNSHAPED (a ``keep`` whose
+    shape is ``scalar`` or ``any``), for any string: nothing says what a person may type there."""
     if type(value) is str:
-        if free_form(value):
+        if free_form(value) or (unshaped and value):
             found.append(path)
     elif type(value) is dict:
         for key, item in value.items():
-            _kept_strings(item, join_path(path, key), found)
+            _kept_strings(item, join_path(path, key), found, unshaped)
     elif type(value) is list:
         for position, item in enumerate(value):
-            _kept_strings(item, join_path(path, position), found)
+            _kept_strings(item, join_path(path, position), found, unshaped)
+
+
+def _unshaped(node: Op) -> bool:
+    shape = node.params.get("shape") or ()
+    return "scalar" in shape or "any" in shape
 
 
 _ABSENT = object()
@@ -266,7 +273,7 @@ def _kept_walk(node: Node | None, value: Any, path: str, found: list[str], own_w
     if type(node) is not Container or not isinstance(value, (dict, list)):
         own = node.own if type(node) is Container else node
         if _copies_free_text(own):
-            _kept_strings(value, path, found)
+            _kept_strings(value, path, found, _unshaped(own))
         return
     keys = {key.key: key for key in node.keys}
     items = {item.index: item.rule for item in node.items}
@@ -284,6 +291,11 @@ def _kept_walk(node: Node | None, value: Any, path: str, found: list[str], own_w
             child, when = node.own, own_when
         if when and not (type(value) is dict and all(_holds(value.get(sibling, _ABSENT), allowed) for sibling, allowed in when.items())):
             continue  # dropped by its condition, as in a run
+        if type(child) is Cases:
+            case = next((c for c in child.cases if not c.when or all(_holds(value.get(s, _ABSENT), a) for s, a in c.when.items())), None)
+            if case is None:
+                continue  # no case holds: dropped, as in a run
+            child = case.rule
         if child is not None:
             _kept_walk(child, item, join_path(path, key), found, child_when)
 
@@ -335,8 +347,9 @@ def format_check(check: PolicyCheck, *, strict: bool = False, strict_fields: boo
     if kept:
         paths = sum(len(p) for p in kept.values())
         out.append(
-            f"WARNING kept fields that held free text (copied verbatim by 'keep'; scrub them, or mark "
-            f"course or platform text with 'authored: true'): {paths} path(s) in {len(kept)} event type(s)"
+            f"WARNING kept fields that held free text, or strings under a 'keep' of shape scalar or any (copied "
+            f"verbatim; scrub them, name their shape, or mark course or platform text with 'authored: true'): "
+            f"{paths} path(s) in {len(kept)} event type(s)"
         )
         out.extend(_table((label, path, count) for label, by_path in kept.items() for path, count in by_path.items()))
     else:

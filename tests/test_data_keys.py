@@ -89,13 +89,13 @@ def test_team_ids_are_pseudonymized_and_course_user_tags_scrubbed(research, key)
 POLICY = b"""
 name: kept
 envelope:
-  event_type: keep
+  event_type: {op: keep, shape: word}
 events:
   - match: edx.forum.*
     fields:
-      body: keep
+      body: {op: keep, shape: any}
       title: {op: keep, authored: true}
-      id: keep
+      id: {op: keep, shape: hex_id}
 """
 
 
