@@ -575,3 +575,46 @@ def compile_policy(policy: Policy, pseudonymizer: Pseudonymizer, roster: Roster 
     # Build the envelope once even when unknown events are dropped, so that its errors surface at load time.
     plan_for(policy.envelope, _empty_payload, f"{policy.source}: envelope")
     return CompiledPolicy(rules=compiled_rules, unknown=unknown)
+
+
+@dataclass(frozen=True)
+class IdentityField:
+    """A field that carries a person: where it is, for which event types, and what kind of identifier.
+
+    ``path`` is a field path (``context.user_id``, ``event.answers.*``; under ``event`` for payload
+    fields); ``event_types`` the ``match`` patterns of its event rule (empty for the envelope of
+    every event); ``kind`` the identity's namespace (``username``, ``user_id``, ``ip``, ``agent`` ...);
+    ``params`` the operator's parameters as data.
+    """
+
+    path: str
+    event_types: tuple[str, ...]
+    kind: str
+    op: str
+    params: tuple[tuple[str, Any], ...] = ()
+
+
+def identity_fields(policy: Policy) -> list[IdentityField]:
+    """The fields of POLICY, as compiled (each event's envelope merged over the policy's), whose
+    operator says it carries an identity (``Operator.identity``), in rule order."""
+    found: list[IdentityField] = []
+
+    def walk(rules: dict[str, FieldRule], prefix: str, event_types: tuple[str, ...]) -> None:
+        for path, rule in rules.items():
+            full = f"{prefix}.{path}" if prefix else path
+            if rule.fields:
+                walk(rule.fields, full, event_types)
+            if rule.op is None:
+                continue
+            kind = REGISTRY[rule.op].identity(rule.params)
+            if kind is not None:
+                params = tuple(sorted(rule.params.model_dump().items())) if rule.params is not None else ()
+                found.append(IdentityField(full, event_types, kind, rule.op, params))
+
+    walk(policy.envelope, "", ())
+    for rule in policy.events:
+        walk(rule.envelope, "", tuple(rule.match))
+        if rule.payload is not None and rule.payload.op is not None:
+            walk({"event": rule.payload}, "", tuple(rule.match))
+        walk(rule.fields, "event", tuple(rule.match))
+    return found

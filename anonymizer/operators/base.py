@@ -109,6 +109,12 @@ class Operator:
     def build(cls, params: BaseModel, ctx: BuildContext) -> OperatorFn:
         raise NotImplementedError
 
+    @classmethod
+    def identity(cls, params: BaseModel | None) -> str | None:
+        """The kind of identifier (an identity's namespace: ``username``, ``ip`` ...) that a field
+        under this operator carries, or None: ``verify`` harvests and checks these fields."""
+        return None
+
 
 REGISTRY: dict[str, type[Operator]] = {}
 

@@ -153,6 +153,10 @@ class GeneralizeAgent(Operator):
     Params = GeneralizeAgentParams
 
     @classmethod
+    def identity(cls, params):
+        return "agent"
+
+    @classmethod
     def build(cls, params, ctx):
         with_version = params.browser_version
 

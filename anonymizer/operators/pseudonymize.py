@@ -122,3 +122,7 @@ class Pseudonymize(Operator):
     @classmethod
     def build(cls, params, ctx):
         return make_pseudonymizer(ctx.identity(params.identity), ctx.pseudonymizer)
+
+    @classmethod
+    def identity(cls, params):
+        return params.identity
