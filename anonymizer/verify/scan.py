@@ -63,6 +63,20 @@ _PERSON_SEGMENT = re.compile(
     rb"/(?:u|users?|user_id|learners?|students?|profile|accounts?|retire_user|retire_backend_user|demographics"
     rb"|\[redacted\]|(?:progress|xqueue)(?:/[^/\"\\?#\s]+)?)/+(\d{1,9})(?=[/?#\",;\\]|$)"
 )
+# Where a phone can begin, as the detector reads it: a digit, ``+`` or ``(`` not after a word
+# character or ``+-.,/:``, then the detector's own hint of a phone, 7 digits with short
+# separators. The first byte is a set, so that the engine skips to it fast.
+_PHONE_HINT = rb"(?:[ .\-()+/]{0,3}+\d){6}"
+_PHONE_START = re.compile(rb"[\d+(](?<=[^\w+\-.,/:][\d+(])(?:(?<=\d)|\d)" + _PHONE_HINT)
+_PHONE_START_AT = re.compile(rb"[+(]?\d" + _PHONE_HINT)  # at the very start of the chunk
+_PHONE_AFTER_LABEL = re.compile(rb"(?i:tel|phone):(?=[+(]?\d" + _PHONE_HINT + rb")")
+_OCTET = rb"(?:25[0-5]|2[0-4]\d|[01]?\d?\d)"
+# Two places that begin no phone although they look like one, and are on every line: an ISO
+# timestamp (a date followed by a letter is no phone, nor what follows ":" or ".") and a whole
+# IPv4 address in a string (an address is reported as one, never as a phone).
+_NO_PHONE = re.compile(rb"\d{4}-\d\d-\d\dT\d\d:\d\d|" + _OCTET + rb"(?:\." + _OCTET + rb"){3}\\?\"")
+_PHONE_BEFORE = 8  # "phone:" before a phone, and the character the detector looks behind
+_PHONE_LONGEST = 112  # the longest phone the detector reads, with an extension and its lookahead
 USER_ID_MIN_DIGITS = 5  # as the policies' text rules: shorter numbers alone in text are too common
 ID_IN_TEXT = "alone in text"
 TRUNCATED = "truncated address"
@@ -435,14 +449,57 @@ class Scanner:
             self._detect_phones(context)
 
     def _detect_phones(self, context: _Chunk) -> None:
-        text = context.chunk.decode("utf-8", "replace")
-        found = self._phone_scrubber.find(text)
-        if not found:
-            return
-        # Offsets in TEXT count characters: find lines by characters too.
-        line_starts = [0]
-        for line in text.split("\n")[:-1]:
-            line_starts.append(line_starts[-1] + len(line) + 1)
+        """Phone numbers, read only around the places that can begin one (see ``_phone_windows``)."""
+        chunk = context.chunk
+        for window_start, window_end, line_start, line_end in self._phone_windows(context):
+            text = chunk[window_start:window_end].decode("utf-8", "replace")
+            found = self._phone_scrubber.find(text)
+            # What begins or ends too near a cut edge was read without its context: it is read
+            # again, whole, in the window of the place that begins it.
+            low = 0 if window_start == line_start else _PHONE_BEFORE
+            high = len(text) if window_end == line_end else len(text) - 2
+            found = [item for item in found if item[1] >= low and item[2] <= high]
+            if found:
+                self._phones_in(context, text, found, window_start, line_start)
+
+    def _phone_windows(self, context: _Chunk) -> list[tuple[int, int, int, int]]:
+        """(start, end, line start, line end) of the pieces of the chunk to read for phones.
+
+        A phone has 7 digits or more, joined by short separators, and begins where the detector
+        allows one to begin (not after a letter, digit, ``+-.,/:``; or after ``tel:``, ``phone:``):
+        each such place is read with what may precede it and the longest phone after it. A line
+        with bytes outside ASCII (digits of other scripts) is read whole."""
+        chunk = context.chunk
+        windows: list[list[int]] = []
+        no_phone = _NO_PHONE.match
+        starts = [match.start() for match in _PHONE_START.finditer(chunk) if not no_phone(chunk, match.start())]
+        if _PHONE_START_AT.match(chunk):
+            starts.insert(0, 0)
+        if b"tel:" in context.lowered or b"phone:" in context.lowered:
+            starts = sorted(set(starts) | {match.end() for match in _PHONE_AFTER_LABEL.finditer(chunk)})
+        for at in starts:
+            _, line_start, line_end = context.line_of(at)
+            start = max(line_start, at - _PHONE_BEFORE)
+            end = min(line_end, at + _PHONE_LONGEST)
+            if windows and start <= windows[-1][1] and windows[-1][2] == line_start:
+                windows[-1][1] = max(end, windows[-1][1])
+            else:
+                windows.append([start, end, line_start, line_end])
+        if not chunk.isascii():
+            lines = {}
+            match = NON_ASCII.search(chunk)
+            while match is not None:
+                _, line_start, line_end = context.line_of(match.start())
+                lines[line_start] = line_end
+                match = NON_ASCII.search(chunk, line_end)
+            windows = [w for w in windows if w[2] not in lines] + [[start, end, start, end] for start, end in lines.items()]
+            windows.sort()
+        return [tuple(w) for w in windows]
+
+    def _phones_in(self, context: _Chunk, text: str, found: list, offset: int, line_start: int) -> None:
+        """Report the phones FOUND in TEXT, the piece of the chunk at byte OFFSET."""
+        chunk = context.chunk
+        ascii_text = len(text) == len(chunk[offset : offset + len(text)]) and text.isascii()
         addresses = None
         for _, start, end in found:
             value = text[start:end]
@@ -452,14 +509,16 @@ class Scanner:
                     addresses = [(a, b) for _, a, b in self._ip_scrubber.find(text)]
                 if any(a < end and start < b for a, b in addresses):
                     continue
-            before = text[max(0, start - 8) : start].rstrip()[-1:]
-            after = text[end : end + 8].lstrip()[:1]
-            if before in (":", ",", "[") and after in (",", "}", "]", "") and value.isdigit():
+            at = offset + (start if ascii_text else len(text[:start].encode("utf-8")))
+            stop = at + len(value.encode("utf-8"))
+            before = chunk[max(line_start, at - 8) : at].rstrip()[-1:]
+            after = chunk[stop : stop + 8].lstrip()[:1]
+            if before in (b":", b",", b"[") and after in (b",", b"}", b"]", b"", b"\n") and value.isdigit():
                 continue  # a JSON number, such as a numeric pseudonym, is not text
-            key = _KEY_BEFORE.search(text[max(0, start - 64) : start].lower().encode("utf-8", "replace"))
+            key = _KEY_BEFORE.search(chunk[max(line_start, at - 64) : at].lower())
             if key is not None and key.group(1) in self._field_keys_lower and value.isdigit():
                 continue  # the whole value of an identifier field: a pseudonym written as a string
-            line_index = bisect_right(line_starts, start) - 1
+            line_index, _, _ = context.line_of(at)
             if any(seen[0] == line_index and seen[1] == "ip" and value in seen[2] for seen in context.reported):
                 continue  # the digits of an IP address found on this line: one finding, not two
             self._report_line(context, line_index, "phone", "detector", "detected", None, value, value.lower().encode("utf-8"))
