@@ -28,7 +28,6 @@ COMMON_WORDS = frozenset(
     """.split()
 )
 
-# Envelope fields that hold identifiers whatever the policy does with them (most policies drop
 
 _PLAIN = re.compile(r"[A-Za-z0-9_.~-]+")
 
@@ -37,6 +36,8 @@ def forms_of(value: str) -> list[tuple[str, bytes]]:
     """VALUE as it can appear in output, ASCII-lowercased: as written, URL-encoded, JSON-escaped."""
     if _PLAIN.fullmatch(value):
         return [("as written", value.encode().lower())]  # every encoding leaves these characters alone
+    if value.isascii():
+        return _ascii_forms(value)
     out: dict[bytes, str] = {}
     variants = (value,) if value.isascii() else dict.fromkeys((value, value.lower(), value.upper(), value.title()))
     for variant in variants:
@@ -65,10 +66,41 @@ def forms_of(value: str) -> list[tuple[str, bytes]]:
     return [(label, form) for form, label in out.items()]
 
 
+# Each ASCII character URL-encoded, as ``quote`` writes it with nothing safe, and with "/" safe.
+_URL = {code: quote(chr(code), safe="") for code in range(128)}
+_URL_PATH = {**_URL, ord("/"): "/"}
+_JSON_ASCII = json.encoder.encode_basestring_ascii  # the C function that json.dumps calls
+
+
+def _ascii_forms(value: str) -> list[tuple[str, bytes]]:
+    """``forms_of`` for an ASCII VALUE, with the same result, written with translate tables and
+    the JSON encoder's C function: a roster has hundreds of thousands of them."""
+    url = value.translate(_URL)
+    single = _JSON_ASCII(value)[1:-1]
+    candidates = [
+        ("as written", value),
+        ("URL-encoded", url),
+        ("URL-encoded", url.replace("%20", "+")),
+        ("JSON-escaped", single),
+        ("JSON-escaped", _JSON_ASCII(single)[1:-1]),
+    ]
+    if "/" in value:
+        path = value.translate(_URL_PATH)
+        candidates.append(("URL-encoded", path))
+        candidates.append(("URL-encoded", quote_plus(value)))
+    out: dict[bytes, str] = {}
+    for label, text in candidates:
+        out.setdefault(text.encode().lower(), label)
+    return [(label, form) for form, label in out.items()]
+
+
 def searched_as_substring(value: str) -> bool:
     """Whether VALUE is searched everywhere, or (short, numeric or common) in identifier fields only."""
     # A character of the CJK scripts says about as much as a syllable: it counts three.
-    if sum(3 if ord(c) >= 0x2E80 else 1 for c in value) < SUBSTRING_MIN_LENGTH:
+    if value.isascii():
+        if len(value) < SUBSTRING_MIN_LENGTH:
+            return False
+    elif sum(3 if ord(c) >= 0x2E80 else 1 for c in value) < SUBSTRING_MIN_LENGTH:
         return False
     if value.isascii() and value.isdigit() and len(value) < NUMERIC_SUBSTRING_MIN_DIGITS:
         return False
@@ -101,6 +133,9 @@ READING_KIND = {"obfuscated address": "email", "phone separators": "phone"}
 LOCAL_PART_MIN = 4  # an address cut after its "@" is still found from a local part this long
 
 
+_TO_UNDO = re.compile(r"[\\&%+]")
+
+
 def _unescape_json(match: re.Match) -> str:
     return chr(int(match.group(1), 16)) if match.group(1) else match.group(2)
 
@@ -109,7 +144,7 @@ def normalize_text(text: str) -> str:
     """TEXT as a reader sees it: JSON escapes (at any depth), HTML entities and percent-encoding
     (double too) undone until nothing changes, then NFKC (fullwidth forms), case folded, and
     ``+`` read as the space it is in a query string. For searching only: never written out."""
-    if text.isascii() and not any(c in text for c in "\\&%+"):
+    if text.isascii() and not _TO_UNDO.search(text):
         return text.lower()  # nothing to undo: the common case, fast
     for _ in range(8):
         before = text
@@ -145,6 +180,8 @@ def extra_forms(kind: str, value: str) -> list[tuple[str, bytes]]:
     """How an IP address or a phone number of the inputs is also written: zero-padded octets, or
     dashes and underscores for dots (host names such as ``ip-10-0-1-23``); a phone's digits alone
     or with other separators."""
+    if kind != "ip" and kind != "phone":
+        return []
     forms: list[str] = []
     if kind == "ip" and _IPV4_TEXT.fullmatch(value):
         octets = value.split(".")
