@@ -55,8 +55,8 @@ def _long_lived():
     gc.disable()
     try:
         yield
+        gc.freeze()  # thawed when the scan is over
     finally:
-        gc.freeze()
         if enabled:
             gc.enable()
 
@@ -116,6 +116,27 @@ def verify_package(
         "detectors": ["email", "ip"] + (["phone"] if phones else []),
     }
 
+    try:
+        files, scanned_bytes, lines = _scan_package(directory, listed, scanner, report)
+    finally:
+        gc.unfreeze()
+    finished = time.perf_counter()
+    report.findings = scanner.findings
+    report.findings_total = scanner.total
+    report.findings_by_kind = scanner.by_kind
+    report.findings_by_class = scanner.by_class
+    report.scanned = {"files": files, "bytes": scanned_bytes, "lines": lines, "identifiers": len(identifiers)}
+    report.seconds = {
+        "harvest": round(harvested - started, 3),
+        "build": round(built - harvested, 3),
+        "scan": round(finished - built, 3),
+        "total": round(finished - started, 3),
+    }
+    return report
+
+
+def _scan_package(directory: Path, listed: dict[str, dict], scanner: Scanner, report: Report) -> tuple[int, int, int]:
+    """Check and scan every file in DIRECTORY: (files, bytes, lines) scanned."""
     present = present_files(directory)
     for relative in sorted(set(listed) - set(present)):
         report.integrity.append(IntegrityProblem(relative, "is listed in the manifest but missing"))
@@ -137,20 +158,7 @@ def verify_package(
         lines += count
         if entry is not None:
             check_listed(relative, path, entry, digest.hexdigest(), report)
-    finished = time.perf_counter()
-    gc.unfreeze()
-    report.findings = scanner.findings
-    report.findings_total = scanner.total
-    report.findings_by_kind = scanner.by_kind
-    report.findings_by_class = scanner.by_class
-    report.scanned = {"files": files, "bytes": scanned_bytes, "lines": lines, "identifiers": len(identifiers)}
-    report.seconds = {
-        "harvest": round(harvested - started, 3),
-        "build": round(built - harvested, 3),
-        "scan": round(finished - built, 3),
-        "total": round(finished - started, 3),
-    }
-    return report
+    return files, scanned_bytes, lines
 
 
 def _scan_file(path: Path, relative: str, digest, scanner: Scanner, report: Report) -> tuple[int, int]:
