@@ -267,6 +267,9 @@ def verify(
     require_signature: bool = typer.Option(False, "--require-signature", metavar="", help="Fail an unsigned package (needs --public-key, which implies it)."),
     json_out: Optional[Path] = typer.Option(None, "--json", metavar="FILE", help="Also write the report as JSON to this file, outside the package ('-': standard output, instead of the text)."),
     max_findings: int = typer.Option(1000, "--max-findings", min=0, metavar="N", help="List at most this many findings (all are counted)."),
+    policy: Optional[str] = typer.Option(
+        None, "--policy", metavar="NAME|FILE", help="The policy whose identity fields are checked (default: the one the manifest names, else research)."
+    ),
 ) -> None:
     """Check PACKAGE against its manifest and signature, and search every byte of it for raw identifiers.
 
@@ -277,7 +280,8 @@ def verify(
     inputs = list(against or []) + list(more_inputs or [])
     key = load_public_key(public_key) if public_key is not None else None
     report = verify_package(
-        package, against=inputs, roster=roster or [], public_key=key, require_signature=require_signature, max_listed=max_findings
+        package, against=inputs, roster=roster or [], public_key=key, require_signature=require_signature, max_listed=max_findings,
+        policy=policy,
     )
     if json_out is not None:
         _write_report(report.as_dict(), json_out)

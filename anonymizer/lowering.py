@@ -152,9 +152,9 @@ def _carried(rules: dict[str, FieldRule], scope: str, outer: tuple[Segment, ...]
 
 
 def _carried_one(rule: FieldRule, here: tuple[Segment, ...], scope: str) -> Iterator[IdentityField]:
-    if rule.cases is not None:  # each case's operator, once per kind it carries
-        for case in rule.cases:
-            yield from _carried_one(case, here, scope)
+    if rule.cases is not None:
+        # A field ruled by cases carries an identity only under some condition (a setting's
+        # ``old`` is an email only when ``setting`` is ``email``): not an identity field.
         return
     if rule.decode is not None:
         yield from _carried(rule.fields, scope, here)

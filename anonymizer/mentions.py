@@ -37,7 +37,7 @@ from functools import lru_cache
 from importlib import resources
 from typing import Callable
 
-import ahocorasick
+import ahocorasick_rs
 
 from .detectors import EMAIL_PATTERN
 
@@ -217,20 +217,21 @@ class PeopleFinder:
                 if not EMAIL_PATTERN.fullmatch(email):
                     folded = fold(email)
                     add(" " + _words(folded) + " ", EMAIL, folded)
-        automaton = ahocorasick.Automaton()
-        # Value: (key length, whether the key carries boundary spaces, is it a name, other entries).
+        # Value of each key, by its index: (whether the key carries boundary spaces, is it a
+        # name, other entries).
+        keys: list[str] = []
+        values: list[tuple[bool, bool, tuple]] = []
         for key in names:
             if key not in others:
-                automaton.add_word(key, (len(key), key[0] == " ", True, ()))
+                keys.append(key)
+                values.append((key[0] == " ", True, ()))
         for key, entries in others.items():
             listed = tuple((kind, verify, canonical) for (kind, verify), canonical in entries.items())
-            automaton.add_word(key, (len(key), key[0] == " ", key in names, listed))
-        self.keys = len(automaton)
-        if self.keys:
-            automaton.make_automaton()
-            self._automaton = automaton
-        else:
-            self._automaton = None
+            keys.append(key)
+            values.append((key[0] == " ", key in names, listed))
+        self.keys = len(keys)
+        self._values = values
+        self._automaton = ahocorasick_rs.AhoCorasick(keys, matchkind=ahocorasick_rs.MatchKind.Standard) if keys else None
 
     # ---------------------------------------------------------------- matching
 
@@ -255,11 +256,14 @@ class PeopleFinder:
             folded = fold(text)
             padded = " " + _words(folded) + " "
             length = len(text)
-            for end, (size, spaced, is_name, entries) in self._automaton.iter(padded):
+            values = self._values
+            # Offsets in PADDED are one more than in TEXT (its leading space).
+            for index, start, stop in self._automaton.find_matches_as_indexes(padded, overlapping=True):
+                spaced, is_name, entries = values[index]
                 if spaced:
-                    start, stop = end - size + 1, end - 1  # the key's inner span, in TEXT's offsets
+                    stop -= 2  # the key's inner span, in TEXT's offsets
                 else:
-                    start, stop = end - size, end
+                    start, stop = start - 1, stop - 1
                 if start < 0 or stop > length or start >= stop:
                     continue
                 if start > 0 and stop < length and text[start - 1] == "[" and text[stop] == "]" and f"[{text[start:stop]}]" in _PLACEHOLDER_TEXT:

@@ -118,6 +118,7 @@ class Operator:
         raise NotImplementedError
 
 
+
 REGISTRY: dict[str, type[Operator]] = {}
 
 
