@@ -32,8 +32,8 @@ MAX_DEPTH = 64
 DUPLICATE_KEY = "duplicate_key"
 TOO_DEEP = "too_deep"
 
-# Every byte but the three that the checks count.
-_NOT_MARKS = bytes(b for b in range(256) if b not in b"{[:")
+# Every byte but the three that the checks count, and the backslash that starts an escape.
+_NOT_MARKS = bytes(b for b in range(256) if b not in b"{[:\\")
 
 
 class StrictJSONError(ValueError):
@@ -61,7 +61,8 @@ def check(text: bytes | str, value: Any) -> None:
     marks = text.translate(None, _NOT_MARKS)  # one pass; the counts below run on a few bytes
     if marks.count(b"{") + marks.count(b"[") > MAX_DEPTH:
         count_keys(value)  # raises when too deep
-    if marks.count(b":") != orjson.dumps(value).count(b":") or b"\\u003" in text:
+    # A backslash among the marks says an escape may be present; only then is it looked for.
+    if marks.count(b":") != orjson.dumps(value).count(b":") or (b"\\" in marks and b"\\u003" in text):
         _exact_duplicate_check(text)
 
 
