@@ -232,7 +232,9 @@ def _container(children: dict[Token, OperatorFn | None], own: OperatorFn | None,
     """A dict or list node. It edits the value in place (the engine owns the parsed event).
 
     For a dict, the keys no rule names are found with one set difference (in C), and only the
-    named fields that change anything are visited: kept fields cost nothing per event.
+    named fields that may change are visited: fields kept whole (``shape: any``) cost nothing per
+    event, and a value an operator has seen before (a shaped ``keep`` included) costs one lookup
+    in the operator's memo.
     Precedence: an exact key's rule, else the wildcard's, else the node's own rule, else the field
     is dropped and counted as unnamed. A key that only a wildcard or the node's own rule covers
     is data: it must pass KEY_CHECK, or its entry is dropped and counted as ``unsafe_key``.

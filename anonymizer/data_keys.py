@@ -42,7 +42,8 @@ _SAFE_SHAPES = re.compile(
 _WORDLIKE = re.compile(r"^[\w.\-:\[\]]{1,64}$")
 _SAFE, _CHECK, _UNSAFE = 0, 1, 2  # small ints: one object each, compared with `is`
 _MEMO_LIMIT = 1 << 16
-_GROUP_LIMIT = 1 << 12
+_GROUP_LIMIT = 1 << 12  # key sets remembered, of at most _GROUP_KEYS keys each
+_GROUP_KEYS = 64
 _NO_ACTORS = EventState(actors=())  # what a key is judged with before any event's actors
 
 
@@ -150,6 +151,8 @@ def key_checker(scrub: Callable) -> Callable[[object, object], bool]:
 
     def rejected(keys, state) -> frozenset | set:
         """The keys among KEYS that may not be copied (as ``check`` decides them one by one)."""
+        if len(keys) > _GROUP_KEYS:  # a large dict of data keys: judged key by key, not kept
+            return {key for key in keys if not check(key, state)}
         sig = keys if type(keys) is frozenset else frozenset(keys)
         found = groups.get(sig)
         if found is None:

@@ -7,15 +7,16 @@ silently (``{"setting": "email", ..., "setting": "time_zone"}`` would let a fiel
 ``StrictJSONError`` naming the reason (``duplicate_key``, ``too_deep``); text that is not JSON
 raises ``orjson.JSONDecodeError`` as before.
 
-Both checks share one pass over the text, which keeps only its ``{``, ``[`` and ``:`` bytes.
+Both checks share one pass over the text, which keeps only its ``{``, ``[``, ``:`` and ``\`` bytes.
 Depth: a value nests at most as many containers as its text holds ``{`` and ``[`` bytes, so only a
 text with more than ``MAX_DEPTH`` of them is walked. Duplicate keys: in JSON text every key is
 followed by exactly one colon, and every other colon lies inside a string. orjson writes the
 parsed value back with one colon after each key and the colons of every string as they are, so
 the text holds as many colons as orjson's rewriting exactly when no string was lost, that is when
 no key was repeated (a repeated key and its first value are what orjson drops). This holds when
-the text writes its colons as colons: when a ``\u003a`` escape may be present, or the counts
-differ, the text is parsed again with the standard library, which sees every key.
+the text writes its colons as colons: when a ``\u003a`` escape may be present (only a text
+with a backslash is searched for one), or the counts differ, the text is parsed again with the
+standard library, which sees every key.
 """
 
 from __future__ import annotations
