@@ -151,7 +151,9 @@ def _container(children: dict[Token, OperatorFn | None], own: OperatorFn | None,
     """A dict or list node. It edits the value in place (the engine owns the parsed event).
 
     For a dict, the keys no rule names are found with one set difference (in C), and only the
-    named fields that change anything are visited: kept fields cost nothing per event.
+    named fields that may change are visited: fields kept whole (``shape: any``) cost nothing per
+    event, and a value an operator has seen before (a shaped ``keep`` included) costs one lookup
+    in the operator's memo.
     Precedence: an exact key's rule, else the wildcard's, else the node's own rule, else the field
     is dropped and counted as unnamed. A key that only a wildcard or the node's own rule covers
     is data: it must pass KEY_CHECK, or its entry is dropped and counted as ``unsafe_key``.
@@ -163,17 +165,15 @@ def _container(children: dict[Token, OperatorFn | None], own: OperatorFn | None,
     transforms = tuple(
         (key, fn, getattr(fn, "memo", None)) for key, fn in children.items() if type(key) is str and fn is not KEEP
     )
-    transform_of = {triple[0]: triple for triple in transforms}
-    fallback_memo = getattr(fallback, "memo", None)
+    transform_of = {key: (fn, memo) for key, fn, memo in transforms}
+    pairs = tuple((key, (fn, memo)) for key, fn, memo in transforms)
+    fallback_rule = (fallback, getattr(fallback, "memo", None))
+    rejected = getattr(key_check, "rejected", None) or (lambda keys, state: [k for k in keys if not key_check(k, state)])
 
     def container(value, state):
         kind = type(value)
         if kind is dict:
-            # Visit the rules, or, when the dict has fewer fields than there are rules (a context
-            # that names every field some platform version sends), the fields.
-            visit = transforms if len(value) >= len(transforms) else [
-                triple for key in value if (triple := transform_of.get(key)) is not None
-            ]
+            later = None  # fields only the wildcard or the node's own rule covers
             if not allowed.issuperset(value):
                 extra = value.keys() - allowed if allowed else list(value)
                 if fallback is _MISSING:
@@ -181,32 +181,40 @@ def _container(children: dict[Token, OperatorFn | None], own: OperatorFn | None,
                         state.dropped.append((_join(path, key), "unnamed"))
                         del value[key]
                 else:
-                    for key in extra:
-                        if not key_check(key, state):
-                            state.dropped.append((_join(path, key), UNSAFE_KEY))
-                            del value[key]
+                    bad = rejected(extra, state)
+                    if bad:
+                        for key in extra:
+                            if key in bad:
+                                state.dropped.append((_join(path, key), UNSAFE_KEY))
+                                del value[key]
                     if fallback is not KEEP:
-                        visit = [*visit, *((key, fallback, fallback_memo) for key in extra if key in value)]
-            if visit:
+                        later = [(key, fallback_rule) for key in extra if key in value]
+            # Visit the rules, or, when the dict has fewer fields than there are rules (a context
+            # that names every field some platform version sends), the fields: either way each
+            # field is looked up once. A memo (of a pure leaf operator, or of `keep`) is read here,
+            # so that a value seen before costs a lookup, not a call.
+            if len(value) >= len(transforms):
                 lookup = value.get
-                for key, fn, memo in visit:
-                    item = lookup(key, _MISSING)
-                    if item is _MISSING:
-                        continue
-                    if fn is None:
-                        del value[key]
-                        continue
-                    if memo is not None and (type(item) is str or type(item) is int):
-                        result = memo.get(item, _UNSEEN)
-                        if result is _UNSEEN:
-                            result = fn(item, state)
-                    else:
+                visit = [(key, item, rule) for key, rule in pairs if (item := lookup(key, _MISSING)) is not _MISSING]
+            else:
+                visit = [(key, item, rule) for key, item in value.items() if (rule := transform_of.get(key)) is not None]
+            if later:
+                visit += [(key, value[key], rule) for key, rule in later]
+            for key, item, (fn, memo) in visit:
+                if fn is None:
+                    del value[key]
+                    continue
+                if memo is not None and (type(item) is str or type(item) is int):
+                    result = memo.get(item, _UNSEEN)
+                    if result is _UNSEEN:
                         result = fn(item, state)
-                    if result is DROP:
-                        state.dropped.append((_join(path, key), "invalid_value"))
-                        del value[key]
-                    elif result is not item:
-                        value[key] = result
+                else:
+                    result = fn(item, state)
+                if result is DROP:
+                    state.dropped.append((_join(path, key), "invalid_value"))
+                    del value[key]
+                elif result is not item:
+                    value[key] = result
             return value
         if kind is list:
             out_list = []
@@ -354,11 +362,12 @@ class CompiledPolicy:
     dispatch: tuple[Match, ...] | None = None
     _cache: dict[tuple[str, str], tuple[Plan | None, str]] = field(default_factory=dict)
     _globs: dict[str, tuple[re.Pattern[str] | None, list[int]]] = field(default_factory=dict)
+    _exact: dict[str, dict[str, int]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.dispatch is None:
             self.dispatch = _dispatch(rule for rule, _ in self.rules)
-        self._exact = tuple(m for m in self.dispatch if not m.glob)
+        self._exact_entries = tuple(m for m in self.dispatch if not m.glob)
 
     def _outcome(self, index: int | None) -> tuple[Plan | None, str]:
         if index is None:
@@ -375,15 +384,31 @@ class CompiledPolicy:
                     branches.append(f"(?P<g{len(owners)}>{fnmatch.translate(entry.pattern)})")
                     owners.append(entry.rule)
             found = (re.compile("|".join(branches)) if branches else None, owners)
+            if len(self._globs) > 1000:
+                self._globs.clear()  # a source is whatever the input says: bounded
             self._globs[source] = found
+        return found
+
+    def _exact_names(self, source: str) -> dict[str, int]:
+        """Exact event names that apply to SOURCE, each with the index of the first rule (in
+        precedence order) that names it: one dict lookup instead of a walk over the rules."""
+        found = self._exact.get(source)
+        if found is None:
+            found = {}
+            for entry in self._exact_entries:
+                if entry.source is None or source in entry.source:
+                    found.setdefault(entry.pattern, entry.rule)
+            if len(self._exact) > 1000:
+                self._exact.clear()  # sources are a handful; bounded all the same
+            self._exact[source] = found
         return found
 
     def rule_index(self, event_type: str, source: str) -> int | None:
         """The index in ``rules`` of the rule that applies to this event type and source, or None."""
         if event_type[:1] != "/":  # a URL event type is matched by globs only
-            for entry in self._exact:
-                if entry.pattern == event_type and (entry.source is None or source in entry.source):
-                    return entry.rule
+            index = self._exact_names(source).get(event_type)
+            if index is not None:
+                return index
         matcher, owners = self._glob_matcher(source)
         match = matcher.match(event_type) if matcher is not None else None
         return owners[int(match.lastgroup[1:])] if match is not None else None

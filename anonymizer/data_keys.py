@@ -26,6 +26,8 @@ from functools import lru_cache
 from importlib import resources
 from typing import Callable
 
+from .operators.base import EventState
+
 UNSAFE_KEY = "unsafe_key"
 _SAFE_SHAPES = re.compile(
     r"""(?x)^(?:
@@ -45,8 +47,11 @@ _STRUCTURED = re.compile(
     )(?:\[\])?$"""
 )
 _WORDLIKE = re.compile(r"^[\w.\-:\[\]]{1,64}$")
-_SAFE, _CHECK, _UNSAFE = 0, 1, 2
+_SAFE, _CHECK, _UNSAFE = 0, 1, 2  # small ints: one object each, compared with `is`
 _MEMO_LIMIT = 1 << 16
+_GROUP_LIMIT = 1 << 12  # key sets remembered, of at most _GROUP_KEYS keys each
+_GROUP_KEYS = 64
+_NO_ACTORS = EventState(actors=())  # what a key is judged with before any event's actors
 
 
 @lru_cache(maxsize=1)
@@ -67,22 +72,115 @@ def key_shape(key: str) -> int:
 
 
 def key_checker(scrub: Callable) -> Callable[[object, object], bool]:
-    """``check(key, state)``: whether KEY may be copied; SCRUB is the text scrubber's function."""
-    shapes: dict[str, int] = {}
+    """``check(key, state)``: whether KEY may be copied; SCRUB is the text scrubber's function.
+
+    Keys recur endlessly (every event of a family has the same ones), so the verdict is memoized
+    per key string. The scrubber reads two things: the key itself with the run's roster (fixed
+    for the checker's life), and the event's actors (its own usernames). Only the first part is
+    memoized: a key that passes it is checked against each event's actors again, exactly as the
+    scrubber would, and any case the quick test cannot decide calls the scrubber itself.
+    """
+    # key -> _SAFE, _UNSAFE, or the lower-cased key when it passes the scrubber without actors
+    # and is ASCII (then an actor changes it only when the actor is in it), or _CHECK otherwise.
+    verdicts: dict[str, object] = {}
+
+    def verdict(key: str) -> object:
+        shape = key_shape(key)
+        if shape != _CHECK:
+            return shape
+        if scrub(key, _NO_ACTORS) != key:
+            return _UNSAFE
+        # ASCII keys of this shape have nothing a decoder would change, so the scrubber looks
+        # for actors in the plain lower-cased key (see ``scrub_text``).
+        return key.lower() if key.isascii() else _CHECK
+
+    # The actors of the event last seen, lower-cased for the quick test (None when one of them is
+    # not ASCII: then the scrubber decides). Holding the state keeps it alive, so that no later
+    # event's state can take its identity.
+    last: list = [None, None]
+
+    def needles(state) -> tuple[str, ...] | None:
+        if state is not last[0]:
+            found: list[str] | None = []
+            for username in state.actors:
+                if len(username) < 2:
+                    continue  # the scrubber skips them too
+                if not username.isascii():
+                    found = None
+                    break
+                found.append(username.lower())
+            last[0], last[1] = state, (tuple(found) if found is not None else None)
+        return last[1]
 
     def check(key, state) -> bool:
         if type(key) is not str:
             return True  # list positions
-        shape = shapes.get(key)
-        if shape is None:
-            shape = key_shape(key)
-            if len(shapes) >= _MEMO_LIMIT:
-                shapes.clear()
-            shapes[key] = shape
-        if shape == _SAFE:
+        found = verdicts.get(key)
+        if found is None:
+            found = verdict(key)
+            if len(verdicts) >= _MEMO_LIMIT:
+                verdicts.clear()
+            verdicts[key] = found
+        if found is _SAFE:
             return True
-        if shape == _UNSAFE:
+        if found is _UNSAFE:
             return False
+        if found is not _CHECK:
+            actors = needles(state)
+            if actors is not None:
+                for actor in actors:
+                    if actor in found:
+                        break
+                else:
+                    return True  # no actor in it: the scrubber would leave it as it is
         return scrub(key, state) == key
 
+    # The keys of one dict, checked together: a dict's key set recurs as often as its keys do.
+    # Per key set: the keys that always fail, those the scrubber must see, and the lower-cased
+    # keys that only an actor of the event could change, joined so that one search per actor
+    # tells whether any of them holds it (a hit only sends those keys back to ``check``).
+    groups: dict[frozenset, tuple[frozenset, tuple, tuple, str]] = {}
+
+    def group(keys: frozenset) -> tuple[frozenset, tuple, tuple, str]:
+        unsafe, undecided, lowered = set(), [], []
+        for key in keys:
+            if type(key) is not str:
+                continue
+            if not check(key, _NO_ACTORS):
+                unsafe.add(key)
+                continue
+            found = verdicts.get(key)
+            if found is _CHECK or found is None:
+                undecided.append(key)
+            elif found is not _SAFE:
+                lowered.append((key, found))
+        return frozenset(unsafe), tuple(undecided), tuple(lowered), "\n".join(low for _, low in lowered)
+
+    def rejected(keys, state) -> frozenset | set:
+        """The keys among KEYS that may not be copied (as ``check`` decides them one by one)."""
+        if len(keys) > _GROUP_KEYS:  # a large dict of data keys: judged key by key, not kept
+            return {key for key in keys if not check(key, state)}
+        sig = keys if type(keys) is frozenset else frozenset(keys)
+        found = groups.get(sig)
+        if found is None:
+            found = group(sig)
+            if len(groups) >= _GROUP_LIMIT:
+                groups.clear()
+            groups[sig] = found
+        unsafe, undecided, lowered, joined = found
+        if not undecided and not lowered:
+            return unsafe
+        bad = set(unsafe)
+        for key in undecided:
+            if not check(key, state):
+                bad.add(key)
+        if lowered:
+            actors = needles(state)
+            if actors is None or any(actor in joined for actor in actors):
+                for key, _ in lowered:
+                    if not check(key, state):
+                        bad.add(key)
+        return bad
+
+    check.rejected = rejected
     return check

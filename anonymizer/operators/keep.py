@@ -121,12 +121,28 @@ def _matcher(name: str):
     return lambda text: len(text) <= _LONGEST and match(text) is not None
 
 
+def _any_shape(names: tuple[str, ...]):
+    """One function telling whether a string fits one of the shapes NAMES: the patterns are
+    joined into one alternation (a full match of the alternation is a full match of one of
+    them), so that a value costs one regular-expression call whatever the number of shapes."""
+    plain = [SHAPES[name].pattern for name in names if name in SHAPES and name != "hostname"]
+    joined = re.compile("|".join(f"(?:{pattern})" for pattern in plain)).fullmatch if plain else None
+    host = _matcher("hostname") if "hostname" in names else None
+    if host is None:
+        if joined is None:
+            return lambda text: False
+        return lambda text: len(text) <= _LONGEST and joined(text) is not None
+    if joined is None:
+        return host
+    return lambda text: len(text) <= _LONGEST and (joined(text) is not None or host(text))
+
+
 def shape_check(names: tuple[str, ...], roster=None):
     """A function telling whether a value fits one of the shapes NAMES (a roster's people never do)."""
     if "any" in names:
         return lambda value: True
     scalar = "scalar" in names
-    patterns = tuple(_matcher(name) for name in names if name in SHAPES)
+    matches = _any_shape(names)
     numbers = "number" in names
     booleans = "boolean" in names
     by_id = getattr(roster, "by_id", None) or {}
@@ -142,7 +158,7 @@ def shape_check(names: tuple[str, ...], roster=None):
             return True
         if booleans and kind is bool:
             return True
-        if kind is not str or not any(match(value) for match in patterns):
+        if kind is not str or not matches(value):
             return False
         return not known(value)
 
@@ -158,6 +174,9 @@ class Keep(Operator):
     @classmethod
     def build(cls, params, ctx):
         fits = shape_check(params.shape, ctx.roster)
+        # value -> the value itself or DROP, per string or integer: ids, keys and enums recur in
+        # every event. Exposed as ``keep.memo`` so that the compiled containers look a value up
+        # without calling ``keep`` at all (as they do for the leaf operators' memos).
         memo: dict = {}
 
         def keep(value, state):
@@ -165,11 +184,12 @@ class Keep(Operator):
             if kind is str or kind is int:
                 found = memo.get(value)
                 if found is None:
-                    found = fits(value)
+                    found = value if fits(value) else DROP
                     if len(memo) >= 1 << 16:
                         memo.clear()
                     memo[value] = found
-                return value if found else DROP
+                return found
             return value if fits(value) else DROP
 
+        keep.memo = memo
         return keep
