@@ -6,7 +6,7 @@ import json
 import string
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from anonymizer import textnorm
@@ -142,6 +142,7 @@ _PLAIN = st.text(alphabet=string.ascii_letters + string.digits + " .,;:!?-_()/'\
        encoding=st.sampled_from(sorted(_ENCODINGS)))
 def test_an_encoded_string_decodes_to_itself_and_maps_back_to_its_encoding(before, after, secret, encoding):
     encoded = _ENCODINGS[encoding](secret)
+    assume(encoded != secret)  # fullwidth forms exist for ASCII only: "é王" is written as it is
     text = before + " " + encoded + " " + after
     view = textnorm.decode(text)
     assert view is not None and view.text == before + " " + secret + " " + after
