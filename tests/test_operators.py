@@ -607,9 +607,14 @@ def test_scrub_text_actor_usernames_match_with_unicode_case_rules():
         assert username_pseudonym(username) in result
 
 
-def test_scrub_text_actor_username_inside_a_longer_handle_is_untouched():
-    text = "thanks zelda-quintero and zelda-q_2"
+def test_scrub_text_actor_username_glued_to_a_letter_is_untouched():
+    text = "thanks zelda-quintero and xzelda-q"
     assert apply(build("scrub_text"), text, actors=("zelda-q",)) == text
+
+
+def test_scrub_text_actor_username_next_to_punctuation_is_replaced():
+    out = apply(build("scrub_text"), "thanks zelda-q_2", actors=("zelda-q",))
+    assert "zelda-q" not in out and out.startswith("thanks ") and out.endswith("_2")
 
 
 def test_scrub_text_does_not_touch_usernames_the_event_does_not_name():
