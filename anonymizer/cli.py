@@ -11,7 +11,7 @@ from typing import Optional
 import orjson
 import typer
 
-from . import __version__
+from .version import __version__
 from .errors import AnonymizerError, PolicyError, Terminated, UsageError, os_reason
 from .inspect import format_inventory, inspect_inputs
 from .keys import KEY_ENV_VAR, generate_key, load_key, write_key

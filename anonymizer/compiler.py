@@ -480,10 +480,11 @@ class CompiledPolicy:
 
     rules: list[tuple[EventRule, Plan | None]]
     unknown: Plan | None
-    _cache: dict[tuple[str, str], tuple[Plan | None, str]] = field(default_factory=dict)
     _globs: dict[str, tuple[re.Pattern[str] | None, list[int]]] = field(default_factory=dict)
 
-    def _outcome(self, index: int | None) -> tuple[Plan | None, str]:
+    def outcome(self, index: int | None) -> tuple[Plan | None, str]:
+        """The plan of the rule at INDEX (None: no rule) and the outcome (``anonymize``, ``drop``,
+        ``unknown``)."""
         if index is None:
             return (self.unknown, "unknown")
         rule, plan = self.rules[index]
@@ -523,16 +524,9 @@ class CompiledPolicy:
         return owners[int(match.lastgroup[1:])] if match is not None else None
 
     def resolve(self, event_type: str, source: str) -> tuple[Plan | None, str]:
-        """The plan for this event type and source, and the outcome (``anonymize``, ``drop``, ``unknown``)."""
-        key = (event_type, source)
-        found = self._cache.get(key)
-        if found is not None:
-            return found
-        found = self._outcome(self.rule_index(event_type, source))
-        if len(self._cache) > 100_000:
-            self._cache.clear()
-        self._cache[key] = found
-        return found
+        """The plan for this event type and source, and the outcome (``anonymize``, ``drop``,
+        ``unknown``). Not cached here: the engine keeps the one route cache."""
+        return self.outcome(self.rule_index(event_type, source))
 
 
 def compile_policy(policy: Policy, pseudonymizer: Pseudonymizer, roster: Roster | None = None) -> CompiledPolicy:

@@ -1,26 +1,69 @@
-"""The anonymizer: one event (a dict) or one line (bytes) in, its anonymized form out."""
+"""The anonymizer, and its one entry point: a batch of whole lines in, one outcome per line out.
+
+``Anonymizer.anonymize_batch`` is the only place lines are anonymized. Every driver calls it: the
+run's workers, ``policy check``, the Python API (``anonymize_line`` and ``anonymize_event`` are
+batches of one), and later per-course packages and other engines' drivers. It touches no file,
+no process and no compression: bytes in, typed outcomes, routing keys and counts out.
+"""
 
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any
+from typing import Any, Iterable
 
 import orjson
 
-from .compiler import compile_policy
+from .compiler import CompiledPolicy, compile_policy
 from .keys import Key
+from .lines import event_key, parse_line
 from .operators import EventState
+from .outcomes import (
+    AccountingError,
+    BatchResult,
+    Dropped,
+    DropReason,
+    LineOutcome,
+    LineResult,
+    Outcome,
+    Rejected,
+    RejectReason,
+    Route,
+    Written,
+)
 from .policy import Policy
 from .pseudonyms import Pseudonymizer
-from .reader import event_key, parse_line
 from .roster import Roster
-from .stats import Stats, policy_label
+from .routing import course_of, utc_date
+from .stats import Stats, event_type_label, policy_label
 from .strictjson import StrictJSONError
 
-WRITTEN, DROPPED, REJECTED = "written", "dropped", "rejected"
+# Kept for callers of the pair form (``anonymize_line``): the members compare equal to these words.
+WRITTEN, DROPPED, REJECTED = Outcome.WRITTEN, Outcome.DROPPED, Outcome.REJECTED
 # An object with neither event_type nor name (Segment-format lines, foreign JSON) cannot be keyed
 # to a rule: it is rejected as malformed rather than dropped by policy.
-MISSING_EVENT_TYPE = "missing_event_type"
+MISSING_EVENT_TYPE = RejectReason.MISSING_EVENT_TYPE
+
+_REJECTED = {reason: Rejected(reason) for reason in RejectReason}
+_CACHE_LIMIT = 100_000  # distinct routes and routing keys held; cleared, not grown, beyond it
+_APPEND_NEWLINE = orjson.OPT_APPEND_NEWLINE
+
+
+class RuleRoute:
+    """How events of one (event type, event source) are handled, found once and cached: the plan
+    (None when the event is dropped), the outcome (``anonymize``, ``drop``, ``unknown``), the
+    index of the rule (None: no rule), the label the manifest counts the type under, the label
+    reports for the data steward use, and the type's written/dropped tally for the batch under way."""
+
+    __slots__ = ("plan", "outcome", "index", "label", "type_label", "tally", "drop")
+
+    def __init__(self, plan, outcome: str, index: int | None, label: str, type_label: str, tally: list[int]) -> None:
+        self.plan = plan
+        self.outcome = outcome
+        self.index = index
+        self.label = label
+        self.type_label = type_label
+        self.tally = tally
+        self.drop = DropReason.DROPPED_BY_RULE if outcome == "drop" else DropReason.NOT_IN_POLICY
 
 
 class Anonymizer:
@@ -32,93 +75,172 @@ class Anonymizer:
         self.key = key
         self.roster = roster
         self._compiled = compile_policy(policy, Pseudonymizer(key), roster)
-        self._stats = Stats()
-        self._routes: dict[tuple[str, str], tuple] = {}
-        self._tallies: dict[str, list[int]] = {}
+        self._routes: dict[tuple[str, str], RuleRoute] = {}
+        self._keys: dict[tuple[str, str | None, str | None], Route] = {}
+        self._dropped: dict[tuple[DropReason, Route], Dropped] = {}
+        self._tallies: dict[str, list[int]] = {}  # label -> [written, dropped] in the batch under way
+        self._stats = Stats()  # what the pair and dict forms have counted so far
 
     def __reduce__(self):
         return (Anonymizer, (self.policy, self.key, self.roster))
 
-    def anonymize_event(self, event: dict[str, Any]) -> dict[str, Any] | None:
-        """The anonymized copy of EVENT, or None when the policy drops it or it has no event type.
-        EVENT itself is left as it was. Raises ``StrictJSONError`` when a JSON-string payload in it
-        repeats a key or nests too deep (a run rejects such a line)."""
-        out, _ = self._apply(orjson.loads(orjson.dumps(event)))
-        return out
+    @property
+    def compiled(self) -> CompiledPolicy:
+        """The compiled policy the batches run."""
+        return self._compiled
 
-    def _route(self, event_type: str, source: str) -> tuple:
-        """(plan, outcome, label, tally) for an event type and source, cached: the per-event path
-        makes one dict lookup to find its plan and the counters of its event type."""
+    # ------------------------------------------------------------------ the entry point
+
+    def anonymize_batch(self, lines: bytes | Iterable[bytes], first_line: int = 1, *, name: str = "<input>") -> BatchResult:
+        """Anonymize a batch: LINES is the bytes of whole lines (split at newlines; a last line
+        without one counts), or the lines already split. FIRST_LINE is the number of the first,
+        NAME the file they come from (both only locate rejections). Returns one outcome per
+        line, in order, and the batch's complete counts. Raises ``AccountingError`` (a bug) when
+        the lines read do not add up to those written, dropped and rejected."""
+        if isinstance(lines, (bytes, bytearray, memoryview)):
+            lines = bytes(lines).split(b"\n")
+            if lines and lines[-1] == b"":
+                lines.pop()
+        elif not isinstance(lines, list):
+            lines = list(lines)
+        stats = Stats()
+        outcomes: list[LineOutcome] = []
+        append = outcomes.append
+        route_of = self._route
+        key_of = self._routing_key
+        written = 0
+        dropped_counts = stats.dropped
+        number = first_line
+        for line in lines:
+            parsed = parse_line(line)
+            if type(parsed) is not dict:
+                stats.reject(name, number, parsed.value)
+                append(_REJECTED[parsed])
+                number += 1
+                continue
+            key = event_key(parsed)
+            if key is None:
+                stats.reject(name, number, MISSING_EVENT_TYPE.value)
+                append(_REJECTED[MISSING_EVENT_TYPE])
+                number += 1
+                continue
+            route = route_of(*key)
+            # Routed before the plan runs: the plan edits the event in place.
+            routing = key_of(parsed, key[0], route.label)
+            plan = route.plan
+            if plan is None:
+                reason = route.drop
+                dropped_counts[reason.value] += 1
+                route.tally[1] += 1
+                found = self._dropped.get((reason, routing))
+                if found is None:
+                    if len(self._dropped) > _CACHE_LIMIT:
+                        self._dropped.clear()
+                    found = self._dropped[(reason, routing)] = Dropped(reason, routing)
+                append(found)
+                number += 1
+                continue
+            context = parsed.get("context")
+            state = EventState(parsed.get("username"), context.get("username") if type(context) is dict else None)
+            try:
+                out = plan(parsed, state)
+            except StrictJSONError as exc:  # a JSON-string payload repeats a key or nests too deep
+                stats.reject(name, number, exc.reason)
+                append(_REJECTED[RejectReason(exc.reason)])
+                number += 1
+                continue
+            if state.dropped:
+                fields = stats.fields
+                label = route.label
+                for path, reason in state.dropped:
+                    fields[(label, path, reason)] += 1
+            route.tally[0] += 1
+            written += 1
+            append(Written(orjson.dumps(out, option=_APPEND_NEWLINE), routing))
+            number += 1
+        stats.read = len(lines)
+        stats.written = written
+        self._flush_tallies(stats)
+        if not stats.accounted():
+            raise AccountingError(f"{name}: lines {first_line} to {number - 1}: lines read do not add up to lines written, dropped and rejected")
+        return BatchResult(first_line, outcomes, stats)
+
+    # ------------------------------------------------------------------ routes
+
+    def route(self, event_type: str, source: str) -> RuleRoute:
+        """How events of EVENT_TYPE from SOURCE are handled (cached: the per-event path makes one
+        dict lookup to find its plan and the counters of its event type)."""
+        return self._route(event_type, source)
+
+    def _route(self, event_type: str, source: str) -> RuleRoute:
         key = (event_type, source)
         route = self._routes.get(key)
         if route is None:
-            plan, outcome = self._compiled.resolve(event_type, source)
             index = self._compiled.rule_index(event_type, source)
+            plan, outcome = self._compiled.outcome(index)
             label = policy_label(event_type, None if index is None else self._compiled.rules[index][0].match)
             tally = self._tallies.get(label)
             if tally is None:
                 tally = self._tallies[label] = [0, 0]  # written, dropped
-            route = (plan, outcome, label, tally)
-            if len(self._routes) > 100_000:
+            route = RuleRoute(plan, outcome, index, label, event_type_label(event_type), tally)
+            if len(self._routes) > _CACHE_LIMIT:
                 self._routes.clear()
             self._routes[key] = route
         return route
 
-    def _apply(self, event: dict[str, Any]) -> tuple[dict[str, Any] | None, str]:
-        key = event_key(event)
-        if key is None:
-            return None, MISSING_EVENT_TYPE
-        plan, outcome, label, tally = self._route(*key)
-        if plan is None:
-            reason = "event_type_dropped_by_rule" if outcome == "drop" else "event_type_not_in_policy"
-            self._stats.dropped[reason] += 1
-            tally[1] += 1
-            return None, reason
-        context = event.get("context")
-        state = EventState(event.get("username"), context.get("username") if type(context) is dict else None)
-        out = plan(event, state)
-        if state.dropped:
-            fields = self._stats.fields
-            for path, reason in state.dropped:
-                fields[(label, path, reason)] += 1
-        tally[0] += 1
-        return out, WRITTEN
+    def _routing_key(self, event: dict, event_type: str, label: str) -> Route:
+        """The routing key of EVENT; equal keys are one object."""
+        parts = (label, course_of(event, event_type), utc_date(event.get("time")))
+        found = self._keys.get(parts)
+        if found is None:
+            if len(self._keys) > _CACHE_LIMIT:
+                self._keys.clear()
+            found = self._keys[parts] = Route(*parts)
+        return found
 
-    def anonymize_line(self, line: bytes, file: str = "<input>", line_number: int = 0) -> tuple[str, bytes | str]:
-        """(``written``, output line) or (``dropped``/``rejected``, reason), counted in ``stats``."""
-        stats = self._stats
-        stats.read += 1
-        parsed = parse_line(line)
-        if type(parsed) is str:
-            stats.reject(file, line_number, parsed)
-            return REJECTED, parsed
-        try:
-            out, outcome = self._apply(parsed)
-        except StrictJSONError as exc:  # a JSON-string payload repeats a key or nests too deep
-            stats.reject(file, line_number, exc.reason)
-            return REJECTED, exc.reason
-        if out is None:
-            if outcome is MISSING_EVENT_TYPE:
-                stats.reject(file, line_number, outcome)
-                return REJECTED, outcome
-            return DROPPED, outcome
-        stats.written += 1
-        return WRITTEN, orjson.dumps(out, option=orjson.OPT_APPEND_NEWLINE)
+    def _flush_tallies(self, stats: Stats) -> None:
+        """Move the per-type written/dropped tallies of the batch into STATS (explicitly, at the
+        end of each batch: the per-event path only adds to a list)."""
+        for label, tally in self._tallies.items():
+            if tally[0] or tally[1]:
+                counter = stats.event_types.get(label)
+                if counter is None:
+                    counter = stats.event_types[label] = Counter()
+                if tally[0]:
+                    counter["written"] += tally[0]
+                if tally[1]:
+                    counter["dropped"] += tally[1]
+                tally[0] = tally[1] = 0
+
+    # ------------------------------------------------------------------ drivers of one line
+
+    def anonymize_line(self, line: bytes, file: str = "<input>", line_number: int = 0) -> LineResult:
+        """One line as a batch of one: (``WRITTEN``, output line) or (``DROPPED``/``REJECTED``,
+        reason), counted in ``stats``."""
+        result = self.anonymize_batch([line], line_number, name=file)
+        self._stats.merge(result.stats)
+        return LineResult.of(result.lines[0])
+
+    def anonymize_event(self, event: dict[str, Any]) -> dict[str, Any] | None:
+        """The anonymized copy of EVENT (a batch of one line), or None when the policy drops it or
+        it has no event type. EVENT itself is left as it was. Raises ``StrictJSONError`` when a
+        JSON-string payload in it repeats a key or nests too deep (a run rejects such a line)."""
+        result = self.anonymize_batch([orjson.dumps(event)])
+        self._stats.merge(result.stats)
+        line = result.lines[0]
+        if line.outcome is Outcome.WRITTEN:
+            return orjson.loads(line.output)
+        if line.outcome is Outcome.REJECTED and line.reason in (RejectReason.DUPLICATE_KEY, RejectReason.TOO_DEEP):
+            raise StrictJSONError(line.reason.value)
+        return None
 
     @property
     def stats(self) -> Stats:
-        """What happened to the lines and events so far, as the manifest counts it."""
-        stats = self._stats
-        for label, tally in self._tallies.items():
-            if tally[0]:
-                stats.event_types.setdefault(label, Counter())["written"] += tally[0]
-            if tally[1]:
-                stats.event_types.setdefault(label, Counter())["dropped"] += tally[1]
-            tally[0] = tally[1] = 0
-        return stats
+        """What ``anonymize_line`` and ``anonymize_event`` have counted so far, as the manifest
+        counts it. Reading it changes nothing; ``anonymize_batch`` returns its own counts."""
+        return self._stats
 
     def take_stats(self) -> Stats:
         """The counts so far, leaving fresh ones in their place."""
-        stats = self.stats
-        self._stats = Stats()
+        stats, self._stats = self._stats, Stats()
         return stats

@@ -30,7 +30,8 @@ from .compiler import CompiledPolicy, decode_payload
 from .detectors import EMAIL_PATTERN
 from .paths import WILDCARD, Token, parse_path
 from .policy import FieldRule, Policy
-from .reader import collect_inputs, event_key, open_lines
+from .inputs import collect_inputs, open_lines
+from .lines import event_key
 from .roster import Person, Roster
 
 USERNAME, USER_ID = "username", "user_id"

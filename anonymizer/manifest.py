@@ -11,7 +11,7 @@ from pathlib import Path
 
 import orjson
 
-from . import __version__
+from .version import __version__
 from .pseudonyms import PSEUDONYM_VERSION
 from .stats import Stats
 

@@ -4,23 +4,21 @@ from __future__ import annotations
 
 import os
 import shutil
-import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
-
-from isal.igzip_lib import IsalError
 
 from . import journal
 from .engine import Anonymizer
 from .errors import InputError, OutputError, UsageError, os_reason
 from .keys import Key
 from .manifest import MANIFEST_NAME, FileEntry, InputEntry, build_manifest, read_manifest, write_json_atomically
-from .pipeline import Batch, OutputFile, batches, default_jobs, ordered_results
+from .inputs import Batch, batches, collect_inputs, output_name, open_lines
+from .learn import Learner
+from .outcomes import AccountingError
+from .pipeline import OutputFile, default_jobs, ordered_results
 from .policy import Policy
 from .pseudonyms import Pseudonymizer
-from .learn import Learner
-from .reader import collect_inputs, open_lines, output_name
 from .roster import Roster, join_rosters
 from .signing import SIGNATURE_NAME, Ed25519PrivateKey, sign_manifest
 from .stats import Stats
@@ -201,7 +199,7 @@ def run(
         for path, _ in sources:
             try:
                 learner.add_lines(open_lines(path))
-            except (EOFError, OSError, zlib.error, IsalError):
+            except InputError:
                 pass  # the run itself reads the file again and stops with an error that names it
         learned = learner.summary()
         people = join_rosters(roster, learner.roster())
@@ -267,7 +265,7 @@ def run(
             if warning is not None:
                 warnings.append(warning)
         if not total.accounted():
-            raise AssertionError("line accounting does not add up; the package is incomplete")
+            raise AccountingError("line accounting does not add up over the run; no manifest was written")
         manifest = build_manifest(
             files=[done[index].output for index in sorted(done)],
             inputs=[done[index].input for index in sorted(done)],

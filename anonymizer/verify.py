@@ -85,7 +85,8 @@ from .manifest import MANIFEST_NAME
 from .operators.mask_ip import make_ip_masker
 from .paths import WILDCARD, format_path, parse_path
 from .policy import Policy, load_policy
-from .reader import GZIP_MAGIC, collect_inputs, open_lines, parse_line
+from .inputs import GZIP_MAGIC, collect_inputs, open_lines
+from .lines import parse_line
 
 # ---------------------------------------------------------------- what counts as an identifier
 

@@ -24,7 +24,8 @@ from anonymizer.journal import JOURNAL_NAME
 from anonymizer.manifest import MANIFEST_NAME
 from anonymizer.policy_check import check_policy
 from anonymizer.progress import ProgressLine
-from anonymizer.reader import collect_inputs, parse_line
+from anonymizer.inputs import collect_inputs
+from anonymizer.lines import parse_line
 from anonymizer.runner import Progress
 from anonymizer.strictjson import MAX_DEPTH, StrictJSONError, loads
 
@@ -419,7 +420,7 @@ def test_progress_into_a_file_writes_plain_lines_and_never_zero_left_before_the_
 
 
 def test_progress_does_not_reach_the_end_before_the_last_batch(tmp_path, monkeypatch):
-    import anonymizer.pipeline as pipeline
+    import anonymizer.inputs as pipeline
 
     monkeypatch.setattr(pipeline, "BATCH_BYTES", 1000)
     monkeypatch.setattr(pipeline, "READ_BLOCK", 1500)

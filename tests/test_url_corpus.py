@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from anonymizer.operators import DROP
-from anonymizer.reader import parse_line
+from anonymizer.lines import parse_line
 from tests.test_operators import apply, build
 
 ROOT = Path(__file__).resolve().parents[1]
