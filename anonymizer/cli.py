@@ -11,6 +11,11 @@ from typing import Optional
 import orjson
 import typer
 
+try:  # recent typer versions vendor click; older ones use the click package
+    from typer._click.exceptions import ClickException
+except ImportError:  # pragma: no cover (older typer)
+    from click import ClickException
+
 from .version import __version__
 from .errors import AnonymizerError, PolicyError, Terminated, UsageError, os_reason
 from .inspect import format_inventory, inspect_inputs
@@ -296,11 +301,6 @@ def main() -> None:
     except SystemExit:
         raise
     except Exception as exc:  # noqa: BLE001
-        try:  # recent typer versions vendor click; older ones use the click package
-            from typer._click.exceptions import ClickException
-        except ImportError:
-            from click import ClickException
-
         if isinstance(exc, ClickException):
             exc.show()
             sys.exit(2)

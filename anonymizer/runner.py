@@ -12,7 +12,7 @@ from . import journal
 from .engine import Anonymizer
 from .errors import InputError, OutputError, UsageError, os_reason
 from .keys import Key
-from .manifest import MANIFEST_NAME, FileEntry, InputEntry, build_manifest, read_manifest, write_json_atomically
+from .manifest import MANIFEST_NAME, FileEntry, InputEntry, build_manifest, write_json_atomically
 from .inputs import Batch, batches, collect_inputs, output_name, open_lines
 from .learn import Learner
 from .outcomes import AccountingError
@@ -113,20 +113,13 @@ def _size(path: Path) -> int:
         raise InputError(f"{path}: cannot be read ({os_reason(exc)})") from None
 
 
-def _remove_written(out_dir: Path, placed: list[Path]) -> None:
-    """Remove the files a failed run put into OUT_DIR, the manifest and the directories made for them."""
-    for path in [*placed, out_dir / MANIFEST_NAME, out_dir / SIGNATURE_NAME, out_dir / f".{MANIFEST_NAME}.partial"]:
+def _remove_manifest(out_dir: Path) -> None:
+    """Remove whatever manifest (and signature) a failed run began in OUT_DIR."""
+    for path in (out_dir / MANIFEST_NAME, out_dir / SIGNATURE_NAME, out_dir / f".{MANIFEST_NAME}.partial"):
         try:
             path.unlink(missing_ok=True)
         except OSError:
             continue
-        parent = path.parent
-        while parent != out_dir and out_dir in parent.parents:
-            try:
-                parent.rmdir()
-            except OSError:
-                break
-            parent = parent.parent
 
 
 def rejected_warning(name: str, rejected: int, read: int, limit: float | None) -> str | None:
@@ -292,7 +285,7 @@ def run(
         for unfinished in outputs.values():
             unfinished.raw.close()
         outputs.clear()
-        _remove_written(out_dir, [])
+        _remove_manifest(out_dir)
         raise OutputError(
             f"{exc.filename or out_dir}: cannot write the package ({os_reason(exc)}); no manifest was written. "
             "Run the same command again to resume once the cause is fixed, or with --force to start over"
