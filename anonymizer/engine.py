@@ -22,13 +22,11 @@ from .outcomes import (
     BatchResult,
     Dropped,
     DropReason,
-    LineOutcome,
     LineResult,
     Outcome,
     Rejected,
     RejectReason,
     Route,
-    Written,
 )
 from .policy import Policy
 from .pseudonyms import Pseudonymizer
@@ -104,8 +102,8 @@ class Anonymizer:
         elif not isinstance(lines, list):
             lines = list(lines)
         stats = Stats()
-        outcomes: list[LineOutcome] = []
-        append = outcomes.append
+        results: list = []
+        append = results.append
         route_of = self._route
         key_of = self._routing_key
         written = 0
@@ -156,14 +154,14 @@ class Anonymizer:
                     fields[(label, path, reason)] += 1
             route.tally[0] += 1
             written += 1
-            append(Written(orjson.dumps(out, option=_APPEND_NEWLINE), routing))
+            append((orjson.dumps(out, option=_APPEND_NEWLINE), routing))  # a Written, made when read
             number += 1
         stats.read = len(lines)
         stats.written = written
         self._flush_tallies(stats)
         if not stats.accounted():
             raise AccountingError(f"{name}: lines {first_line} to {number - 1}: lines read do not add up to lines written, dropped and rejected")
-        return BatchResult(first_line, outcomes, stats)
+        return BatchResult(first_line, results, stats)
 
     # ------------------------------------------------------------------ routes
 

@@ -91,18 +91,33 @@ class Rejected:
 LineOutcome = Union[Written, Dropped, Rejected]
 
 
-@dataclass(frozen=True, slots=True)
 class BatchResult:
     """What one batch came to: one outcome per line, in order (line ``first_line + i`` is
-    ``lines[i]``), and the batch's counts, complete (nothing is left pending elsewhere)."""
+    ``lines[i]``), and the batch's counts, complete (nothing is left pending elsewhere).
 
-    first_line: int
-    lines: list[LineOutcome]
-    stats: Stats
+    The outcomes are kept compactly and made into ``Written`` objects when ``lines`` is first
+    read: a run, which only needs ``written()``, does not pay for an object per line."""
+
+    __slots__ = ("first_line", "stats", "_results", "_lines")
+
+    def __init__(self, first_line: int, results: list, stats: Stats) -> None:
+        self.first_line = first_line
+        self.stats = stats
+        self._results = results  # per line: (output, route) when written, else its Dropped or Rejected
+        self._lines: list[LineOutcome] | None = None
+
+    @property
+    def lines(self) -> list[LineOutcome]:
+        if self._lines is None:
+            self._lines = [Written(*result) if type(result) is tuple else result for result in self._results]
+        return self._lines
 
     def written(self) -> list[bytes]:
         """The output lines, in order."""
-        return [line.output for line in self.lines if line.outcome is Outcome.WRITTEN]
+        return [result[0] for result in self._results if type(result) is tuple]
+
+    def __len__(self) -> int:
+        return len(self._results)
 
 
 class LineResult(NamedTuple):

@@ -19,14 +19,30 @@ COURSE_KEY = re.compile(rf"(?:course|ccx)-v1:{_PART}\+{_PART}\+{_PART}(?:\+ccx@\
 # /courses/ and then a new-style key (one segment) or an old Org/Num/Run id (three).
 _COURSE_IN_PATH = re.compile(r"/courses/([^/]*:[^/]+|[^/:]+/[^/:]+/[^/:]+)(?:/|\Z)")
 # The common case, read without building a datetime: a day, a time of day, and UTC or no offset.
-_UTC_TIME = re.compile(r"(\d{4}-\d{2}-\d{2})[T ][\d:.]*(?:Z|[+-]00:?00)?\Z")
+_DAY = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
+_UTC_TIME = re.compile(r"(\d{4}-\d{2}-\d{2})[T ][\d:.]*(?:Z|[+-]00:?00)?\Z", re.ASCII)
+
+
+_SHAPED: dict[str, bool] = {}  # course ids recur in every event: each is checked once
+_DAYS: dict[str, bool] = {}
+_CACHE_LIMIT = 1 << 16
+
+
+def _remember(cache: dict[str, bool], value: str, verdict: bool) -> bool:
+    if len(cache) >= _CACHE_LIMIT:
+        cache.clear()
+    cache[value] = verdict
+    return verdict
 
 
 def course_key(value: object) -> str | None:
     """VALUE when it has the shape of a course key, else None."""
-    if type(value) is str and COURSE_KEY.match(value) is not None:
-        return value
-    return None
+    if type(value) is not str:
+        return None
+    shaped = _SHAPED.get(value)
+    if shaped is None:
+        shaped = _remember(_SHAPED, value, COURSE_KEY.match(value) is not None)
+    return value if shaped else None
 
 
 def course_in_path(path: object) -> str | None:
@@ -56,6 +72,13 @@ def utc_date(value: object) -> str | None:
     """The UTC day (``YYYY-MM-DD``) of an ISO 8601 time, or None when it is not one."""
     if type(value) is not str:
         return None
+    if value[10:11] == "T" and value.endswith("+00:00"):  # as the platform writes it
+        day = value[:10]
+        valid = _DAYS.get(day)
+        if valid is None:
+            valid = _remember(_DAYS, day, _DAY.fullmatch(day) is not None)
+        if valid:
+            return day
     match = _UTC_TIME.match(value)
     if match is not None:
         return match.group(1)
