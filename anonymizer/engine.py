@@ -31,7 +31,8 @@ from .outcomes import (
 from .policy import Policy
 from .pseudonyms import Pseudonymizer
 from .roster import Roster
-from .routing import course_of, utc_date
+from .routing import DAY as _DAY
+from .routing import course_in_path, course_key, is_implicit, utc_date
 from .stats import Stats, event_type_label, policy_label
 from .strictjson import StrictJSONError
 
@@ -52,7 +53,7 @@ class RuleRoute:
     index of the rule (None: no rule), the label the manifest counts the type under, the label
     reports for the data steward use, and the type's written/dropped tally for the batch under way."""
 
-    __slots__ = ("plan", "outcome", "index", "label", "type_label", "tally", "drop")
+    __slots__ = ("plan", "outcome", "index", "label", "type_label", "tally", "drop", "implicit")
 
     def __init__(self, plan, outcome: str, index: int | None, label: str, type_label: str, tally: list[int]) -> None:
         self.plan = plan
@@ -62,6 +63,7 @@ class RuleRoute:
         self.type_label = type_label
         self.tally = tally
         self.drop = DropReason.DROPPED_BY_RULE if outcome == "drop" else DropReason.NOT_IN_POLICY
+        self.implicit = False  # its type is a URL (an implicit event): set by the engine
 
 
 class Anonymizer:
@@ -74,7 +76,8 @@ class Anonymizer:
         self.roster = roster
         self._compiled = compile_policy(policy, Pseudonymizer(key), roster)
         self._routes: dict[tuple[str, str], RuleRoute] = {}
-        self._keys: dict[tuple[str, str | None, str | None], Route] = {}
+        self._keys: dict[tuple, Route] = {}  # by the raw course id and day, as events carry them
+        self._values: dict[tuple[str, str | None, str | None], Route] = {}  # by their values
         self._dropped: dict[tuple[DropReason, Route], Dropped] = {}
         self._tallies: dict[str, list[int]] = {}  # label -> [written, dropped] in the batch under way
         self._stats = Stats()  # what the pair and dict forms have counted so far
@@ -123,8 +126,9 @@ class Anonymizer:
                 number += 1
                 continue
             route = route_of(*key)
+            context = parsed.get("context")
             # Routed before the plan runs: the plan edits the event in place.
-            routing = key_of(parsed, key[0], route.label)
+            routing = key_of(route, key[0], context, parsed.get("time"))
             plan = route.plan
             if plan is None:
                 reason = route.drop
@@ -138,7 +142,6 @@ class Anonymizer:
                 append(found)
                 number += 1
                 continue
-            context = parsed.get("context")
             state = EventState(parsed.get("username"), context.get("username") if type(context) is dict else None)
             try:
                 out = plan(parsed, state)
@@ -181,19 +184,39 @@ class Anonymizer:
             if tally is None:
                 tally = self._tallies[label] = [0, 0]  # written, dropped
             route = RuleRoute(plan, outcome, index, label, event_type_label(event_type), tally)
+            route.implicit = is_implicit(event_type)
             if len(self._routes) > _CACHE_LIMIT:
                 self._routes.clear()
             self._routes[key] = route
         return route
 
-    def _routing_key(self, event: dict, event_type: str, label: str) -> Route:
-        """The routing key of EVENT; equal keys are one object."""
-        parts = (label, course_of(event, event_type), utc_date(event.get("time")))
-        found = self._keys.get(parts)
+    def _routing_key(self, route: RuleRoute, event_type: str, context: object, time: object) -> Route:
+        """The routing key of an event of ROUTE and EVENT_TYPE with CONTEXT and TIME. Found by the
+        raw course id and day, which recur: equal keys are one object."""
+        course = context.get("course_id") if type(context) is dict else None
+        if type(course) is not str:
+            course = None
+        day = time[:10] if type(time) is str and time[10:11] == "T" and time.endswith("+00:00") else utc_date(time)
+        cache_key = (route.label, course, day, route.implicit)
+        found = self._keys.get(cache_key)
         if found is None:
+            shaped = course_key(course)
+            if shaped is None and route.implicit:
+                # Placed by its path, which differs from event to event: not remembered by the raw values.
+                return self._route_value(route.label, course_in_path(event_type), day)
             if len(self._keys) > _CACHE_LIMIT:
                 self._keys.clear()
-            found = self._keys[parts] = Route(*parts)
+            found = self._keys[cache_key] = self._route_value(route.label, shaped, day)
+        return found
+
+    def _route_value(self, label: str, course: str | None, day: str | None) -> Route:
+        """The one Route of these values (DAY is checked here: the fast path above only cut it)."""
+        parts = (label, course, day if day is None or _DAY.fullmatch(day) else None)
+        found = self._values.get(parts)
+        if found is None:
+            if len(self._values) > _CACHE_LIMIT:
+                self._values.clear()
+            found = self._values[parts] = Route(*parts)
         return found
 
     def _flush_tallies(self, stats: Stats) -> None:

@@ -19,7 +19,7 @@ COURSE_KEY = re.compile(rf"(?:course|ccx)-v1:{_PART}\+{_PART}\+{_PART}(?:\+ccx@\
 # /courses/ and then a new-style key (one segment) or an old Org/Num/Run id (three).
 _COURSE_IN_PATH = re.compile(r"/courses/([^/]*:[^/]+|[^/:]+/[^/:]+/[^/:]+)(?:/|\Z)")
 # The common case, read without building a datetime: a day, a time of day, and UTC or no offset.
-_DAY = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
+DAY = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
 _UTC_TIME = re.compile(r"(\d{4}-\d{2}-\d{2})[T ][\d:.]*(?:Z|[+-]00:?00)?\Z", re.ASCII)
 
 
@@ -63,9 +63,12 @@ def course_of(event: dict, event_type: str) -> str | None:
         found = course_key(context.get("course_id"))
         if found is not None:
             return found
-    if event_type[:1] == "/" or event_type[:4] == "http":
-        return course_in_path(event_type)
-    return None
+    return course_in_path(event_type) if is_implicit(event_type) else None
+
+
+def is_implicit(event_type: str) -> bool:
+    """Whether EVENT_TYPE is a URL or a URL path: an implicit event, named after the page served."""
+    return event_type[:1] == "/" or event_type[:4] == "http"
 
 
 def utc_date(value: object) -> str | None:
@@ -76,7 +79,7 @@ def utc_date(value: object) -> str | None:
         day = value[:10]
         valid = _DAYS.get(day)
         if valid is None:
-            valid = _remember(_DAYS, day, _DAY.fullmatch(day) is not None)
+            valid = _remember(_DAYS, day, DAY.fullmatch(day) is not None)
         if valid:
             return day
     match = _UTC_TIME.match(value)
