@@ -127,7 +127,9 @@ def batches(file_index: int, name: str, path: Path, *, hash: bool = True) -> Ite
     line = 1
     try:
         try:
-            stream = igzip.IGzipFile(fileobj=reader, mode="rb") if is_gzip(path) else reader
+            gzipped = raw.read(2) == GZIP_MAGIC  # by content, from the file as opened: one open, no race
+            raw.seek(0)
+            stream = igzip.IGzipFile(fileobj=reader, mode="rb") if gzipped else reader
             decoded = 0  # bytes of lines read so far (after decompression)
             while True:
                 block = stream.read(READ_BLOCK)
