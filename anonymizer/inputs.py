@@ -27,11 +27,6 @@ BATCH_BYTES = 4 << 20
 READ_BLOCK = 4 << 20
 
 
-def is_gzip(path: Path) -> bool:
-    with open(path, "rb") as fh:
-        return fh.read(2) == GZIP_MAGIC
-
-
 class WholeLines:
     """Cuts a stream of blocks into chunks of whole lines of at least SIZE bytes (the last may be
     shorter). A line longer than MAX_LINE (when given) is cut where it stands rather than held
