@@ -21,6 +21,9 @@ from .errors import AnonymizerError, PolicyError, Terminated, UsageError, os_rea
 from .inspect import format_inventory, inspect_inputs
 from .keys import KEY_ENV_VAR, generate_key, load_key, write_key
 from .manifest import write_json_atomically
+from .lowering import lower
+from .plan import digest as plan_digest
+from .plan import to_json as plan_json
 from .policy import builtin_policies, load_policy
 from .policy_check import check_policy, format_check, verdict
 from .progress import ProgressLine
@@ -190,7 +193,7 @@ def _write_report(report: dict, destination: Path) -> None:
             raise UsageError(f"{destination}: cannot write the report ({exc.strerror})") from None
 
 
-policy_app = typer.Typer(help="Check a policy before a release.", no_args_is_help=True)
+policy_app = typer.Typer(help="Check a policy before a release, or print the plan it compiles to.", no_args_is_help=True)
 app.add_typer(policy_app, name="policy")
 
 
@@ -227,6 +230,20 @@ def policy_check(
         raise typer.Exit(1)
 
 
+@policy_app.command("plan")
+def policy_plan(
+    policy: str = typer.Option("research", "--policy", metavar="POLICY", help=f"A policy file, or a built-in name ({', '.join(builtin_policies())})."),
+    digest: bool = typer.Option(False, "--digest", metavar="", help="Print only the sha256 of the plan's JSON: equal digests, equal behaviour."),
+) -> None:
+    """Print the plan POLICY lowers to, as JSON with sorted keys (see docs/plan.md), for an engine, a diff or a hash."""
+    plan = lower(load_policy(policy))
+    if digest:
+        typer.echo(plan_digest(plan))
+    else:
+        sys.stdout.buffer.write(plan_json(plan))
+        sys.stdout.buffer.flush()
+
+
 @app.command("inspect")
 def inspect_logs(
     inputs: list[Path] = typer.Argument(..., metavar="INPUT...", help="Tracking-log files (plain or .gz) or directories of them."),
@@ -255,6 +272,9 @@ def verify(
     require_signature: bool = typer.Option(False, "--require-signature", metavar="", help="Fail an unsigned package (needs --public-key, which implies it)."),
     json_out: Optional[Path] = typer.Option(None, "--json", metavar="FILE", help="Also write the report as JSON to this file, outside the package ('-': standard output, instead of the text)."),
     max_findings: int = typer.Option(1000, "--max-findings", min=0, metavar="N", help="List at most this many findings (all are counted)."),
+    policy: Optional[str] = typer.Option(
+        None, "--policy", metavar="NAME|FILE", help="The policy whose identity fields are checked (default: the one the manifest names, else research)."
+    ),
 ) -> None:
     """Check PACKAGE against its manifest and signature, and search every byte of it for raw identifiers.
 
@@ -265,7 +285,8 @@ def verify(
     inputs = list(against or []) + list(more_inputs or [])
     key = load_public_key(public_key) if public_key is not None else None
     report = verify_package(
-        package, against=inputs, roster=roster or [], public_key=key, require_signature=require_signature, max_listed=max_findings
+        package, against=inputs, roster=roster or [], public_key=key, require_signature=require_signature, max_listed=max_findings,
+        policy=policy,
     )
     if json_out is not None:
         _write_report(report.as_dict(), json_out)

@@ -1,8 +1,10 @@
-"""Compile a policy, once, into small functions: one plan per event rule.
+"""Compile a policy, once, into small functions: one per event rule.
 
-Field rules become a tree keyed by path token; each node becomes one closure that walks only
-its own level. At run time a plan is a call to the root closure: no policy lookups, no
-branches on configuration. A key no rule names is dropped and recorded in the event's state.
+Two steps: ``anonymizer.lowering.lower`` turns the policy into a plan (``anonymizer.plan``),
+plain data with every decision made; ``build_policy`` turns the plan, and nothing else, into
+closures. Each node of a plan's field tree becomes one closure that walks only its own level.
+At run time a rule is a call to the root closure: no policy lookups, no branches on
+configuration. A key no rule names is dropped and recorded in the event's state.
 """
 
 from __future__ import annotations
@@ -11,18 +13,25 @@ import fnmatch
 import re
 from dataclasses import dataclass, field
 from typing import Any, Callable
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import urlencode
 
 import orjson
 
 from .data_keys import UNSAFE_KEY, key_checker
 from .errors import PolicyError
 from .operators import DROP, REGISTRY, BuildContext, EventState, Identity, OperatorFn
-from .paths import WILDCARD, Token, format_path, parse_path
-from .policy import EventRule, FieldRule, Policy
+from .lowering import dispatch as _dispatch
+from .lowering import lower, lower_op
+from .paths import WILDCARD, Token
+from .plan import Cases, Container, Decode, EmptyPayload, Match, Op, Payload, Skip, decode_payload, safe_key  # noqa: F401  (re-exported)
+from .plan import Plan as PlanData
+from .plan import decode_query as _decode_query
+from .plan import join_path as _join
+from .policy import Policy, RosterRules
 from .pseudonyms import Pseudonymizer
 from .roster import Roster
 from .strictjson import loads as strict_loads
+
 
 class _KeepMarker:
     """Stands for the ``keep`` operator inside compiled trees, so containers copy without a call."""
@@ -31,115 +40,6 @@ class _KeepMarker:
 
     def __call__(self, value, state):
         return value
-
-
-_SAFE_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,47}$")
-_HEX_RUN = re.compile(r"[0-9a-fA-F]{16}")
-
-
-def safe_key(key: Any) -> str:
-    """A key as it may appear in the manifest: plain names as they are, anything else as ``*``.
-
-    Keys of payload dicts can be data (problem input ids, query parameters), so only short
-    identifier-like names without long hex runs (block ids) are reported.
-    """
-    if isinstance(key, int):
-        return "[*]"
-    return key if _SAFE_KEY.match(key) and not _HEX_RUN.search(key) else "*"
-
-
-def _join(path: str, key: Any) -> str:
-    key = safe_key(key)
-    return f"{path}{key}" if key == "[*]" else (f"{path}.{key}" if path else key)
-
-
-@dataclass
-class _Node:
-    rule: FieldRule | None = None
-    children: dict[Token, _Node] = field(default_factory=dict)
-    fn: OperatorFn | None = None  # a precompiled function that replaces the whole node
-
-
-def _build_tree(rules: dict[str, FieldRule], where: str) -> _Node:
-    root = _Node()
-    for path, rule in rules.items():
-        tokens = parse_path(path)
-        node = root
-        for token in tokens:
-            node = node.children.setdefault(token, _Node())
-        if node.rule is not None:
-            raise PolicyError(f"{where}: the field {format_path(tokens)!r} is ruled twice")
-        node.rule = rule
-    _inherit(root)
-    return root
-
-
-def _inherit(node: _Node) -> None:
-    """A more specific path wins, and what it leaves unsaid falls back to the wildcard beside it."""
-    star = node.children.get(WILDCARD)
-    if star is not None:
-        for token, child in list(node.children.items()):
-            if token != WILDCARD:
-                node.children[token] = _merge(child, star)
-    for child in node.children.values():
-        _inherit(child)
-
-
-def _merge(exact: _Node, star: _Node) -> _Node:
-    merged = _Node(rule=exact.rule if exact.rule is not None else star.rule, children=dict(exact.children))
-    for token, child in star.children.items():
-        merged.children[token] = _merge(merged.children[token], child) if token in merged.children else child
-    return merged
-
-
-class _Compiler:
-    def __init__(self, ctx: BuildContext, where: str, built: dict | None = None, key_check=None) -> None:
-        self.ctx = ctx
-        self.where = where
-        self._built: dict[tuple[str, str], OperatorFn] = built if built is not None else {}
-        self.key_check = key_check if key_check is not None else _all_keys
-
-    def operator(self, rule: FieldRule, path: str) -> OperatorFn:
-        if rule.op == "keep" and rule.params.copies_anything:
-            return KEEP  # `shape: any`: copied without a call
-        operator = REGISTRY[rule.op]
-        # One function per distinct operator and parameters, so that fields sharing a rule
-        # (a username in ten places) share its memo too.
-        signature = (rule.op, rule.params.model_dump_json() if rule.params is not None else "")
-        built = self._built.get(signature)
-        if built is None:
-            try:
-                fn = operator.build(rule.params, self.ctx)
-            except KeyError as exc:
-                raise PolicyError(f"{self.where}: field {path!r}: unknown identity {exc.args[0]!r}") from None
-            built = _map_leaves(fn, memoize=operator.pure, key_check=self.key_check) if operator.leaf else fn
-            self._built[signature] = built
-        return built
-
-    def node(self, node: _Node, path: str) -> OperatorFn:
-        if node.fn is not None:
-            return node.fn
-        rule = node.rule
-        if rule is not None and rule.decode is not None:
-            inner = self.node(_build_tree(rule.fields, self.where), path)
-            own = _decoder(rule.decode, inner, path)
-        elif rule is not None:
-            own = self.operator(rule, path)
-        else:
-            own = None
-        if not node.children:
-            return own
-        children = {}
-        for token, child in node.children.items():
-            child_path = _join(path, "*" if token == WILDCARD else token)
-            if child.rule is not None and child.rule.op == "drop" and not child.children:
-                children[token] = None  # dropped by rule: skipped without being counted
-            else:
-                children[token] = self.node(child, child_path)
-        conditions = {token: child.rule.when for token, child in node.children.items() if child.rule is not None and child.rule.when}
-        if conditions:
-            return _conditional(_container(children, own, path, self.key_check), conditions, path, self.where)
-        return _container(children, own, path, self.key_check)
 
 
 KEEP: Any = _KeepMarker()
@@ -154,21 +54,40 @@ def _holds(value: Any, allowed: list) -> bool:
     return any(type(value) is type(item) and value == item for item in allowed)
 
 
-def _conditional(container: OperatorFn, conditions: dict[Token, dict], path: str, where: str) -> OperatorFn:
+def _conditional(container: OperatorFn, conditions: dict[Token, dict], path: str, where: str, cases: dict | None = None) -> OperatorFn:
     """Before CONTAINER applies its rules, drop each field whose ``when`` does not hold: every
-    named sibling must be present and equal one of its values (read as logged, before any rule)."""
+    named sibling must be present and equal one of its values (read as logged, before any rule).
+    A field ruled by CASES gets the first case whose condition holds, or is dropped likewise."""
     checks = []
-    for token, when in conditions.items():
+    for token in (*conditions, *(cases or ())):
         if not isinstance(token, str) or token == WILDCARD:
             raise PolicyError(f"{where}: field {_join(path, '*' if token == WILDCARD else token)!r}: 'when' applies to named fields, not to list items or wildcards")
-        checks.append((token, tuple(when.items())))
+    checks = [(token, tuple(when.items())) for token, when in conditions.items()]
+    choices = tuple((cases or {}).items())
+
+    def holds(value, needs) -> bool:
+        return all(_holds(value.get(sibling, _MISSING), allowed) for sibling, allowed in needs)
 
     def conditional(value, state):
         if type(value) is dict:
+            # Every condition reads the siblings as logged: decide first, then apply.
+            chosen = [(key, next((fn for needs, fn in options if holds(value, needs)), _MISSING)) for key, options in choices if key in value]
             for key, needs in checks:
-                if key in value and not all(_holds(value.get(sibling, _MISSING), allowed) for sibling, allowed in needs):
+                if key in value and not holds(value, needs):
                     del value[key]
                     state.dropped.append((_join(path, key), "condition_not_met"))
+            for key, fn in chosen:
+                if fn is _MISSING:
+                    del value[key]
+                    state.dropped.append((_join(path, key), "condition_not_met"))
+                    continue
+                result = DROP if fn is None else fn(value[key], state)
+                if result is DROP:
+                    del value[key]
+                    if fn is not None:
+                        state.dropped.append((_join(path, key), "invalid_value"))
+                elif result is not value[key]:
+                    value[key] = result
         return container(value, state)
 
     return conditional
@@ -232,7 +151,9 @@ def _container(children: dict[Token, OperatorFn | None], own: OperatorFn | None,
     """A dict or list node. It edits the value in place (the engine owns the parsed event).
 
     For a dict, the keys no rule names are found with one set difference (in C), and only the
-    named fields that change anything are visited: kept fields cost nothing per event.
+    named fields that may change are visited: fields kept whole (``shape: any``) cost nothing per
+    event, and a value an operator has seen before (a shaped ``keep`` included) costs one lookup
+    in the operator's memo.
     Precedence: an exact key's rule, else the wildcard's, else the node's own rule, else the field
     is dropped and counted as unnamed. A key that only a wildcard or the node's own rule covers
     is data: it must pass KEY_CHECK, or its entry is dropped and counted as ``unsafe_key``.
@@ -244,17 +165,15 @@ def _container(children: dict[Token, OperatorFn | None], own: OperatorFn | None,
     transforms = tuple(
         (key, fn, getattr(fn, "memo", None)) for key, fn in children.items() if type(key) is str and fn is not KEEP
     )
-    transform_of = {triple[0]: triple for triple in transforms}
-    fallback_memo = getattr(fallback, "memo", None)
+    transform_of = {key: (fn, memo) for key, fn, memo in transforms}
+    pairs = tuple((key, (fn, memo)) for key, fn, memo in transforms)
+    fallback_rule = (fallback, getattr(fallback, "memo", None))
+    rejected = getattr(key_check, "rejected", None) or (lambda keys, state: [k for k in keys if not key_check(k, state)])
 
     def container(value, state):
         kind = type(value)
         if kind is dict:
-            # Visit the rules, or, when the dict has fewer fields than there are rules (a context
-            # that names every field some platform version sends), the fields.
-            visit = transforms if len(value) >= len(transforms) else [
-                triple for key in value if (triple := transform_of.get(key)) is not None
-            ]
+            later = None  # fields only the wildcard or the node's own rule covers
             if not allowed.issuperset(value):
                 extra = value.keys() - allowed if allowed else list(value)
                 if fallback is _MISSING:
@@ -262,32 +181,40 @@ def _container(children: dict[Token, OperatorFn | None], own: OperatorFn | None,
                         state.dropped.append((_join(path, key), "unnamed"))
                         del value[key]
                 else:
-                    for key in extra:
-                        if not key_check(key, state):
-                            state.dropped.append((_join(path, key), UNSAFE_KEY))
-                            del value[key]
+                    bad = rejected(extra, state)
+                    if bad:
+                        for key in extra:
+                            if key in bad:
+                                state.dropped.append((_join(path, key), UNSAFE_KEY))
+                                del value[key]
                     if fallback is not KEEP:
-                        visit = [*visit, *((key, fallback, fallback_memo) for key in extra if key in value)]
-            if visit:
+                        later = [(key, fallback_rule) for key in extra if key in value]
+            # Visit the rules, or, when the dict has fewer fields than there are rules (a context
+            # that names every field some platform version sends), the fields: either way each
+            # field is looked up once. A memo (of a pure leaf operator, or of `keep`) is read here,
+            # so that a value seen before costs a lookup, not a call.
+            if len(value) >= len(transforms):
                 lookup = value.get
-                for key, fn, memo in visit:
-                    item = lookup(key, _MISSING)
-                    if item is _MISSING:
-                        continue
-                    if fn is None:
-                        del value[key]
-                        continue
-                    if memo is not None and (type(item) is str or type(item) is int):
-                        result = memo.get(item, _UNSEEN)
-                        if result is _UNSEEN:
-                            result = fn(item, state)
-                    else:
+                visit = [(key, item, rule) for key, rule in pairs if (item := lookup(key, _MISSING)) is not _MISSING]
+            else:
+                visit = [(key, item, rule) for key, item in value.items() if (rule := transform_of.get(key)) is not None]
+            if later:
+                visit += [(key, value[key], rule) for key, rule in later]
+            for key, item, (fn, memo) in visit:
+                if fn is None:
+                    del value[key]
+                    continue
+                if memo is not None and (type(item) is str or type(item) is int):
+                    result = memo.get(item, _UNSEEN)
+                    if result is _UNSEEN:
                         result = fn(item, state)
-                    if result is DROP:
-                        state.dropped.append((_join(path, key), "invalid_value"))
-                        del value[key]
-                    elif result is not item:
-                        value[key] = result
+                else:
+                    result = fn(item, state)
+                if result is DROP:
+                    state.dropped.append((_join(path, key), "invalid_value"))
+                    del value[key]
+                elif result is not item:
+                    value[key] = result
             return value
         if kind is list:
             out_list = []
@@ -316,19 +243,6 @@ def _container(children: dict[Token, OperatorFn | None], own: OperatorFn | None,
         return DROP
 
     return container
-
-
-def _decode_query(text: str) -> tuple[dict[str, Any], list[tuple[str, str]]]:
-    """A GET-parameter string as a dict (repeated keys become lists), and its pairs as parsed."""
-    pairs = parse_qsl(text, keep_blank_values=True)
-    decoded: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in decoded:
-            previous = decoded[key]
-            decoded[key] = previous + [value] if isinstance(previous, list) else [previous, value]
-        else:
-            decoded[key] = value
-    return decoded, pairs
 
 
 def _encode_query(decoded: dict[str, Any], original: str, pairs: list[tuple[str, str]]) -> str:
@@ -416,39 +330,6 @@ def _payload(root: OperatorFn | None) -> OperatorFn:
     return payload
 
 
-_NO_PAYLOAD = object()
-
-
-def decode_payload(value: Any = _NO_PAYLOAD) -> tuple[str, Any]:
-    """The encoding of an ``event`` payload and its decoded value, decided as ``_payload`` decides.
-
-    Encodings: ``dict``, ``list``, ``json-string``, ``query-string``, ``string`` (a plain string,
-    decoded as itself), ``scalar`` (a number or boolean), ``empty``, ``null``, ``missing`` (no
-    ``event`` key: call without VALUE) and ``unparseable`` (decoded as None). A JSON string that
-    repeats a key or nests too deep raises ``StrictJSONError``, as it rejects the line in a run.
-    """
-    if value is _NO_PAYLOAD:
-        return "missing", None
-    kind = type(value)
-    if kind is dict or kind is list:
-        return kind.__name__, value
-    if value is None:
-        return "null", None
-    if kind is not str:
-        return "scalar", value
-    text = value.strip()
-    if not text:
-        return "empty", value
-    if text[0] in "{[":
-        try:
-            return "json-string", strict_loads(text)
-        except orjson.JSONDecodeError:
-            return "unparseable", None
-    if "=" in text:
-        return "query-string", _decode_query(text)[0]
-    return "string", value
-
-
 def _empty_payload(value, state):
     if value is None:
         return None
@@ -465,22 +346,27 @@ def _empty_payload(value, state):
 Plan = Callable[[dict, EventState], dict]
 
 
-def _is_glob(pattern: str) -> bool:
-    return any(ch in pattern for ch in "*?[")
-
-
 @dataclass
 class CompiledPolicy:
-    """Plans for every event rule, and the resolver from (event_type, event_source) to a plan.
+    """Functions for every event rule, and the resolver from (event_type, event_source) to one.
 
-    Precedence: an exact name beats a glob; a rule with ``source`` beats one without; then the
-    first rule in the file. Exact names are a dict lookup; the globs that apply to one source are
-    joined, in precedence order, into one regular expression whose first matching branch wins.
+    RULES pairs each rule (anything with ``match``, ``source`` and ``action``: a plan's ``Rule``)
+    with its function. DISPATCH ranks their patterns (``anonymizer.lowering.dispatch``): an exact
+    name beats a glob; a rule with ``source`` beats one without; then the first rule in the file.
+    The globs that apply to one source are joined, in that order, into one regular expression
+    whose first matching branch wins.
     """
 
-    rules: list[tuple[EventRule, Plan | None]]
+    rules: list[tuple[Any, Plan | None]]
     unknown: Plan | None
+    dispatch: tuple[Match, ...] | None = None
     _globs: dict[str, tuple[re.Pattern[str] | None, list[int]]] = field(default_factory=dict)
+    _exact: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.dispatch is None:
+            self.dispatch = _dispatch(rule for rule, _ in self.rules)
+        self._exact_entries = tuple(m for m in self.dispatch if not m.glob)
 
     def outcome(self, index: int | None) -> tuple[Plan | None, str]:
         """The plan of the rule at INDEX (None: no rule) and the outcome (``anonymize``, ``drop``,
@@ -490,34 +376,39 @@ class CompiledPolicy:
         rule, plan = self.rules[index]
         return (None, "drop") if rule.action == "drop" else (plan, "anonymize")
 
-    def _candidates(self, source: str, globs: bool):
-        """Indexes of the rules that apply to SOURCE, in precedence order, with their patterns."""
-        ranked = sorted(
-            (rule.source is None, index)
-            for index, (rule, _) in enumerate(self.rules)
-            if rule.source is None or source in rule.source
-        )
-        for _, index in ranked:
-            patterns = [p for p in self.rules[index][0].match if _is_glob(p) == globs]
-            if patterns:
-                yield index, patterns
-
     def _glob_matcher(self, source: str) -> tuple[re.Pattern[str] | None, list[int]]:
         found = self._globs.get(source)
         if found is None:
             branches, owners = [], []
-            for index, patterns in self._candidates(source, globs=True):
-                for pattern in patterns:
-                    branches.append(f"(?P<g{len(owners)}>{fnmatch.translate(pattern)})")
-                    owners.append(index)
+            for entry in self.dispatch:
+                if entry.glob and (entry.source is None or source in entry.source):
+                    branches.append(f"(?P<g{len(owners)}>{fnmatch.translate(entry.pattern)})")
+                    owners.append(entry.rule)
             found = (re.compile("|".join(branches)) if branches else None, owners)
+            if len(self._globs) > 1000:
+                self._globs.clear()  # a source is whatever the input says: bounded
             self._globs[source] = found
+        return found
+
+    def _exact_names(self, source: str) -> dict[str, int]:
+        """Exact event names that apply to SOURCE, each with the index of the first rule (in
+        precedence order) that names it: one dict lookup instead of a walk over the rules."""
+        found = self._exact.get(source)
+        if found is None:
+            found = {}
+            for entry in self._exact_entries:
+                if entry.source is None or source in entry.source:
+                    found.setdefault(entry.pattern, entry.rule)
+            if len(self._exact) > 1000:
+                self._exact.clear()  # sources are a handful; bounded all the same
+            self._exact[source] = found
         return found
 
     def rule_index(self, event_type: str, source: str) -> int | None:
         """The index in ``rules`` of the rule that applies to this event type and source, or None."""
-        for index, patterns in self._candidates(source, globs=False) if event_type[:1] != "/" else ():
-            if event_type in patterns:
+        if event_type[:1] != "/":  # a URL event type is matched by globs only
+            index = self._exact_names(source).get(event_type)
+            if index is not None:
                 return index
         matcher, owners = self._glob_matcher(source)
         match = matcher.match(event_type) if matcher is not None else None
@@ -529,43 +420,95 @@ class CompiledPolicy:
         return self.outcome(self.rule_index(event_type, source))
 
 
-def compile_policy(policy: Policy, pseudonymizer: Pseudonymizer, roster: Roster | None = None) -> CompiledPolicy:
-    """Turn POLICY into plans under the key held by PSEUDONYMIZER, finding ROSTER's people in text."""
-    identities = {name: Identity(name, rule.format, rule.prefix, rule.case == "insensitive") for name, rule in policy.identities.items()}
-    ctx = BuildContext(pseudonymizer=pseudonymizer, identities=identities, roster=roster, roster_rules=policy.roster)
-    built: dict = {}
-    # Keys that are data are checked with the default text scrubber, whatever the policy does
-    # with text (a policy that drops text still copies the keys of the dicts it keeps).
-    key_check = key_checker(REGISTRY["scrub_text"].build(REGISTRY["scrub_text"].Params(), ctx))
+class _Builder:
+    """Turns the nodes of a plan into functions; fields that share an operator and its
+    parameters share one function, and so its memo (a username in ten places)."""
 
-    def plan_for(envelope_rules: dict[str, FieldRule], payload_fn: OperatorFn, where: str) -> Plan:
-        tree = _build_tree(envelope_rules, where)
-        tree.children["event"] = _Node(fn=payload_fn)
-        root = _Compiler(ctx, where, built, key_check).node(tree, "")
-        return root
+    def __init__(self, ctx: BuildContext, key_check=None) -> None:
+        self.ctx = ctx
+        self._built: dict[tuple[str, bytes], OperatorFn] = {}
+        self.key_check = key_check if key_check is not None else _all_keys
 
-    compiled_rules = []
-    for index, rule in enumerate(policy.events):
-        where = f"{policy.source}: events[{index}]"
-        if rule.action == "drop":
-            compiled_rules.append((rule, None))
-            continue
-        if rule.action == "envelope":
-            payload_fn = _empty_payload
-        else:
-            payload_rules = dict(rule.fields)
-            if rule.payload is not None:
-                if rule.payload.when:
-                    raise PolicyError(f"{where}: payload: 'when' applies to a field beside the fields it names, not to the whole payload")
-                payload_tree = _build_tree(payload_rules, where)
-                payload_tree.rule = rule.payload
+    def op(self, op: Op) -> OperatorFn:
+        if op.apply == "copy":
+            return KEEP  # copied without a call
+        signature = (op.op, orjson.dumps(op.params, option=orjson.OPT_SORT_KEYS))
+        built = self._built.get(signature)
+        if built is None:
+            built = _operator(op, self.ctx)
+            if op.apply == "leaves":
+                built = _map_leaves(built, memoize=op.memo, key_check=self.key_check)
+            self._built[signature] = built
+        return built
+
+    def node(self, node) -> OperatorFn | None:
+        kind = type(node)
+        if kind is Op:
+            return self.op(node)
+        if kind is Container:
+            return self.container(node)
+        if kind is Skip:
+            return None  # dropped by rule: skipped without being counted
+        if kind is Decode:
+            return _decoder(node.encoding, self.node(node.value), "")
+        if kind is Payload:
+            return _payload(self.node(node.value) if node.value is not None else None)
+        if kind is EmptyPayload:
+            return _empty_payload
+        raise PolicyError(f"plan: unknown node {kind.__name__}")
+
+    def container(self, node: Container) -> OperatorFn:
+        own = self.node(node.own) if node.own is not None else None
+        children: dict[Token, OperatorFn | None] = {}
+        cases: dict[Token, tuple] = {}
+        for key in node.keys:
+            if type(key.rule) is Cases:
+                # ((condition, function or None for a drop), ...), in order
+                cases[key.key] = tuple((tuple(case.when.items()) if case.when else (), self.node(case.rule)) for case in key.rule.cases)
+                children[key.key] = KEEP  # the cases have ruled it before the container runs
             else:
-                payload_tree = _build_tree(payload_rules, where) if payload_rules else None
-            root = _Compiler(ctx, where, built, key_check).node(payload_tree, "event") if payload_tree is not None else None
-            payload_fn = _payload(root)
-        envelope_rules = {**policy.envelope, **rule.envelope}
-        compiled_rules.append((rule, plan_for(envelope_rules, payload_fn, where)))
-    unknown = plan_for(policy.envelope, _empty_payload, f"{policy.source}: envelope") if policy.unknown_events == "envelope" else None
-    # Build the envelope once even when unknown events are dropped, so that its errors surface at load time.
-    plan_for(policy.envelope, _empty_payload, f"{policy.source}: envelope")
-    return CompiledPolicy(rules=compiled_rules, unknown=unknown)
+                children[key.key] = self.node(key.rule)
+        children.update((item.index, self.node(item.rule)) for item in node.items)
+        if node.any is not None:
+            children[WILDCARD] = self.node(node.any)
+        container = _container(children, own, node.path, self.key_check)
+        conditions = {key.key: key.when for key in node.keys if key.when}
+        return _conditional(container, conditions, node.path, "plan", cases) if conditions or cases else container
+
+
+def _operator(op: Op, ctx: BuildContext) -> OperatorFn:
+    """The operator's own function for OP's parameters."""
+    operator = REGISTRY.get(op.op)
+    if operator is None:
+        raise PolicyError(f"plan: unknown operator {op.op!r}: expected one of {sorted(REGISTRY)}")
+    try:
+        return operator.build(operator.Params.model_validate(op.params), ctx)
+    except KeyError as exc:
+        raise PolicyError(f"plan: operator {op.op!r}: unknown identity {exc.args[0]!r}") from None
+
+
+class _Compiler(_Builder):
+    """One field rule at a time (lowered, then built): how the tests of operators build them."""
+
+    def __init__(self, ctx: BuildContext, where: str = "", built: dict | None = None, key_check=None) -> None:
+        super().__init__(ctx, key_check)
+
+    def operator(self, rule, path: str = "") -> OperatorFn:
+        return self.op(lower_op(rule.op, rule.params))
+
+
+def build_policy(plan: PlanData, pseudonymizer: Pseudonymizer, roster: Roster | None = None) -> CompiledPolicy:
+    """The functions PLAN describes, under the key held by PSEUDONYMIZER, finding ROSTER's people
+    in text. Reads the plan and nothing else."""
+    identities = {name: Identity(name, ns.format, ns.prefix, ns.fold) for name, ns in plan.namespaces.items()}
+    ctx = BuildContext(pseudonymizer=pseudonymizer, identities=identities, roster=roster, roster_rules=RosterRules.model_validate(plan.roster))
+    key_check = key_checker(_operator(plan.data_keys, ctx))
+    builder = _Builder(ctx, key_check)
+    rules = [(rule, builder.node(plan.tree(rule)) if rule.action != "drop" else None) for rule in plan.rules]
+    unknown = builder.node(plan.tree(plan.fallback)) if plan.fallback.action == "envelope" else None
+    return CompiledPolicy(rules=rules, unknown=unknown, dispatch=plan.dispatch)
+
+
+def compile_policy(policy: Policy, pseudonymizer: Pseudonymizer, roster: Roster | None = None) -> CompiledPolicy:
+    """Turn POLICY into functions under the key held by PSEUDONYMIZER, finding ROSTER's people in text."""
+    return build_policy(lower(policy), pseudonymizer, roster)

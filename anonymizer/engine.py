@@ -13,9 +13,10 @@ from typing import Any, Iterable
 
 import orjson
 
-from .compiler import CompiledPolicy, compile_policy
+from .compiler import CompiledPolicy, build_policy
 from .keys import Key
 from .lines import event_key, parse_line
+from .lowering import lower
 from .operators import EventState
 from .outcomes import (
     AccountingError,
@@ -74,7 +75,8 @@ class Anonymizer:
         self.policy = policy
         self.key = key
         self.roster = roster
-        self._compiled = compile_policy(policy, Pseudonymizer(key), roster)
+        self.plan = lower(policy)  # the policy as data (``anonymizer.plan``): what the batches execute
+        self._compiled = build_policy(self.plan, Pseudonymizer(key), roster)
         self._routes: dict[tuple[str, str], RuleRoute] = {}
         self._keys: dict[tuple, Route] = {}  # by the raw course id and day, as events carry them
         self._values: dict[tuple[str, str | None, str | None], Route] = {}  # by their values

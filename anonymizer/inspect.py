@@ -18,10 +18,10 @@ from typing import Any, Iterable
 
 import orjson
 
-from .compiler import decode_payload, safe_key
 from .inputs import collect_inputs, open_lines
 from .lines import event_key, parse_line
 from .outcomes import RejectReason
+from .plan import decode_payload, safe_key
 from .strictjson import StrictJSONError
 from .stats import RejectionList, event_type_label
 

@@ -37,7 +37,7 @@ from functools import lru_cache
 from importlib import resources
 from typing import Callable
 
-import ahocorasick
+import ahocorasick_rs
 
 from .detectors import EMAIL_PATTERN
 
@@ -126,7 +126,10 @@ class PeopleFinder:
         self.common = frozenset(common)
         self.all_usernames = rules.usernames == "all"
         self.id_pattern = (
-            re.compile(rf"(?<![\w.,\-/:+$€£#@])[1-9]\d{{{rules.user_id_min_digits - 1},}}(?![\w]|[.,\-/:]\d)")
+            # verify's reading of a user id in text: digits not glued to a letter or digit, after
+            # nothing that makes them part of a decimal, a price or a handle, and not followed by
+            # another number's separator and digit (a date, a time, a decimal).
+            re.compile(rf"(?<![^\W_])(?<![.\-+$#@:])(?<!\d,)[1-9]\d{{{rules.user_id_min_digits - 1},}}(?![^\W_])(?![.,\-:]\d)")
             if rules.user_id_min_digits > 0 and roster.by_id
             else None
         )
@@ -203,26 +206,32 @@ class PeopleFinder:
                 folded = fold(unicodedata.normalize("NFC", username))
                 if self.all_usernames or self.identifying(folded.strip("_-.")):
                     add(" " + _words(folded) + " ", USERNAME, folded, username)
+                    core = folded.strip("_-.")
+                    if core != folded and core:
+                        # ``_ann_`` glued to letters (``x_ann_y``): its core is keyed, and a hit
+                        # counts when the edges around the core are the username's own.
+                        add(" " + _words(core) + " ", USERNAME, folded, username)
             for email in person.emails:
                 # The email detector runs first and finds every well-formed address (also with
                 # %40 for @); only the addresses it would miss need keys of their own.
                 if not EMAIL_PATTERN.fullmatch(email):
                     folded = fold(email)
                     add(" " + _words(folded) + " ", EMAIL, folded)
-        automaton = ahocorasick.Automaton()
-        # Value: (key length, whether the key carries boundary spaces, is it a name, other entries).
+        # Value of each key, by its index: (whether the key carries boundary spaces, is it a
+        # name, other entries).
+        keys: list[str] = []
+        values: list[tuple[bool, bool, tuple]] = []
         for key in names:
             if key not in others:
-                automaton.add_word(key, (len(key), key[0] == " ", True, ()))
+                keys.append(key)
+                values.append((key[0] == " ", True, ()))
         for key, entries in others.items():
             listed = tuple((kind, verify, canonical) for (kind, verify), canonical in entries.items())
-            automaton.add_word(key, (len(key), key[0] == " ", key in names, listed))
-        self.keys = len(automaton)
-        if self.keys:
-            automaton.make_automaton()
-            self._automaton = automaton
-        else:
-            self._automaton = None
+            keys.append(key)
+            values.append((key[0] == " ", key in names, listed))
+        self.keys = len(keys)
+        self._values = values
+        self._automaton = ahocorasick_rs.AhoCorasick(keys, matchkind=ahocorasick_rs.MatchKind.Standard) if keys else None
 
     # ---------------------------------------------------------------- matching
 
@@ -247,11 +256,14 @@ class PeopleFinder:
             folded = fold(text)
             padded = " " + _words(folded) + " "
             length = len(text)
-            for end, (size, spaced, is_name, entries) in self._automaton.iter(padded):
+            values = self._values
+            # Offsets in PADDED are one more than in TEXT (its leading space).
+            for index, start, stop in self._automaton.find_matches_as_indexes(padded, overlapping=True):
+                spaced, is_name, entries = values[index]
                 if spaced:
-                    start, stop = end - size + 1, end - 1  # the key's inner span, in TEXT's offsets
+                    stop -= 2  # the key's inner span, in TEXT's offsets
                 else:
-                    start, stop = end - size, end
+                    start, stop = start - 1, stop - 1
                 if start < 0 or stop > length or start >= stop:
                     continue
                 if start > 0 and stop < length and text[start - 1] == "[" and text[stop] == "]" and f"[{text[start:stop]}]" in _PLACEHOLDER_TEXT:
@@ -263,6 +275,11 @@ class PeopleFinder:
                         if kind == USERNAME and not stands_alone(text, start, stop):
                             continue
                         hits.append((start, stop, kind, canonical))
+                    elif kind == USERNAME and len(verify) > stop - start:
+                        lead = len(verify) - len(verify.lstrip("_-."))
+                        begin, finish = start - lead, start - lead + len(verify)
+                        if begin >= 0 and folded[begin:finish] == verify and stands_alone(text, begin, finish):
+                            hits.append((begin, finish, kind, canonical))
         if user_ids and self.id_pattern is not None and _DIGIT.search(text):
             by_id = self.roster.by_id
             for match in self.id_pattern.finditer(text):
@@ -316,19 +333,12 @@ class PeopleFinder:
 
 
 def stands_alone(text: str, start: int, stop: int) -> bool:
-    """A username at TEXT[start:stop] that is not part of a longer handle or word: what the
-    lookarounds of ``scrub_text.username_pattern`` require (``\\w`` is ``isalnum`` or ``_``)."""
-    if start > 0:
-        before = text[start - 1]
-        if before.isalnum() or before in "_-.":
-            return False
-    if stop < len(text):
-        after = text[stop]
-        if after.isalnum() or after in "_-":
-            return False
-        if after == "." and stop + 1 < len(text) and (text[stop + 1].isalnum() or text[stop + 1] == "_"):
-            return False
-    return True
+    """A username at TEXT[start:stop] that is not glued to a letter or digit: what the
+    lookarounds of ``scrub_text.username_pattern`` require, and the boundary ``verify`` uses.
+    Punctuation (``_``, ``.``, ``-`` included) around a username does not hide it."""
+    if start > 0 and text[start].isalnum() and text[start - 1].isalnum():
+        return False
+    return not (stop < len(text) and text[stop - 1].isalnum() and text[stop].isalnum())
 
 
 def _resolve(hits: list[tuple[int, int, str, str | None]]) -> list[tuple[int, int, str, str | None]]:

@@ -29,7 +29,9 @@ class FieldRule(BaseModel):
     """What happens to one field: an operator with its parameters, or a nested decode.
 
     Written as an operator name (``keep``), a mapping (``{op: pseudonymize, identity: username}``),
-    or a decode (``{decode: json, fields: {...}}``) for strings that hold JSON or a query string.
+    a decode (``{decode: json, fields: {...}}``) for strings that hold JSON or a query string, or
+    a list of cases, rules with ``when``: the first whose condition holds applies (the last may
+    leave out ``when``: it applies otherwise), and with none the field is dropped.
     """
 
     model_config = ConfigDict(extra="allow")
@@ -40,6 +42,8 @@ class FieldRule(BaseModel):
     # Apply this rule only when each named sibling field equals one of the listed values;
     # otherwise the field is dropped (counted as `condition_not_met`).
     when: dict[str, list[str | int | float | bool | None]] | None = None
+    # Written as a list: one rule per case, each with its own `when`.
+    cases: list[FieldRule] | None = None
     _params: BaseModel | None = PrivateAttr(default=None)
 
     @model_validator(mode="before")
@@ -47,6 +51,8 @@ class FieldRule(BaseModel):
     def _from_name(cls, data: Any) -> Any:
         if isinstance(data, str):
             return {"op": data}
+        if isinstance(data, list):
+            return {"cases": data}
         if data is None:
             raise ValueError("a rule is required here: an operator name such as 'keep' or 'drop', or a mapping with 'op'")
         return data
@@ -65,6 +71,8 @@ class FieldRule(BaseModel):
     @model_validator(mode="after")
     def _check(self) -> FieldRule:
         extra = dict(self.model_extra or {})
+        if self.cases is not None:
+            return self._check_cases(extra)
         if self.decode is not None:
             if self.op is not None or extra:
                 raise ValueError("a 'decode' rule takes only 'fields' (the rules for the decoded value)")
@@ -84,6 +92,18 @@ class FieldRule(BaseModel):
         except ValidationError as exc:
             problems = "; ".join(_describe(err) for err in exc.errors())
             raise ValueError(f"operator {self.op!r}: {problems}") from None
+        return self
+
+    def _check_cases(self, extra: dict) -> FieldRule:
+        if self.op is not None or self.decode is not None or self.when is not None or extra:
+            raise ValueError("a list of cases takes nothing beside it: each case is a rule with its own 'when'")
+        if not self.cases:
+            raise ValueError("a list of cases needs at least one rule")
+        for number, case in enumerate(self.cases):
+            if case.cases is not None or case.decode is not None:
+                raise ValueError(f"case {number}: a case is an operator rule, not a list or a decode")
+            if case.when is None and number != len(self.cases) - 1:
+                raise ValueError(f"case {number}: only the last case may leave out 'when' (it applies when no other does)")
         return self
 
     @property
@@ -230,6 +250,8 @@ def _all_rules(policy: Policy):
 
     def one(rule: FieldRule, where: tuple):
         yield where, rule
+        for number, case in enumerate(rule.cases or ()):
+            yield from one(case, where + (number,))
         if rule.fields:
             yield from walk(rule.fields, where + ("fields",))
 
@@ -313,12 +335,20 @@ def _replace_operators(data: dict, replacements: dict[str, str]) -> None:
     def swap(rule: Any) -> Any:
         if isinstance(rule, str):
             return replacements.get(rule, rule)
+        if isinstance(rule, list):  # cases keep their conditions: each swaps its operator
+            return [swap_case(case) for case in rule]
         if isinstance(rule, dict):
             if isinstance(rule.get("op"), str) and rule["op"] in replacements:
                 return {"op": replacements[rule["op"]]}
             if isinstance(rule.get("fields"), dict):
                 return {**rule, "fields": {path: swap(r) for path, r in rule["fields"].items()}}
         return rule
+
+    def swap_case(rule: Any) -> Any:
+        swapped = swap(rule)
+        if isinstance(rule, dict) and "when" in rule and isinstance(swapped, dict):
+            return {**swapped, "when": rule["when"]}
+        return swapped
 
     for section in ("envelope",):
         if isinstance(data.get(section), dict):
@@ -339,10 +369,26 @@ def _resolve_base(name: str, source: str) -> tuple[bytes, str]:
     candidate = Path(name)
     if not candidate.is_absolute() and Path(source).is_file():
         candidate = Path(source).parent / candidate
+    if not candidate.is_file():
+        raise PolicyError(f"{source}: extends: {name!r} is neither a built-in policy nor a regular file")
     try:
-        return candidate.read_bytes(), str(candidate)
+        return _read_policy_file(candidate), str(candidate)
     except OSError:
         raise PolicyError(f"{source}: extends: {name!r} is neither a built-in policy nor a readable file") from None
+
+
+# A policy is a page or two of YAML; a bigger file is a wrong path, not a policy.
+MAX_POLICY_BYTES = 4 << 20
+
+
+def _read_policy_file(path: Path) -> bytes:
+    """A policy file's bytes, refusing one larger than MAX_POLICY_BYTES (checked while reading,
+    so a file that grows or never ends cannot make a run read forever)."""
+    with path.open("rb") as handle:
+        text = handle.read(MAX_POLICY_BYTES + 1)
+    if len(text) > MAX_POLICY_BYTES:
+        raise PolicyError(f"{path}: larger than {MAX_POLICY_BYTES >> 20} MiB; is this a policy file?")
+    return text
 
 
 def _where(source: str) -> str:
@@ -417,7 +463,7 @@ def load_policy(name_or_path: str | Path = "research") -> Policy:
     path = Path(name_or_path)
     if path.is_file():
         try:
-            text = path.read_bytes()
+            text = _read_policy_file(path)
         except OSError as exc:
             raise PolicyError(f"{path}: cannot read the policy ({exc.strerror})") from None
         return parse_policy(text, str(path))

@@ -13,15 +13,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
-from .compiler import CompiledPolicy, _build_tree, _holds, _join, _Node, decode_payload
+from .compiler import CompiledPolicy, _holds
 from .engine import Anonymizer
 from .inputs import collect_inputs, open_lines
 from .inspect import string_kind
 from .keys import generate_key
 from .lines import event_key, parse_line
 from .outcomes import LineOutcome, Outcome, RejectReason
-from .paths import WILDCARD
-from .policy import EventRule, FieldRule, Policy
+from .plan import Cases, Container, Decode, Node, Op, Payload, Rule, decode_payload, join_path
+from .policy import Policy
 from .strictjson import StrictJSONError
 
 FORMAT_VERSION = 1
@@ -35,7 +35,7 @@ SAMPLE_BATCH_LINES = 10_000  # lines per batch through the core
 _LATE_REJECTIONS = (RejectReason.DUPLICATE_KEY, RejectReason.TOO_DEEP)
 
 
-def describe_rule(rule: EventRule) -> str:
+def describe_rule(rule: Rule) -> str:
     """A rule as its author wrote it: its patterns, and its source and action when given."""
     shown = rule.match[:MAX_PATTERNS_SHOWN]
     text = ", ".join(shown) + (f" … ({len(rule.match) - len(shown)} more)" if len(rule.match) > len(shown) else "")
@@ -51,7 +51,7 @@ class PolicyCheck:
     """The result of checking a policy, with or without a sample."""
 
     policy: Policy
-    rules: list[EventRule]
+    rules: list[Rule]
     sampled: bool = False
     inputs: list[tuple[str, int]] = field(default_factory=list)  # (name, lines)
     lines: int = 0
@@ -138,8 +138,8 @@ class PolicyCheck:
                 "kept_free_text": self.kept_free_text,
                 "dropped_fields": self.dropped_fields(),
                 "unused_rules": [
-                    {"index": index, "rule": f"events[{index}]", "match": self.rules[index].match, "source": self.rules[index].source,
-                     "action": self.rules[index].action}
+                    {"index": index, "rule": f"events[{index}]", "match": list(self.rules[index].match),
+                     "source": _listed(self.rules[index].source), "action": self.rules[index].action}
                     for index in self.unused_rules
                 ],  # fmt: skip
                 "event_types": {label: dict(sorted(c.items())) for label, c in sorted(self.event_types.items())},
@@ -148,16 +148,20 @@ class PolicyCheck:
         return report
 
 
+def _listed(items: tuple | None) -> list | None:
+    return list(items) if items is not None else None
+
+
 class PolicyChecker:
-    """Checks POLICY: compiling it validates it; ``add_lines`` runs sample lines through the
-    core's batch function, as a run would, and counts what happened to them."""
+    """Checks POLICY: lowering it to a plan validates it; ``add_lines`` runs sample lines through
+    the core's batch function, as a run would, and counts what happened to them."""
 
     def __init__(self, policy: Policy) -> None:
         # A throwaway key: pseudonyms are computed (so that operators run as in a real run) and discarded.
         self.anonymizer = Anonymizer(policy, generate_key())
+        self.plan = self.anonymizer.plan
         self.compiled: CompiledPolicy = self.anonymizer.compiled
-        self.result = PolicyCheck(policy=policy, rules=[rule for rule, _ in self.compiled.rules])
-        self._kept_trees: dict[int, tuple[_Node, _Node | None]] = {}
+        self.result = PolicyCheck(policy=policy, rules=list(self.plan.rules))
         self._fields: Counter = Counter()
 
     def add_line(self, line: bytes) -> None:
@@ -196,18 +200,10 @@ class PolicyChecker:
 
     def _find_kept_text(self, event: dict, index: int, label: str) -> None:
         """Count the free-form strings of EVENT that a ``keep`` rule would copy verbatim."""
-        trees = self._kept_trees.get(index)
-        if trees is None:
-            rule = self.result.rules[index]
-            where = f"events[{index}]"
-            envelope = _build_tree({**self.result.policy.envelope, **rule.envelope}, where)
-            payload = _build_tree(dict(rule.fields), where) if rule.action == "anonymize" else None
-            if payload is not None and rule.payload is not None:
-                payload.rule = rule.payload
-            trees = self._kept_trees[index] = (envelope, payload)
-        envelope, payload = trees
+        rule = self.plan.rules[index]
         found: list[str] = []
-        _kept_walk(envelope, {k: v for k, v in event.items() if k != "event"}, "", found)
+        _kept_walk(self.plan.envelopes[rule.envelope], {k: v for k, v in event.items() if k != "event"}, "", found)
+        payload = rule.payload.value if type(rule.payload) is Payload else None
         if payload is not None and "event" in event:
             _, decoded = decode_payload(event["event"])
             if decoded is not None:
@@ -246,45 +242,72 @@ def free_form(value: str) -> bool:
     return string_kind(value) in ("text", "long-text")
 
 
-def _kept_strings(value: Any, path: str, found: list[str]) -> None:
+def _kept_strings(value: Any, path: str, found: list[str], unshaped: bool = False) -> None:
+    """Note PATH in FOUND for a free-form string under VALUE, or, when UNSHAPED (a ``keep`` whose
+    shape is ``scalar`` or ``any``), for any string: nothing says what a person may type there."""
     if type(value) is str:
-        if free_form(value):
+        if free_form(value) or (unshaped and value):
             found.append(path)
     elif type(value) is dict:
         for key, item in value.items():
-            _kept_strings(item, _join(path, key), found)
+            _kept_strings(item, join_path(path, key), found, unshaped)
     elif type(value) is list:
         for position, item in enumerate(value):
-            _kept_strings(item, _join(path, position), found)
+            _kept_strings(item, join_path(path, position), found, unshaped)
+
+
+def _unshaped(node: Op) -> bool:
+    shape = node.params.get("shape") or ()
+    return "scalar" in shape or "any" in shape
 
 
 _ABSENT = object()
 
 
-def _kept_walk(node: _Node, value: Any, path: str, found: list[str]) -> None:
-    """Follow VALUE through the rule tree as the compiled policy does, and note in FOUND the path
-    of every free-form string that a ``keep`` rule (``authored`` keeps aside) copies."""
-    rule: FieldRule | None = node.rule
-    if rule is not None and rule.decode is not None:
+def _copies_free_text(node: Node | None) -> bool:
+    return type(node) is Op and node.op == "keep" and not node.params.get("authored", False)
+
+
+def _kept_walk(node: Node | None, value: Any, path: str, found: list[str], own_when: dict | None = None) -> None:
+    """Follow VALUE through a plan's field tree as a run does, and note in FOUND the path of
+    every free-form string that a ``keep`` rule (``authored`` keeps aside) copies. OWN_WHEN: the
+    condition of the node's own rule, which the fields it covers are read under."""
+    if type(node) is Container and type(node.own) is Decode:
+        node = node.own
+    if type(node) is Decode:
         if type(value) is str:
-            _, value = decode_payload(value) if rule.decode == "json" else ("", None)
+            _, value = decode_payload(value) if node.encoding == "json" else ("", None)
         if value is not None:
-            _kept_walk(_build_tree(rule.fields, "decode"), value, path, found)
+            _kept_walk(node.value, value, path, found)
         return
-    if not node.children or not isinstance(value, (dict, list)):
-        if rule is not None and rule.op == "keep" and not getattr(rule.params, "authored", False):
-            _kept_strings(value, path, found)
+    if type(node) is not Container or not isinstance(value, (dict, list)):
+        own = node.own if type(node) is Container else node
+        if _copies_free_text(own):
+            _kept_strings(value, path, found, _unshaped(own))
         return
-    items = value.items() if type(value) is dict else enumerate(value)
-    for key, item in items:
-        child = node.children.get(key) or node.children.get(WILDCARD)
-        if child is None and rule is not None:
-            child = _Node(rule=rule)
-        when = child.rule.when if child is not None and child.rule is not None else None
-        if when and not all(_holds(value.get(sibling, _ABSENT), allowed) for sibling, allowed in when.items()):
+    keys = {key.key: key for key in node.keys}
+    items = {item.index: item.rule for item in node.items}
+    pairs = value.items() if type(value) is dict else enumerate(value)
+    for key, item in pairs:
+        named = keys.get(key) if type(key) is str else None
+        child, when, child_when = None, None, None
+        if named is not None:
+            child, when, child_when = named.rule, named.when, named.when
+        elif type(key) is int and key in items:
+            child = items[key]
+        elif node.any is not None:
+            child = node.any
+        elif node.own is not None:
+            child, when = node.own, own_when
+        if when and not (type(value) is dict and all(_holds(value.get(sibling, _ABSENT), allowed) for sibling, allowed in when.items())):
             continue  # dropped by its condition, as in a run
+        if type(child) is Cases:
+            case = next((c for c in child.cases if not c.when or all(_holds(value.get(s, _ABSENT), a) for s, a in c.when.items())), None)
+            if case is None:
+                continue  # no case holds: dropped, as in a run
+            child = case.rule
         if child is not None:
-            _kept_walk(child, item, _join(path, key), found)
+            _kept_walk(child, item, join_path(path, key), found, child_when)
 
 
 def check_policy(policy: Policy, samples: list[Path] | None = None) -> PolicyCheck:
@@ -334,8 +357,9 @@ def format_check(check: PolicyCheck, *, strict: bool = False, strict_fields: boo
     if kept:
         paths = sum(len(p) for p in kept.values())
         out.append(
-            f"WARNING kept fields that held free text (copied verbatim by 'keep'; scrub them, or mark "
-            f"course or platform text with 'authored: true'): {paths} path(s) in {len(kept)} event type(s)"
+            f"WARNING kept fields that held free text, or strings under a 'keep' of shape scalar or any (copied "
+            f"verbatim; scrub them, name their shape, or mark course or platform text with 'authored: true'): "
+            f"{paths} path(s) in {len(kept)} event type(s)"
         )
         out.extend(_table((label, path, count) for label, by_path in kept.items() for path, count in by_path.items()))
     else:

@@ -7,15 +7,16 @@ silently (``{"setting": "email", ..., "setting": "time_zone"}`` would let a fiel
 ``StrictJSONError`` naming the reason (``duplicate_key``, ``too_deep``); text that is not JSON
 raises ``orjson.JSONDecodeError`` as before.
 
-Both checks share one pass over the text, which keeps only its ``{``, ``[`` and ``:`` bytes.
+Both checks share one pass over the text, which keeps only its ``{``, ``[``, ``:`` and ``\`` bytes.
 Depth: a value nests at most as many containers as its text holds ``{`` and ``[`` bytes, so only a
 text with more than ``MAX_DEPTH`` of them is walked. Duplicate keys: in JSON text every key is
 followed by exactly one colon, and every other colon lies inside a string. orjson writes the
 parsed value back with one colon after each key and the colons of every string as they are, so
 the text holds as many colons as orjson's rewriting exactly when no string was lost, that is when
 no key was repeated (a repeated key and its first value are what orjson drops). This holds when
-the text writes its colons as colons: when a ``\u003a`` escape may be present, or the counts
-differ, the text is parsed again with the standard library, which sees every key.
+the text writes its colons as colons: when a ``\u003a`` escape may be present (only a text
+with a backslash is searched for one), or the counts differ, the text is parsed again with the
+standard library, which sees every key.
 """
 
 from __future__ import annotations
@@ -32,8 +33,8 @@ MAX_DEPTH = 64
 DUPLICATE_KEY = "duplicate_key"
 TOO_DEEP = "too_deep"
 
-# Every byte but the three that the checks count.
-_NOT_MARKS = bytes(b for b in range(256) if b not in b"{[:")
+# Every byte but the three that the checks count, and the backslash that starts an escape.
+_NOT_MARKS = bytes(b for b in range(256) if b not in b"{[:\\")
 
 
 class StrictJSONError(ValueError):
@@ -61,7 +62,8 @@ def check(text: bytes | str, value: Any) -> None:
     marks = text.translate(None, _NOT_MARKS)  # one pass; the counts below run on a few bytes
     if marks.count(b"{") + marks.count(b"[") > MAX_DEPTH:
         count_keys(value)  # raises when too deep
-    if marks.count(b":") != orjson.dumps(value).count(b":") or b"\\u003" in text:
+    # A backslash among the marks says an escape may be present; only then is it looked for.
+    if marks.count(b":") != orjson.dumps(value).count(b":") or (b"\\" in marks and b"\\u003" in text):
         _exact_duplicate_check(text)
 
 

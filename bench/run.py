@@ -11,7 +11,7 @@ Everything is measured in one run on the same data, so the ratios hold whatever 
 * the same with every core (``--jobs N``), and the output checked byte-identical to one worker;
 * peak resident memory of the main process and of any worker.
 
-Usage: ``python bench/run.py [--events N] [--seed S] [--roster-size R] [--out DIR]``. It prints a
+Usage: ``python bench/run.py [--events N] [--seed S] [--roster-size R] [--out DIR] [--only-run]``. It prints a
 table and writes the figures as JSON to ``DIR/bench-<commit>.json`` for comparison across commits.
 Further measurements (verification speed, text accuracy) are added when their modules exist.
 """
@@ -122,6 +122,7 @@ def main() -> None:
     parser.add_argument("--roster-size", type=int, default=50_000)
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--out", type=Path, default=BENCH / "out")
+    parser.add_argument("--only-run", action="store_true", help="measure the runs only, not verification speed and text accuracy (minutes)")
     args = parser.parse_args()
     workdir = args.out
     workdir.mkdir(parents=True, exist_ok=True)
@@ -157,7 +158,7 @@ def main() -> None:
     one, every = results["runs"]["one"], results["runs"]["all"]
     results["scaling_per_core"] = every["events_per_s"] / one["events_per_s"] / args.jobs
 
-    for extra_bench in ("verify_bench", "eval_text"):
+    for extra_bench in () if args.only_run else ("verify_bench", "eval_text"):
         module_path = BENCH / f"{extra_bench}.py"
         if module_path.exists():
             sys.path.insert(0, str(BENCH))

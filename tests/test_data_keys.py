@@ -20,10 +20,25 @@ def _problem_check(answers: dict, **extra) -> dict:
             "event": {"problem_id": "block-v1:X+Y+Z+type@problem+block@p1", "answers": answers, "grade": 1, "max_grade": 2, **extra}}
 
 
-@pytest.mark.parametrize("key", [f"{HEX}_2_1", f"input_{HEX}_2_1[]", "i4x-edX-DemoX-problem-Sample_2_1", "input_i4x-edX-E929-problem-17de_2_1",
-                                 "block-v1:X+Y+Z+type@problem+block@p1", "12", "correctness", f'"input_{HEX}_2_1'])
+@pytest.mark.parametrize("key", [f"{HEX}_2_1", f"input_{HEX}_2_1[]", "12", "correctness", f'"input_{HEX}_2_1'])
 def test_platform_keys_are_safe_as_they_are(key):
     assert key_shape(key) == 0
+
+
+STRUCTURED = ["i4x-edX-DemoX-problem-Sample_2_1", "input_i4x-edX-E929-problem-17de_2_1", "block-v1:X+Y+Z+type@problem+block@p1"]
+
+
+@pytest.mark.parametrize("key", STRUCTURED)
+def test_ids_whose_parts_an_author_chose_are_checked_as_text(key):
+    assert key_shape(key) == 1
+
+
+def test_an_authored_id_is_kept_unless_it_holds_a_known_person(research, key):
+    roster = Roster([Person("530114", ("ann_lee",), (), ())])
+    anonymizer = Anonymizer(research, key, roster)
+    answers = {k: "choice_1" for k in STRUCTURED} | {"i4x-edX-DemoX-problem-Sample_ann_lee_2_1": "mine"}
+    out = anonymizer.anonymize_event(_problem_check(answers))
+    assert out["event"]["answers"] == {k: "choice_1" for k in STRUCTURED}
 
 
 @pytest.mark.parametrize("key", ["zelda@example.org", "Zelda Quintero", "x" * 80, "tel:+1 555 0100"])
@@ -74,13 +89,13 @@ def test_team_ids_are_pseudonymized_and_course_user_tags_scrubbed(research, key)
 POLICY = b"""
 name: kept
 envelope:
-  event_type: keep
+  event_type: {op: keep, shape: word}
 events:
   - match: edx.forum.*
     fields:
-      body: keep
+      body: {op: keep, shape: any}
       title: {op: keep, authored: true}
-      id: keep
+      id: {op: keep, shape: hex_id}
 """
 
 

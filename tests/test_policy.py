@@ -475,3 +475,18 @@ def test_several_problems_are_all_reported():
     )
     assert "events[0].fields.a" in message
     assert "events[1].fields.b" in message
+
+
+def test_extends_a_device_file_is_refused_without_reading_it(tmp_path):
+    child = write(tmp_path, "child.yaml", "name: child\nextends: /dev/zero\nenvelope:\n  name: keep\n")
+    with pytest.raises(PolicyError, match="nor a regular file"):
+        load_policy(child)
+
+
+def test_a_policy_file_larger_than_the_limit_is_refused(tmp_path, monkeypatch):
+    import anonymizer.policy as policy_module
+
+    monkeypatch.setattr(policy_module, "MAX_POLICY_BYTES", 64)
+    big = write(tmp_path, "big.yaml", "name: big\n" + "# padding\n" * 20)
+    with pytest.raises(PolicyError, match="is this a policy file"):
+        load_policy(big)

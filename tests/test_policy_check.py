@@ -24,13 +24,13 @@ PLANTED_USERNAME = "ZqPlantedLearner_42"
 POLICY = b"""
 name: small
 envelope:
-  event_type: keep
-  event_source: keep
+  event_type: {op: keep, shape: word}
+  event_source: {op: keep, shape: word}
   username: {op: pseudonymize, identity: username}
-  time: keep
+  time: {op: keep, shape: iso_time}
 events:
   - match: play_video
-    fields: {id: keep, currentTime: keep}
+    fields: {id: {op: keep, shape: slug}, currentTime: {op: keep, shape: number}}
   - match: page_close
     action: drop
   - match: edx.forum.*
@@ -305,3 +305,16 @@ def test_cli_check_over_the_corpus_completes_and_prints_no_username_or_email(tmp
     data = json.loads(report.read_text())
     assert data["sample"]["events"] > 2000
     assert_no_corpus_identifier_in(result.stdout + result.stderr + report.read_text())
+
+
+def test_a_string_kept_under_the_default_shape_is_a_warning_and_fails_strict(tmp_path):
+    """A `keep` without a shape copies whatever a person typed, space or not: the check says where."""
+    unshaped = POLICY.replace(b"{op: keep, shape: slug}", b"keep")
+    policy = parse_policy(unshaped, "unshaped.yaml")
+    sample = write_sample(tmp_path / "sample.log", event("play_video", {"id": PLANTED_USERNAME, "currentTime": 3}))
+    check = check_policy(policy, [sample])
+    assert check.kept_free_text == {"play_video": {"event.id": 1}}
+    assert "shape scalar or any" in format_check(check)
+    assert not verdict(check, strict=True)[0]
+    shaped = check_policy(parse_policy(POLICY, "small.yaml"), [sample])
+    assert shaped.kept_free_text == {}

@@ -477,3 +477,32 @@ def test_the_corpus_package_passes_verify(corpus_report):
     assert corpus_report.ok, sorted({(f.kind, f.path) for f in corpus_report.findings})
     assert corpus_report.scanned["files"] == len(corpus_logs()) + 1
     assert corpus_report.scanned["lines"] > 2000
+
+
+def test_the_plan_lists_the_identity_fields_that_operators_declare():
+    from anonymizer.lowering import lower
+
+    policy = parse_policy(
+        b"name: p\nenvelope:\n  ip: {op: mask_ip, ipv4_prefix: 16}\n  agent: generalize_agent\n  event_type: keep\n"
+        b"events:\n  - match: x\n    fields:\n      who: {op: pseudonymize, identity: username}\n      note: scrub_text\n",
+        "p.yaml",
+    )
+    found = {(f.scope, f.path, f.kind) for f in lower(policy).identities}
+    assert found == {("envelope", (("ip",),), "ip"), ("envelope", (("agent",),), "agent"), ("payload", (("who",),), "username")}
+    fields = identifier_fields_of(policy)
+    assert fields.ipv4_prefix == 16 and "ip" in fields.masked_ip_keys
+
+
+def identifier_fields_of(policy):
+    from anonymizer.verify import identifier_fields
+
+    return identifier_fields(policy)
+
+
+def test_verify_names_no_operator():
+    from anonymizer.operators import REGISTRY
+
+    sources = (Path(__file__).resolve().parents[1] / "anonymizer" / "verify").glob("*.py")
+    text = "\n".join(path.read_text() for path in sources)
+    for name in REGISTRY:
+        assert f'"{name}"' not in text and f"'{name}'" not in text, name

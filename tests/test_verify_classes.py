@@ -192,7 +192,7 @@ def test_look_alikes_are_not_leaks(package, raw_log, body):
 
 
 def test_a_json_number_in_an_indented_document_is_not_a_user_id_in_text():
-    from anonymizer.verify import _id_in_text
+    from anonymizer.verify.scan import _id_in_text
 
     for text in ('{\n  "events": 299687,\n  "line": 29452\n}', '{"events": 299687}', '{"a": [1,299687]}'):
         start = text.index("2")

@@ -104,10 +104,19 @@ class Operator:
     # A pure operator's result depends on the value alone (not on the event), so the compiler may
     # memoize it per string or integer value; operators that read the EventState set this to False.
     pure: ClassVar[bool] = True
+    # Shared data the built function reads, by name in the plan's ``data`` (see ``anonymizer.lowering``).
+    data: ClassVar[tuple[str, ...]] = ()
+
+    @classmethod
+    def carries(cls, params: BaseModel) -> str | None:
+        """The kind of identifier a field ruled by this operator holds (a pseudonym namespace,
+        ``ip``, ``agent``), or None: the plan lists such fields for the learned roster and verify."""
+        return None
 
     @classmethod
     def build(cls, params: BaseModel, ctx: BuildContext) -> OperatorFn:
         raise NotImplementedError
+
 
 
 REGISTRY: dict[str, type[Operator]] = {}

@@ -151,6 +151,10 @@ class GeneralizeAgent(Operator):
     Params = GeneralizeAgentParams
 
     @classmethod
+    def carries(cls, params):
+        return "agent"
+
+    @classmethod
     def build(cls, params, ctx):
         with_version = params.browser_version
 

@@ -27,6 +27,8 @@ from .base import DROP, Operator, register
 
 _PART = r"[A-Za-z0-9_.~-]+"  # one part of an opaque key (org, course number, run)
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+# Refuses an IPv4 address (dotted, zero-padded or not) or an IPv6 one where an id or a word stands.
+_NOT_IP = r"(?![0-9]{1,3}(?:\.[0-9]{1,3}){3}$)(?![0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}$)"
 
 # The named shapes of strings: each fullmatches the whole value. None of them admits "@" outside
 # a key's own "type@"/"block@"/"ccx@" markers, a space, or more characters than real ids have.
@@ -44,8 +46,8 @@ SHAPES: dict[str, re.Pattern[str]] = {
         rf"|i4x://{_PART}/{_PART}/{_PART}/[A-Za-z0-9_.:~-]+(?:@draft)?|i4x-[A-Za-z0-9_.~-]+)"
     ),
     # An organization code or a slug (topic id, badge slug): no "@", no space, short.
-    "org": re.compile(r"[A-Za-z0-9_.-]{1,64}"),
-    "slug": re.compile(r"[A-Za-z0-9_.-]{1,128}"),
+    "org": re.compile(_NOT_IP + r"[A-Za-z0-9_.-]{1,64}"),
+    "slug": re.compile(_NOT_IP + r"[A-Za-z0-9_.-]{1,128}"),
     # A DNS name with at least one dot (or localhost), optionally with a port; IPs are refused below.
     "hostname": re.compile(rf"(?:{_LABEL}(?:\.{_LABEL})+|localhost)(?::[0-9]{{1,5}})?"),
     "uuid": re.compile(r"[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}"),
@@ -55,7 +57,24 @@ SHAPES: dict[str, re.Pattern[str]] = {
         r"[0-9]{4}-[0-9]{2}-[0-9]{2}(?:[T ][0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]{1,9})?)?(?:Z|[+-][0-9]{2}:?[0-9]{2})?)?"
     ),
     # A short identifier: an event source, a mode, a component or tab name.
-    "word": re.compile(r"[A-Za-z][A-Za-z0-9_.:-]{0,63}"),
+    "word": re.compile(_NOT_IP + r"[A-Za-z][A-Za-z0-9_.:-]{0,63}"),
+    # A flag: JSON true or false (see shape_check), or the words as GET parameters carry them.
+    "boolean": re.compile(r"[Tt]rue|[Ff]alse|TRUE|FALSE"),
+    # A language tag as the platform's language settings hold it: a language of 2 or 3 letters,
+    # an optional script and an optional region (en, zh-hans, es-419, pt_BR).
+    "language": re.compile(r"[A-Za-z]{2,3}(?:[-_][A-Za-z]{4})?(?:[-_](?:[A-Za-z]{2}|[0-9]{3}))?"),
+    # A time zone of the tz database under one of its areas (Europe/Paris, America/Argentina/Salta,
+    # Etc/GMT+5), or UTC / GMT with an optional offset (GMT+05:30), or a POSIX name (EST5EDT).
+    "time_zone": re.compile(
+        r"(?:Africa|America|Antarctica|Arctic|Asia|Atlantic|Australia|Europe|Indian|Pacific|Etc|US|Canada|Brazil|Chile|Mexico)"
+        r"(?:/[A-Z][A-Za-z0-9_+-]{0,29}){1,2}|(?:UTC|GMT)(?:[+-][0-9]{1,2}(?::?[0-9]{2})?)?|[A-Z]{3,4}[0-9]{1,2}(?:[A-Z]{3,4})?"
+    ),
+    # A base64 digest (SHA-1, SHA-256, SHA-512) with its padding: grading-policy and block hashes.
+    "b64_digest": re.compile(r"[A-Za-z0-9+/_-]{27}=|[A-Za-z0-9+/_-]{43}=|[A-Za-z0-9+/_-]{86}=="),
+    # A letter grade of a course's grading policy: A, B+, Pass.
+    "grade_letter": re.compile(r"[A-Za-z]{1,16}[+-]?"),
+    # A media type as a browser reports a file's: image/png, application/vnd.ms-excel.
+    "mime_type": re.compile(r"[a-z]{1,20}/[A-Za-z0-9][A-Za-z0-9.+_-]{0,79}"),
 }
 # Shapes that are not patterns: "scalar" (any string, number, boolean or null) and "any".
 OTHER_SHAPES = ("scalar", "any")
@@ -102,13 +121,30 @@ def _matcher(name: str):
     return lambda text: len(text) <= _LONGEST and match(text) is not None
 
 
+def _any_shape(names: tuple[str, ...]):
+    """One function telling whether a string fits one of the shapes NAMES: the patterns are
+    joined into one alternation (a full match of the alternation is a full match of one of
+    them), so that a value costs one regular-expression call whatever the number of shapes."""
+    plain = [SHAPES[name].pattern for name in names if name in SHAPES and name != "hostname"]
+    joined = re.compile("|".join(f"(?:{pattern})" for pattern in plain)).fullmatch if plain else None
+    host = _matcher("hostname") if "hostname" in names else None
+    if host is None:
+        if joined is None:
+            return lambda text: False
+        return lambda text: len(text) <= _LONGEST and joined(text) is not None
+    if joined is None:
+        return host
+    return lambda text: len(text) <= _LONGEST and (joined(text) is not None or host(text))
+
+
 def shape_check(names: tuple[str, ...], roster=None):
     """A function telling whether a value fits one of the shapes NAMES (a roster's people never do)."""
     if "any" in names:
         return lambda value: True
     scalar = "scalar" in names
-    patterns = tuple(_matcher(name) for name in names if name in SHAPES)
+    matches = _any_shape(names)
     numbers = "number" in names
+    booleans = "boolean" in names
     by_id = getattr(roster, "by_id", None) or {}
 
     def known(text: str) -> bool:
@@ -120,7 +156,9 @@ def shape_check(names: tuple[str, ...], roster=None):
             return True
         if numbers and (kind is int or kind is float):
             return True
-        if kind is not str or not any(match(value) for match in patterns):
+        if booleans and kind is bool:
+            return True
+        if kind is not str or not matches(value):
             return False
         return not known(value)
 
@@ -136,6 +174,9 @@ class Keep(Operator):
     @classmethod
     def build(cls, params, ctx):
         fits = shape_check(params.shape, ctx.roster)
+        # value -> the value itself or DROP, per string or integer: ids, keys and enums recur in
+        # every event. Exposed as ``keep.memo`` so that the compiled containers look a value up
+        # without calling ``keep`` at all (as they do for the leaf operators' memos).
         memo: dict = {}
 
         def keep(value, state):
@@ -143,11 +184,12 @@ class Keep(Operator):
             if kind is str or kind is int:
                 found = memo.get(value)
                 if found is None:
-                    found = fits(value)
+                    found = value if fits(value) else DROP
                     if len(memo) >= 1 << 16:
                         memo.clear()
                     memo[value] = found
-                return value if found else DROP
+                return found
             return value if fits(value) else DROP
 
+        keep.memo = memo
         return keep

@@ -120,5 +120,9 @@ class Pseudonymize(Operator):
     Params = PseudonymizeParams
 
     @classmethod
+    def carries(cls, params):
+        return params.identity
+
+    @classmethod
     def build(cls, params, ctx):
         return make_pseudonymizer(ctx.identity(params.identity), ctx.pseudonymizer)

@@ -61,8 +61,15 @@ class ScrubTextParams(BaseModel):
 
 @lru_cache(maxsize=65536)
 def username_pattern(username: str) -> re.Pattern[str]:
-    """A case-insensitive pattern for USERNAME standing alone (not inside a longer handle or word)."""
-    return re.compile(r"(?<![\w\-.])" + re.escape(username) + r"(?![\w\-]|\.\w)", re.IGNORECASE)
+    """A case-insensitive pattern for USERNAME standing alone: not glued to a letter or digit.
+
+    The boundary is ``verify``'s: an underscore, dot or hyphen next to a username does not make
+    it another word, so ``Sample_ann.lee_2`` and ``ann.lee.org`` give ``ann.lee`` away (where a
+    letter or digit stands next to an end of the username that is itself a letter or digit, the
+    username is part of a longer word, and is left alone)."""
+    before = r"(?<![^\W_])" if username[:1].isalnum() else ""
+    after = r"(?![^\W_])" if username[-1:].isalnum() else ""
+    return re.compile(before + re.escape(username) + after, re.IGNORECASE)
 
 
 def username_spans(text: str, username: str) -> list[tuple[int, int]]:
@@ -101,6 +108,7 @@ _MEMO_TEXT_CHARS = 256  # long texts rarely recur; keeping them would only cost 
 @register
 class ScrubText(Operator):
     name = "scrub_text"
+    data = ("common_words",)  # with a roster: words too common to find a person by
     pure = False  # it reads the event's own usernames from the EventState
     Params = ScrubTextParams
 
@@ -164,7 +172,11 @@ class ScrubText(Operator):
                     if find_people is not None:
                         result = find_people(result, people_pseudonym)
                 else:
-                    result = scrub_view(text, view)
+                    # The decoded view and the text as written can read differently (is ``\\t``
+                    # an escape or a backslash before a ``t``?): both are scrubbed.
+                    result = scrub(scrub_view(text, view))
+                    if find_people is not None:
+                        result = find_people(result, people_pseudonym)
                 entry = (result, view is not None)
                 if len(text) <= _MEMO_TEXT_CHARS:
                     if len(memo) >= _MEMO_ENTRIES:
@@ -174,13 +186,12 @@ class ScrubText(Operator):
             if to_pseudonym is not None and state.actors:
                 if disguised:
                     result = replace_actors_in_view(result, state.actors, state)
-                else:
-                    for username in state.actors:
-                        if len(username) < 2:
-                            continue
-                        # Lower-casing is an exact test for ASCII; elsewhere the pattern decides.
-                        if not (username.isascii() and result.isascii()) or username.lower() in result.lower():
-                            result = replace_username(result, username, to_pseudonym(username, state))
+                for username in state.actors:  # in the text as written (and, above, as decoded)
+                    if len(username) < 2:
+                        continue
+                    # Lower-casing is an exact test for ASCII; elsewhere the pattern decides.
+                    if not (username.isascii() and result.isascii()) or username.lower() in result.lower():
+                        result = replace_username(result, username, to_pseudonym(username, state))
             if kind is not str:
                 return value if result == text else result
             return result

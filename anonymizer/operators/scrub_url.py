@@ -91,6 +91,7 @@ def _is_ip_host(host: str) -> bool:
 class ScrubUrl(Operator):
     name = "scrub_url"
     Params = ScrubUrlParams
+    data = ("url_routes",)
 
     @classmethod
     def build(cls, params, ctx):

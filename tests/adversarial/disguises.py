@@ -6,6 +6,7 @@ says for which kinds of value it makes sense.
 
 from __future__ import annotations
 
+import base64
 import json
 import random
 import re
@@ -131,6 +132,18 @@ def ip_followed_by_punctuation(value: str, rng: random.Random) -> str:
     return f"from {value}; then ({value})."
 
 
+def base64_in_query(value: str, rng: random.Random) -> str:
+    """The value base64-encoded in a link's query, as tracking and single-sign-on links carry it."""
+    token = base64.urlsafe_b64encode(value.encode("utf-8")).decode("ascii")
+    return f"https://lms.learn.example.org/courses/course-v1:NorthwindX+Astro101+2024_T1/jump?ref={token}&utm_source=mail"
+
+
+def base64_in_path(value: str, rng: random.Random) -> str:
+    """The value base64-encoded as a path segment of a link (another site's, or an unknown route)."""
+    token = base64.urlsafe_b64encode(value.encode("utf-8")).decode("ascii").rstrip("=")
+    return f"https://lms.learn.example.org/api/unknown/v1/{token}/profile"
+
+
 # (label, function, kinds it applies to)
 DISGUISES = (
     ("entity_decimal", entity_decimal, {"email", "username", "name"}),
@@ -160,6 +173,8 @@ DISGUISES = (
     ("ip_internal_host", ip_internal_host, {"ip"}),
     ("ip_underscore_host", ip_underscore_host, {"ip"}),
     ("ip_followed_by_punctuation", ip_followed_by_punctuation, {"ip"}),
+    ("base64_in_query", base64_in_query, {"email", "username", "name"}),
+    ("base64_in_path", base64_in_path, {"email", "username", "name"}),
 )
 
 

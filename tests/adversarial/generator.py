@@ -14,7 +14,14 @@ Classes (the numbers are those of the leak classes of the project's issue list):
 - ``duplicate_key`` (5): a person in a field whose condition reads a later duplicate key;
 - ``disguised`` (6): entities, fullwidth, percent-encoding, JSON escapes, obfuscated addresses,
   prefixed phones, padded and embedded IP addresses;
-- ``free_text``: a person written plainly into every string field (the baseline).
+- ``free_text``: a person written plainly into every string field (the baseline);
+- ``bare_value``: a person's value as the whole of a string field, nothing around it (what a
+  person types into a field that holds an id, a code or a word), and shaped like the field's own
+  values (``America/<username>`` in a time zone, ``<username>=`` where a digest stands);
+- ``settings_value``: a person's value as the ``old`` or ``new`` of every account setting (and of
+  one the policy does not know), whatever the setting's values normally look like;
+- ``escaped_line``: a person in a string field of the raw line written with JSON ``\\uXXXX``
+  escapes, so that the line's bytes never hold the value as typed.
 """
 
 from __future__ import annotations
@@ -30,7 +37,33 @@ from .disguises import disguises_for
 from .people import PEOPLE, Person
 
 FAMILIES = Path(__file__).resolve().parents[1] / "fixtures" / "families"
-CLASSES = ("url_path", "dict_key", "identity_field", "kept_subtree", "duplicate_key", "disguised", "free_text")
+CLASSES = (
+    "url_path",
+    "dict_key",
+    "identity_field",
+    "kept_subtree",
+    "duplicate_key",
+    "disguised",
+    "free_text",
+    "bare_value",
+    "settings_value",
+    "escaped_line",
+)
+# Account settings of the platform (and one it does not have), for ``settings_value``.
+SETTINGS = (
+    "name", "email", "username", "bio", "goals", "location", "city", "mailing_address", "phone_number",
+    "country", "year_of_birth", "gender", "level_of_education", "language", "pref-lang", "dark-lang",
+    "time_zone", "account_privacy", "is_active", "is_staff", "social_links", "password", "favourite_colour",
+)  # fmt: skip
+# Values shaped like the ids and words a field holds, with a person inside.
+_SHAPED = (
+    ("time_zone", lambda v: f"America/{v}"),
+    ("digest", lambda v: f"{v}="),
+    ("grade", lambda v: f"{v}+"),
+    ("media_type", lambda v: f"image/{v}"),
+    ("language", lambda v: f"en-{v}"),
+    ("slug", lambda v: f"{v}-study-group"),
+)
 EPOCH = datetime(2023, 1, 1, tzinfo=timezone.utc)
 COURSE = "course-v1:NorthwindX+Astro101+2024_T1"
 BLOCK = "block-v1:NorthwindX+Astro101+2024_T1+type@problem+block@b33cd53142feb18718a15bc13456a1e9"
@@ -254,6 +287,59 @@ class _Builder:
                 set_at(event, path, f"note: {value}, see you")
                 self.add(event, [("free_text", who, kind, "plain", show(path))])
 
+    def bare_value(self) -> None:
+        """The whole value of string fields is a person's value, bare or shaped like the field's."""
+        for number in range(len(self.bases)):
+            paths = [p for p in string_leaves(self.bases[number]) if p not in _FIXED_LEAVES]
+            if self.leaves_per_event is not None and len(paths) > self.leaves_per_event:
+                paths = self.rng.sample(paths, self.leaves_per_event)
+            for path in paths:
+                event = self.base(number)
+                who, person, kind, value = self.pick()
+                while kind == "user_id" and len(value) < 5:  # a short number alone in text is no one, by design
+                    who, person, kind, value = self.pick()
+                label = "bare"
+                if kind in ("username", "name") and self.rng.random() < 0.5:
+                    label, shape = self.rng.choice(_SHAPED)
+                    value = shape(value)
+                set_at(event, path, value)
+                self.add(event, [("bare_value", who, kind, label, show(path))])
+
+    def settings_value(self) -> None:
+        """Every setting's old or new value is a person's value (the setting named, the rest as logged)."""
+        numbers = [n for n, b in enumerate(self.bases) if b.get("event_type") == "edx.user.settings.changed" and isinstance(b.get("event"), dict)]
+        for setting in SETTINGS:
+            for kind in ("username", "email", "user_id", "name", "phone", "ip"):
+                event = self.base(numbers[len(self.lines) % len(numbers)])
+                who, person, _, _ = self.pick(("username",))
+                value = person.values()[kind]
+                field = self.rng.choice(("old", "new"))
+                label = "bare"
+                if kind == "username" and self.rng.random() < 0.5:
+                    label, shape = self.rng.choice(_SHAPED)
+                    value = shape(value)
+                event["event"].update({"setting": setting, field: value})
+                self.add(event, [("settings_value", who, kind, label, f"event.{field} ({setting})")])
+
+    def escaped_line(self) -> None:
+        """A person in a string field, every character but ASCII letters and digits written as a
+        JSON escape in the raw line (top-level strings: nested JSON strings are ``disguised``)."""
+        for number in range(len(self.bases)):
+            paths = [p for p in string_leaves(self.bases[number]) if p not in _FIXED_LEAVES and _JSON not in p]
+            if self.leaves_per_event is not None and len(paths) > self.leaves_per_event:
+                paths = self.rng.sample(paths, self.leaves_per_event)
+            for path in paths:
+                event = self.base(number)
+                who, person, kind, value = self.pick()
+                text = f"note: {value}, see you"
+                set_at(event, path, text)
+                line = json.dumps(event, ensure_ascii=False)
+                plain = json.dumps(text, ensure_ascii=False)[1:-1]
+                escaped = "".join(c if c.isascii() and c.isalnum() else f"\\u{ord(c):04x}" for c in text)
+                if line.count(plain) != 1:
+                    continue
+                self.add(line.replace(plain, escaped), [("escaped_line", who, kind, "json_escapes", show(path))])
+
     def identity_field(self) -> None:
         for number in range(len(self.bases)):
             for path in _IDENTITY_PATHS:
@@ -387,4 +473,7 @@ def generate(seed: int = 9, *, per_disguise: int = 4, leaves_per_event: int | No
     builder.kept_subtree()
     builder.duplicate_key()
     builder.disguised(per_disguise)
+    builder.bare_value()
+    builder.settings_value()
+    builder.escaped_line()
     return Generated(builder.lines, builder.plants)

@@ -9,6 +9,7 @@ expression per identifier:
   and case folding; ``+`` is read as a space (query strings);
 - addresses written ``name (at) host (dot) org`` are also read as addresses, and an address cut
   off after its ``@`` is found from its local part;
+- runs that read as base64 (standard or URL-safe, padded or not) are decoded and searched too;
 - phones are compared by their last 9 digits; IPv4 addresses with their octets unpadded and ``-``
   or ``_`` read as dots; user ids of 5 digits or more alone in text, shorter ones as a whole
   value or path segment.
@@ -16,6 +17,8 @@ expression per identifier:
 
 from __future__ import annotations
 
+import base64
+import binascii
 import html
 import json
 import re
@@ -61,6 +64,25 @@ def _bounded(value: str) -> str:
     return left + re.escape(value) + right
 
 
+_BASE64 = re.compile(r"[A-Za-z0-9+/_-]{8,}={0,2}")
+
+
+def _base64_decoded(text: str) -> list[str]:
+    """The UTF-8 texts that base64 runs of TEXT decode to."""
+    out = []
+    runs = _BASE64.findall(text)
+    for run in runs + [piece for run in runs if "/" in run for piece in run.split("/") if len(piece) >= 8]:
+        body = run.rstrip("=")
+        padded = body + "=" * (-len(body) % 4)
+        for decode in (base64.b64decode, base64.urlsafe_b64decode):
+            try:
+                out.append(decode(padded.encode("ascii")).decode("utf-8"))
+                break
+            except (binascii.Error, ValueError):
+                continue
+    return out
+
+
 def _ip_text(text: str) -> str:
     """IPv4 addresses unpadded, and dashes or underscores between octets read as dots."""
     text = re.sub(r"(?<=\d)[-_](?=\d{1,3}(?:[-_.]\d{1,3}){0,2}\b)", ".", text)
@@ -102,7 +124,10 @@ class Searcher:
             self._find_in(text, found)
         return found
 
-    def _find_in(self, raw: str, found: set) -> None:
+    def _find_in(self, raw: str, found: set, depth: int = 0) -> None:
+        if depth < 2:
+            for decoded in _base64_decoded(raw):
+                self._find_in(decoded, found, depth + 1)
         text = normalize(raw)
         for variant in {text, deobfuscate(text), _ip_text(text)}:
             for match in self.regex.finditer(variant):

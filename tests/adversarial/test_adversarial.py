@@ -15,15 +15,15 @@ from anonymizer.verify import verify_package
 
 from .disguises import disguises_for
 from .generator import CLASSES, generate
-from .harness import CONFIGS, run_class
+from .harness import CONFIGS, KEY, run_class
 from .people import PEOPLE
 from .search import Searcher
 
 # Classes that still leak; each mark goes when its class is closed (strict: a pass fails the mark).
-OPEN_CLASSES = {
-    "disguised": "disguised identifiers planted into kept fields whose shape admits any scalar (allowlisted setting values, hashes, label, chapter)",
-    "free_text": "beyond the listed classes: kept fields whose shape admits any scalar (allowlisted setting values, hashes, label, chapter)",
-}
+OPEN_CLASSES: dict[str, str] = {}
+# Disguises that verify does not undo: base64 is searched by the set's own search only (verify would
+# have to decode every run of letters and digits in a package). `run` must still leave none of them.
+NOT_VERIFIED = {"base64_in_query", "base64_in_path"}
 # The set of the tests: every disguise once per person and value, four fields drawn per event.
 SCALE = {"per_disguise": 1, "leaves_per_event": 4}
 
@@ -120,7 +120,7 @@ def test_verify_flags_every_identifier_planted_after_the_run(outcomes, tmp_path)
             if kind == "user_id" and len(value) < 5:
                 continue
             plants.append(("plain", f"see {value} soon"))
-            plants += [(label, f"see {fn(value, rng)} soon") for label, fn in disguises_for(kind, value)]
+            plants += [(label, f"see {fn(value, rng)} soon") for label, fn in disguises_for(kind, value) if label not in NOT_VERIFIED]
     assert len(clean) >= len(plants)
     edits = dict(zip(clean, (text for _, text in plants)))
     _rewrite(outcome.package, edits)
@@ -129,3 +129,24 @@ def test_verify_flags_every_identifier_planted_after_the_run(outcomes, tmp_path)
     flagged = {f.line for f in after.findings}
     missed = [label for (label, _), number in zip(plants, edits) if number not in flagged]
     assert not missed, missed
+
+
+@pytest.mark.xfail(strict=True, reason="open: keep's roster check compares whole values, so a username inside an id's shape passes")
+@pytest.mark.parametrize("field, value", [("host", "en-o.okonkwo-2"), ("org_id", "o.okonkwo-2-study-group")])
+def test_a_username_shaped_like_an_id_is_not_kept(tmp_path, field, value):
+    """What `bare_value` finds with some draws, planted on purpose: a known username inside a value
+    that fits the field's shape (a host name, an org code)."""
+    from anonymizer import Anonymizer, load_policy
+    from anonymizer.roster import load_roster
+
+    from .people import write_roster
+
+    roster = load_roster([write_roster(tmp_path / "people.csv")])[0]
+    event = {"event_type": "edx.video.played", "event_source": "browser", "time": "2024-03-01T10:11:12+00:00",
+             "host": "lms.example.org", "context": {"org_id": "NorthwindX"}, "event": {}}  # fmt: skip
+    if field == "host":
+        event["host"] = value
+    else:
+        event["context"]["org_id"] = value
+    out = Anonymizer(load_policy("research"), KEY, roster).anonymize_event(event)
+    assert "okonkwo" not in json.dumps(out)

@@ -49,7 +49,16 @@ class _StandingAlone:
 
     def __init__(self, values) -> None:
         self.values = tuple(values)
-        self.patterns = {v: re.compile(f"(?<![0-9A-Za-z]){re.escape(v)}(?![0-9A-Za-z])") for v in self.values}
+        # verify's boundary: a letter or digit (any script) glued to an end that is itself one;
+        # and a user id, as verify reads one in text, is not part of a decimal, a price or a date.
+        self.patterns = {
+            v: re.compile(
+                r"(?<![^\W_])(?<![.\-+$#@:])(?<!\d,)" + v + r"(?![^\W_])(?![.,\-:]\d)"
+                if v.isdigit()
+                else ("(?<![^\\W_])" if v[:1].isalnum() else "") + re.escape(v) + ("(?![^\\W_])" if v[-1:].isalnum() else "")
+            )
+            for v in self.values
+        }
 
     def search(self, text: str) -> bool:
         return any(v in text and self.patterns[v].search(text) for v in self.values)

@@ -1,0 +1,302 @@
+"""Harvesting identifiers: from the raw inputs (``--against``) and from rosters.
+
+From the inputs: the values of the fields that carry identities (a fixed list of the platform's
+envelope and payload fields, and the fields the package's policy says carry an identity), every
+email address in a raw line, and the phones and IP addresses the detectors find in its text.
+From a roster: each person's id, usernames, emails and names. Each value is kept once, ignoring
+case, with where it was first seen; the value itself is never printed.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Iterator
+
+import orjson
+
+from ..lowering import lower
+from ..detectors import EMAIL_PATTERN, TextScrubber
+from ..paths import WILDCARD, parse_path
+from ..policy import Policy
+from ..inputs import collect_inputs, open_lines
+from ..lines import parse_line
+from ..roster import load_roster
+
+# Envelope fields that hold identifiers whatever the policy does with them (most policies drop
+# them, so the policy alone would not name them).
+_FIXED_ENVELOPE = {
+    "username": "username",
+    "context.username": "username",
+    "context.user_id": "user_id",
+    "session": "session",
+    "context.session": "session",
+    "ip": "ip",
+    "context.ip": "ip",
+    "agent": "agent",
+    "context.agent": "agent",
+    "context.client_id": "client_id",
+    "context.client.ip": "ip",
+    "context.client.userAgent": "agent",
+    "context.client.device.id": "device_id",
+    "context.client.device.advertisingId": "device_id",
+    "context.traits.username": "username",
+    "context.traits.email": "email",
+    "context.traits.userId": "user_id",
+    "context.traits.anonymousId": "anonymous_id",
+    "userId": "user_id",
+    "anonymousId": "anonymous_id",
+}
+# Payload keys (at any depth of the decoded payload) whose values name a person.
+_FIXED_PAYLOAD = {
+    "username": "username",
+    "user_id": "user_id",
+    "student": "username",
+    "instructor": "username",
+    "user": "username",
+    "target_username": "username",
+    "requesting_student_id": "anonymous_id",
+    "requesting_staff_id": "anonymous_id",
+    "scorer_id": "anonymous_id",
+    "anonymous_id": "anonymous_id",
+    "attempt_user_id": "user_id",
+    "allowance_user_id": "user_id",
+    "instructor_id": "user_id",
+    "email": "email",
+    "user_email": "email",
+}
+@dataclass(frozen=True)
+class IdentifierFields:
+    """Where identifiers live: envelope paths and payload keys with their kind, and the keys whose
+    values a policy masks as IP addresses (with the prefixes, to recognise a masked address)."""
+
+    envelope: dict[tuple[str, ...], str]
+    payload: dict[str, str]
+    masked_ip_keys: frozenset[str]
+    ipv4_prefix: int = 24
+    ipv6_prefix: int = 48
+
+    @property
+    def keys(self) -> frozenset[str]:
+        """Every key name that holds an identifier, in the envelope or a payload."""
+        return frozenset(self.payload) | frozenset(path[-1] for path in self.envelope)
+
+
+def identifier_fields(*policies: Policy) -> IdentifierFields:
+    """The fixed identifier fields, plus the fields that POLICIES say carry an identity (see
+    the plan's ``identities``): envelope paths whole, payload fields by their last key."""
+    envelope = {parse_path(path): kind for path, kind in _FIXED_ENVELOPE.items()}
+    payload = dict(_FIXED_PAYLOAD)
+    masked: set[str] = set()
+    prefixes: tuple[int, int] | None = None
+    for policy in policies:
+        for found in lower(policy).identities:
+            # Every step of the path a plain key, through any decoded strings.
+            tokens = tuple(token for segment in found.path for token in segment)
+            if not tokens or not all(isinstance(t, str) and t != WILDCARD for t in tokens):
+                continue
+            if found.scope == "payload":
+                payload.setdefault(tokens[-1], found.kind)
+                continue
+            envelope.setdefault(tokens, found.kind)
+            params = dict(found.params)
+            # A field whose operator writes a network prefix: its values must be their own mask.
+            if found.kind == "ip" and "ipv4_prefix" in params:
+                masked.add(tokens[-1])
+                if prefixes is None:
+                    prefixes = (params["ipv4_prefix"], params.get("ipv6_prefix", 48))
+    ipv4, ipv6 = prefixes or (24, 48)
+    return IdentifierFields(envelope, payload, frozenset(masked or {"ip"}), ipv4, ipv6)
+
+
+
+# ---------------------------------------------------------------- harvesting
+
+
+@dataclass(frozen=True)
+class Identifier:
+    """A value to search for. ``value`` is never printed; ``origin`` says where it came from."""
+
+    kind: str
+    source: str  # "input" or "roster"
+    origin: str  # "tracking.log:12", or the roster's file names
+    value: str = field(repr=False)
+
+
+class Identifiers:
+    """A set of identifiers, one per value ignoring case (the first one seen is kept)."""
+
+    def __init__(self) -> None:
+        self._by_folded: dict[str, Identifier] = {}
+
+    def add(self, value: str, kind: str, source: str, origin: str) -> None:
+        value = value.strip()
+        if value:
+            folded = value.lower()
+            if folded not in self._by_folded:
+                self._by_folded[folded] = Identifier(kind, source, origin, value)
+
+    def update(self, other: Identifiers) -> None:
+        for folded, identifier in other._by_folded.items():
+            self._by_folded.setdefault(folded, identifier)
+
+    def __len__(self) -> int:
+        return len(self._by_folded)
+
+    def __iter__(self) -> Iterator[Identifier]:
+        return iter(self._by_folded.values())
+
+
+# An email in raw bytes: found from its "@" (or "%40") followed by a domain label and a dot,
+# then confirmed with the detector's own pattern around it.
+EMAIL_ANCHORS = (re.compile(rb"@[\w-]++\."), re.compile(rb"%40[\w-]++\."))
+_EMAIL_CONTEXT = 256
+
+
+def _emails_in(line: bytes) -> Iterator[str]:
+    for anchors in EMAIL_ANCHORS:
+        for anchor in anchors.finditer(line):
+            email = email_at(line, anchor.start(), 0, len(line))
+            if email is not None:
+                yield email
+
+
+def email_at(data: bytes, at: int, floor: int, ceiling: int) -> str | None:
+    """The email address whose ``@`` (or ``%40``) is at AT, looking no further than FLOOR and
+    CEILING (the line it is on), or None."""
+    before = data[max(floor, at - _EMAIL_CONTEXT) : at].decode("utf-8", "replace")
+    after = data[at : min(ceiling, at + _EMAIL_CONTEXT)]
+    if after.startswith(b"%40"):
+        after = b"@" + after[3:]
+    text = before + after.decode("utf-8", "replace")
+    position = len(before)
+    for match in EMAIL_PATTERN.finditer(text):
+        if match.start() <= position < match.end():
+            return match.group()
+        if match.start() > position:
+            break
+    return None
+
+
+def _scalar_text(value) -> str | None:
+    if type(value) is str:
+        return value
+    if type(value) is int:
+        return str(value)
+    return None
+
+
+def harvest_inputs(inputs: Iterable[Path], fields: IdentifierFields) -> Identifiers:
+    """Every identifier in the raw INPUTS (files or directories, plain or gzip), read the way
+    ``run`` reads them."""
+    found = Identifiers()
+    envelope = list(fields.envelope.items())
+    payload_keys = fields.payload
+    # Text that may hold a phone or an address, each distinct string once (most recur: URLs,
+    # course and block keys), with where it was first seen; the detectors read them at the end.
+    texts: dict[str, str] = {}
+    for path, name in collect_inputs(list(inputs)):
+        for number, line in enumerate(open_lines(path), start=1):
+            origin = f"{name}:{number}"
+            if b"@" in line or b"%40" in line:
+                for email in _emails_in(line):
+                    found.add(email, "email", "input", origin)
+            event = parse_line(line)
+            if type(event) is not dict:
+                continue
+            for tokens, kind in envelope:
+                value = event.get(tokens[0])
+                for token in tokens[1:]:
+                    if type(value) is not dict:
+                        value = None
+                        break
+                    value = value.get(token)
+                if value is not None:
+                    value = _scalar_text(value)
+                    if value:
+                        _add_value(found, value, kind, origin)
+            _walk_event(event, payload_keys, found, origin, texts)
+    _harvest_texts(texts, found)
+    return found
+
+
+PHONE_MIN_DIGITS = 9  # fewer digits are too common in logs to be searched as a phone
+_MAX_DEPTH = 32
+_DIGIT = re.compile(r"\d")
+# A string that is a timestamp and nothing else holds no phone and no address.
+_TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d(?::\d\d(?:\.\d{1,9})?)?(?:Z|[+-]\d\d:?\d\d)?")
+
+
+def _walk_event(event: dict, payload_keys: dict[str, str], found: Identifiers, origin: str, texts: dict[str, str]) -> None:
+    """One pass over EVENT (JSON strings decoded): the values of identifier keys in its payload,
+    and into TEXTS the strings with a digit that are long enough to hold a phone or an address."""
+    stack: list[tuple[object, int, bool]] = [(event, 0, False)]
+    pop, push = stack.pop, stack.append
+    while stack:
+        value, depth, in_payload = pop()
+        if depth > _MAX_DEPTH:
+            continue
+        kind_of = type(value)
+        if kind_of is dict:
+            for key, item in value.items():
+                if in_payload:
+                    kind = payload_keys.get(key)
+                    if kind is not None:
+                        text = _scalar_text(item)
+                        if text:
+                            _add_value(found, text, kind, origin)
+                            if type(item) is str and len(item) >= 7:
+                                push((item, depth + 1, True))
+                            continue
+                elif depth == 0 and key == "event":
+                    push((item, 1, True))
+                    continue
+                if type(item) in (dict, list, str):
+                    push((item, depth + 1, in_payload))
+        elif kind_of is list:
+            for item in value:
+                if type(item) in (dict, list, str):
+                    push((item, depth + 1, in_payload))
+        elif kind_of is str:
+            if value[:1] in ("{", "[") and len(value) > 1:
+                try:
+                    push((orjson.loads(value), depth + 1, in_payload))
+                    continue
+                except orjson.JSONDecodeError:
+                    pass
+            if len(value) >= 7 and value not in texts and _DIGIT.search(value) and not _TIMESTAMP.fullmatch(value):
+                texts[value] = origin
+
+
+def _harvest_texts(texts: dict[str, str], found: Identifiers) -> None:
+    """Phones and addresses that people typed (forum posts, answers, profile fields)."""
+    detectors = TextScrubber(("phone", "ip"))
+    for text, origin in texts.items():
+        for kind, start, end in detectors.find(text):
+            value = text[start:end]
+            if kind == "ip" or len(_DIGIT.findall(value)) >= PHONE_MIN_DIGITS:
+                found.add(value, kind, "input", origin)
+
+
+def _add_value(found: Identifiers, value: str, kind: str, origin: str) -> None:
+    if kind == "ip" and "," in value:
+        for part in value.split(","):
+            found.add(part, kind, "input", origin)
+    else:
+        found.add(value, kind, "input", origin)
+
+
+def harvest_roster(paths: Iterable[Path]) -> Identifiers:
+    """The ids, usernames, emails and names of the people in roster files (see ``anonymizer.roster``)."""
+    roster, _ = load_roster(list(paths))
+    origin = "roster " + ", ".join(roster.files)
+    found = Identifiers()
+    for person in roster.people:
+        if person.id is not None:
+            found.add(person.id, "user_id", "roster", origin)
+        for kind, values in (("username", person.usernames), ("email", person.emails), ("name", person.names)):
+            for value in values:
+                found.add(value, kind, "roster", origin)
+    return found
+
