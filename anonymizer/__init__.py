@@ -15,12 +15,12 @@ The Python API mirrors the command line::
     run([Path("logs/")], Path("package/"), policy, key)
 """
 
-from .engine import Anonymizer
-from .errors import AnonymizerError, InputError, KeyFileError, PolicyError, UsageError
-from .keys import Key, generate_key, load_key, write_key
-from .outcomes import AccountingError, BatchResult, Dropped, DropReason, Outcome, Rejected, RejectReason, Route, Written
-from .policy import Policy, builtin_policies, load_policy, parse_policy
-from .runner import RunResult, run
+from .core.engine import Anonymizer
+from .core.errors import AnonymizerError, InputError, KeyFileError, PolicyError, UsageError
+from .core.keys import Key, generate_key, load_key, write_key
+from .core.outcomes import AccountingError, BatchResult, Dropped, DropReason, Outcome, Rejected, RejectReason, Route, Written
+from .core.policy import Policy, builtin_policies, load_policy, parse_policy
+from .run.runner import RunResult, run
 from .version import __version__
 
 __all__ = [

@@ -17,19 +17,19 @@ except ImportError:  # pragma: no cover (older typer)
     from click import ClickException
 
 from .version import __version__
-from .errors import AnonymizerError, PolicyError, Terminated, UsageError, os_reason
-from .inspect import format_inventory, inspect_inputs
-from .keys import KEY_ENV_VAR, generate_key, load_key, write_key
-from .manifest import write_json_atomically
-from .lowering import lower
-from .plan import digest as plan_digest
-from .plan import to_json as plan_json
-from .policy import builtin_policies, load_policy
-from .policy_check import check_policy, format_check, verdict
-from .progress import ProgressLine
-from .roster import load_roster
-from .runner import run as run_package
-from .signing import load_private_key, load_public_key, write_signing_key_pair
+from .core.errors import AnonymizerError, PolicyError, Terminated, UsageError, os_reason
+from .tools.inspect import format_inventory, inspect_inputs
+from .core.keys import KEY_ENV_VAR, generate_key, load_key, write_key
+from .package.manifest import write_json_atomically
+from .core.lowering import lower
+from .core.plan import digest as plan_digest
+from .core.plan import to_json as plan_json
+from .core.policy import builtin_policies, load_policy
+from .tools.policy_check import check_policy, format_check, verdict
+from .run.progress import ProgressLine
+from .core.roster import load_roster
+from .run.runner import run as run_package
+from .package.signing import load_private_key, load_public_key, write_signing_key_pair
 from .verify import verify_package
 
 def _plain_help_pages() -> None:

@@ -20,11 +20,11 @@ from pathlib import Path
 
 import orjson
 
-from anonymizer import compiler, strictjson
-from anonymizer import lines as line_reader
-from anonymizer.engine import Anonymizer
-from anonymizer.keys import generate_key
-from anonymizer.policy import load_policy
+from anonymizer.core import compiler, strictjson
+from anonymizer.core import lines as line_reader
+from anonymizer.core.engine import Anonymizer
+from anonymizer.core.keys import generate_key
+from anonymizer.core.policy import load_policy
 
 
 def best(fn, repeat: int) -> float:

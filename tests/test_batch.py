@@ -8,21 +8,10 @@ import orjson
 import pytest
 
 from anonymizer import Anonymizer, parse_policy
-from anonymizer.lines import parse_line
-from anonymizer.outcomes import (
-    AccountingError,
-    BatchResult,
-    Dropped,
-    DropReason,
-    LineResult,
-    Outcome,
-    Rejected,
-    RejectReason,
-    Route,
-    Written,
-)
-from anonymizer.routing import course_in_path, course_key, utc_date
-from anonymizer.stats import Stats
+from anonymizer.core.lines import parse_line
+from anonymizer.core.outcomes import AccountingError, BatchResult, Dropped, DropReason, LineResult, Outcome, Rejected, RejectReason, Route, Written
+from anonymizer.core.routing import course_in_path, course_key, utc_date
+from anonymizer.core.stats import Stats
 from support import CORPUS
 
 COURSE = "course-v1:edX+DemoX+Demo_Course"

@@ -17,13 +17,13 @@ from pathlib import Path
 
 import pytest
 
-import anonymizer.inputs as inputs
-import anonymizer.journal as journal_module
-import anonymizer.pipeline as pipeline
+import anonymizer.run.inputs as inputs
+import anonymizer.run.journal as journal_module
+import anonymizer.run.pool as pipeline
 from anonymizer import InputError, run
-from anonymizer.errors import OutputError
-from anonymizer.journal import JOURNAL_NAME
-from anonymizer.manifest import MANIFEST_NAME
+from anonymizer.core.errors import OutputError
+from anonymizer.run.journal import JOURNAL_NAME
+from anonymizer.package.manifest import MANIFEST_NAME
 from test_resume import make_logs, package_files
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -14,11 +14,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from anonymizer import Key, load_policy, run
-from anonymizer.roster import load_roster
+from anonymizer.core.roster import load_roster
 
-from .generator import CLASSES, Generated, Plant, generate, index_of
-from .people import write_roster
-from .search import Searcher
+from tests.generator import CLASSES, Generated, Plant, generate, index_of
+from tests.people import write_roster
+from tests.search import Searcher
 
 KEY = Key(bytes(range(32)))
 CONFIGS = ("research", "research+roster", "strict")

@@ -25,7 +25,7 @@ import re
 import unicodedata
 from urllib.parse import unquote
 
-from .people import PEOPLE
+from tests.people import PEOPLE
 
 _JSON_ESCAPE = re.compile(r"\\u([0-9a-fA-F]{4})|\\([\"\\/])")
 

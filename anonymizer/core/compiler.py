@@ -1,6 +1,6 @@
 """Compile a policy, once, into small functions: one per event rule.
 
-Two steps: ``anonymizer.lowering.lower`` turns the policy into a plan (``anonymizer.plan``),
+Two steps: ``anonymizer.core.lowering.lower`` turns the policy into a plan (``anonymizer.core.plan``),
 plain data with every decision made; ``build_policy`` turns the plan, and nothing else, into
 closures. Each node of a plan's field tree becomes one closure that walks only its own level.
 At run time a rule is a call to the root closure: no policy lookups, no branches on
@@ -101,7 +101,7 @@ def _map_leaves(op: OperatorFn, memoize: bool = False, key_check=_all_keys) -> O
     """Apply a scalar operator to every scalar under a value; None and "" pass as they are.
 
     The keys of the dicts under the value are data no rule names: an entry whose key fails
-    KEY_CHECK is dropped (see ``anonymizer.data_keys``).
+    KEY_CHECK is dropped (see ``anonymizer.core.data_keys``).
 
     With MEMOIZE, results for strings and integers are kept in a bounded dict: identifiers,
     agents, URLs and addresses recur across millions of events, and a lookup is far cheaper than

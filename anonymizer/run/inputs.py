@@ -20,7 +20,7 @@ from typing import Iterator
 from isal import igzip
 from isal.igzip_lib import IsalError
 
-from .errors import InputError, UsageError, os_reason
+from ..core.errors import InputError, UsageError, os_reason
 
 GZIP_MAGIC = b"\x1f\x8b"
 BATCH_BYTES = 4 << 20

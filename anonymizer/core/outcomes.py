@@ -4,7 +4,7 @@ Reasons are string enums whose values are the words the manifest counts (``blank
 ``event_type_not_in_policy`` ...), so that a report, a test or another engine can compare them
 with the manifest; in code they are compared as members. No outcome holds a value from the
 logs, except ``Written.output``, which is the anonymized line itself, and the routing key, whose
-course id has the shape of a course key (see ``anonymizer.routing``) and whose date is a date.
+course id has the shape of a course key (see ``anonymizer.core.routing``) and whose date is a date.
 """
 
 from __future__ import annotations

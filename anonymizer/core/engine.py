@@ -18,17 +18,7 @@ from .keys import Key
 from .lines import event_key, parse_line
 from .lowering import lower
 from .operators import EventState
-from .outcomes import (
-    AccountingError,
-    BatchResult,
-    Dropped,
-    DropReason,
-    LineResult,
-    Outcome,
-    Rejected,
-    RejectReason,
-    Route,
-)
+from .outcomes import AccountingError, BatchResult, Dropped, DropReason, LineResult, Outcome, Rejected, RejectReason, Route
 from .policy import Policy
 from .pseudonyms import Pseudonymizer
 from .roster import Roster
@@ -75,7 +65,7 @@ class Anonymizer:
         self.policy = policy
         self.key = key
         self.roster = roster
-        self.plan = lower(policy)  # the policy as data (``anonymizer.plan``): what the batches execute
+        self.plan = lower(policy)  # the policy as data (``anonymizer.core.plan``): what the batches execute
         self._compiled = build_policy(self.plan, Pseudonymizer(key), roster)
         self._routes: dict[tuple[str, str], RuleRoute] = {}
         self._keys: dict[tuple, Route] = {}  # by the raw course id and day, as events carry them

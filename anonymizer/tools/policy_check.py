@@ -13,16 +13,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
-from .compiler import CompiledPolicy, _holds
-from .engine import Anonymizer
-from .inputs import collect_inputs, open_lines
+from ..core.compiler import CompiledPolicy, _holds
+from ..core.engine import Anonymizer
+from ..run.inputs import collect_inputs, open_lines
 from .inspect import string_kind
-from .keys import generate_key
-from .lines import event_key, parse_line
-from .outcomes import LineOutcome, Outcome, RejectReason
-from .plan import Cases, Container, Decode, Node, Op, Payload, Rule, decode_payload, join_path
-from .policy import Policy
-from .strictjson import StrictJSONError
+from ..core.keys import generate_key
+from ..core.lines import event_key, parse_line
+from ..core.outcomes import LineOutcome, Outcome, RejectReason
+from ..core.plan import Cases, Container, Decode, Node, Op, Payload, Rule, decode_payload, join_path
+from ..core.policy import Policy
+from ..core.strictjson import StrictJSONError
 
 FORMAT_VERSION = 1
 # Field drops reported on their own: `unnamed` (a rule could name the field) and `unparseable`

@@ -9,19 +9,19 @@ from pathlib import Path
 from typing import Callable
 
 from . import journal
-from .engine import Anonymizer
-from .errors import InputError, OutputError, UsageError, os_reason
-from .keys import Key
-from .manifest import MANIFEST_NAME, FileEntry, InputEntry, build_manifest, write_json_atomically
+from ..core.engine import Anonymizer
+from ..core.errors import InputError, OutputError, UsageError, os_reason
+from ..core.keys import Key
+from ..package.manifest import MANIFEST_NAME, FileEntry, InputEntry, build_manifest, write_json_atomically
 from .inputs import Batch, batches, collect_inputs, output_name, open_lines
 from .learn import Learner
-from .outcomes import AccountingError
-from .pipeline import OutputFile, default_jobs, ordered_results
-from .policy import Policy
-from .pseudonyms import Pseudonymizer
-from .roster import Roster, join_rosters
-from .signing import SIGNATURE_NAME, Ed25519PrivateKey, sign_manifest
-from .stats import Stats
+from ..core.outcomes import AccountingError
+from .pool import OutputFile, default_jobs, ordered_results
+from ..core.policy import Policy
+from ..core.pseudonyms import Pseudonymizer
+from ..core.roster import Roster, join_rosters
+from ..package.signing import SIGNATURE_NAME, Ed25519PrivateKey, sign_manifest
+from ..core.stats import Stats
 
 PARTIAL_DIR = ".partial"
 MOSTLY_REJECTED = 0.5  # above this share of rejected lines, an input is named in a warning
@@ -163,13 +163,13 @@ def run(
 
     JOBS worker processes (default: all cores) share the work batch by batch; the output is
     byte-identical whatever their number. An interruption leaves no manifest behind, but a
-    journal from which the same call resumes (see ``anonymizer.journal``); FORCE discards an
+    journal from which the same call resumes (see ``anonymizer.run.journal``); FORCE discards an
     unfinished run instead. With ROSTER, every known person is found in free text and has one
-    pseudonym. With SIGN_KEY (an Ed25519 private key, see ``anonymizer.signing``),
+    pseudonym. With SIGN_KEY (an Ed25519 private key, see ``anonymizer.package.signing``),
     ``manifest.sig`` is written beside the manifest. An input with more than half of its lines
     rejected is named in the manifest's ``warnings``; with MAX_REJECTED_FRACTION, an input above
     that share stops the run (``InputError``). With LEARN (the default), a first pass collects the
-    people the inputs name in identifier fields (see ``anonymizer.learn``), and they are found in
+    people the inputs name in identifier fields (see ``anonymizer.run.learn``), and they are found in
     free text as ROSTER's people are.
     """
     out_dir = Path(out_dir)

@@ -1,6 +1,6 @@
 """Batches of lines through one or many worker processes, in order.
 
-Every input file is cut into batches of whole lines by ``anonymizer.inputs`` (the cut points
+Every input file is cut into batches of whole lines by ``anonymizer.run.inputs`` (the cut points
 depend on the input alone). Each batch goes through the core's batch function
 (``Anonymizer.anonymize_batch``) and what it writes is compressed into a gzip member of its own,
 and the members are written in input order: concatenated gzip members are one valid gzip file, so
@@ -26,9 +26,9 @@ from typing import Iterator
 
 from isal import igzip
 
-from .engine import Anonymizer
+from ..core.engine import Anonymizer
 from .inputs import Batch, FileEnd
-from .stats import Stats
+from ..core.stats import Stats
 
 GZIP_LEVEL = 2  # isal's default: several times faster than zlib's 6, for a few percent more bytes
 EMPTY_GZIP = igzip.compress(b"", compresslevel=GZIP_LEVEL, mtime=0)

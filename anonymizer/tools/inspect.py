@@ -18,12 +18,12 @@ from typing import Any, Iterable
 
 import orjson
 
-from .inputs import collect_inputs, open_lines
-from .lines import event_key, parse_line
-from .outcomes import RejectReason
-from .plan import decode_payload, safe_key
-from .strictjson import StrictJSONError
-from .stats import RejectionList, event_type_label
+from ..run.inputs import collect_inputs, open_lines
+from ..core.lines import event_key, parse_line
+from ..core.outcomes import RejectReason
+from ..core.plan import decode_payload, safe_key
+from ..core.strictjson import StrictJSONError
+from ..core.stats import RejectionList, event_type_label
 
 FORMAT_VERSION = 1
 MAX_DEPTH = 16  # deeper values are counted as the container they are, not walked

@@ -25,11 +25,11 @@ from pathlib import Path
 
 import orjson
 
-from .version import __version__
-from .errors import UsageError
-from .manifest import FileEntry, InputEntry
+from ..version import __version__
+from ..core.errors import UsageError
+from ..package.manifest import FileEntry, InputEntry
 from .inputs import output_name
-from .stats import RejectionList, Stats
+from ..core.stats import RejectionList, Stats
 
 JOURNAL_NAME = ".journal.jsonl"
 FORMAT_VERSION = 1
