@@ -33,8 +33,8 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from urllib.parse import quote_plus
 
-from tests.disguises import disguises_for
-from tests.people import PEOPLE, Person
+from .disguises import disguises_for
+from .people import PEOPLE, Person
 
 FAMILIES = Path(__file__).resolve().parents[1] / "fixtures" / "families"
 CLASSES = (

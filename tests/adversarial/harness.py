@@ -16,9 +16,9 @@ from pathlib import Path
 from anonymizer import Key, load_policy, run
 from anonymizer.core.roster import load_roster
 
-from tests.generator import CLASSES, Generated, Plant, generate, index_of
-from tests.people import write_roster
-from tests.search import Searcher
+from .generator import CLASSES, Generated, Plant, generate, index_of
+from .people import write_roster
+from .search import Searcher
 
 KEY = Key(bytes(range(32)))
 CONFIGS = ("research", "research+roster", "strict")

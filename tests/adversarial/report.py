@@ -13,8 +13,8 @@ import tempfile
 from collections import Counter
 from pathlib import Path
 
-from tests.generator import CLASSES
-from tests.harness import CONFIGS, run_all
+from .generator import CLASSES
+from .harness import CONFIGS, run_all
 
 
 def table(outcomes) -> str:

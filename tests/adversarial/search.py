@@ -25,7 +25,7 @@ import re
 import unicodedata
 from urllib.parse import unquote
 
-from tests.people import PEOPLE
+from .people import PEOPLE
 
 _JSON_ESCAPE = re.compile(r"\\u([0-9a-fA-F]{4})|\\([\"\\/])")
 

@@ -13,11 +13,11 @@ import pytest
 from anonymizer.package.manifest import MANIFEST_NAME
 from anonymizer.verify import verify_package
 
-from tests.disguises import disguises_for
-from tests.generator import CLASSES, generate
-from tests.harness import CONFIGS, KEY, run_class
-from tests.people import PEOPLE
-from tests.search import Searcher
+from .disguises import disguises_for
+from .generator import CLASSES, generate
+from .harness import CONFIGS, KEY, run_class
+from .people import PEOPLE
+from .search import Searcher
 
 # Classes that still leak; each mark goes when its class is closed (strict: a pass fails the mark).
 OPEN_CLASSES: dict[str, str] = {}
@@ -139,7 +139,7 @@ def test_a_username_shaped_like_an_id_is_not_kept(tmp_path, field, value):
     from anonymizer import Anonymizer, load_policy
     from anonymizer.core.roster import load_roster
 
-    from tests.people import write_roster
+    from .people import write_roster
 
     roster = load_roster([write_roster(tmp_path / "people.csv")])[0]
     event = {"event_type": "edx.video.played", "event_source": "browser", "time": "2024-03-01T10:11:12+00:00",

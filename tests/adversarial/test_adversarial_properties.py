@@ -14,9 +14,9 @@ from hypothesis import strategies as st
 from anonymizer import Anonymizer, Key, load_policy
 from anonymizer.core.roster import load_roster
 
-from tests.disguises import DISGUISES
-from tests.people import PEOPLE, write_roster
-from tests.search import Searcher
+from .disguises import DISGUISES
+from .people import PEOPLE, write_roster
+from .search import Searcher
 
 KEY = Key(bytes(range(32)))
 EVENT_TYPES = (
