@@ -20,7 +20,7 @@ from .core.errors import AnonymizerError, InputError, KeyFileError, PolicyError,
 from .core.keys import Key, generate_key, load_key, write_key
 from .core.outcomes import AccountingError, BatchResult, Dropped, DropReason, Outcome, Rejected, RejectReason, Route, Written
 from .core.policy import Policy, builtin_policies, load_policy, parse_policy
-from .run.runner import RunResult, run
+from .io.runner import RunResult, run
 from .version import __version__
 
 __all__ = [

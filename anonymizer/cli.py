@@ -26,9 +26,9 @@ from .core.plan import digest as plan_digest
 from .core.plan import to_json as plan_json
 from .core.policy import builtin_policies, load_policy
 from .tools.policy_check import check_policy, format_check, verdict
-from .run.progress import ProgressLine
+from .io.progress import ProgressLine
 from .core.roster import load_roster
-from .run.runner import run as run_package
+from .io.runner import run as run_package
 from .package.signing import load_private_key, load_public_key, write_signing_key_pair
 from .verify import verify_package
 

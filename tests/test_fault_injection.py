@@ -17,12 +17,12 @@ from pathlib import Path
 
 import pytest
 
-import anonymizer.run.inputs as inputs
-import anonymizer.run.journal as journal_module
-import anonymizer.run.pool as pipeline
+import anonymizer.io.inputs as inputs
+import anonymizer.io.journal as journal_module
+import anonymizer.io.pool as pipeline
 from anonymizer import InputError, run
 from anonymizer.core.errors import OutputError
-from anonymizer.run.journal import JOURNAL_NAME
+from anonymizer.io.journal import JOURNAL_NAME
 from anonymizer.package.manifest import MANIFEST_NAME
 from test_resume import make_logs, package_files
 

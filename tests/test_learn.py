@@ -10,7 +10,7 @@ import orjson
 import pytest
 
 from anonymizer import Anonymizer, parse_policy, run
-from anonymizer.run.learn import Learner
+from anonymizer.io.learn import Learner
 from anonymizer.core.pseudonyms import PSEUDONYM_VERSION, Pseudonymizer
 from anonymizer.core.roster import Person, Roster, join_rosters
 

@@ -8,10 +8,10 @@ from pathlib import Path
 import orjson
 import pytest
 
-import anonymizer.run.pool as pipeline
+import anonymizer.io.pool as pipeline
 import anonymizer.core.stats as stats_module
 from anonymizer import Key, UsageError, run
-from anonymizer.run.journal import JOURNAL_NAME
+from anonymizer.io.journal import JOURNAL_NAME
 from anonymizer.package.manifest import MANIFEST_NAME
 from anonymizer.core.roster import Person, Roster
 

@@ -14,7 +14,7 @@ import orjson
 import pytest
 
 from anonymizer import InputError, Key, UsageError, load_key, run
-from anonymizer.run.journal import JOURNAL_NAME
+from anonymizer.io.journal import JOURNAL_NAME
 from anonymizer.package.manifest import MANIFEST_NAME, read_manifest
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -146,8 +146,8 @@ def test_force_replaces_a_previous_package(logs, tmp_path, research, key):
 
 
 def test_an_interrupted_run_leaves_no_manifest_and_an_empty_partial_marker(logs, tmp_path, research, key, monkeypatch):
-    import anonymizer.run.inputs as inputs
-    import anonymizer.run.pool as pipeline
+    import anonymizer.io.inputs as inputs
+    import anonymizer.io.pool as pipeline
 
     calls = {"n": 0}
     original = pipeline.process_batch
@@ -190,7 +190,7 @@ def test_a_damaged_gzip_input_stops_the_run_with_an_error_naming_the_file(tmp_pa
 
 
 def test_output_is_byte_identical_for_one_and_two_workers(tmp_path, research, key, monkeypatch):
-    import anonymizer.run.inputs as inputs
+    import anonymizer.io.inputs as inputs
 
     monkeypatch.setattr(inputs, "BATCH_BYTES", 2048)  # many small batches, so both workers get some
     monkeypatch.setattr(inputs, "READ_BLOCK", 1024)

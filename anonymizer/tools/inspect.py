@@ -18,7 +18,7 @@ from typing import Any, Iterable
 
 import orjson
 
-from ..run.inputs import collect_inputs, open_lines
+from ..io.inputs import collect_inputs, open_lines
 from ..core.lines import event_key, parse_line
 from ..core.outcomes import RejectReason
 from ..core.plan import decode_payload, safe_key

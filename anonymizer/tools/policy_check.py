@@ -15,7 +15,7 @@ from typing import Any, Iterable
 
 from ..core.compiler import CompiledPolicy, _holds
 from ..core.engine import Anonymizer
-from ..run.inputs import collect_inputs, open_lines
+from ..io.inputs import collect_inputs, open_lines
 from .inspect import string_kind
 from ..core.keys import generate_key
 from ..core.lines import event_key, parse_line

@@ -20,7 +20,7 @@ from ..core.lowering import lower
 from ..core.text.detectors import EMAIL_PATTERN, TextScrubber
 from ..core.paths import WILDCARD, parse_path
 from ..core.policy import Policy
-from ..run.inputs import collect_inputs, open_lines
+from ..io.inputs import collect_inputs, open_lines
 from ..core.lines import parse_line
 from ..core.roster import load_roster
 

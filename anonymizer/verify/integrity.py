@@ -10,7 +10,7 @@ from typing import Iterator
 from isal import isal_zlib
 
 from ..package.manifest import MANIFEST_NAME
-from ..run.inputs import GZIP_MAGIC
+from ..io.inputs import GZIP_MAGIC
 from .report import IntegrityProblem, Report
 
 READ_SIZE = 1 << 20

@@ -163,13 +163,13 @@ def run(
 
     JOBS worker processes (default: all cores) share the work batch by batch; the output is
     byte-identical whatever their number. An interruption leaves no manifest behind, but a
-    journal from which the same call resumes (see ``anonymizer.run.journal``); FORCE discards an
+    journal from which the same call resumes (see ``anonymizer.io.journal``); FORCE discards an
     unfinished run instead. With ROSTER, every known person is found in free text and has one
     pseudonym. With SIGN_KEY (an Ed25519 private key, see ``anonymizer.package.signing``),
     ``manifest.sig`` is written beside the manifest. An input with more than half of its lines
     rejected is named in the manifest's ``warnings``; with MAX_REJECTED_FRACTION, an input above
     that share stops the run (``InputError``). With LEARN (the default), a first pass collects the
-    people the inputs name in identifier fields (see ``anonymizer.run.learn``), and they are found in
+    people the inputs name in identifier fields (see ``anonymizer.io.learn``), and they are found in
     free text as ROSTER's people are.
     """
     out_dir = Path(out_dir)

@@ -1,6 +1,6 @@
 """Batches of lines through one or many worker processes, in order.
 
-Every input file is cut into batches of whole lines by ``anonymizer.run.inputs`` (the cut points
+Every input file is cut into batches of whole lines by ``anonymizer.io.inputs`` (the cut points
 depend on the input alone). Each batch goes through the core's batch function
 (``Anonymizer.anonymize_batch``) and what it writes is compressed into a gzip member of its own,
 and the members are written in input order: concatenated gzip members are one valid gzip file, so
