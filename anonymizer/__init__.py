@@ -7,22 +7,34 @@ The Python API mirrors the command line::
     policy = load_policy("research")          # or a path to a YAML policy
     key = load_key("secret.key")
     anonymizer = Anonymizer(policy, key)
+    result = anonymizer.anonymize_batch(raw_bytes_of_whole_lines, first_line=1)
+    result.lines                              # one Written | Dropped | Rejected per line, with its Route
+    result.stats                              # the batch's counts, as the manifest counts them
     anonymizer.anonymize_event(event_dict)    # -> dict, or None when the policy drops it
-    anonymizer.anonymize_line(raw_bytes)      # -> ("written", bytes) | ("dropped"|"rejected", reason)
+    anonymizer.anonymize_line(raw_bytes)      # -> (Outcome.WRITTEN, bytes) | (DROPPED | REJECTED, reason)
     run([Path("logs/")], Path("package/"), policy, key)
 """
 
-__version__ = "0.1.0"
-
-from .engine import Anonymizer  # noqa: E402
-from .errors import AnonymizerError, InputError, KeyFileError, PolicyError, UsageError  # noqa: E402
-from .keys import Key, generate_key, load_key, write_key  # noqa: E402
-from .policy import Policy, builtin_policies, load_policy, parse_policy  # noqa: E402
-from .runner import RunResult, run  # noqa: E402
+from .core.engine import Anonymizer
+from .core.errors import AnonymizerError, InputError, KeyFileError, PolicyError, UsageError
+from .core.keys import Key, generate_key, load_key, write_key
+from .core.outcomes import AccountingError, BatchResult, Dropped, DropReason, Outcome, Rejected, RejectReason, Route, Written
+from .core.policy import Policy, builtin_policies, load_policy, parse_policy
+from .io.runner import RunResult, run
+from .version import __version__
 
 __all__ = [
+    "AccountingError",
     "Anonymizer",
     "AnonymizerError",
+    "BatchResult",
+    "DropReason",
+    "Dropped",
+    "Outcome",
+    "RejectReason",
+    "Rejected",
+    "Route",
+    "Written",
     "InputError",
     "Key",
     "KeyFileError",

@@ -11,20 +11,25 @@ from typing import Optional
 import orjson
 import typer
 
-from . import __version__
-from .errors import AnonymizerError, PolicyError, Terminated, UsageError, os_reason
-from .inspect import format_inventory, inspect_inputs
-from .keys import KEY_ENV_VAR, generate_key, load_key, write_key
-from .manifest import write_json_atomically
-from .lowering import lower
-from .plan import digest as plan_digest
-from .plan import to_json as plan_json
-from .policy import builtin_policies, load_policy
-from .policy_check import check_policy, format_check, verdict
-from .progress import ProgressLine
-from .roster import load_roster
-from .runner import run as run_package
-from .signing import load_private_key, load_public_key, write_signing_key_pair
+try:  # recent typer versions vendor click; older ones use the click package
+    from typer._click.exceptions import ClickException
+except ImportError:  # pragma: no cover (older typer)
+    from click import ClickException
+
+from .version import __version__
+from .core.errors import AnonymizerError, PolicyError, Terminated, UsageError, os_reason
+from .tools.inspect import format_inventory, inspect_inputs
+from .core.keys import KEY_ENV_VAR, generate_key, load_key, write_key
+from .package.manifest import write_json_atomically
+from .core.lowering import lower
+from .core.plan import digest as plan_digest
+from .core.plan import to_json as plan_json
+from .core.policy import builtin_policies, load_policy
+from .tools.policy_check import check_policy, format_check, verdict
+from .io.progress import ProgressLine
+from .core.roster import load_roster
+from .io.runner import run as run_package
+from .package.signing import load_private_key, load_public_key, write_signing_key_pair
 from .verify import verify_package
 
 def _plain_help_pages() -> None:
@@ -317,11 +322,6 @@ def main() -> None:
     except SystemExit:
         raise
     except Exception as exc:  # noqa: BLE001
-        try:  # recent typer versions vendor click; older ones use the click package
-            from typer._click.exceptions import ClickException
-        except ImportError:
-            from click import ClickException
-
         if isinstance(exc, ClickException):
             exc.show()
             sys.exit(2)

@@ -32,11 +32,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from anonymizer.keys import Key  # noqa: E402
-from anonymizer.operators import REGISTRY, BuildContext, EventState, Identity  # noqa: E402
-from anonymizer.policy import load_policy  # noqa: E402
-from anonymizer.pseudonyms import Pseudonymizer  # noqa: E402
-from anonymizer.roster import Person, Roster  # noqa: E402
+from anonymizer.core.keys import Key  # noqa: E402
+from anonymizer.core.operators import REGISTRY, BuildContext, EventState, Identity  # noqa: E402
+from anonymizer.core.policy import load_policy  # noqa: E402
+from anonymizer.core.pseudonyms import Pseudonymizer  # noqa: E402
+from anonymizer.core.roster import Person, Roster  # noqa: E402
 
 SEED = 20240311
 FILLER_PEOPLE = 5_000
@@ -450,7 +450,7 @@ def _disguised_people(rng: Random) -> list[Sentence]:
 
 
 def _common_part(value: str) -> bool:
-    from anonymizer.mentions import default_common_words
+    from anonymizer.core.text.mentions import default_common_words
 
     return " " not in value.strip() and _folded(value) in default_common_words()
 

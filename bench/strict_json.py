@@ -20,10 +20,11 @@ from pathlib import Path
 
 import orjson
 
-from anonymizer import compiler, reader, strictjson
-from anonymizer.engine import Anonymizer
-from anonymizer.keys import generate_key
-from anonymizer.policy import load_policy
+from anonymizer.core import compiler, strictjson
+from anonymizer.core import lines as line_reader
+from anonymizer.core.engine import Anonymizer
+from anonymizer.core.keys import generate_key
+from anonymizer.core.policy import load_policy
 
 
 def best(fn, repeat: int) -> float:
@@ -59,9 +60,8 @@ def main() -> None:
 
     def whole(loads):
         def go():
-            reader.strict_loads = compiler.strict_loads = loads
-            for number, line in enumerate(lines, 1):
-                anonymizer.anonymize_line(line, "bench", number)
+            line_reader.strict_loads = compiler.strict_loads = loads
+            anonymizer.anonymize_batch(lines, name="bench")
         return go
 
     timings = {"loads": [], "strict": [], "plain run": [], "strict run": []}
@@ -70,7 +70,7 @@ def main() -> None:
         timings["strict"].append(best(parse(strict), 1))
         timings["plain run"].append(best(whole(orjson.loads), 1))
         timings["strict run"].append(best(whole(strict), 1))
-    reader.strict_loads = compiler.strict_loads = strict
+    line_reader.strict_loads = compiler.strict_loads = strict
     per_line = {name: min(values) / len(lines) * 1e6 for name, values in timings.items()}
     print(f"{len(lines)} lines, {sum(map(len, lines)) / len(lines):.0f} bytes each on average")
     print(f"parse: orjson.loads {per_line['loads']:.2f} us, strict loads {per_line['strict']:.2f} us "

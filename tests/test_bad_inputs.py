@@ -12,8 +12,8 @@ import orjson
 import pytest
 
 from anonymizer import Anonymizer, run
-from anonymizer.manifest import MANIFEST_NAME
-from anonymizer.stats import MAX_FIELD_PATHS, OTHER_PATHS
+from anonymizer.package.manifest import MANIFEST_NAME
+from anonymizer.core.stats import MAX_FIELD_PATHS, OTHER_PATHS
 
 CATALOGUE = Path(__file__).parent / "bad_inputs"
 PLAIN_FORUM = {"body": "hi", "title": "t"}

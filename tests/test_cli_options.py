@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from anonymizer import __version__
-from anonymizer.progress import ProgressLine, _duration, _size
-from anonymizer.runner import Progress
+from anonymizer.io.progress import ProgressLine, _duration, _size
+from anonymizer.io.runner import Progress
 
 CLI = [sys.executable, "-m", "anonymizer.cli"]
 EVENT = {

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from anonymizer import run
-from anonymizer.reader import parse_line
+from anonymizer.core.lines import parse_line
 
 CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus"
 pytestmark = pytest.mark.corpus

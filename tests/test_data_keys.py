@@ -7,9 +7,9 @@ import json
 import pytest
 
 from anonymizer import Anonymizer, parse_policy
-from anonymizer.data_keys import UNSAFE_KEY, key_shape
-from anonymizer.policy_check import PolicyChecker, format_check, verdict
-from anonymizer.roster import Person, Roster
+from anonymizer.core.data_keys import UNSAFE_KEY, key_shape
+from anonymizer.tools.policy_check import PolicyChecker, format_check, verdict
+from anonymizer.core.roster import Person, Roster
 
 HEX = "932e6f2ce8274072a355a94560216d1a"
 
@@ -113,7 +113,7 @@ def test_policy_check_warns_about_kept_free_text_and_strict_fails_on_it():
 def test_the_research_policy_keeps_no_free_text_of_the_fixtures(research):
     from pathlib import Path
 
-    from anonymizer.policy_check import check_policy
+    from anonymizer.tools.policy_check import check_policy
 
     check = check_policy(research, [Path(__file__).parent / "fixtures" / "families"])
     assert check.kept_free_text == {}

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from anonymizer import Anonymizer, Key, KeyFileError, generate_key, load_key, parse_policy, write_key
-from anonymizer.signing import load_private_key, load_public_key, write_signing_key_pair
-from anonymizer.stats import MAX_REJECTIONS_LISTED, Stats
+from anonymizer.package.signing import load_private_key, load_public_key, write_signing_key_pair
+from anonymizer.core.stats import MAX_REJECTIONS_LISTED, Stats
 
 
 def test_a_key_file_in_a_missing_directory_cannot_be_created(tmp_path):

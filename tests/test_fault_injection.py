@@ -17,12 +17,13 @@ from pathlib import Path
 
 import pytest
 
-import anonymizer.journal as journal_module
-import anonymizer.pipeline as pipeline
+import anonymizer.io.inputs as inputs
+import anonymizer.io.journal as journal_module
+import anonymizer.io.pool as pipeline
 from anonymizer import InputError, run
-from anonymizer.errors import OutputError
-from anonymizer.journal import JOURNAL_NAME
-from anonymizer.manifest import MANIFEST_NAME
+from anonymizer.core.errors import OutputError
+from anonymizer.io.journal import JOURNAL_NAME
+from anonymizer.package.manifest import MANIFEST_NAME
 from test_resume import make_logs, package_files
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -259,7 +260,7 @@ def test_an_input_that_becomes_unreadable_mid_file_stops_the_run_naming_it(logs,
 
     out = tmp_path / "package"
     with monkeypatch.context() as patch:
-        patch.setattr(pipeline, "open", failing_open, raising=False)
+        patch.setattr(inputs, "open", failing_open, raising=False)
         with pytest.raises(InputError, match=r"tracking-2\.log: it cannot be read \(Input/output error\)"):
             run([logs], out, research, key, jobs=1)
     assert_no_package(out)

@@ -18,15 +18,16 @@ import orjson
 import pytest
 
 from anonymizer import InputError, UsageError, run
-from anonymizer.errors import OutputError
-from anonymizer.inspect import inspect_inputs
-from anonymizer.journal import JOURNAL_NAME
-from anonymizer.manifest import MANIFEST_NAME
-from anonymizer.policy_check import check_policy
-from anonymizer.progress import ProgressLine
-from anonymizer.reader import collect_inputs, parse_line
-from anonymizer.runner import Progress
-from anonymizer.strictjson import MAX_DEPTH, StrictJSONError, loads
+from anonymizer.core.errors import OutputError
+from anonymizer.tools.inspect import inspect_inputs
+from anonymizer.io.journal import JOURNAL_NAME
+from anonymizer.package.manifest import MANIFEST_NAME
+from anonymizer.tools.policy_check import check_policy
+from anonymizer.io.progress import ProgressLine
+from anonymizer.io.inputs import collect_inputs
+from anonymizer.core.lines import parse_line
+from anonymizer.io.runner import Progress
+from anonymizer.core.strictjson import MAX_DEPTH, StrictJSONError, loads
 
 ROOT = Path(__file__).resolve().parents[1]
 CLI = [sys.executable, "-m", "anonymizer.cli"]
@@ -213,7 +214,7 @@ def test_force_clears_an_unfinished_package(tmp_path, research, key):
 
 
 def test_a_full_disk_keeps_finished_files_for_a_resume_and_writes_no_manifest(tmp_path, research, key, monkeypatch):
-    import anonymizer.pipeline as pipeline
+    import anonymizer.io.pool as pipeline
 
     first = write_lines(tmp_path / "a.log", [GOOD])
     second = write_lines(tmp_path / "b.log", [GOOD])
@@ -241,7 +242,7 @@ def test_a_full_disk_keeps_finished_files_for_a_resume_and_writes_no_manifest(tm
 
 
 def test_an_unwritable_manifest_is_a_user_error_and_no_manifest_is_left(tmp_path, research, key, monkeypatch):
-    import anonymizer.runner as runner
+    import anonymizer.io.runner as runner
 
     def read_only(path, data):
         raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(path))
@@ -419,7 +420,7 @@ def test_progress_into_a_file_writes_plain_lines_and_never_zero_left_before_the_
 
 
 def test_progress_does_not_reach_the_end_before_the_last_batch(tmp_path, monkeypatch):
-    import anonymizer.pipeline as pipeline
+    import anonymizer.io.inputs as pipeline
 
     monkeypatch.setattr(pipeline, "BATCH_BYTES", 1000)
     monkeypatch.setattr(pipeline, "READ_BLOCK", 1500)

@@ -12,7 +12,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from anonymizer.inspect import inspect_inputs, inspect_lines, string_kind
+from anonymizer.tools.inspect import inspect_inputs, inspect_lines, string_kind
 
 FIXTURES = Path(__file__).parent / "fixtures"
 CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus"

@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from anonymizer.operators import DROP, REGISTRY, BuildContext, EventState
-from anonymizer.operators.keep import SHAPES, KeepParams
-from anonymizer.keys import Key
-from anonymizer.pseudonyms import Pseudonymizer
-from anonymizer.roster import Person, Roster
+from anonymizer.core.operators import DROP, REGISTRY, BuildContext, EventState
+from anonymizer.core.operators.keep import SHAPES, KeepParams
+from anonymizer.core.keys import Key
+from anonymizer.core.pseudonyms import Pseudonymizer
+from anonymizer.core.roster import Person, Roster
 
 ACCEPTED = {
     "course_key": ["course-v1:edX+DemoX+Demo_2014", "ccx-v1:edX+DemoX+Demo+ccx@3", "library-v1:MITx+Lib1", "MITx/6.002x/2012_Fall"],
@@ -154,7 +154,7 @@ def test_the_shipped_policies_keep_nothing_without_a_narrow_shape(name):
     """Every `keep` of a shipped policy names what its values look like: with `scalar` (the
     default) or `any`, a person typed into the field would be copied whatever they typed."""
     from anonymizer import load_policy
-    from anonymizer.policy import _all_rules
+    from anonymizer.core.policy import _all_rules
 
     unshaped = [loc for loc, rule in _all_rules(load_policy(name)) if rule.op == "keep" and {"scalar", "any"} & set(rule.params.shape)]
     assert unshaped == []

@@ -6,9 +6,9 @@ import stat
 
 import pytest
 
-from anonymizer.errors import KeyFileError
-from anonymizer.keys import KEY_ENV_VAR, Key, generate_key, load_key, write_key
-from anonymizer.pseudonyms import Pseudonymizer
+from anonymizer.core.errors import KeyFileError
+from anonymizer.core.keys import KEY_ENV_VAR, Key, generate_key, load_key, write_key
+from anonymizer.core.pseudonyms import Pseudonymizer
 
 SECRET = bytes(range(32))
 

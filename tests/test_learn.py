@@ -10,9 +10,9 @@ import orjson
 import pytest
 
 from anonymizer import Anonymizer, parse_policy, run
-from anonymizer.learn import Learner
-from anonymizer.pseudonyms import PSEUDONYM_VERSION, Pseudonymizer
-from anonymizer.roster import Person, Roster, join_rosters
+from anonymizer.io.learn import Learner
+from anonymizer.core.pseudonyms import PSEUDONYM_VERSION, Pseudonymizer
+from anonymizer.core.roster import Person, Roster, join_rosters
 
 from support import every_string
 

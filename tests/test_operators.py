@@ -11,11 +11,11 @@ import re
 
 import pytest
 
-from anonymizer.compiler import _Compiler
-from anonymizer.keys import Key
-from anonymizer.operators import DROP, REGISTRY, BuildContext, EventState, Identity
-from anonymizer.policy import DEFAULT_IDENTITIES, FieldRule, IdentityRule
-from anonymizer.pseudonyms import Pseudonymizer
+from anonymizer.core.compiler import _Compiler
+from anonymizer.core.keys import Key
+from anonymizer.core.operators import DROP, REGISTRY, BuildContext, EventState, Identity
+from anonymizer.core.policy import DEFAULT_IDENTITIES, FieldRule, IdentityRule
+from anonymizer.core.pseudonyms import Pseudonymizer
 
 KEY = Key(b"k" * 32)
 OTHER_KEY = Key(b"q" * 32)
@@ -226,7 +226,7 @@ def test_pseudonymize_username_given_as_int_is_the_same_as_its_text():
 
 
 def test_pseudonymize_unknown_identity_cannot_be_built():
-    from anonymizer.errors import PolicyError
+    from anonymizer.core.errors import PolicyError
 
     with pytest.raises(PolicyError, match="unknown identity"):
         build("pseudonymize", identity="nobody")
@@ -350,7 +350,7 @@ def test_generalize_agent_bot():
 def test_generalize_agent_vocabulary_is_read_from_the_parser_rules():
     # The closed vocabulary is read out of ua-parser's rules with Python's regex parser; if a
     # Python or ua-parser release breaks that reading, every agent would silently become "Other".
-    from anonymizer.operators.generalize_agent import _vocabulary
+    from anonymizer.core.operators.generalize_agent import _vocabulary
 
     browsers, systems = _vocabulary()
     assert {"Chrome", "Firefox", "Safari", "Edge", "Opera", "Chrome Mobile", "Mobile Safari", "Samsung Internet"} <= browsers

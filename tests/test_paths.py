@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from anonymizer.paths import WILDCARD, format_path, parse_path
+from anonymizer.core.paths import WILDCARD, format_path, parse_path
 
 
 def test_dotted_keys():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from anonymizer import PolicyError, parse_policy
-from anonymizer.detectors import TextScrubber
+from anonymizer.core.text.detectors import TextScrubber
 
 
 @pytest.mark.parametrize(

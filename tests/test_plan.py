@@ -12,13 +12,13 @@ from typer.testing import CliRunner
 
 from anonymizer import Anonymizer, Key, parse_policy
 from anonymizer.cli import app
-from anonymizer.compiler import build_policy
-from anonymizer.errors import PolicyError
-from anonymizer.lowering import lower
-from anonymizer.plan import PLAN_VERSION, Container, Decode, Op, Payload, PlanError, Skip, digest, from_data, from_json, to_json
-from anonymizer.policy import builtin_policies, load_policy
-from anonymizer.pseudonyms import Pseudonymizer
-from anonymizer.roster import load_roster
+from anonymizer.core.compiler import build_policy
+from anonymizer.core.errors import PolicyError
+from anonymizer.core.lowering import lower
+from anonymizer.core.plan import PLAN_VERSION, Container, Decode, Op, Payload, PlanError, Skip, digest, from_data, from_json, to_json
+from anonymizer.core.policy import builtin_policies, load_policy
+from anonymizer.core.pseudonyms import Pseudonymizer
+from anonymizer.core.roster import load_roster
 from vectors.harness import FILES, Runner, load
 
 HERE = Path(__file__).parent

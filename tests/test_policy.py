@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from anonymizer.compiler import compile_policy
-from anonymizer.errors import PolicyError
-from anonymizer.keys import Key
-from anonymizer.policy import builtin_policies, load_policy, parse_policy
-from anonymizer.pseudonyms import Pseudonymizer
+from anonymizer.core.compiler import compile_policy
+from anonymizer.core.errors import PolicyError
+from anonymizer.core.keys import Key
+from anonymizer.core.policy import builtin_policies, load_policy, parse_policy
+from anonymizer.core.pseudonyms import Pseudonymizer
 
 SOURCE = "custom-policy.yaml"
 # A value that looks like data. The policies below hold it (in a redact rule, at the faulty
@@ -484,7 +484,7 @@ def test_extends_a_device_file_is_refused_without_reading_it(tmp_path):
 
 
 def test_a_policy_file_larger_than_the_limit_is_refused(tmp_path, monkeypatch):
-    import anonymizer.policy as policy_module
+    import anonymizer.core.policy as policy_module
 
     monkeypatch.setattr(policy_module, "MAX_POLICY_BYTES", 64)
     big = write(tmp_path, "big.yaml", "name: big\n" + "# padding\n" * 20)

@@ -12,7 +12,7 @@ import orjson
 import pytest
 
 from anonymizer import Key, parse_policy, run
-from anonymizer.policy_check import PolicyChecker, check_policy, format_check, verdict
+from anonymizer.tools.policy_check import PolicyChecker, check_policy, format_check, verdict
 
 FIXTURES = Path(__file__).parent / "fixtures"
 CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus"

@@ -11,8 +11,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from anonymizer import Anonymizer, Key, load_policy
-from anonymizer.detectors import TextScrubber
-from anonymizer.operators.scrub_text import replace_username, username_pattern
+from anonymizer.core.text.detectors import TextScrubber
+from anonymizer.core.operators.scrub_text import replace_username, username_pattern
 from support import every_string
 
 POLICY = load_policy("research")

@@ -8,12 +8,12 @@ from pathlib import Path
 import orjson
 import pytest
 
-import anonymizer.pipeline as pipeline
-import anonymizer.stats as stats_module
+import anonymizer.io.pool as pipeline
+import anonymizer.core.stats as stats_module
 from anonymizer import Key, UsageError, run
-from anonymizer.journal import JOURNAL_NAME
-from anonymizer.manifest import MANIFEST_NAME
-from anonymizer.roster import Person, Roster
+from anonymizer.io.journal import JOURNAL_NAME
+from anonymizer.package.manifest import MANIFEST_NAME
+from anonymizer.core.roster import Person, Roster
 
 FIXTURES = Path(__file__).parent / "fixtures"
 

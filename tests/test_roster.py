@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from anonymizer.keys import Key
-from anonymizer.pseudonyms import Pseudonymizer
-from anonymizer.roster import RosterError, load_roster
+from anonymizer.core.keys import Key
+from anonymizer.core.pseudonyms import Pseudonymizer
+from anonymizer.core.roster import RosterError, load_roster
 
 OBFUSCATION = Path(__file__).resolve().parents[1].parent / "shared" / "corpus" / "edx-analytics-pipeline" / "input" / "obfuscation"
 needs_corpus = pytest.mark.corpus

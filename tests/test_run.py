@@ -14,8 +14,8 @@ import orjson
 import pytest
 
 from anonymizer import InputError, Key, UsageError, load_key, run
-from anonymizer.journal import JOURNAL_NAME
-from anonymizer.manifest import MANIFEST_NAME, read_manifest
+from anonymizer.io.journal import JOURNAL_NAME
+from anonymizer.package.manifest import MANIFEST_NAME, read_manifest
 
 FIXTURES = Path(__file__).parent / "fixtures"
 CLI = [sys.executable, "-m", "anonymizer.cli"]
@@ -146,7 +146,8 @@ def test_force_replaces_a_previous_package(logs, tmp_path, research, key):
 
 
 def test_an_interrupted_run_leaves_no_manifest_and_an_empty_partial_marker(logs, tmp_path, research, key, monkeypatch):
-    import anonymizer.pipeline as pipeline
+    import anonymizer.io.inputs as inputs
+    import anonymizer.io.pool as pipeline
 
     calls = {"n": 0}
     original = pipeline.process_batch
@@ -158,8 +159,8 @@ def test_an_interrupted_run_leaves_no_manifest_and_an_empty_partial_marker(logs,
         return original(*args, **kwargs)
 
     monkeypatch.setattr(pipeline, "process_batch", failing)
-    monkeypatch.setattr(pipeline, "BATCH_BYTES", 256)  # several batches
-    monkeypatch.setattr(pipeline, "READ_BLOCK", 128)
+    monkeypatch.setattr(inputs, "BATCH_BYTES", 256)  # several batches
+    monkeypatch.setattr(inputs, "READ_BLOCK", 128)
     out = tmp_path / "package"
     with pytest.raises(KeyboardInterrupt):
         run([logs], out, research, key, jobs=1)
@@ -189,10 +190,10 @@ def test_a_damaged_gzip_input_stops_the_run_with_an_error_naming_the_file(tmp_pa
 
 
 def test_output_is_byte_identical_for_one_and_two_workers(tmp_path, research, key, monkeypatch):
-    import anonymizer.pipeline as pipeline
+    import anonymizer.io.inputs as inputs
 
-    monkeypatch.setattr(pipeline, "BATCH_BYTES", 2048)  # many small batches, so both workers get some
-    monkeypatch.setattr(pipeline, "READ_BLOCK", 1024)
+    monkeypatch.setattr(inputs, "BATCH_BYTES", 2048)  # many small batches, so both workers get some
+    monkeypatch.setattr(inputs, "READ_BLOCK", 1024)
     logs = tmp_path / "logs"
     logs.mkdir()
     lines = [orjson.dumps({**EVENT, "session": f"{i:032x}", "event": {**EVENT["event"], "body": f"post {i}"}}) for i in range(400)]

@@ -13,17 +13,7 @@ import orjson
 import pytest
 
 from anonymizer import KeyFileError, UsageError, run
-from anonymizer.signing import (
-    INVALID,
-    MISSING,
-    SIGNATURE_NAME,
-    VALID,
-    load_private_key,
-    load_public_key,
-    sign_manifest,
-    verify_signature,
-    write_signing_key_pair,
-)
+from anonymizer.package.signing import INVALID, MISSING, SIGNATURE_NAME, VALID, load_private_key, load_public_key, sign_manifest, verify_signature, write_signing_key_pair
 from anonymizer.verify import verify_package
 
 CLI = [sys.executable, "-m", "anonymizer.cli"]

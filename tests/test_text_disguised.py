@@ -12,8 +12,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from anonymizer import Anonymizer, Key, load_policy, textnorm
-from anonymizer.roster import Person, Roster
+from anonymizer import Anonymizer, Key, load_policy
+from anonymizer.core.text import textnorm
+from anonymizer.core.roster import Person, Roster
 
 KEY = Key(bytes(range(32)))
 ROSTER = Roster(

@@ -17,7 +17,7 @@ import orjson
 import pytest
 
 from anonymizer import Anonymizer, Key, load_policy, parse_policy, run
-from anonymizer.roster import Person, Roster, load_roster
+from anonymizer.core.roster import Person, Roster, load_roster
 from support import every_string
 
 ROOT = Path(__file__).resolve().parents[1]

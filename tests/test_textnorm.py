@@ -1,4 +1,4 @@
-"""The decoded view of a text (``anonymizer.textnorm``): each decoding, the span map, the fast path."""
+"""The decoded view of a text (``anonymizer.core.text.textnorm``): each decoding, the span map, the fast path."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from anonymizer import textnorm
+from anonymizer.core.text import textnorm
 
 
 def decoded(text: str) -> str:

@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from anonymizer.compiler import _Compiler
-from anonymizer.operators import BuildContext, Identity, EventState
-from anonymizer.policy import FieldRule
-from anonymizer.pseudonyms import Pseudonymizer
-from anonymizer.roster import Person, Roster
-from anonymizer.url_routes import Unit, default_data, default_rules
+from anonymizer.core.compiler import _Compiler
+from anonymizer.core.operators import BuildContext, Identity, EventState
+from anonymizer.core.policy import FieldRule
+from anonymizer.core.pseudonyms import Pseudonymizer
+from anonymizer.core.roster import Person, Roster
+from anonymizer.core.url_routes import Unit, default_data, default_rules
 from tests.test_operators import KEY
 
 CATALOGUE = Path(__file__).resolve().parents[1].parent / "shared" / "reference" / "edx-url-routes.md"

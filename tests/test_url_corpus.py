@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from anonymizer.operators import DROP
-from anonymizer.reader import parse_line
+from anonymizer.core.operators import DROP
+from anonymizer.core.lines import parse_line
 from tests.test_operators import apply, build
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 from anonymizer import Key, load_policy
-from anonymizer.engine import Anonymizer
-from anonymizer.errors import PolicyError
-from anonymizer.policy import parse_policy
-from anonymizer.url_routes import RouteError, default_rules, parse_template
+from anonymizer.core.engine import Anonymizer
+from anonymizer.core.errors import PolicyError
+from anonymizer.core.policy import parse_policy
+from anonymizer.core.url_routes import RouteError, default_rules, parse_template
 from tests.test_operators import apply, build, username_pseudonym, user_id_pseudonym
 
 COURSE = "course-v1:edX+DemoX+T1"

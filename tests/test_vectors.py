@@ -14,10 +14,10 @@ import json
 import pytest
 
 from anonymizer import run
-from anonymizer.keys import Key
-from anonymizer.manifest import read_manifest
-from anonymizer.policy import load_policy
-from anonymizer.pseudonyms import PSEUDONYM_VERSION
+from anonymizer.core.keys import Key
+from anonymizer.package.manifest import read_manifest
+from anonymizer.core.policy import load_policy
+from anonymizer.core.pseudonyms import PSEUDONYM_VERSION
 from vectors.harness import FILES, HERE, Runner, load
 
 VECTORS = [(name, vector) for name in FILES for vector in load(name)["vectors"]]

@@ -16,7 +16,7 @@ import orjson
 import pytest
 
 from anonymizer import UsageError, load_policy, parse_policy, run
-from anonymizer.manifest import MANIFEST_NAME
+from anonymizer.package.manifest import MANIFEST_NAME
 from anonymizer.verify import verify_package
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -138,7 +138,7 @@ def test_the_fixture_families_built_with_their_roster_pass(tmp_path, research, k
 
 
 def _load_roster(path: Path):
-    from anonymizer.roster import load_roster
+    from anonymizer.core.roster import load_roster
 
     return load_roster([path])[0]
 
@@ -480,7 +480,7 @@ def test_the_corpus_package_passes_verify(corpus_report):
 
 
 def test_the_plan_lists_the_identity_fields_that_operators_declare():
-    from anonymizer.lowering import lower
+    from anonymizer.core.lowering import lower
 
     policy = parse_policy(
         b"name: p\nenvelope:\n  ip: {op: mask_ip, ipv4_prefix: 16}\n  agent: generalize_agent\n  event_type: keep\n"
@@ -500,7 +500,7 @@ def identifier_fields_of(policy):
 
 
 def test_verify_names_no_operator():
-    from anonymizer.operators import REGISTRY
+    from anonymizer.core.operators import REGISTRY
 
     sources = (Path(__file__).resolve().parents[1] / "anonymizer" / "verify").glob("*.py")
     text = "\n".join(path.read_text() for path in sources)

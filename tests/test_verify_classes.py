@@ -11,7 +11,7 @@ import orjson
 import pytest
 
 from anonymizer import run
-from anonymizer.manifest import MANIFEST_NAME
+from anonymizer.package.manifest import MANIFEST_NAME
 from anonymizer.verify import normalize_text, verify_package
 
 USERNAME = "Mar.Tina-K"

@@ -9,7 +9,7 @@ from typing import Iterator
 
 import orjson
 
-from ..paths import format_path
+from ..core.paths import format_path
 from .forms import PHONE_SEPARATORS, deobfuscate, normalize_text
 
 # The classes a finding is sorted into, from where and in which form it was found (most

@@ -16,12 +16,13 @@ from typing import Iterable, Iterator
 
 import orjson
 
-from ..lowering import lower
-from ..detectors import EMAIL_PATTERN, TextScrubber
-from ..paths import WILDCARD, parse_path
-from ..policy import Policy
-from ..reader import collect_inputs, open_lines, parse_line
-from ..roster import load_roster
+from ..core.lowering import lower
+from ..core.text.detectors import EMAIL_PATTERN, TextScrubber
+from ..core.paths import WILDCARD, parse_path
+from ..core.policy import Policy
+from ..io.inputs import collect_inputs, open_lines
+from ..core.lines import parse_line
+from ..core.roster import load_roster
 
 # Envelope fields that hold identifiers whatever the policy does with them (most policies drop
 # them, so the policy alone would not name them).
@@ -287,7 +288,7 @@ def _add_value(found: Identifiers, value: str, kind: str, origin: str) -> None:
 
 
 def harvest_roster(paths: Iterable[Path]) -> Identifiers:
-    """The ids, usernames, emails and names of the people in roster files (see ``anonymizer.roster``)."""
+    """The ids, usernames, emails and names of the people in roster files (see ``anonymizer.core.roster``)."""
     roster, _ = load_roster(list(paths))
     origin = "roster " + ", ".join(roster.files)
     found = Identifiers()

@@ -9,8 +9,8 @@ from typing import Iterator
 
 from isal import isal_zlib
 
-from ..manifest import MANIFEST_NAME
-from ..reader import GZIP_MAGIC
+from ..package.manifest import MANIFEST_NAME
+from ..io.inputs import GZIP_MAGIC
 from .report import IntegrityProblem, Report
 
 READ_SIZE = 1 << 20

@@ -11,10 +11,10 @@ from typing import Iterable
 
 import orjson
 
-from ..errors import UsageError
-from ..manifest import MANIFEST_NAME
-from ..policy import Policy, load_policy
-from ..signing import SIGNATURE_NAME
+from ..core.errors import UsageError
+from ..package.manifest import MANIFEST_NAME
+from ..core.policy import Policy, load_policy
+from ..package.signing import SIGNATURE_NAME
 from .harvest import Identifiers, harvest_inputs, harvest_roster, identifier_fields
 from .integrity import check_listed, listed_files, present_files, read_file
 from .report import IntegrityProblem, Report

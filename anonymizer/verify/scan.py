@@ -24,24 +24,10 @@ from collections import Counter
 
 import ahocorasick_rs
 
-from ..detectors import TextScrubber
-from ..ipmask import make_ip_masker
+from ..core.text.detectors import TextScrubber
+from ..core.ipmask import make_ip_masker
 from .classify import format_where, leak_class, locate, locate_field, locate_normalized
-from .forms import (
-    AT_MARKERS,
-    LOCAL_PART_MIN,
-    NON_ASCII,
-    PHONE_SEPARATORS,
-    READING_KIND,
-    SUSPECT_MARKERS,
-    deobfuscate,
-    extra_forms,
-    field_value_key,
-    forms_of,
-    normalize_text,
-    searched_as_substring,
-    stands_alone,
-)
+from .forms import AT_MARKERS, LOCAL_PART_MIN, NON_ASCII, PHONE_SEPARATORS, READING_KIND, SUSPECT_MARKERS, deobfuscate, extra_forms, field_value_key, forms_of, normalize_text, searched_as_substring, stands_alone
 from .harvest import EMAIL_ANCHORS, Identifier, IdentifierFields, Identifiers, email_at
 from .report import Finding
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..signing import MISSING, SIGNATURE_NAME, VALID, verify_signature
+from ..package.signing import MISSING, SIGNATURE_NAME, VALID, verify_signature
 from .report import IntegrityProblem, Report
 
 

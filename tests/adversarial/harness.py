@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from anonymizer import Key, load_policy, run
-from anonymizer.roster import load_roster
+from anonymizer.core.roster import load_roster
 
 from .generator import CLASSES, Generated, Plant, generate, index_of
 from .people import write_roster

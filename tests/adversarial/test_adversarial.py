@@ -10,7 +10,7 @@ import random
 
 import pytest
 
-from anonymizer.manifest import MANIFEST_NAME
+from anonymizer.package.manifest import MANIFEST_NAME
 from anonymizer.verify import verify_package
 
 from .disguises import disguises_for
@@ -137,7 +137,7 @@ def test_a_username_shaped_like_an_id_is_not_kept(tmp_path, field, value):
     """What `bare_value` finds with some draws, planted on purpose: a known username inside a value
     that fits the field's shape (a host name, an org code)."""
     from anonymizer import Anonymizer, load_policy
-    from anonymizer.roster import load_roster
+    from anonymizer.core.roster import load_roster
 
     from .people import write_roster
 

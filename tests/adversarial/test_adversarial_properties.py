@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from anonymizer import Anonymizer, Key, load_policy
-from anonymizer.roster import load_roster
+from anonymizer.core.roster import load_roster
 
 from .disguises import DISGUISES
 from .people import PEOPLE, write_roster

@@ -31,8 +31,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/, for supp
 
 with atheris.instrument_imports(include=["anonymizer"]):
     from anonymizer import Anonymizer, Key, load_policy
-    from anonymizer.engine import DROPPED, REJECTED, WRITTEN
-    from anonymizer.roster import Person, Roster
+    from anonymizer.core.engine import DROPPED, REJECTED, WRITTEN
+    from anonymizer.core.roster import Person, Roster
 
 from fuzz.seeds import cast  # noqa: E402
 from support import every_string  # noqa: E402

@@ -17,8 +17,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 with atheris.instrument_imports(include=["anonymizer"]):
     from anonymizer import Anonymizer, Key
-    from anonymizer.errors import PolicyError
-    from anonymizer.policy import parse_policy
+    from anonymizer.core.errors import PolicyError
+    from anonymizer.core.policy import parse_policy
 
 KEY = Key(bytes(range(32)))
 # `extends` reads the file it names. Device and process files never end or block (extends:

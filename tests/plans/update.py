@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from anonymizer.lowering import lower
-from anonymizer.plan import to_json
-from anonymizer.policy import builtin_policies, load_policy
+from anonymizer.core.lowering import lower
+from anonymizer.core.plan import to_json
+from anonymizer.core.policy import builtin_policies, load_policy
 
 HERE = Path(__file__).parent
 

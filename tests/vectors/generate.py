@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from harness import FILES, HERE, Runner  # noqa: E402
 
-from anonymizer.pseudonyms import PSEUDONYM_VERSION  # noqa: E402
+from anonymizer.core.pseudonyms import PSEUDONYM_VERSION  # noqa: E402
 
 KEY_HEX = bytes(range(32)).hex()
 OTHER_KEY_HEX = (b"\x07" * 32).hex()

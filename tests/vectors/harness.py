@@ -24,8 +24,8 @@ from typing import Any
 import yaml
 
 from anonymizer import Anonymizer, Key, parse_policy
-from anonymizer.pseudonyms import Pseudonymizer
-from anonymizer.roster import load_roster
+from anonymizer.core.pseudonyms import Pseudonymizer
+from anonymizer.core.roster import load_roster
 
 HERE = Path(__file__).parent
 FILES = ("pseudonyms", "mask_ip", "agents", "urls", "text")

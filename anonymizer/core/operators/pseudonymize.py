@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
-from ..detectors import EMAIL_PATTERN
+from ..text.detectors import EMAIL_PATTERN
 from .base import DROP, Operator, register
 
 

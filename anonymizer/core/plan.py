@@ -1,8 +1,8 @@
 """The plan: a policy lowered to plain data, the form every engine executes.
 
-``anonymizer.lowering.lower`` makes every decision a policy leaves implicit (wildcard
+``anonymizer.core.lowering.lower`` makes every decision a policy leaves implicit (wildcard
 inheritance, precedence between rules and between keys, which operator runs on which value, how
-a payload is encoded) and writes it down here; ``anonymizer.compiler`` turns a plan into the
+a payload is encoded) and writes it down here; ``anonymizer.core.compiler`` turns a plan into the
 functions the Python engine runs, reading nothing else. A plan is JSON-serializable
 (``to_json`` / ``from_json``), and its schema is documented in ``docs/plan.md``.
 

@@ -6,7 +6,7 @@ In this order, so that no step sees half of what an earlier one replaced:
    placeholders (``[EMAIL]``, ``[URL]`` ...); phone numbers are checked against the numbering
    plans of ``phone_regions``.
 2. With a roster (``--roster``) and ``roster`` (the default), every known person is found (see
-   ``anonymizer.mentions``): usernames and ``@mentions`` become that person's username pseudonym,
+   ``anonymizer.core.text.mentions``): usernames and ``@mentions`` become that person's username pseudonym,
    names ``[NAME]``, emails ``[EMAIL]``, user ids ``[USER_ID]``.
 3. With ``actor_usernames`` (the default), the usernames the event itself names (its actor,
    ``context.username``) are replaced by their pseudonyms, matched case-insensitively and bounded
@@ -14,7 +14,7 @@ In this order, so that no step sees half of what an earlier one replaced:
    ``\\b`` would fail. This finds actors that no roster lists.
 
 Disguised text (HTML entities, percent-encoding, JSON escapes, fullwidth and other compatibility
-forms, see ``anonymizer.textnorm``) is decoded into a view; all three steps run on the view, and
+forms, see ``anonymizer.core.text.textnorm``) is decoded into a view; all three steps run on the view, and
 what they find is replaced in the original text, never in the view, which is not output. A text
 that decodes to itself takes the direct path, at no extra cost.
 """
@@ -27,10 +27,10 @@ from functools import lru_cache
 import phonenumbers
 from pydantic import BaseModel, ConfigDict, field_validator
 
-from .. import textnorm
-from ..detectors import DEFAULT_PHONE_REGIONS, KINDS, TextScrubber
+from ..text import textnorm
+from ..text.detectors import DEFAULT_PHONE_REGIONS, KINDS, TextScrubber
 from ..errors import shown
-from ..mentions import stands_alone
+from ..text.mentions import stands_alone
 from .base import DROP, Operator, register
 from .pseudonymize import make_pseudonymizer
 

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import orjson
 
-from . import __version__
-from .pseudonyms import PSEUDONYM_VERSION
-from .stats import Stats
+from ..version import __version__
+from ..core.pseudonyms import PSEUDONYM_VERSION
+from ..core.stats import Stats
 
 MANIFEST_NAME = "manifest.json"
 FORMAT_VERSION = 1

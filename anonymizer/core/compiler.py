@@ -1,6 +1,6 @@
 """Compile a policy, once, into small functions: one per event rule.
 
-Two steps: ``anonymizer.lowering.lower`` turns the policy into a plan (``anonymizer.plan``),
+Two steps: ``anonymizer.core.lowering.lower`` turns the policy into a plan (``anonymizer.core.plan``),
 plain data with every decision made; ``build_policy`` turns the plan, and nothing else, into
 closures. Each node of a plan's field tree becomes one closure that walks only its own level.
 At run time a rule is a call to the root closure: no policy lookups, no branches on
@@ -101,7 +101,7 @@ def _map_leaves(op: OperatorFn, memoize: bool = False, key_check=_all_keys) -> O
     """Apply a scalar operator to every scalar under a value; None and "" pass as they are.
 
     The keys of the dicts under the value are data no rule names: an entry whose key fails
-    KEY_CHECK is dropped (see ``anonymizer.data_keys``).
+    KEY_CHECK is dropped (see ``anonymizer.core.data_keys``).
 
     With MEMOIZE, results for strings and integers are kept in a bounded dict: identifiers,
     agents, URLs and addresses recur across millions of events, and a lookup is far cheaper than
@@ -360,7 +360,6 @@ class CompiledPolicy:
     rules: list[tuple[Any, Plan | None]]
     unknown: Plan | None
     dispatch: tuple[Match, ...] | None = None
-    _cache: dict[tuple[str, str], tuple[Plan | None, str]] = field(default_factory=dict)
     _globs: dict[str, tuple[re.Pattern[str] | None, list[int]]] = field(default_factory=dict)
     _exact: dict[str, dict[str, int]] = field(default_factory=dict)
 
@@ -369,7 +368,9 @@ class CompiledPolicy:
             self.dispatch = _dispatch(rule for rule, _ in self.rules)
         self._exact_entries = tuple(m for m in self.dispatch if not m.glob)
 
-    def _outcome(self, index: int | None) -> tuple[Plan | None, str]:
+    def outcome(self, index: int | None) -> tuple[Plan | None, str]:
+        """The plan of the rule at INDEX (None: no rule) and the outcome (``anonymize``, ``drop``,
+        ``unknown``)."""
         if index is None:
             return (self.unknown, "unknown")
         rule, plan = self.rules[index]
@@ -414,16 +415,9 @@ class CompiledPolicy:
         return owners[int(match.lastgroup[1:])] if match is not None else None
 
     def resolve(self, event_type: str, source: str) -> tuple[Plan | None, str]:
-        """The plan for this event type and source, and the outcome (``anonymize``, ``drop``, ``unknown``)."""
-        key = (event_type, source)
-        found = self._cache.get(key)
-        if found is not None:
-            return found
-        found = self._outcome(self.rule_index(event_type, source))
-        if len(self._cache) > 100_000:
-            self._cache.clear()
-        self._cache[key] = found
-        return found
+        """The plan for this event type and source, and the outcome (``anonymize``, ``drop``,
+        ``unknown``). Not cached here: the engine keeps the one route cache."""
+        return self.outcome(self.rule_index(event_type, source))
 
 
 class _Builder:

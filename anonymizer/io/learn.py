@@ -26,12 +26,13 @@ from typing import Any, Iterable
 
 import orjson
 
-from .compiler import CompiledPolicy, decode_payload
-from .detectors import EMAIL_PATTERN
-from .paths import WILDCARD, Token, parse_path
-from .policy import FieldRule, Policy
-from .reader import collect_inputs, event_key, open_lines
-from .roster import Person, Roster
+from ..core.compiler import CompiledPolicy, decode_payload
+from ..core.text.detectors import EMAIL_PATTERN
+from ..core.paths import WILDCARD, Token, parse_path
+from ..core.policy import FieldRule, Policy
+from .inputs import collect_inputs, open_lines
+from ..core.lines import event_key
+from ..core.roster import Person, Roster
 
 USERNAME, USER_ID = "username", "user_id"
 # Payload fields that hold the email of the account the payload is about (enrollment events of

@@ -18,10 +18,12 @@ from typing import Any, Iterable
 
 import orjson
 
-from .plan import decode_payload, safe_key
-from .strictjson import StrictJSONError
-from .reader import collect_inputs, event_key, open_lines, parse_line
-from .stats import event_type_label
+from ..io.inputs import collect_inputs, open_lines
+from ..core.lines import event_key, parse_line
+from ..core.outcomes import RejectReason
+from ..core.plan import decode_payload, safe_key
+from ..core.strictjson import StrictJSONError
+from ..core.stats import RejectionList, event_type_label
 
 FORMAT_VERSION = 1
 MAX_DEPTH = 16  # deeper values are counted as the container they are, not walked
@@ -200,8 +202,7 @@ class Inventory:
     lines: int = 0
     events: int = 0
     rejected: Counter = field(default_factory=Counter)
-    rejections: list[tuple[str, int, str]] = field(default_factory=list)
-    rejections_not_listed: int = 0
+    rejections: RejectionList = field(default_factory=lambda: RejectionList(limit=MAX_REJECTIONS_LISTED))
     encodings: Counter = field(default_factory=Counter)
     event_types: dict[str, EventTypeInventory] = field(default_factory=dict)
 
@@ -209,12 +210,12 @@ class Inventory:
         """Count one raw line."""
         self.lines += 1
         parsed = parse_line(line)
-        if type(parsed) is str:
-            self._reject(file, line_number, parsed)
+        if type(parsed) is not dict:
+            self._reject(file, line_number, parsed.value)
             return
         key = event_key(parsed)
         if key is None:
-            self._reject(file, line_number, "missing_event_type")  # as the anonymizer rejects it
+            self._reject(file, line_number, RejectReason.MISSING_EVENT_TYPE.value)  # as the anonymizer rejects it
             return
         try:
             self.add_event(parsed, key[0])
@@ -247,12 +248,13 @@ class Inventory:
         elif encoding in ("string", "scalar"):
             inventory.walk(decoded, "event")
 
+    @property
+    def rejections_not_listed(self) -> int:
+        return self.rejections.not_listed
+
     def _reject(self, file: str, line_number: int, reason: str) -> None:
         self.rejected[reason] += 1
-        if len(self.rejections) < MAX_REJECTIONS_LISTED:
-            self.rejections.append((file, line_number, reason))
-        else:
-            self.rejections_not_listed += 1
+        self.rejections.add(file, line_number, reason)
 
     def as_dict(self) -> dict:
         """The JSON report."""

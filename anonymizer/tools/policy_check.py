@@ -13,23 +13,26 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
-from .compiler import CompiledPolicy, _holds, build_policy
-from .engine import Anonymizer
+from ..core.compiler import CompiledPolicy, _holds
+from ..core.engine import Anonymizer
+from ..io.inputs import collect_inputs, open_lines
 from .inspect import string_kind
-from .keys import generate_key
-from .lowering import lower
-from .plan import Cases, Container, Decode, Node, Op, Payload, Rule, decode_payload, join_path
-from .policy import Policy
-from .pseudonyms import Pseudonymizer
-from .strictjson import StrictJSONError
-from .reader import collect_inputs, event_key, open_lines, parse_line
-from .stats import event_type_label
+from ..core.keys import generate_key
+from ..core.lines import event_key, parse_line
+from ..core.outcomes import LineOutcome, Outcome, RejectReason
+from ..core.plan import Cases, Container, Decode, Node, Op, Payload, Rule, decode_payload, join_path
+from ..core.policy import Policy
+from ..core.strictjson import StrictJSONError
 
 FORMAT_VERSION = 1
 # Field drops reported on their own: `unnamed` (a rule could name the field) and `unparseable`
 # (no rule can name what cannot be decoded). Other reasons are listed together.
 GAP_REASONS = ("unnamed", "unparseable")
 MAX_PATTERNS_SHOWN = 5  # per rule in the text report; the JSON report has them all
+SAMPLE_BATCH_LINES = 10_000  # lines per batch through the core
+# Rejections that come after the line was read as an event (its payload repeats a key or nests
+# too deep): the event is still counted by rule and type, as a run routes it before rejecting it.
+_LATE_REJECTIONS = (RejectReason.DUPLICATE_KEY, RejectReason.TOO_DEEP)
 
 
 def describe_rule(rule: Rule) -> str:
@@ -150,56 +153,50 @@ def _listed(items: tuple | None) -> list | None:
 
 
 class PolicyChecker:
-    """Checks POLICY: lowering it to a plan validates it; ``add_line`` runs a sample line through it."""
+    """Checks POLICY: lowering it to a plan validates it; ``add_lines`` runs sample lines through
+    the core's batch function, as a run would, and counts what happened to them."""
 
     def __init__(self, policy: Policy) -> None:
         # A throwaway key: pseudonyms are computed (so that operators run as in a real run) and discarded.
-        key = generate_key()
-        self.plan = lower(policy)
-        self.compiled: CompiledPolicy = build_policy(self.plan, Pseudonymizer(key))
-        self.anonymizer = Anonymizer(policy, key)
+        self.anonymizer = Anonymizer(policy, generate_key())
+        self.plan = self.anonymizer.plan
+        self.compiled: CompiledPolicy = self.anonymizer.compiled
         self.result = PolicyCheck(policy=policy, rules=list(self.plan.rules))
-        self._routes: dict[tuple[str, str], tuple[int | None, str, str]] = {}
+        self._fields: Counter = Counter()
 
     def add_line(self, line: bytes) -> None:
         """Run one raw sample line through the policy and count what happened to it."""
+        self._add_batch([line], "<input>")
+
+    def _add(self, line: bytes, outcome: LineOutcome) -> None:
         result = self.result
         result.sampled = True
         result.lines += 1
-        parsed = parse_line(line)
-        if type(parsed) is str:
-            result.rejected[parsed] += 1
-            return
-        key = event_key(parsed)  # as the anonymizer reads them
+        rejected = outcome.outcome is Outcome.REJECTED
+        # Read again, for what the outcome does not say (the rule, kept text); a line rejected
+        # before it was an event has nothing more to say.
+        parsed = parse_line(line) if not rejected or outcome.reason in _LATE_REJECTIONS else None
+        key = event_key(parsed) if type(parsed) is dict else None
         if key is None:
-            result.rejected["missing_event_type"] += 1
+            result.rejected[outcome.reason.value] += 1
             return
         event_type, source = key
+        route = self.anonymizer.route(event_type, source)
         result.events += 1
-        route = self._routes.get((event_type, source))
-        if route is None:
-            _, outcome = self.compiled.resolve(event_type, source)
-            route = (self.compiled.rule_index(event_type, source), outcome, event_type_label(event_type))
-            if len(self._routes) > 100_000:
-                self._routes.clear()
-            self._routes[(event_type, source)] = route
-        index, outcome, label = route
-        if index is not None:
-            result.rule_hits[index] += 1
-        counter = result.event_types.get(label)
+        if route.index is not None:
+            result.rule_hits[route.index] += 1
+        counter = result.event_types.get(route.type_label)
         if counter is None:
-            counter = result.event_types[label] = Counter()
-        counter[outcome] += 1
-        if index is not None and outcome == "anonymize":
+            counter = result.event_types[route.type_label] = Counter()
+        counter[route.outcome] += 1
+        if route.index is not None and route.outcome == "anonymize":
             try:
-                self._find_kept_text(parsed, index, label)
+                self._find_kept_text(parsed, route.index, route.type_label)
             except StrictJSONError:
-                pass  # the anonymizer below meets the same payload and counts the line as rejected
-        try:
-            self.anonymizer.anonymize_event(parsed)
-        except StrictJSONError as exc:  # a JSON-string payload a run would reject the line for
+                pass  # the batch met the same payload and rejected the line
+        if rejected:  # a JSON-string payload a run would reject the line for
             result.events -= 1
-            result.rejected[exc.reason] += 1
+            result.rejected[outcome.reason.value] += 1
 
     def _find_kept_text(self, event: dict, index: int, label: str) -> None:
         """Count the free-form strings of EVENT that a ``keep`` rule would copy verbatim."""
@@ -215,15 +212,28 @@ class PolicyChecker:
             self.result.kept_text[(label, path)] += 1
 
     def add_lines(self, lines: Iterable[bytes], name: str = "<input>") -> None:
-        """Run LINES, one input file's worth, through the policy."""
+        """Run LINES, one input file's worth, through the policy, a batch at a time."""
         before = self.result.lines
+        self.result.sampled = True
+        batch: list[bytes] = []
         for line in lines:
-            self.add_line(line)
+            batch.append(line)
+            if len(batch) >= SAMPLE_BATCH_LINES:
+                self._add_batch(batch, name)
+                batch = []
+        if batch:
+            self._add_batch(batch, name)
         self.result.inputs.append((name, self.result.lines - before))
 
+    def _add_batch(self, lines: list[bytes], name: str) -> None:
+        batch = self.anonymizer.anonymize_batch(lines, name=name)
+        self._fields.update(batch.stats.fields)
+        for line, outcome in zip(lines, batch.lines):
+            self._add(line, outcome)
+
     def finish(self) -> PolicyCheck:
-        """The result, with the anonymizer's field counts taken in."""
-        self.result.fields = Counter(self.anonymizer.stats.fields)
+        """The result, with the batches' field counts taken in."""
+        self.result.fields = Counter(self._fields)
         return self.result
 
 

@@ -4,26 +4,24 @@ from __future__ import annotations
 
 import os
 import shutil
-import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from isal.igzip_lib import IsalError
-
 from . import journal
-from .engine import Anonymizer
-from .errors import InputError, OutputError, UsageError, os_reason
-from .keys import Key
-from .manifest import MANIFEST_NAME, FileEntry, InputEntry, build_manifest, read_manifest, write_json_atomically
-from .pipeline import Batch, OutputFile, batches, default_jobs, ordered_results
-from .policy import Policy
-from .pseudonyms import Pseudonymizer
+from ..core.engine import Anonymizer
+from ..core.errors import InputError, OutputError, UsageError, os_reason
+from ..core.keys import Key
+from ..package.manifest import MANIFEST_NAME, FileEntry, InputEntry, build_manifest, write_json_atomically
+from .inputs import Batch, batches, collect_inputs, output_name, open_lines
 from .learn import Learner
-from .reader import collect_inputs, open_lines, output_name
-from .roster import Roster, join_rosters
-from .signing import SIGNATURE_NAME, Ed25519PrivateKey, sign_manifest
-from .stats import Stats
+from ..core.outcomes import AccountingError
+from .pool import OutputFile, default_jobs, ordered_results
+from ..core.policy import Policy
+from ..core.pseudonyms import Pseudonymizer
+from ..core.roster import Roster, join_rosters
+from ..package.signing import SIGNATURE_NAME, Ed25519PrivateKey, sign_manifest
+from ..core.stats import Stats
 
 PARTIAL_DIR = ".partial"
 MOSTLY_REJECTED = 0.5  # above this share of rejected lines, an input is named in a warning
@@ -115,20 +113,13 @@ def _size(path: Path) -> int:
         raise InputError(f"{path}: cannot be read ({os_reason(exc)})") from None
 
 
-def _remove_written(out_dir: Path, placed: list[Path]) -> None:
-    """Remove the files a failed run put into OUT_DIR, the manifest and the directories made for them."""
-    for path in [*placed, out_dir / MANIFEST_NAME, out_dir / SIGNATURE_NAME, out_dir / f".{MANIFEST_NAME}.partial"]:
+def _remove_manifest(out_dir: Path) -> None:
+    """Remove whatever manifest (and signature) a failed run began in OUT_DIR."""
+    for path in (out_dir / MANIFEST_NAME, out_dir / SIGNATURE_NAME, out_dir / f".{MANIFEST_NAME}.partial"):
         try:
             path.unlink(missing_ok=True)
         except OSError:
             continue
-        parent = path.parent
-        while parent != out_dir and out_dir in parent.parents:
-            try:
-                parent.rmdir()
-            except OSError:
-                break
-            parent = parent.parent
 
 
 def rejected_warning(name: str, rejected: int, read: int, limit: float | None) -> str | None:
@@ -172,13 +163,13 @@ def run(
 
     JOBS worker processes (default: all cores) share the work batch by batch; the output is
     byte-identical whatever their number. An interruption leaves no manifest behind, but a
-    journal from which the same call resumes (see ``anonymizer.journal``); FORCE discards an
+    journal from which the same call resumes (see ``anonymizer.io.journal``); FORCE discards an
     unfinished run instead. With ROSTER, every known person is found in free text and has one
-    pseudonym. With SIGN_KEY (an Ed25519 private key, see ``anonymizer.signing``),
+    pseudonym. With SIGN_KEY (an Ed25519 private key, see ``anonymizer.package.signing``),
     ``manifest.sig`` is written beside the manifest. An input with more than half of its lines
     rejected is named in the manifest's ``warnings``; with MAX_REJECTED_FRACTION, an input above
     that share stops the run (``InputError``). With LEARN (the default), a first pass collects the
-    people the inputs name in identifier fields (see ``anonymizer.learn``), and they are found in
+    people the inputs name in identifier fields (see ``anonymizer.io.learn``), and they are found in
     free text as ROSTER's people are.
     """
     out_dir = Path(out_dir)
@@ -201,7 +192,7 @@ def run(
         for path, _ in sources:
             try:
                 learner.add_lines(open_lines(path))
-            except (EOFError, OSError, zlib.error, IsalError):
+            except InputError:
                 pass  # the run itself reads the file again and stops with an error that names it
         learned = learner.summary()
         people = join_rosters(roster, learner.roster())
@@ -267,7 +258,7 @@ def run(
             if warning is not None:
                 warnings.append(warning)
         if not total.accounted():
-            raise AssertionError("line accounting does not add up; the package is incomplete")
+            raise AccountingError("line accounting does not add up over the run; no manifest was written")
         manifest = build_manifest(
             files=[done[index].output for index in sorted(done)],
             inputs=[done[index].input for index in sorted(done)],
@@ -294,7 +285,7 @@ def run(
         for unfinished in outputs.values():
             unfinished.raw.close()
         outputs.clear()
-        _remove_written(out_dir, [])
+        _remove_manifest(out_dir)
         raise OutputError(
             f"{exc.filename or out_dir}: cannot write the package ({os_reason(exc)}); no manifest was written. "
             "Run the same command again to resume once the cause is fixed, or with --force to start over"

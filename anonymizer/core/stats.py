@@ -50,6 +50,31 @@ def policy_label(event_type: str, match: list[str] | None) -> str:
     return UNNAMED
 
 
+class RejectionList(list):
+    """The first LIMIT rejected lines as (file, line, reason); ``not_listed`` counts the rest, so
+    that a file of garbage cannot grow a report without end. Without LIMIT, the manifest's
+    ``MAX_REJECTIONS_LISTED`` applies (read when used)."""
+
+    def __init__(self, listed=(), not_listed: int = 0, limit: int | None = None) -> None:
+        super().__init__(listed)
+        self.not_listed = not_listed
+        self.limit = limit
+
+    def _room(self) -> int:
+        return (self.limit if self.limit is not None else MAX_REJECTIONS_LISTED) - len(self)
+
+    def add(self, file: str, line: int, reason: str) -> None:
+        if self._room() > 0:
+            self.append((file, line, reason))
+        else:
+            self.not_listed += 1
+
+    def merge(self, other: RejectionList) -> None:
+        room = max(0, self._room())
+        self.extend(other[:room])
+        self.not_listed += other.not_listed + max(0, len(other) - room)
+
+
 @dataclass
 class Stats:
     """Counters for one run, or one part of a run; ``merge`` adds another's."""
@@ -60,8 +85,7 @@ class Stats:
     rejected: Counter = field(default_factory=Counter)
     event_types: dict[str, Counter] = field(default_factory=dict)
     fields: dict[tuple[str, str, str], int] = field(default_factory=Counter)
-    rejections: list[tuple[str, int, str]] = field(default_factory=list)
-    rejections_not_listed: int = 0
+    rejections: RejectionList = field(default_factory=RejectionList)
     _paths: dict[str, int] = field(default_factory=dict, repr=False, compare=False)  # distinct paths per event type
 
     def event(self, label: str, outcome: str) -> None:
@@ -70,12 +94,13 @@ class Stats:
             counter = self.event_types[label] = Counter()
         counter[outcome] += 1
 
+    @property
+    def rejections_not_listed(self) -> int:
+        return self.rejections.not_listed
+
     def reject(self, file: str, line: int, reason: str) -> None:
         self.rejected[reason] += 1
-        if len(self.rejections) < MAX_REJECTIONS_LISTED:
-            self.rejections.append((file, line, reason))
-        else:
-            self.rejections_not_listed += 1
+        self.rejections.add(file, line, reason)
 
     def merge(self, other: Stats) -> None:
         self.read += other.read
@@ -96,9 +121,7 @@ class Stats:
                 else:
                     self._paths[label] = paths + 1
             fields[key] += count
-        room = MAX_REJECTIONS_LISTED - len(self.rejections)
-        self.rejections.extend(other.rejections[:room])
-        self.rejections_not_listed += other.rejections_not_listed + max(0, len(other.rejections) - room)
+        self.rejections.merge(other.rejections)
 
     def accounted(self) -> bool:
         """Every line read was written, dropped or rejected."""

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
+from re import _constants as sre
+from re import _parser as sre_parse
 
 from pydantic import BaseModel, ConfigDict
 
@@ -29,8 +31,6 @@ _MAX_NAMES = 512
 
 def _spelled(items) -> set[str] | None:
     """Every string the parsed regex ITEMS matches, or None when that set is open or too large."""
-    from re import _constants as sre
-
     out = {""}
     for op, arg in items:
         if op is sre.LITERAL:
@@ -58,8 +58,6 @@ def _spelled(items) -> set[str] | None:
 
 
 def _group_one(items):
-    from re import _constants as sre
-
     for op, arg in items:
         if op is sre.SUBPATTERN:
             if arg[0] == 1:
@@ -78,8 +76,6 @@ def _group_one(items):
 
 def _names(matchers) -> set[str]:
     """The family names the rules can produce that are spelled out in the rules themselves."""
-    from re import _parser as sre_parse
-
     names = set()
     for matcher in matchers:
         family = matcher.family or "$1"
@@ -100,7 +96,7 @@ def _names(matchers) -> set[str]:
 @lru_cache(maxsize=1)
 def _vocabulary() -> tuple[frozenset[str], frozenset[str]]:
     """Browser and OS family names the parser's rules spell out: a closed vocabulary."""
-    try:
+    try:  # on first use, as below
         from ua_parser_builtins.lazy import MATCHERS
     except ImportError:  # without the rules, nothing is trusted
         return frozenset(), frozenset()
@@ -121,6 +117,8 @@ _BOT = re.compile(r"(?<!cu)bot\b|crawl|spider", re.IGNORECASE)
 @lru_cache(maxsize=8192)
 def generalize(agent: str, browser_version: bool = True) -> str:
     """The generalized form of AGENT."""
+    # Imported on first use: loading the parser and its rules takes about a second, which the
+    # commands and runs that never meet an agent should not pay.
     from ua_parser import parse
 
     if "org.edx.mobile" in agent or agent.startswith("edX/"):

@@ -104,7 +104,7 @@ class Operator:
     # A pure operator's result depends on the value alone (not on the event), so the compiler may
     # memoize it per string or integer value; operators that read the EventState set this to False.
     pure: ClassVar[bool] = True
-    # Shared data the built function reads, by name in the plan's ``data`` (see ``anonymizer.lowering``).
+    # Shared data the built function reads, by name in the plan's ``data`` (see ``anonymizer.core.lowering``).
     data: ClassVar[tuple[str, ...]] = ()
 
     @classmethod

@@ -20,7 +20,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from .errors import KeyFileError
+from ..core.errors import KeyFileError
 from .manifest import MANIFEST_NAME
 
 SIGNATURE_NAME = "manifest.sig"

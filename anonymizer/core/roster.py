@@ -131,8 +131,8 @@ class Roster:
         }
 
     def finder(self, rules):
-        """The text matcher for RULES (see ``anonymizer.mentions``), built once per roster and rules."""
-        from .mentions import PeopleFinder  # imported here: the matcher is only needed with free text
+        """The text matcher for RULES (see ``anonymizer.core.text.mentions``), built once per roster and rules."""
+        from .text.mentions import PeopleFinder  # imported here: the matcher is only needed with free text
 
         signature = rules.model_dump_json() if hasattr(rules, "model_dump_json") else repr(rules)
         found = self._finders.get(signature)

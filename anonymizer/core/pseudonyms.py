@@ -21,14 +21,32 @@ NUMBER_BITS = 53  # largest integer every JSON reader (including JavaScript) hol
 _CACHE_LIMIT = 1 << 17
 
 
+class _BoundedCache(dict):
+    """Results by key, made by MAKE on a miss; emptied when it holds LIMIT, since the recurring
+    values refill it at once and a bound keeps memory flat over years of logs."""
+
+    def __init__(self, make, limit: int = _CACHE_LIMIT) -> None:
+        super().__init__()
+        self.make = make
+        self.limit = limit
+
+    def __missing__(self, key):
+        if len(self) >= self.limit:
+            self.clear()
+        value = self[key] = self.make(*key)
+        return value
+
+
 class Pseudonymizer:
     """Derives pseudonyms under one key. Picklable: it is rebuilt from the key, never from live state."""
 
     def __init__(self, key: Key) -> None:
         self._key = key
         self._secret = key.secret
-        self._text_cache: dict[tuple[str, str], str] = {}
-        self._number_cache: dict[tuple[str, str], int] = {}
+        self._text_cache = _BoundedCache(lambda namespace, value: self.digest(namespace, value).hex()[:TEXT_HEX_CHARS])
+        self._number_cache = _BoundedCache(
+            lambda namespace, value: (int.from_bytes(self.digest(namespace, value)[:8], "big") >> (64 - NUMBER_BITS)) or 1
+        )
 
     def __reduce__(self):
         return (Pseudonymizer, (self._key,))
@@ -39,22 +57,8 @@ class Pseudonymizer:
 
     def text(self, namespace: str, value: str) -> str:
         """A hexadecimal pseudonym for VALUE."""
-        cache_key = (namespace, value)
-        found = self._text_cache.get(cache_key)
-        if found is None:
-            if len(self._text_cache) >= _CACHE_LIMIT:
-                self._text_cache.clear()
-            found = self.digest(namespace, value).hex()[:TEXT_HEX_CHARS]
-            self._text_cache[cache_key] = found
-        return found
+        return self._text_cache[(namespace, value)]
 
     def number(self, namespace: str, value: str) -> int:
         """A positive integer pseudonym (below 2**53) for VALUE."""
-        cache_key = (namespace, value)
-        found = self._number_cache.get(cache_key)
-        if found is None:
-            if len(self._number_cache) >= _CACHE_LIMIT:
-                self._number_cache.clear()
-            found = (int.from_bytes(self.digest(namespace, value)[:8], "big") >> (64 - NUMBER_BITS)) or 1
-            self._number_cache[cache_key] = found
-        return found
+        return self._number_cache[(namespace, value)]

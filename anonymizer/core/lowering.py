@@ -1,4 +1,4 @@
-"""Lowering: a validated policy to a plan (``anonymizer.plan``), every decision made here.
+"""Lowering: a validated policy to a plan (``anonymizer.core.plan``), every decision made here.
 
 This is the one walk over a policy's rule tree. Field rules become a tree keyed by path token;
 a more specific path wins, and what it leaves unsaid falls back to the wildcard beside it; each
@@ -16,30 +16,7 @@ from typing import Any, Iterable, Iterator
 from .errors import PolicyError
 from .operators import REGISTRY
 from .paths import WILDCARD, Token, format_path, parse_path
-from .plan import (
-    PLAN_VERSION,
-    Case,
-    Cases,
-    Container,
-    DataRef,
-    Decode,
-    EmptyPayload,
-    IdentityField,
-    Item,
-    Key,
-    Match,
-    Namespace,
-    Node,
-    Op,
-    Payload,
-    Plan,
-    Rule,
-    Segment,
-    Skip,
-    _canonical,
-    _to_data,
-    join_path,
-)
+from .plan import PLAN_VERSION, Case, Cases, Container, DataRef, Decode, EmptyPayload, IdentityField, Item, Key, Match, Namespace, Node, Op, Payload, Plan, Rule, Segment, Skip, _canonical, _to_data, join_path
 from .policy import FieldRule, Policy
 
 # Shared data operators read (``Operator.data``) and the data-key check, shipped in the package.

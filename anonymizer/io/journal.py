@@ -25,11 +25,11 @@ from pathlib import Path
 
 import orjson
 
-from . import __version__
-from .errors import UsageError
-from .manifest import FileEntry, InputEntry
-from .reader import output_name
-from .stats import Stats
+from ..version import __version__
+from ..core.errors import UsageError
+from ..package.manifest import FileEntry, InputEntry
+from .inputs import output_name
+from ..core.stats import RejectionList, Stats
 
 JOURNAL_NAME = ".journal.jsonl"
 FORMAT_VERSION = 1
@@ -84,8 +84,7 @@ def stats_from_json(data: dict) -> Stats:
         rejected=Counter(data["rejected"]),
         event_types={label: Counter(counts) for label, counts in data["event_types"].items()},
         fields=Counter({(label, path, reason): count for label, path, reason, count in data["fields"]}),
-        rejections=[(file, line, reason) for file, line, reason in data["rejections"]],
-        rejections_not_listed=data["rejections_not_listed"],
+        rejections=RejectionList([(file, line, reason) for file, line, reason in data["rejections"]], data["rejections_not_listed"]),
     )
 
 

@@ -23,7 +23,7 @@ from urllib.parse import unquote
 
 from pydantic import BaseModel, ConfigDict, field_validator
 
-from ..detectors import EMAIL_PATTERN
+from ..text.detectors import EMAIL_PATTERN
 from ..url_routes import FILE, OLD_KEY_PART, PERSON_KINDS, SECRET_KINDS, STATIC_FILE, RouteError, Unit, default_rules, is_key, parse_template
 from .base import DROP, Operator, register
 from .pseudonymize import make_pseudonymizer

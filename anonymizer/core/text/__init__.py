@@ -1,0 +1,1 @@
+"""Free text: detectors, decoding disguises, and the people of a roster."""

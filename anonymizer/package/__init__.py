@@ -1,0 +1,1 @@
+"""The package's own files: the manifest and its signature."""
