@@ -14,6 +14,7 @@ import orjson
 from ..core.errors import UsageError
 from ..package.manifest import MANIFEST_NAME
 from ..core.policy import Policy, load_policy
+from ..io.inputs import WholeLines
 from ..package.signing import SIGNATURE_NAME
 from .harvest import Identifiers, harvest_inputs, harvest_roster, identifier_fields
 from .integrity import check_listed, listed_files, present_files, read_file
@@ -165,23 +166,18 @@ def _scan_file(path: Path, relative: str, digest, scanner: Scanner, report: Repo
     """Scan the file at PATH in pieces of whole lines, hashing it into DIGEST: (bytes, lines)."""
     scanned = 0
     line_number = 1
-    carry = b""
+    chunks = WholeLines(SCAN_SIZE, MAX_CARRY)
     for piece in read_file(path, digest):
         if isinstance(piece, str):
             report.integrity.append(IntegrityProblem(relative, piece))
             continue
         scanned += len(piece)
-        carry += piece
-        if len(carry) < SCAN_SIZE:
-            continue
-        cut = carry.rfind(b"\n") + 1
-        if cut == 0 and len(carry) < MAX_CARRY:
-            continue
-        cut = cut or len(carry)
-        head, carry = carry[:cut], carry[cut:]
-        scanner.scan(relative, head, line_number)
-        line_number += head.count(b"\n")
-    if carry:
-        scanner.scan(relative, carry, line_number)
-        line_number += carry.count(b"\n") + (0 if carry.endswith(b"\n") else 1)
+        head = chunks.feed(piece)
+        if head is not None:
+            scanner.scan(relative, head, line_number)
+            line_number += head.count(b"\n")
+    rest = chunks.end()
+    if rest:
+        scanner.scan(relative, rest, line_number)
+        line_number += rest.count(b"\n") + (0 if rest.endswith(b"\n") else 1)
     return scanned, line_number - 1
