@@ -103,7 +103,7 @@ def test_the_manifest_names_an_event_type_only_when_a_rule_names_it(anonymizer):
         anonymizer.anonymize_line(orjson.dumps(envelope(event_type, {})))
     counts = anonymizer.stats.as_dict()
     assert set(counts["event_types"]) == {"problem_check", "edx.forum.*", "/*", "<other>"}
-    assert counts["event_types"]["edx.forum.*"] == {"written": 2}
+    assert counts["event_types"]["edx.forum.*"] == {"written": 2, "first_day": "2024-03-01", "last_day": "2024-03-01"}
     assert counts["event_types"]["<other>"] == {"dropped": 2}
     assert "alice" not in json.dumps(counts)
 

@@ -18,10 +18,11 @@ from .keys import Key
 from .lines import event_key, parse_line
 from .lowering import lower
 from .operators import EventState
-from .outcomes import AccountingError, BatchResult, Dropped, DropReason, LineResult, Outcome, Rejected, RejectReason, Route
+from .outcomes import AccountingError, BatchResult, Dropped, DropReason, LineResult, NotSelected, Outcome, Rejected, RejectReason, Route
 from .policy import Policy
 from .pseudonyms import Pseudonymizer
 from .roster import Roster
+from .selection import Selection, visibility
 from .routing import DAY as _DAY
 from .routing import course_in_path, course_key, is_implicit, utc_date
 from .stats import Stats, event_type_label, policy_label
@@ -44,7 +45,7 @@ class RuleRoute:
     index of the rule (None: no rule), the label the manifest counts the type under, the label
     reports for the data steward use, and the type's written/dropped tally for the batch under way."""
 
-    __slots__ = ("plan", "outcome", "index", "label", "type_label", "tally", "drop", "implicit")
+    __slots__ = ("plan", "outcome", "index", "label", "type_label", "tally", "drop", "implicit", "visible")
 
     def __init__(self, plan, outcome: str, index: int | None, label: str, type_label: str, tally: list[int]) -> None:
         self.plan = plan
@@ -55,27 +56,30 @@ class RuleRoute:
         self.tally = tally
         self.drop = DropReason.DROPPED_BY_RULE if outcome == "drop" else DropReason.NOT_IN_POLICY
         self.implicit = False  # its type is a URL (an implicit event): set by the engine
+        self.visible = None  # what the rule writes out (``anonymizer.core.selection.Visible``): set by the engine
 
 
 class Anonymizer:
-    """Applies a compiled policy under a key, with an optional roster of known people.
-    Pickles as (policy, key, roster) and recompiles on arrival."""
+    """Applies a compiled policy under a key, with an optional roster of known people and an
+    optional selection of the events to write (``anonymizer.core.selection``). Pickles as
+    (policy, key, roster, selection) and recompiles on arrival."""
 
-    def __init__(self, policy: Policy, key: Key, roster: Roster | None = None) -> None:
+    def __init__(self, policy: Policy, key: Key, roster: Roster | None = None, selection: Selection | None = None) -> None:
         self.policy = policy
         self.key = key
         self.roster = roster
+        self.selection = selection
         self.plan = lower(policy)  # the policy as data (``anonymizer.core.plan``): what the batches execute
         self._compiled = build_policy(self.plan, Pseudonymizer(key), roster)
         self._routes: dict[tuple[str, str], RuleRoute] = {}
         self._keys: dict[tuple, Route] = {}  # by the raw course id and day, as events carry them
         self._values: dict[tuple[str, str | None, str | None], Route] = {}  # by their values
         self._dropped: dict[tuple[DropReason, Route], Dropped] = {}
-        self._tallies: dict[str, list[int]] = {}  # label -> [written, dropped] in the batch under way
+        self._tallies: dict[str, list[int]] = {}  # label -> [written, dropped, not selected] in the batch under way
         self._stats = Stats()  # what the pair and dict forms have counted so far
 
     def __reduce__(self):
-        return (Anonymizer, (self.policy, self.key, self.roster))
+        return (Anonymizer, (self.policy, self.key, self.roster, self.selection))
 
     @property
     def compiled(self) -> CompiledPolicy:
@@ -89,7 +93,12 @@ class Anonymizer:
         without one counts), or the lines already split. FIRST_LINE is the number of the first,
         NAME the file they come from (both only locate rejections). Returns one outcome per
         line, in order, and the batch's complete counts. Raises ``AccountingError`` (a bug) when
-        the lines read do not add up to those written, dropped and rejected."""
+        the lines read do not add up to those written, dropped, rejected and not selected.
+
+        A line's routing key names only what its rule writes out (a course or day the policy
+        drops is None). With a selection, an event the policy would write but the selection
+        leaves out is ``NotSelected``: the policy decides first, so that its drops are counted
+        the same with or without a selection."""
         if isinstance(lines, (bytes, bytearray, memoryview)):
             lines = bytes(lines).split(b"\n")
             if lines and lines[-1] == b"":
@@ -102,6 +111,9 @@ class Anonymizer:
         route_of = self._route
         key_of = self._routing_key
         written = 0
+        not_selected = 0
+        selection = self.selection
+        placed: dict[int, list] = {}  # id of a written line's Route -> [Route, events]
         dropped_counts = stats.dropped
         number = first_line
         for line in lines:
@@ -134,6 +146,14 @@ class Anonymizer:
                 append(found)
                 number += 1
                 continue
+            if route.visible.hides:
+                routing = self._visible_key(route, key[0], context, routing)
+            if selection is not None and not selection.selects(routing, key[0], parsed, route.visible):
+                not_selected += 1
+                route.tally[2] += 1
+                append(NotSelected(routing))
+                number += 1
+                continue
             state = EventState(parsed.get("username"), context.get("username") if type(context) is dict else None)
             try:
                 out = plan(parsed, state)
@@ -149,13 +169,23 @@ class Anonymizer:
                     fields[(label, path, reason)] += 1
             route.tally[0] += 1
             written += 1
+            count = placed.get(id(routing))
+            if count is None:
+                placed[id(routing)] = [routing, 1]
+            else:
+                count[1] += 1
             append((orjson.dumps(out, option=_APPEND_NEWLINE), routing))  # a Written, made when read
             number += 1
         stats.read = len(lines)
         stats.written = written
+        stats.not_selected = not_selected
+        for routing, events in placed.values():
+            stats.place(routing.label, routing.course_id, routing.date, events)
         self._flush_tallies(stats)
         if not stats.accounted():
-            raise AccountingError(f"{name}: lines {first_line} to {number - 1}: lines read do not add up to lines written, dropped and rejected")
+            raise AccountingError(
+                f"{name}: lines {first_line} to {number - 1}: lines read do not add up to lines written, dropped, rejected and not selected"
+            )
         return BatchResult(first_line, results, stats)
 
     # ------------------------------------------------------------------ routes
@@ -174,9 +204,10 @@ class Anonymizer:
             label = policy_label(event_type, None if index is None else self._compiled.rules[index][0].match)
             tally = self._tallies.get(label)
             if tally is None:
-                tally = self._tallies[label] = [0, 0]  # written, dropped
+                tally = self._tallies[label] = [0, 0, 0]  # written, dropped, not selected
             route = RuleRoute(plan, outcome, index, label, event_type_label(event_type), tally)
             route.implicit = is_implicit(event_type)
+            route.visible = visibility(self.plan, self.plan.rules[index] if index is not None else self.plan.fallback)
             if len(self._routes) > _CACHE_LIMIT:
                 self._routes.clear()
             self._routes[key] = route
@@ -201,6 +232,17 @@ class Anonymizer:
             found = self._keys[cache_key] = self._route_value(route.label, shaped, day)
         return found
 
+    def _visible_key(self, route: RuleRoute, event_type: str, context: object, routing: Route) -> Route:
+        """ROUTING as the written event shows it, for a rule that drops the course or the time:
+        a value the package does not keep is never used to place or select the event."""
+        visible = route.visible
+        course = None
+        if visible.course and type(context) is dict:
+            course = course_key(context.get("course_id"))
+        if course is None and route.implicit and visible.url:
+            course = course_in_path(event_type)
+        return self._route_value(route.label, course, routing.date if visible.time else None)
+
     def _route_value(self, label: str, course: str | None, day: str | None) -> Route:
         """The one Route of these values (DAY is checked here: the fast path above only cut it)."""
         parts = (label, course, day if day is None or _DAY.fullmatch(day) else None)
@@ -215,7 +257,7 @@ class Anonymizer:
         """Move the per-type written/dropped tallies of the batch into STATS (explicitly, at the
         end of each batch: the per-event path only adds to a list)."""
         for label, tally in self._tallies.items():
-            if tally[0] or tally[1]:
+            if tally[0] or tally[1] or tally[2]:
                 counter = stats.event_types.get(label)
                 if counter is None:
                     counter = stats.event_types[label] = Counter()
@@ -223,7 +265,9 @@ class Anonymizer:
                     counter["written"] += tally[0]
                 if tally[1]:
                     counter["dropped"] += tally[1]
-                tally[0] = tally[1] = 0
+                if tally[2]:
+                    counter["not_selected"] += tally[2]
+                tally[0] = tally[1] = tally[2] = 0
 
     # ------------------------------------------------------------------ drivers of one line
 

@@ -25,6 +25,7 @@ class Outcome(StrEnum):
     WRITTEN = "written"
     DROPPED = "dropped"
     REJECTED = "rejected"
+    NOT_SELECTED = "not_selected"  # the policy would write it, but the run's selection leaves it out
 
 
 class DropReason(StrEnum):
@@ -88,7 +89,17 @@ class Rejected:
     route: ClassVar[None] = None
 
 
-LineOutcome = Union[Written, Dropped, Rejected]
+@dataclass(frozen=True, slots=True)
+class NotSelected:
+    """The policy would write the event, but the run's selection (``anonymizer.core.selection``)
+    leaves it out: counted apart from the policy's drops."""
+
+    route: Route
+    outcome: ClassVar[Outcome] = Outcome.NOT_SELECTED
+    reason: ClassVar[str] = "not_selected"
+
+
+LineOutcome = Union[Written, Dropped, Rejected, NotSelected]
 
 
 class BatchResult:
@@ -116,15 +127,20 @@ class BatchResult:
         """The output lines, in order."""
         return [result[0] for result in self._results if type(result) is tuple]
 
+    def routed(self) -> list[tuple[bytes, Route]]:
+        """The output lines with their routing keys, in order (for layouts that place lines by route)."""
+        return [result for result in self._results if type(result) is tuple]
+
     def __len__(self) -> int:
         return len(self._results)
 
 
 class LineResult(NamedTuple):
-    """One line's outcome as a pair: (``WRITTEN``, output line) or (``DROPPED``/``REJECTED``, reason)."""
+    """One line's outcome as a pair: (``WRITTEN``, output line) or (``DROPPED``/``REJECTED``, reason),
+    or (``NOT_SELECTED``, ``"not_selected"``)."""
 
     outcome: Outcome
-    result: bytes | DropReason | RejectReason
+    result: bytes | DropReason | RejectReason | str
 
     @classmethod
     def of(cls, line: LineOutcome) -> LineResult:
@@ -132,6 +148,7 @@ class LineResult(NamedTuple):
 
 
 class AccountingError(AnonymizerError):
-    """Lines read do not add up to lines written, dropped and rejected: a bug, never the input's fault."""
+    """Lines read do not add up to lines written, dropped, rejected and not selected: a bug, never
+    the input's fault."""
 
     exit_code = 70

@@ -81,11 +81,16 @@ class Stats:
 
     read: int = 0
     written: int = 0
+    not_selected: int = 0  # events the policy would write that the run's selection left out
     dropped: Counter = field(default_factory=Counter)
     rejected: Counter = field(default_factory=Counter)
     event_types: dict[str, Counter] = field(default_factory=dict)
     fields: dict[tuple[str, str, str], int] = field(default_factory=Counter)
     rejections: RejectionList = field(default_factory=RejectionList)
+    # Per event-type label, the first and last UTC day (YYYY-MM-DD) of the events written.
+    days: dict[str, list[str]] = field(default_factory=dict)
+    # Events written per place: (course key or None, UTC day or None).
+    places: Counter = field(default_factory=Counter)
     _paths: dict[str, int] = field(default_factory=dict, repr=False, compare=False)  # distinct paths per event type
 
     def event(self, label: str, outcome: str) -> None:
@@ -102,9 +107,29 @@ class Stats:
         self.rejected[reason] += 1
         self.rejections.add(file, line, reason)
 
+    def place(self, label: str, course: str | None, day: str | None, events: int) -> None:
+        """Count EVENTS written of LABEL, course COURSE and day DAY (a routing key's values)."""
+        self.places[(course, day)] += events
+        if day is not None:
+            self._widen(label, day, day)
+
+    def _widen(self, label: str, first: str, last: str) -> None:
+        span = self.days.get(label)
+        if span is None:
+            self.days[label] = [first, last]
+        else:  # ISO days compare as strings: exact, whatever the order batches merge in
+            if first < span[0]:
+                span[0] = first
+            if last > span[1]:
+                span[1] = last
+
     def merge(self, other: Stats) -> None:
         self.read += other.read
         self.written += other.written
+        self.not_selected += other.not_selected
+        for label, (first, last) in other.days.items():
+            self._widen(label, first, last)
+        self.places.update(other.places)
         self.dropped.update(other.dropped)
         self.rejected.update(other.rejected)
         for label, counter in other.event_types.items():
@@ -124,19 +149,45 @@ class Stats:
         self.rejections.merge(other.rejections)
 
     def accounted(self) -> bool:
-        """Every line read was written, dropped or rejected."""
-        return self.read == self.written + sum(self.dropped.values()) + sum(self.rejected.values())
+        """Every line read was written, dropped, rejected or not selected."""
+        return self.read == self.written + sum(self.dropped.values()) + sum(self.rejected.values()) + self.not_selected
 
     def as_dict(self) -> dict:
         """The manifest's ``counts`` section."""
         fields: dict[str, dict[str, dict[str, int]]] = {}
         for (label, path, reason), count in sorted(self.fields.items()):
             fields.setdefault(label, {}).setdefault(path, {})[reason] = count
+        event_types = {}
+        for label, counter in sorted(self.event_types.items()):
+            entry: dict = dict(sorted(counter.items()))
+            span = self.days.get(label)
+            if span is not None:
+                entry["first_day"], entry["last_day"] = span
+            event_types[label] = entry
         return {
             "read": self.read,
             "written": self.written,
             "dropped": dict(sorted(self.dropped.items())),
             "rejected": dict(sorted(self.rejected.items())),
-            "event_types": {label: dict(sorted(c.items())) for label, c in sorted(self.event_types.items())},
+            "not_selected": self.not_selected,
+            "event_types": event_types,
             "dropped_fields": fields,
         }
+
+    def courses(self) -> list[dict]:
+        """The manifest's ``courses``: every course of the events written (None: no course), with
+        its events and the events of each UTC day (``no_date``: events with no readable time)."""
+        found: dict[str | None, dict] = {}
+        for (course, day), events in self.places.items():
+            entry = found.setdefault(course, {"course": course, "events": 0, "days": {}, "no_date": 0})
+            entry["events"] += events
+            if day is None:
+                entry["no_date"] += events
+            else:
+                entry["days"][day] = entry["days"].get(day, 0) + events
+        listed = []
+        for course in sorted(found, key=lambda c: (c is None, c or "")):
+            entry = found[course]
+            entry["days"] = dict(sorted(entry["days"].items()))
+            listed.append(entry)
+        return listed

@@ -29,10 +29,11 @@ from ..version import __version__
 from ..core.errors import UsageError
 from ..package.manifest import FileEntry, InputEntry
 from .inputs import output_name
+from ..package.layout import is_layout_file
 from ..core.stats import RejectionList, Stats
 
 JOURNAL_NAME = ".journal.jsonl"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: counts of lines not selected, days and places; the layout and selection in the header
 # What a package directory may hold while a run is unfinished, besides the run's own outputs.
 _WORK_FILES = (JOURNAL_NAME, JOURNAL_NAME + ".new", ".manifest.json.partial")
 _PARTIAL_DIR = ".partial"
@@ -43,11 +44,14 @@ class Finished:
     """One finished output file, as the manifest will list it."""
 
     input: InputEntry
-    output: FileEntry
+    output: FileEntry | None  # None in the course-day layout, whose files take lines from every input
     stats: Stats
 
 
-def header(*, policy_sha256: str, key_id: str, roster: dict | None, inputs: list[str], learn: bool = True) -> dict:
+def header(
+    *, policy_sha256: str, key_id: str, roster: dict | None, inputs: list[str], learn: bool = True,
+    layout: str = "input", selection: dict | None = None,
+) -> dict:
     """The first line of a journal: what a run must share with another to resume it."""
     return {
         "journal": FORMAT_VERSION,
@@ -57,6 +61,8 @@ def header(*, policy_sha256: str, key_id: str, roster: dict | None, inputs: list
         "roster": roster,
         "learn": learn,
         "inputs": inputs,
+        "layout": layout,
+        "selection": selection,
     }
 
 
@@ -67,12 +73,15 @@ def stats_to_json(stats: Stats) -> dict:
     return {
         "read": stats.read,
         "written": stats.written,
+        "not_selected": stats.not_selected,
         "dropped": dict(stats.dropped),
         "rejected": dict(stats.rejected),
         "event_types": {label: dict(counter) for label, counter in stats.event_types.items()},
         "fields": [[label, path, reason, count] for (label, path, reason), count in stats.fields.items()],
         "rejections": [list(entry) for entry in stats.rejections],
         "rejections_not_listed": stats.rejections_not_listed,
+        "days": {label: list(span) for label, span in stats.days.items()},
+        "places": [[course, day, count] for (course, day), count in stats.places.items()],
     }
 
 
@@ -80,11 +89,14 @@ def stats_from_json(data: dict) -> Stats:
     return Stats(
         read=data["read"],
         written=data["written"],
+        not_selected=data["not_selected"],
         dropped=Counter(data["dropped"]),
         rejected=Counter(data["rejected"]),
         event_types={label: Counter(counts) for label, counts in data["event_types"].items()},
         fields=Counter({(label, path, reason): count for label, path, reason, count in data["fields"]}),
         rejections=RejectionList([(file, line, reason) for file, line, reason in data["rejections"]], data["rejections_not_listed"]),
+        days={label: [first, last] for label, (first, last) in data["days"].items()},
+        places=Counter({(course, day): count for course, day, count in data["places"]}),
     )
 
 
@@ -142,6 +154,8 @@ def mismatch(previous: dict, current: dict) -> str | None:
         ("roster", "a roster" if not current.get("roster") else "another roster" if previous.get("roster") else "no roster"),
         ("learn", "a learned roster" if not current.get("learn") else "--no-learn"),
         ("inputs", "other input files"),
+        ("layout", f"another layout (--layout {previous.get('layout')})"),
+        ("selection", "another selection (--course, --org, --since, --until, --event-type or --exclude-staff)"),
     ]
     for field, why in checks:
         if previous.get(field) != current.get(field):
@@ -196,6 +210,13 @@ def resume(out_dir: Path, previous: Previous, current: dict, sources: list[tuple
             f"{out_dir}: holds an unfinished run made with {why}. Rerun with what it was made from to "
             "resume it, or pass --force to discard it and start again"
         )
+    if current.get("layout") == "course-day":
+        # Each course-day file takes lines from every input: no file is finished before the last
+        # input is, so there is nothing to keep. Refused rather than silently redone.
+        raise UsageError(
+            f"{out_dir}: holds an unfinished --layout course-day run, which cannot be resumed (each of its "
+            "files takes events from every input); pass --force to discard it and start again"
+        )
     strays = _strays(out_dir, [name for _, name in sources])
     if strays:
         more = f" and {len(strays) - 1} more" if len(strays) > 1 else ""
@@ -218,7 +239,9 @@ def clear(out_dir: Path, previous: Previous) -> None:
     out_dir = Path(out_dir)
     root = out_dir.resolve()
     outputs = {output_name(name) for name in previous.header.get("inputs", []) if isinstance(name, str)}
-    outputs |= {entry.output.path for entry in previous.finished.values()}
+    outputs |= {entry.output.path for entry in previous.finished.values() if entry.output is not None}
+    if previous.header.get("layout") == "course-day":  # files moved into place before the kill
+        outputs |= {p.relative_to(out_dir).as_posix() for p in out_dir.rglob("*.log.gz") if is_layout_file(p.relative_to(out_dir).as_posix())}
     for relative in sorted(outputs):
         target = (out_dir / relative).resolve()
         if root in target.parents:

@@ -36,22 +36,39 @@ EMPTY_GZIP = igzip.compress(b"", compresslevel=GZIP_LEVEL, mtime=0)
 
 @dataclass
 class PackedBatch:
-    """A batch's output as a gzip member, with its counts."""
+    """A batch's output as a gzip member, with its counts; by place, its output as one gzip
+    member per (course, day) of its routing keys, in the order each place first occurs."""
 
     member: bytes  # a gzip member holding the batch's output lines, or b"" when none was written
     events: int
     stats: Stats
+    places: list[tuple[tuple[str | None, str | None], bytes, int]] | None = None  # ((course, day), member, events)
 
 
-def process_batch(anonymizer: Anonymizer, batch: Batch) -> PackedBatch:
-    """Anonymize one batch (the core's batch function) and compress what it writes."""
+def _compress(lines: list[bytes]) -> bytes:
+    return igzip.compress(b"".join(lines), compresslevel=GZIP_LEVEL, mtime=0)
+
+
+def process_batch(anonymizer: Anonymizer, batch: Batch, by_place: bool = False) -> PackedBatch:
+    """Anonymize one batch (the core's batch function) and compress what it writes: as one
+    member, or, BY_PLACE, one member per (course, day), each holding its lines in input order."""
     result = anonymizer.anonymize_batch(batch.data, batch.first_line, name=batch.name)
-    out = result.written()
-    member = igzip.compress(b"".join(out), compresslevel=GZIP_LEVEL, mtime=0) if out else b""
-    return PackedBatch(member, len(out), result.stats)
+    if not by_place:
+        out = result.written()
+        return PackedBatch(_compress(out) if out else b"", len(out), result.stats)
+    groups: dict[tuple[str | None, str | None], list[bytes]] = {}
+    for line, route in result.routed():
+        place = (route.course_id, route.date)
+        group = groups.get(place)
+        if group is None:
+            group = groups[place] = []
+        group.append(line)
+    places = [(place, _compress(lines), len(lines)) for place, lines in groups.items()]
+    return PackedBatch(b"", sum(len(lines) for lines in groups.values()), result.stats, places)
 
 
 _WORKER: Anonymizer | None = None
+_BY_PLACE = False
 
 
 PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
@@ -82,17 +99,18 @@ def _exit_with_parent(parent: int) -> None:
     threading.Thread(target=watch, name="parent-watchdog", daemon=True).start()
 
 
-def _init_worker(anonymizer: Anonymizer, parent: int) -> None:
-    global _WORKER
+def _init_worker(anonymizer: Anonymizer, parent: int, by_place: bool = False) -> None:
+    global _WORKER, _BY_PLACE
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops the pool
     signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the parent's handler, inherited by fork
     _exit_with_parent(parent)
     _WORKER = anonymizer
+    _BY_PLACE = by_place
 
 
 def _work(batch: Batch) -> PackedBatch:
     assert _WORKER is not None
-    return process_batch(_WORKER, batch)
+    return process_batch(_WORKER, batch, _BY_PLACE)
 
 
 def default_jobs() -> int:
@@ -104,16 +122,17 @@ def default_jobs() -> int:
 
 
 def ordered_results(
-    items: Iterator[Batch | FileEnd], anonymizer: Anonymizer, jobs: int
+    items: Iterator[Batch | FileEnd], anonymizer: Anonymizer, jobs: int, by_place: bool = False
 ) -> Iterator[tuple[Batch | FileEnd, PackedBatch | None]]:
-    """Each item with its result (None for a ``FileEnd``), in input order, using JOBS processes."""
+    """Each item with its result (None for a ``FileEnd``), in input order, using JOBS processes;
+    BY_PLACE: each batch's output cut by (course, day), see ``process_batch``."""
     if jobs <= 1:
         for item in items:
-            yield item, process_batch(anonymizer, item) if isinstance(item, Batch) else None
+            yield item, process_batch(anonymizer, item, by_place) if isinstance(item, Batch) else None
         return
     methods = multiprocessing.get_all_start_methods()
     context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
-    executor = ProcessPoolExecutor(jobs, mp_context=context, initializer=_init_worker, initargs=(anonymizer, os.getpid()))
+    executor = ProcessPoolExecutor(jobs, mp_context=context, initializer=_init_worker, initargs=(anonymizer, os.getpid(), by_place))
     window: deque[tuple[Batch | FileEnd, Future | None]] = deque()
     try:
         for item in items:
@@ -155,3 +174,27 @@ class OutputFile:
         os.fsync(self.raw.fileno())
         self.raw.close()
 
+
+
+class AppendedFile:
+    """One package file made of gzip members appended over the run (the course-day layout, where
+    a file takes lines from many batches and inputs); hashed and counted on the way. It is opened
+    for each append, so that a run with thousands of courses and days holds no file open."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.sha256 = hashlib.sha256()
+        self.bytes = 0
+        self.events = 0
+        path.write_bytes(b"")
+
+    def append(self, member: bytes, events: int) -> None:
+        with open(self.path, "ab") as fh:
+            fh.write(member)
+        self.sha256.update(member)
+        self.bytes += len(member)
+        self.events += events
+
+    def close(self) -> None:
+        with open(self.path, "rb+") as fh:
+            os.fsync(fh.fileno())

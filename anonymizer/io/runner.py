@@ -16,11 +16,13 @@ from ..package.manifest import MANIFEST_NAME, FileEntry, InputEntry, build_manif
 from .inputs import Batch, batches, collect_inputs, output_name, open_lines
 from .learn import Learner
 from ..core.outcomes import AccountingError
-from .pool import OutputFile, default_jobs, ordered_results
+from .pool import AppendedFile, OutputFile, default_jobs, ordered_results
 from ..core.policy import Policy
 from ..core.pseudonyms import Pseudonymizer
 from ..core.roster import Roster, join_rosters
+from ..package.layout import LAYOUTS, course_dirs, file_path
 from ..package.signing import SIGNATURE_NAME, Ed25519PrivateKey, sign_manifest
+from ..core.selection import Selection
 from ..core.stats import Stats
 
 PARTIAL_DIR = ".partial"
@@ -158,6 +160,8 @@ def run(
     on_file_done: Callable[[str, Stats], None] | None = None,
     on_progress: Callable[[Progress], None] | None = None,
     max_rejected_fraction: float | None = None,
+    selection: Selection | None = None,
+    layout: str = "input",
 ) -> RunResult:
     """Anonymize INPUTS into OUT_DIR under POLICY and KEY, and write the manifest last.
 
@@ -171,12 +175,24 @@ def run(
     that share stops the run (``InputError``). With LEARN (the default), a first pass collects the
     people the inputs name in identifier fields (see ``anonymizer.io.learn``), and they are found in
     free text as ROSTER's people are.
+
+    SELECTION (``anonymizer.core.selection.Selection.parse``) leaves out the events the run does
+    not ask for, counted as ``not_selected``. LAYOUT ``input`` writes one file per input;
+    ``course-day`` one file per course and UTC day (``anonymizer.package.layout``), each holding
+    its events in the order of the inputs as given and of the lines within each. A course-day run
+    that is interrupted is not resumed: its files take lines from every input, so the same
+    command refuses the directory and ``--force`` starts again.
     """
+    if layout not in LAYOUTS:
+        raise UsageError(f"--layout: expected one of {', '.join(LAYOUTS)}")
     out_dir = Path(out_dir)
     _refuse_overlap(inputs, out_dir)
     sources = collect_inputs(inputs)
     roster_summary = roster.summary(Pseudonymizer(key)) if roster is not None else None
-    head = journal.header(policy_sha256=policy.sha256, key_id=key.key_id, roster=roster_summary, learn=learn, inputs=[n for _, n in sources])
+    head = journal.header(
+        policy_sha256=policy.sha256, key_id=key.key_id, roster=roster_summary, learn=learn, inputs=[n for _, n in sources],
+        layout=layout, selection=selection.describe() if selection is not None else None,
+    )
     try:
         kept = _resume_or_prepare(out_dir, force, head, sources)
         log = journal.Journal(out_dir, head, [kept[name] for _, name in sources if name in kept])
@@ -196,7 +212,8 @@ def run(
                 pass  # the run itself reads the file again and stops with an error that names it
         learned = learner.summary()
         people = join_rosters(roster, learner.roster())
-    anonymizer = Anonymizer(policy, key, people)
+    anonymizer = Anonymizer(policy, key, people, selection)
+    by_place = layout == "course-day"
     # Every file's entries and counts by input index, merged in input order at the end, so that
     # files kept from an interrupted run take their places as if they had just been made.
     done: dict[int, journal.Finished] = {i: kept[name] for i, (_, name) in enumerate(sources) if name in kept}
@@ -207,6 +224,7 @@ def run(
     written_before = sum(entry.stats.written for entry in done.values())
     outputs: dict[int, OutputFile] = {}
     file_stats: dict[int, Stats] = {}
+    placed: dict[tuple[str | None, str | None], AppendedFile] = {}  # course-day: by (course, day), in order of first line
     completed = False
 
     def items():
@@ -215,13 +233,17 @@ def run(
                 yield from batches(index, name, path)
 
     try:
-        for item, result in ordered_results(items(), anonymizer, jobs or default_jobs()):
+        for item, result in ordered_results(items(), anonymizer, jobs or default_jobs(), by_place):
             index = item.file_index
-            if index not in outputs:
-                outputs[index] = OutputFile(partial / f"{index:06d}.gz")
+            if index not in file_stats:
+                if not by_place:
+                    outputs[index] = OutputFile(partial / f"{index:06d}.gz")
                 file_stats[index] = Stats()
             if isinstance(item, Batch):
-                outputs[index].write(result)
+                if by_place:
+                    _append_places(placed, result.places, partial)
+                else:
+                    outputs[index].write(result)
                 file_stats[index].merge(result.stats)
                 if on_progress is not None:
                     on_progress(
@@ -230,19 +252,24 @@ def run(
                     )
                 continue
             # FileEnd: the file is complete; move it into place and account for it.
-            output = outputs.pop(index)
-            output.close()
             name = sources[index][1]
             stats = file_stats.pop(index)
             rejected = sum(stats.rejected.values())
             rejected_warning(name, rejected, stats.read, max_rejected_fraction)  # raises above the limit
-            os.replace(output.path, _final_path(out_dir, name))
-            done[index] = journal.Finished(
-                InputEntry(path=name, sha256=item.sha256, bytes=item.bytes, lines=item.lines, rejected=rejected),
-                FileEntry(path=output_name(name), sha256=output.sha256.hexdigest(), bytes=output.bytes, events=output.events, source=name),
-                stats,
-            )
-            log.record(done[index])  # after the file is in place: an entry always names a whole file
+            entry = InputEntry(path=name, sha256=item.sha256, bytes=item.bytes, lines=item.lines, rejected=rejected)
+            if by_place:
+                # Its lines are spread over the course-day files, which are finished at the end.
+                done[index] = journal.Finished(entry, None, stats)
+            else:
+                output = outputs.pop(index)
+                output.close()
+                os.replace(output.path, _final_path(out_dir, name))
+                done[index] = journal.Finished(
+                    entry,
+                    FileEntry(path=output_name(name), sha256=output.sha256.hexdigest(), bytes=output.bytes, events=output.events, source=name),
+                    stats,
+                )
+                log.record(done[index])  # after the file is in place: an entry always names a whole file
             bytes_before += sizes[index]
             lines_before += stats.read
             written_before += stats.written
@@ -259,8 +286,12 @@ def run(
                 warnings.append(warning)
         if not total.accounted():
             raise AccountingError("line accounting does not add up over the run; no manifest was written")
+        if by_place:
+            files = _place_files(placed, out_dir)
+        else:
+            files = [done[index].output for index in sorted(done)]
         manifest = build_manifest(
-            files=[done[index].output for index in sorted(done)],
+            files=files,
             inputs=[done[index].input for index in sorted(done)],
             stats=total,
             policy_name=policy.name,
@@ -269,6 +300,8 @@ def run(
             key_id=key.key_id,
             roster=roster_summary,
             warnings=warnings,
+            layout=layout,
+            selection=selection.describe() if selection is not None else None,
         )
         if learned is not None:
             manifest["learned_roster"] = learned  # counts only, never a person
@@ -303,3 +336,31 @@ def run(
             for leftover in partial.iterdir():
                 leftover.unlink(missing_ok=True)
     return RunResult(out_dir=out_dir, manifest=manifest, stats=total, resumed=len(kept))
+
+
+def _append_places(placed: dict, places: list, partial: Path) -> None:
+    """Append a batch's members to the files of their (course, day), made on first use and named
+    by the order places first occur (the final names are given at the end)."""
+    for place, member, events in places:
+        target = placed.get(place)
+        if target is None:
+            target = placed[place] = AppendedFile(partial / f"p{len(placed):06d}.gz")
+        target.append(member, events)
+
+
+def _place_files(placed: dict, out_dir: Path) -> list[FileEntry]:
+    """Move the course-day files into place under their layout names; their manifest entries,
+    sorted by path."""
+    names = course_dirs(course for course, _ in placed)
+    entries = []
+    for (course, day), output in placed.items():
+        output.close()
+        relative = file_path(names[course], day)
+        final = out_dir / relative
+        final.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(output.path, final)
+        entries.append(
+            FileEntry(path=relative, sha256=output.sha256.hexdigest(), bytes=output.bytes, events=output.events, source=None,
+                      course=course, day=day, placed=True)
+        )
+    return sorted(entries, key=lambda entry: entry.path)

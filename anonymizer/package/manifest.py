@@ -25,7 +25,19 @@ class FileEntry:
     sha256: str
     bytes: int
     events: int
-    source: str
+    source: str | None  # the input file it was made from (layout ``input``); None in the course-day layout
+    course: str | None = None  # layout ``course-day``: the course key of its events (None: no course)
+    day: str | None = None  # layout ``course-day``: the UTC day of its events (None: no readable time)
+    placed: bool = False  # made by the course-day layout: ``course`` and ``day`` are listed
+
+    def as_dict(self) -> dict:
+        """The entry as the manifest lists it: ``course`` and ``day`` only in the course-day layout."""
+        entry = {"path": self.path, "sha256": self.sha256, "bytes": self.bytes, "events": self.events}
+        if self.placed:
+            entry["course"], entry["day"] = self.course, self.day
+        else:
+            entry["source"] = self.source
+        return entry
 
 
 @dataclass
@@ -49,9 +61,12 @@ def build_manifest(
     created: datetime | None = None,
     roster: dict | None = None,
     warnings: list[str] | None = None,
+    layout: str = "input",
+    selection: dict | None = None,
 ) -> dict:
     """The manifest as a JSON-ready dict. ROSTER, when the run had one, is its summary (file
-    names, number of people, keyed fingerprint): never the people."""
+    names, number of people, keyed fingerprint): never the people. LAYOUT is ``input`` or
+    ``course-day``; SELECTION, when the run had one, its options (``Selection.describe``)."""
     created = created or datetime.now(timezone.utc)
     rejections = [{"file": f, "line": n, "reason": r} for f, n, r in stats.rejections]
     manifest = {
@@ -62,11 +77,15 @@ def build_manifest(
         "key_id": key_id,
         "pseudonym_version": PSEUDONYM_VERSION,
         "inputs": [vars(entry) for entry in inputs],
-        "files": [vars(entry) for entry in files],
+        "layout": layout,
+        "files": [entry.as_dict() for entry in files],
         "counts": stats.as_dict(),
+        "courses": stats.courses(),
         "rejections": rejections,
         "rejections_not_listed": stats.rejections_not_listed,
     }
+    if selection is not None:
+        manifest["selection"] = selection
     if roster is not None:
         manifest["roster"] = roster
     if warnings:
