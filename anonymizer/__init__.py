@@ -13,12 +13,15 @@ The Python API mirrors the command line::
     anonymizer.anonymize_event(event_dict)    # -> dict, or None when the policy drops it
     anonymizer.anonymize_line(raw_bytes)      # -> (Outcome.WRITTEN, bytes) | (DROPPED | REJECTED, reason)
     run([Path("logs/")], Path("package/"), policy, key)
+    selection = Selection.parse(courses=["course-v1:MITx+*"], since="2024-01-01", until="2024-06-30")
+    run([Path("logs/")], Path("package/"), policy, key, selection=selection, layout="course-day")
 """
 
 from .core.engine import Anonymizer
 from .core.errors import AnonymizerError, InputError, KeyFileError, PolicyError, UsageError
 from .core.keys import Key, generate_key, load_key, write_key
-from .core.outcomes import AccountingError, BatchResult, Dropped, DropReason, Outcome, Rejected, RejectReason, Route, Written
+from .core.outcomes import AccountingError, BatchResult, Dropped, DropReason, NotSelected, Outcome, Rejected, RejectReason, Route, Written
+from .core.selection import Selection
 from .core.policy import Policy, builtin_policies, load_policy, parse_policy
 from .io.runner import RunResult, run
 from .version import __version__
@@ -30,6 +33,7 @@ __all__ = [
     "BatchResult",
     "DropReason",
     "Dropped",
+    "NotSelected",
     "Outcome",
     "RejectReason",
     "Rejected",
@@ -41,6 +45,7 @@ __all__ = [
     "Policy",
     "PolicyError",
     "RunResult",
+    "Selection",
     "UsageError",
     "__version__",
     "builtin_policies",

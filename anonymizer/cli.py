@@ -29,6 +29,8 @@ from .tools.policy_check import check_policy, format_check, verdict
 from .io.progress import ProgressLine
 from .core.roster import load_roster
 from .io.runner import run as run_package
+from .core.selection import Selection
+from .package.layout import LAYOUTS
 from .package.signing import load_private_key, load_public_key, write_signing_key_pair
 from .verify import verify_package
 
@@ -121,8 +123,27 @@ def run(
     learn: bool = typer.Option(
         True, "--learn/--no-learn", metavar="", help="Learn the people the inputs name in identifier fields and scrub them from text, URLs and keys (default: on)."
     ),
+    course: Optional[list[str]] = typer.Option(
+        None, "--course", metavar="KEY", help="Write only events of this course (a course key or a glob of one, e.g. 'course-v1:MITx+*'); repeatable."
+    ),
+    org: Optional[list[str]] = typer.Option(None, "--org", metavar="ORG", help="Write only events of courses of this organization (or glob); repeatable."),
+    since: Optional[str] = typer.Option(None, "--since", metavar="DATE", help="Write only events on or after this UTC day (YYYY-MM-DD), by their time."),
+    until: Optional[str] = typer.Option(None, "--until", metavar="DATE", help="Write only events on or before this UTC day (YYYY-MM-DD), by their time."),
+    event_type: Optional[list[str]] = typer.Option(
+        None, "--event-type", metavar="GLOB", help="Write only events of this type (a name or glob, e.g. 'edx.video.*'; implicit URL events: '/*'); repeatable."
+    ),
+    exclude_staff: bool = typer.Option(
+        False, "--exclude-staff", metavar="", help="Leave out the events of staff: needs a --roster with a staff or role column (is_staff, role ...) or an auth_user export."
+    ),
+    layout: str = typer.Option(
+        "input", "--layout", metavar="LAYOUT", help=f"The package's files: {' or '.join(LAYOUTS)} (one file per course and UTC day, as the edX research data exchange)."
+    ),
 ) -> None:
     """Anonymize INPUTS into a package directory: gzip JSON-lines files and manifest.json."""
+    if layout not in LAYOUTS:
+        raise UsageError(f"--layout: expected one of {', '.join(LAYOUTS)}")
+    if exclude_staff and not roster:
+        raise UsageError("--exclude-staff needs a roster with a staff or role column, or an auth_user export: pass it with --roster")
     loaded_policy = load_policy(policy)
     key = load_key(key_file, warn=lambda message: typer.echo(f"warning: {message}", err=True))
     signer = load_private_key(sign_key) if sign_key is not None else None  # before the run, not after it
@@ -132,6 +153,9 @@ def run(
         if not quiet:
             for line in roster_report.describe():
                 typer.echo(line, err=True)
+    selection = Selection.parse(
+        courses=course, orgs=org, since=since, until=until, event_types=event_type, exclude_staff=exclude_staff, roster=people
+    )
     show_progress = (sys.stderr.isatty() if progress is None else progress) and not quiet
     display = ProgressLine() if show_progress else None
     finished: list[str] = []
@@ -144,6 +168,7 @@ def run(
         result = run_package(
             inputs, out, loaded_policy, key, force=force, jobs=jobs or None, roster=people, sign_key=signer, learn=learn,
             on_file_done=file_done, on_progress=display, max_rejected_fraction=max_rejected_fraction,
+            selection=selection, layout=layout,
         )
     except KeyboardInterrupt as exc:
         if display is not None:
@@ -167,9 +192,10 @@ def run(
         counts = result.manifest["counts"]
         dropped = sum(counts["dropped"].values())
         rejected = sum(counts["rejected"].values())
+        not_selected = f", {counts['not_selected']} not selected" if selection is not None else ""
         typer.echo(
             f"wrote {len(result.manifest['files'])} file(s) to {out}: "
-            f"{counts['read']} lines read, {counts['written']} written, {dropped} dropped by policy, {rejected} rejected"
+            f"{counts['read']} lines read, {counts['written']} written, {dropped} dropped by policy, {rejected} rejected{not_selected}"
         )
         typer.echo(f"policy {loaded_policy.name} (sha256 {loaded_policy.sha256[:12]}…), key id {key.key_id}")
         typer.echo(f"manifest: {Path(out) / 'manifest.json'}")

@@ -27,6 +27,13 @@ _NULLS = {"", "NULL", "\\N", "None", "null"}
 # The headerless exports of the old research pipeline (columns as it selected them).
 AUTH_USER_COLUMNS = ("id", "username", "last_login", "date_joined", "is_active", "is_superuser", "is_staff", "email")
 AUTH_USERPROFILE_COLUMNS = ("user_id", "name", "gender", "year_of_birth", "level_of_education")
+# A staff or role column: a true flag (is_staff, is_superuser, staff) or a role of these names.
+_STAFF_FLAGS = ("is_staff", "is_superuser", "staff")
+_TRUE = {"1", "true", "t", "yes", "y"}
+STAFF_ROLES = frozenset({
+    "staff", "instructor", "admin", "administrator", "superuser", "course_staff", "course_admin", "course_instructor",
+    "limited_staff", "ta", "teaching_assistant", "beta_tester", "data_researcher", "finance_admin", "sales_admin",
+})
 _DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}")
 MAX_BAD_ROWS_LISTED = 100
 
@@ -47,6 +54,8 @@ class Person:
     # From a roster file (True), or only learned from the inputs (False): only listed people's
     # username pseudonyms are linked to their user id.
     listed: bool = True
+    # A row of a file with a staff or role column says this person is staff (run --exclude-staff).
+    staff: bool = False
 
     @property
     def username(self) -> str | None:
@@ -67,8 +76,9 @@ class Roster:
     Pickles as its people: the text matcher is rebuilt where it is needed.
     """
 
-    def __init__(self, people: Iterable[Person], files: Iterable[str] = (), bad_rows: int = 0) -> None:
+    def __init__(self, people: Iterable[Person], files: Iterable[str] = (), bad_rows: int = 0, staff_known: bool = False) -> None:
         self.people: tuple[Person, ...] = tuple(people)
+        self.staff_known = staff_known  # a file had a staff or role column: ``Person.staff`` means something
         self.files: tuple[str, ...] = tuple(files)
         self.bad_rows = bad_rows  # rows of the files that were skipped, for the manifest
         self.by_id: dict[str, Person] = {}
@@ -89,7 +99,7 @@ class Roster:
         self._finders: dict = {}
 
     def __reduce__(self):
-        return (Roster, (self.people, self.files, self.bad_rows))
+        return (Roster, (self.people, self.files, self.bad_rows, self.staff_known))
 
     def __len__(self) -> int:
         return len(self.people)
@@ -164,6 +174,7 @@ class RosterReport:
     bad_rows: list[BadRow] = field(default_factory=list)
     bad_not_listed: int = 0
     people: int = 0
+    staff_known: bool = False  # a file had a staff or role column
 
     @property
     def bad(self) -> int:
@@ -246,6 +257,7 @@ class _Row:
     usernames: list[str]
     emails: list[str]
     names: list[str]
+    staff: bool = False
 
 
 def _clean(value: str | None) -> str:
@@ -310,6 +322,9 @@ def _columns(header: list[str], name: str) -> dict[str, int | tuple[int, int]]:
     for column in ("username", "email", "name"):
         if column in names:
             where[column] = names.index(column)
+    staff = tuple(names.index(c) for c in _STAFF_FLAGS if c in names)
+    if staff or "role" in names:
+        where["_staff"] = (staff, names.index("role") if "role" in names else None)
     if "name" not in where and ("first_name" in names or "last_name" in names):
         first = names.index("first_name") if "first_name" in names else -1
         last = names.index("last_name") if "last_name" in names else -1
@@ -360,7 +375,12 @@ def _row(
             bad("no id, username, email or name")
             return None
         return None  # an id alone (an account without a profile name) adds nothing to find
-    return _Row(line, user_id, [username] if username else [], [email] if email else [], [name] if name else [])
+    staff = False
+    if "_staff" in where:
+        flags, role = where["_staff"]
+        staff = any(_clean(fields[i]).lower() in _TRUE for i in flags)
+        staff = staff or (role is not None and _clean(fields[role]).lower().replace(" ", "_") in STAFF_ROLES)
+    return _Row(line, user_id, [username] if username else [], [email] if email else [], [name] if name else [], staff)
 
 
 def _split_lines(text: str) -> Iterator[tuple[int, str]]:
@@ -388,6 +408,7 @@ def _read_file(path: Path, report: RosterReport) -> Iterator[_Row]:
         stats = FileReport(name, f"{table} (\\x01)")
         report.files.append(stats)
         where = _columns(list(columns), name)
+        report.staff_known |= "_staff" in where
         for number, line in [first, *lines]:
             fields = line.split("\x01")
             if len(fields) > len(columns):
@@ -400,6 +421,7 @@ def _read_file(path: Path, report: RosterReport) -> Iterator[_Row]:
         stats = FileReport(name, "tsv")
         report.files.append(stats)
         where = _columns(first_line.split("\t"), name)
+        report.staff_known |= "_staff" in where
         for number, line in lines:
             row = _row(line.split("\t"), where, number, name, report, stats, undecodable)
             if row is not None:
@@ -413,6 +435,7 @@ def _read_file(path: Path, report: RosterReport) -> Iterator[_Row]:
     except csv.Error:
         raise RosterError(f"{path}: the header line is not valid CSV") from None
     where = _columns(header, name)
+    report.staff_known |= "_staff" in where
     while True:
         line = reader.line_num + 1
         try:
@@ -455,6 +478,7 @@ def load_roster(paths: Iterable[str | Path]) -> tuple[Roster, RosterReport]:
                 continue
             for mine, theirs in ((known.usernames, row.usernames), (known.emails, row.emails), (known.names, row.names)):
                 mine.extend(v for v in theirs if v not in mine)
-    people = [Person(r.id, tuple(r.usernames), tuple(r.emails), tuple(r.names)) for r in order]
+            known.staff = known.staff or row.staff
+    people = [Person(r.id, tuple(r.usernames), tuple(r.emails), tuple(r.names), staff=r.staff) for r in order]
     report.people = len(people)
-    return Roster(people, files, report.bad), report
+    return Roster(people, files, report.bad, staff_known=report.staff_known), report
