@@ -45,7 +45,7 @@ class RuleRoute:
     index of the rule (None: no rule), the label the manifest counts the type under, the label
     reports for the data steward use, and the type's written/dropped tally for the batch under way."""
 
-    __slots__ = ("plan", "outcome", "index", "label", "type_label", "tally", "drop", "implicit", "visible")
+    __slots__ = ("plan", "outcome", "index", "label", "type_label", "tally", "drop", "implicit", "visible", "hides")
 
     def __init__(self, plan, outcome: str, index: int | None, label: str, type_label: str, tally: list[int]) -> None:
         self.plan = plan
@@ -57,6 +57,7 @@ class RuleRoute:
         self.drop = DropReason.DROPPED_BY_RULE if outcome == "drop" else DropReason.NOT_IN_POLICY
         self.implicit = False  # its type is a URL (an implicit event): set by the engine
         self.visible = None  # what the rule writes out (``anonymizer.core.selection.Visible``): set by the engine
+        self.hides = False  # the rule drops the course or the time: its routing keys are narrowed
 
 
 class Anonymizer:
@@ -146,7 +147,7 @@ class Anonymizer:
                 append(found)
                 number += 1
                 continue
-            if route.visible.hides:
+            if route.hides:
                 routing = self._visible_key(route, key[0], context, routing)
             if selection is not None and not selection.selects(routing, key[0], parsed, route.visible):
                 not_selected += 1
@@ -208,6 +209,7 @@ class Anonymizer:
             route = RuleRoute(plan, outcome, index, label, event_type_label(event_type), tally)
             route.implicit = is_implicit(event_type)
             route.visible = visibility(self.plan, self.plan.rules[index] if index is not None else self.plan.fallback)
+            route.hides = route.visible.hides
             if len(self._routes) > _CACHE_LIMIT:
                 self._routes.clear()
             self._routes[key] = route
