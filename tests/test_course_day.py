@@ -379,3 +379,16 @@ def test_course_day_on_the_fixtures_and_corpus(tmp_path, research, key):
     assert part["files"][0]["sha256"] == expected["sha256"]  # the same events, bytes and order
     for event in read_package(tmp_path / "part")[part["files"][0]["path"]]:
         assert course_of_output(event) == busiest_course and event["time"][:10] == busiest_day
+
+
+def test_a_time_the_policy_refuses_names_no_day(research, key):
+    # The basic ISO form is a readable time, but not the shape the research policy keeps: the
+    # written event has no time, so its route (and its file) names no day either.
+    event = _event(1, COURSES["a1"], DAYS[0], LEARNERS[0], 0, 0)
+    event["time"] = "20240302T100000Z"
+    line = Anonymizer(research, key).anonymize_batch([orjson.dumps(event)]).lines[0]
+    assert line.outcome is Outcome.WRITTEN and "time" not in orjson.loads(line.output)
+    assert (line.route.course_id, line.route.date) == (COURSES["a1"], None)
+    dated = Anonymizer(research, key, selection=Selection.parse(since="2024-03-01")).anonymize_batch([orjson.dumps(event)]).lines[0]
+    assert dated.outcome is Outcome.NOT_SELECTED  # selected only by what the package shows
+    assert dated.route.date is None

@@ -39,6 +39,30 @@ _CACHE_LIMIT = 100_000  # distinct routes and routing keys held; cleared, not gr
 _APPEND_NEWLINE = orjson.OPT_APPEND_NEWLINE
 
 
+def _shows(out: dict, routing: Route, implicit: bool) -> bool:
+    """Whether the written event OUT still shows ROUTING's day and course (an operator may refuse
+    a value the rule keeps, such as a time of another shape): checked after the plan, cheaply."""
+    if routing.date is not None and out.get("time") is None:
+        return False
+    course = routing.course_id
+    if course is None:
+        return True
+    context = out.get("context")
+    if type(context) is dict and context.get("course_id") == course:
+        return True
+    return implicit and course_in_path(out.get("event_type")) == course
+
+
+def _shown_course(out: dict, routing: Route, implicit: bool) -> str | None:
+    course = routing.course_id
+    if course is None:
+        return None
+    context = out.get("context")
+    if type(context) is dict and context.get("course_id") == course:
+        return course
+    return course if implicit and course_in_path(out.get("event_type")) == course else None
+
+
 class RuleRoute:
     """How events of one (event type, event source) are handled, found once and cached: the plan
     (None when the event is dropped), the outcome (``anonymize``, ``drop``, ``unknown``), the
@@ -163,6 +187,16 @@ class Anonymizer:
                 append(_REJECTED[RejectReason(exc.reason)])
                 number += 1
                 continue
+            if (routing.date is not None or routing.course_id is not None) and not _shows(out, routing, route.implicit):
+                # An operator refused a value the rule keeps (a time of another shape): the event
+                # is placed, and selected, as the package shows it.
+                routing = self._route_value(route.label, _shown_course(out, routing, route.implicit), routing.date if out.get("time") is not None else None)
+                if selection is not None and not selection.selects_place(routing):
+                    not_selected += 1
+                    route.tally[2] += 1
+                    append(NotSelected(routing))
+                    number += 1
+                    continue
             if state.dropped:
                 fields = stats.fields
                 label = route.label

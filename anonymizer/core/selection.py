@@ -222,6 +222,21 @@ class Selection:
     def selects(self, routing: Route, event_type: str, event: dict, visible: Visible) -> bool:
         """Whether the event (ROUTING: its routing key as the package keeps it; EVENT: the parsed
         line, before the plan; VISIBLE: what its rule writes out) is one the run writes."""
+        if not self.selects_place(routing):
+            return False
+        if self._type is not None:
+            # As the manifest names it: a plain event name as itself, anything else (a URL) by
+            # its rule's label (``/*``), which is what the package shows of it.
+            name = event_type if event_type_label(event_type) == event_type else routing.label
+            if not self._type(name):
+                return False
+        if self.staff is not None and visible.actors and self._by_staff(event, visible):
+            return False
+        return True
+
+    def selects_place(self, routing: Route) -> bool:
+        """Whether ROUTING's course and day are selected (the part of ``selects`` that the written
+        event alone can answer)."""
         course = routing.course_id
         if self._course is not None and (course is None or not self._course(course)):
             return False
@@ -231,14 +246,6 @@ class Selection:
         if self.since is not None and (day is None or day < self.since):
             return False
         if self.until is not None and (day is None or day > self.until):
-            return False
-        if self._type is not None:
-            # As the manifest names it: a plain event name as itself, anything else (a URL) by
-            # its rule's label (``/*``), which is what the package shows of it.
-            name = event_type if event_type_label(event_type) == event_type else routing.label
-            if not self._type(name):
-                return False
-        if self.staff is not None and visible.actors and self._by_staff(event, visible):
             return False
         return True
 
