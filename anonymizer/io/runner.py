@@ -11,7 +11,9 @@ from typing import Callable
 from . import journal
 from ..core.engine import Anonymizer
 from ..core.errors import InputError, OutputError, UsageError, os_reason
-from ..core.keys import Key
+from ..core.ipmask import GeoIP
+from ..core.keys import Key, derive_scoped_key
+from ..core.scoping import GLOBAL, make_anonymizer
 from ..package.manifest import MANIFEST_NAME, FileEntry, InputEntry, build_manifest, write_json_atomically
 from .inputs import Batch, batches, collect_inputs, output_name, open_lines
 from .learn import Learner
@@ -20,6 +22,7 @@ from .pool import OutputFile, default_jobs, ordered_results
 from ..core.policy import Policy
 from ..core.pseudonyms import Pseudonymizer
 from ..core.roster import Roster, join_rosters
+from ..package.encrypt import EncryptedPackage, check_archive_targets, encrypt_package, parse_recipients
 from ..package.signing import SIGNATURE_NAME, Ed25519PrivateKey, sign_manifest
 from ..core.stats import Stats
 
@@ -33,6 +36,7 @@ class RunResult:
     manifest: dict
     stats: Stats
     resumed: int = 0  # files kept from an interrupted run with the same inputs, policy, key and roster
+    encrypted: EncryptedPackage | None = None  # with encrypt_to: the archive and its check files
 
 
 def _prepare_out_dir(out_dir: Path, force: bool) -> None:
@@ -158,6 +162,10 @@ def run(
     on_file_done: Callable[[str, Stats], None] | None = None,
     on_progress: Callable[[Progress], None] | None = None,
     max_rejected_fraction: float | None = None,
+    scope: str | None = None,
+    pseudonyms: str = GLOBAL,
+    encrypt_to: list[str] | None = None,
+    geoip: GeoIP | None = None,
 ) -> RunResult:
     """Anonymize INPUTS into OUT_DIR under POLICY and KEY, and write the manifest last.
 
@@ -170,13 +178,24 @@ def run(
     rejected is named in the manifest's ``warnings``; with MAX_REJECTED_FRACTION, an input above
     that share stops the run (``InputError``). With LEARN (the default), a first pass collects the
     people the inputs name in identifier fields (see ``anonymizer.io.learn``), and they are found in
-    free text as ROSTER's people are.
+    free text as ROSTER's people are. With SCOPE (a label), the run's key is derived from KEY
+    (``anonymizer.core.keys.derive_scoped_key``); PSEUDONYMS ``per-course`` gives every course
+    its own pseudonyms (``anonymizer.core.scoping``). With ENCRYPT_TO (age or SSH public keys),
+    the finished package is also written as an encrypted archive beside OUT_DIR
+    (``anonymizer.package.encrypt``). GEOIP (``anonymizer.core.ipmask.GeoIP``) is the country
+    database for ``mask_ip``'s ``country``.
     """
     out_dir = Path(out_dir)
     _refuse_overlap(inputs, out_dir)
+    if scope is not None:
+        key = derive_scoped_key(key, scope)  # from here on, the master key is not used
+    recipients = parse_recipients(encrypt_to) if encrypt_to else None  # before any work
+    if recipients is not None:
+        check_archive_targets(out_dir, force)
     sources = collect_inputs(inputs)
     roster_summary = roster.summary(Pseudonymizer(key)) if roster is not None else None
-    head = journal.header(policy_sha256=policy.sha256, key_id=key.key_id, roster=roster_summary, learn=learn, inputs=[n for _, n in sources])
+    head = journal.header(policy_sha256=policy.sha256, key_id=key.key_id, roster=roster_summary, learn=learn, inputs=[n for _, n in sources],
+                          scope=scope, pseudonyms=pseudonyms, geoip=geoip.sha256 if geoip is not None else None)
     try:
         kept = _resume_or_prepare(out_dir, force, head, sources)
         log = journal.Journal(out_dir, head, [kept[name] for _, name in sources if name in kept])
@@ -196,7 +215,7 @@ def run(
                 pass  # the run itself reads the file again and stops with an error that names it
         learned = learner.summary()
         people = join_rosters(roster, learner.roster())
-    anonymizer = Anonymizer(policy, key, people)
+    anonymizer = make_anonymizer(policy, key, people, pseudonyms, geoip)
     # Every file's entries and counts by input index, merged in input order at the end, so that
     # files kept from an interrupted run take their places as if they had just been made.
     done: dict[int, journal.Finished] = {i: kept[name] for i, (_, name) in enumerate(sources) if name in kept}
@@ -208,6 +227,7 @@ def run(
     outputs: dict[int, OutputFile] = {}
     file_stats: dict[int, Stats] = {}
     completed = False
+    encrypted = None
 
     def items():
         for index, (path, name) in enumerate(sources):
@@ -269,7 +289,11 @@ def run(
             key_id=key.key_id,
             roster=roster_summary,
             warnings=warnings,
+            scope=scope,
+            pseudonyms=pseudonyms,
         )
+        if geoip is not None:
+            manifest["geoip"] = geoip.summary()  # the database's type, date and sha256: no address
         if learned is not None:
             manifest["learned_roster"] = learned  # counts only, never a person
         write_json_atomically(out_dir / MANIFEST_NAME, manifest)
@@ -302,4 +326,6 @@ def run(
         elif partial.is_dir():
             for leftover in partial.iterdir():
                 leftover.unlink(missing_ok=True)
-    return RunResult(out_dir=out_dir, manifest=manifest, stats=total, resumed=len(kept))
+    if recipients is not None:  # the package is complete: it stays, whatever happens to the archive
+        encrypted = encrypt_package(out_dir, recipients, sign_key)
+    return RunResult(out_dir=out_dir, manifest=manifest, stats=total, resumed=len(kept), encrypted=encrypted)

@@ -49,9 +49,14 @@ def build_manifest(
     created: datetime | None = None,
     roster: dict | None = None,
     warnings: list[str] | None = None,
+    scope: str | None = None,
+    pseudonyms: str | None = None,
 ) -> dict:
     """The manifest as a JSON-ready dict. ROSTER, when the run had one, is its summary (file
-    names, number of people, keyed fingerprint): never the people."""
+    names, number of people, keyed fingerprint): never the people. SCOPE is the run's scope label
+    (KEY_ID is then the id of the key derived for it; the master key's id is left out, since one
+    id common to every scope would link the packages it is meant to keep apart). PSEUDONYMS is
+    ``global`` or ``per-course``."""
     created = created or datetime.now(timezone.utc)
     rejections = [{"file": f, "line": n, "reason": r} for f, n, r in stats.rejections]
     manifest = {
@@ -61,6 +66,8 @@ def build_manifest(
         "policy": {"name": policy_name, "source": policy_source, "sha256": policy_sha256},
         "key_id": key_id,
         "pseudonym_version": PSEUDONYM_VERSION,
+        **({"scope": scope} if scope is not None else {}),
+        **({"pseudonyms": pseudonyms} if pseudonyms is not None else {}),
         "inputs": [vars(entry) for entry in inputs],
         "files": [vars(entry) for entry in files],
         "counts": stats.as_dict(),

@@ -1,14 +1,23 @@
-"""``mask_ip``: truncate IPv4 and IPv6 addresses to a network prefix.
+"""``mask_ip``: truncate IPv4 and IPv6 addresses to a network prefix, and optionally name their country.
 
 ``203.0.113.77`` becomes ``203.0.113.0`` with the default /24; IPv6 keeps its first 48 bits.
 A comma-separated forwarding chain is masked element by element. A value that is not an IP
 address is dropped, never passed through.
+
+``country`` (needs a country database, ``run --geoip FILE``): ``off`` (the default) leaves the
+masked address; ``replace`` writes the country code of the address instead (``NZ``; ``ZZ`` when the
+database does not place it); ``add`` writes both, as ``{"network": "203.0.113.0", "country": "NZ"}``.
+The country is looked up on the whole address, before masking; for a forwarding chain, on its
+first address (the client's).
 """
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field
 
+from ..errors import PolicyError
 from ..ipmask import make_ip_masker
 from .base import DROP, Operator, register
 
@@ -17,6 +26,7 @@ class MaskIpParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
     ipv4_prefix: int = Field(24, ge=0, le=32)
     ipv6_prefix: int = Field(48, ge=0, le=128)
+    country: Literal["off", "replace", "add"] = "off"
 
 
 @register
@@ -41,4 +51,24 @@ class MaskIp(Operator):
             masked = mask_one(value)
             return DROP if masked is None else masked
 
-        return mask_ip
+        if params.country == "off":
+            return mask_ip
+        geoip = getattr(ctx, "geoip", None)
+        if geoip is None:
+            raise PolicyError(
+                f"mask_ip: 'country: {params.country}' needs a country database; pass --geoip FILE "
+                "(a GeoLite2 or DB-IP country .mmdb file), or set 'country: off'"
+            )
+        country_of = geoip.country
+        add = params.country == "add"
+
+        def mask_ip_country(value, state):
+            masked = mask_ip(value, state)
+            if masked is DROP:
+                return DROP
+            country = country_of(value.split(",", 1)[0])
+            if country is None:
+                return DROP
+            return {"network": masked, "country": country} if add else country
+
+        return mask_ip_country
