@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from typing import Literal
 
+import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..errors import PolicyError
@@ -72,3 +73,19 @@ class MaskIp(Operator):
             return {"network": masked, "country": country} if add else country
 
         return mask_ip_country
+
+
+def needs_country_database(plan) -> bool:
+    """Whether a plan (``anonymizer.core.plan``) has a ``mask_ip`` that asks for the country."""
+    from ..plan import to_json  # the plan as data: every node, however nested
+
+    def walk(node) -> bool:
+        if isinstance(node, dict):
+            if node.get("op") == "mask_ip" and isinstance(node.get("params"), dict) and node["params"].get("country", "off") != "off":
+                return True
+            return any(walk(value) for value in node.values())
+        if isinstance(node, list):
+            return any(walk(value) for value in node)
+        return False
+
+    return walk(orjson.loads(to_json(plan)))
