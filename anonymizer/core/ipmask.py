@@ -99,7 +99,10 @@ class GeoIP:
     """
 
     def __init__(self, data: bytes, name: str = "<geoip>") -> None:
-        import maxminddb  # imported when used: only --geoip needs it (the ``geoip`` extra)
+        try:
+            import maxminddb  # imported when used: only --geoip needs it (the ``geoip`` extra)
+        except ImportError:
+            raise GeoIPError(f"{name}: reading a country database needs the maxminddb library: pip install 'edx-log-anonymizer[geoip]'") from None
 
         self._data = data
         self.name = name
