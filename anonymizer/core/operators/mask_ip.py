@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import Literal
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ..errors import PolicyError
 from ..ipmask import make_ip_masker
@@ -28,6 +28,12 @@ class MaskIpParams(BaseModel):
     ipv4_prefix: int = Field(24, ge=0, le=32)
     ipv6_prefix: int = Field(48, ge=0, le=128)
     country: Literal["off", "replace", "add"] = "off"
+
+    @field_validator("country", mode="before")
+    @classmethod
+    def _yaml_off(cls, value):
+        # YAML 1.1 reads a bare `off` as false: `country: off` means what it says.
+        return "off" if value is False else value
 
 
 @register
