@@ -62,12 +62,14 @@ class Anonymizer:
     Pickles as (policy, key, roster, geoip) and recompiles on arrival. GEOIP: a country database
     for ``mask_ip``'s ``country`` (``anonymizer.core.ipmask.GeoIP``)."""
 
-    def __init__(self, policy: Policy, key: Key, roster: Roster | None = None, geoip=None) -> None:
+    def __init__(self, policy: Policy, key: Key, roster: Roster | None = None, geoip=None, *, plan=None) -> None:
         self.policy = policy
         self.key = key
         self.roster = roster
         self.geoip = geoip
-        self.plan = lower(policy)  # the policy as data (``anonymizer.core.plan``): what the batches execute
+        # The policy as data (``anonymizer.core.plan``): what the batches execute. PLAN, when given,
+        # is POLICY's, lowered once for many engines (one per course, see ``anonymizer.core.scoping``).
+        self.plan = plan if plan is not None else lower(policy)
         self._compiled = build_policy(self.plan, Pseudonymizer(key), roster, geoip)
         self._routes: dict[tuple[str, str], RuleRoute] = {}
         self._keys: dict[tuple, Route] = {}  # by the raw course id and day, as events carry them
