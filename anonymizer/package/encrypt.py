@@ -125,7 +125,7 @@ def _recipient(pyrage, text: str, where: str):
 
 def load_identities(path: Path) -> list:
     """The identities in PATH: age identities, one a line, or one unencrypted OpenSSH private key."""
-    import pyrage
+    import pyrage  # imported when used: only encrypted runs and decrypt need it
 
     path = Path(path)
     try:
@@ -213,7 +213,7 @@ def _write_atomically(path: Path, data: bytes) -> None:
 def encrypt_package(out_dir: Path, recipients: list, sign_key: Ed25519PrivateKey | None = None) -> EncryptedPackage:
     """Write ``OUT.tar.age`` (the package in OUT_DIR encrypted to RECIPIENTS), its ``.sha256`` and,
     with SIGN_KEY, its ``.sig``. The files appear whole or not at all; stale ones are replaced."""
-    import pyrage
+    import pyrage  # imported when used: only encrypted runs and decrypt need it
 
     out_dir = Path(out_dir)
     archive, sha256_file, signature_file = archive_paths(out_dir)
@@ -306,7 +306,7 @@ def _safe_name(member: tarfile.TarInfo, number: int, archive: Path) -> PurePosix
 def decrypt_package(archive: Path, identity_file: Path, out_dir: Path, public_key: Ed25519PublicKey | None = None) -> tuple[int, str]:
     """Check ARCHIVE (see ``check_archive``), decrypt it with the identities in IDENTITY_FILE, and
     unpack it into OUT_DIR (new or empty). Returns the number of files and what was checked."""
-    import pyrage
+    import pyrage  # imported when used: only encrypted runs and decrypt need it
 
     archive, out_dir = Path(archive), Path(out_dir)
     identities = load_identities(identity_file)
