@@ -206,6 +206,9 @@ def test_bad_recipients_and_identities_are_named_not_quoted(tmp_path):
     with pytest.raises(UsageError) as caught:
         parse_recipients([str(listed)])
     assert f"{listed}: line 3" in str(caught.value) and "AAAAnotakey" not in str(caught.value)
+    named_like_a_key = tmp_path / "ssh-team-keys"  # a file, however it is named
+    named_like_a_key.write_text(str(pyrage.x25519.Identity.generate().to_public()) + "\n")
+    assert len(parse_recipients([str(named_like_a_key)])) == 1
     identity = tmp_path / "identity.txt"
     identity.write_text("AGE-SECRET-KEY-1NOTAREALKEYATALL\n")
     with pytest.raises(KeyFileError) as caught:

@@ -269,3 +269,9 @@ def test_make_anonymizer_names_the_modes(research, key):
     assert type(make_anonymizer(research, key, pseudonyms="per-course")) is ScopedAnonymizer
     with pytest.raises(ValueError):
         make_anonymizer(research, key, pseudonyms="per-file")
+
+
+def test_run_refuses_an_unknown_pseudonym_mode_before_any_work(tmp_path, research, key):
+    with pytest.raises(UsageError, match="pseudonyms"):
+        run([EXAMPLE_LOG], tmp_path / "p", research, key, pseudonyms="per-file")
+    assert not (tmp_path / "p").exists()

@@ -13,7 +13,7 @@ from ..core.engine import Anonymizer
 from ..core.errors import InputError, OutputError, UsageError, os_reason
 from ..core.ipmask import GeoIP
 from ..core.keys import Key, derive_scoped_key
-from ..core.scoping import GLOBAL, make_anonymizer
+from ..core.scoping import GLOBAL, PSEUDONYM_MODES, make_anonymizer
 from ..package.manifest import MANIFEST_NAME, FileEntry, InputEntry, build_manifest, write_json_atomically
 from .inputs import Batch, batches, collect_inputs, output_name, open_lines
 from .learn import Learner
@@ -187,6 +187,8 @@ def run(
     """
     out_dir = Path(out_dir)
     _refuse_overlap(inputs, out_dir)
+    if pseudonyms not in PSEUDONYM_MODES:
+        raise UsageError(f"pseudonyms: expected one of {', '.join(PSEUDONYM_MODES)}")
     if scope is not None:
         key = derive_scoped_key(key, scope)  # from here on, the master key is not used
     recipients = parse_recipients(encrypt_to) if encrypt_to else None  # before any work

@@ -81,7 +81,7 @@ def parse_recipients(values: list[str]) -> list:
     recipients = []
     for number, value in enumerate(values, 1):
         text = value.strip()
-        if _looks_like_key(text):
+        if _looks_like_key(text) and not Path(value).is_file():
             recipients.append(_recipient(pyrage, text, f"--encrypt-to #{number}"))
             continue
         path = Path(value)
@@ -108,7 +108,7 @@ def parse_recipients(values: list[str]) -> list:
 
 
 def _looks_like_key(text: str) -> bool:
-    return text.startswith("age1") or text.startswith("ssh-")
+    return (text.startswith("age1") and " " not in text) or (text.startswith("ssh-") and " " in text)
 
 
 def _recipient(pyrage, text: str, where: str):
