@@ -19,7 +19,11 @@ except ImportError:  # pragma: no cover (older typer)
 from .version import __version__
 from .core.errors import AnonymizerError, PolicyError, Terminated, UsageError, os_reason
 from .tools.inspect import format_inventory, inspect_inputs
-from .core.keys import KEY_ENV_VAR, generate_key, load_key, write_key
+from .core.ipmask import GeoIP
+from .core.keys import KEY_ENV_VAR, check_scope, generate_key, load_key, write_key
+from .core.operators.mask_ip import needs_country_database
+from .core.scoping import PSEUDONYM_MODES
+from .package.encrypt import decrypt_package
 from .package.manifest import write_json_atomically
 from .core.lowering import lower
 from .core.plan import digest as plan_digest
@@ -138,6 +142,18 @@ def run(
     layout: str = typer.Option(
         "input", "--layout", metavar="LAYOUT", help=f"The package's files: {' or '.join(LAYOUTS)} (one file per course and UTC day, as the edX research data exchange)."
     ),
+    scope: Optional[str] = typer.Option(
+        None, "--scope", metavar="LABEL", help="Derive the run's key from the key file for this label (HKDF): packages of two labels share no pseudonym."
+    ),
+    pseudonyms: str = typer.Option(
+        "global", "--pseudonyms", metavar="global|per-course", help="per-course: a learner has another pseudonym in every course (default global: one across the package)."
+    ),
+    encrypt_to: Optional[list[str]] = typer.Option(
+        None, "--encrypt-to", metavar="RECIPIENT", help="Also write OUT.tar.age, encrypted to this age (age1…) or SSH public key, or a file of them; repeatable."
+    ),
+    geoip: Optional[Path] = typer.Option(
+        None, "--geoip", metavar="FILE", help="A GeoLite2 or DB-IP country database (.mmdb) for mask_ip's 'country' parameter."
+    ),
 ) -> None:
     """Anonymize INPUTS into a package directory: gzip JSON-lines files and manifest.json."""
     if layout not in LAYOUTS:
@@ -147,6 +163,7 @@ def run(
     loaded_policy = load_policy(policy)
     key = load_key(key_file, warn=lambda message: typer.echo(f"warning: {message}", err=True))
     signer = load_private_key(sign_key) if sign_key is not None else None  # before the run, not after it
+    package_options = _package_options(loaded_policy, scope, pseudonyms, geoip, quiet)
     people = None
     if roster:
         people, roster_report = load_roster(roster)
@@ -169,6 +186,7 @@ def run(
             inputs, out, loaded_policy, key, force=force, jobs=jobs or None, roster=people, sign_key=signer, learn=learn,
             on_file_done=file_done, on_progress=display, max_rejected_fraction=max_rejected_fraction,
             selection=selection, layout=layout,
+            encrypt_to=encrypt_to or None, **package_options,
         )
     except KeyboardInterrupt as exc:
         if display is not None:
@@ -197,10 +215,45 @@ def run(
             f"wrote {len(result.manifest['files'])} file(s) to {out}: "
             f"{counts['read']} lines read, {counts['written']} written, {dropped} dropped by policy, {rejected} rejected{not_selected}"
         )
-        typer.echo(f"policy {loaded_policy.name} (sha256 {loaded_policy.sha256[:12]}…), key id {key.key_id}")
+        key_id = result.manifest["key_id"]
+        typer.echo(f"policy {loaded_policy.name} (sha256 {loaded_policy.sha256[:12]}…), key id {key_id}" + (f" (scope {scope})" if scope else ""))
         typer.echo(f"manifest: {Path(out) / 'manifest.json'}")
         if signer is not None:
             typer.echo(f"signature: {Path(out) / 'manifest.sig'}")
+        if result.encrypted is not None:
+            typer.echo(f"encrypted archive: {result.encrypted.archive} (sha256 {result.encrypted.sha256}, in {result.encrypted.sha256_file.name})")
+
+
+def _package_options(policy, scope: str | None, pseudonyms: str, geoip: Path | None, quiet: bool) -> dict:
+    """The run options of a research package (scope, per-course pseudonyms, country database),
+    checked before the run starts."""
+    if pseudonyms not in PSEUDONYM_MODES:
+        raise UsageError(f"--pseudonyms: expected one of {', '.join(PSEUDONYM_MODES)}")
+    if scope is not None:
+        check_scope(scope)
+    database = GeoIP.load(geoip) if geoip is not None else None
+    wants_country = needs_country_database(lower(policy))
+    if wants_country and database is None:
+        raise UsageError(f"policy {policy.name}: mask_ip asks for the country ('country: replace' or 'add'); pass --geoip FILE")
+    if database is not None and not wants_country and not quiet:
+        typer.echo("warning: --geoip is given, but no mask_ip rule of the policy asks for the country ('country: replace' or 'add')", err=True)
+    return {"scope": scope, "pseudonyms": pseudonyms, "geoip": database}
+
+
+@app.command()
+def decrypt(
+    archive: Path = typer.Argument(..., metavar="ARCHIVE", help="The encrypted package (PACKAGE.tar.age, from run --encrypt-to)."),
+    identity: Path = typer.Option(..., "--identity", "-i", metavar="FILE", help="An age identity file (AGE-SECRET-KEY-1…) or an unencrypted OpenSSH private key."),
+    out: Path = typer.Option(..., "--out", metavar="DIR", help="Where to unpack the package (a new or empty directory)."),
+    public_key: Optional[Path] = typer.Option(
+        None, "--public-key", metavar="FILE", help="The sender's Ed25519 public key (PREFIX.pub): ARCHIVE.sig must sign ARCHIVE.sha256, checked before decrypting."
+    ),
+) -> None:
+    """Check ARCHIVE against ARCHIVE.sha256 (and its signature), decrypt it and unpack the package into DIR."""
+    key = load_public_key(public_key) if public_key is not None else None
+    files, checked = decrypt_package(archive, identity, out, key)
+    typer.echo(f"{archive}: {checked}; unpacked {files} file(s) into {out}")
+    typer.echo(f"check it with: anonymizer verify {out}" + (f" --public-key {public_key}" if public_key is not None else ""))
 
 
 def _terminate(signum, frame) -> None:

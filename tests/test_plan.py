@@ -247,7 +247,7 @@ def test_identities_name_the_fields_that_carry_people():
     assert ("payload", ((), ("student",)), "username") in found  # inside the decoded query payload
     assert ("payload", (("body",), ("author",)), "username") in found  # inside a JSON string
     masked = [i for i in plan.identities if i.kind == "ip"]
-    assert masked[0].params == {"ipv4_prefix": 24, "ipv6_prefix": 48}
+    assert masked[0].params == {"ipv4_prefix": 24, "ipv6_prefix": 48, "country": "off"}
     research = {(i.scope, i.path, i.kind) for i in lower(load_policy("research")).identities}
     assert ("envelope", (("context", "user_id"),), "user_id") in research
 

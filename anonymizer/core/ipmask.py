@@ -1,9 +1,17 @@
 """Masking an IP address to its network: shared by the ``mask_ip`` operator and ``verify``
-(which recognises an address that is its own mask)."""
+(which recognises an address that is its own mask); and the country of an address, from a
+MaxMind DB country database the user provides (``--geoip``; none is bundled)."""
 
 from __future__ import annotations
 
+import hashlib
+import io
 import ipaddress
+import re
+from datetime import datetime, timezone
+from pathlib import Path
+
+from .errors import UsageError
 
 
 def make_ip_masker(ipv4_prefix: int, ipv6_prefix: int):
@@ -56,3 +64,108 @@ def make_ip_masker(ipv4_prefix: int, ipv6_prefix: int):
         return result
 
     return mask_one
+
+
+def parse_address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """TEXT as an address, read as ``make_ip_masker`` reads it (brackets, zone id and IPv4-mapped
+    IPv6 undone), or None when it is not one."""
+    candidate = text.strip()
+    if candidate.startswith("[") and candidate.endswith("]"):
+        candidate = candidate[1:-1]
+    candidate = candidate.split("%", 1)[0]
+    try:
+        address = ipaddress.ip_address(candidate)
+    except ValueError:
+        return None
+    if address.version == 6 and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address
+
+
+UNKNOWN_COUNTRY = "ZZ"  # ISO 3166 leaves ZZ to users; it is the usual code for "unknown"
+_ISO_CODE = re.compile(r"[A-Z]{2}", re.ASCII)
+
+
+class GeoIPError(UsageError):
+    """A country database cannot be read."""
+
+
+class GeoIP:
+    """A MaxMind DB country database (GeoLite2-Country, DB-IP country), held in memory.
+
+    Read once from its file: every worker gets the same bytes (it pickles as them), so a file
+    replaced during a run cannot make two workers disagree. ``summary`` is what the manifest
+    says of it: its type, build date and sha256, never an address.
+    """
+
+    def __init__(self, data: bytes, name: str = "<geoip>") -> None:
+        try:
+            import maxminddb  # imported when used: only --geoip needs it (the ``geoip`` extra)
+        except ImportError:
+            raise GeoIPError(f"{name}: reading a country database needs the maxminddb library: pip install 'edx-log-anonymizer[geoip]'") from None
+
+        self._data = data
+        self.name = name
+        try:
+            self._reader = maxminddb.open_database(io.BytesIO(data), maxminddb.MODE_FD)
+        except (maxminddb.InvalidDatabaseError, ValueError, OSError):
+            raise GeoIPError(f"{name}: not a MaxMind DB database (a GeoLite2 or DB-IP country .mmdb file)") from None
+        self.sha256 = hashlib.sha256(data).hexdigest()
+        self._cache: dict[str, str] = {}
+
+    @classmethod
+    def load(cls, path: Path | str) -> GeoIP:
+        path = Path(path)
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            raise GeoIPError(f"{path}: country database not found (none is bundled: give a GeoLite2 or DB-IP country .mmdb file)") from None
+        except OSError as exc:
+            raise GeoIPError(f"{path}: cannot read the country database ({exc.strerror})") from None
+        return cls(data, str(path))
+
+    def __reduce__(self):
+        return (GeoIP, (self._data, self.name))
+
+    def summary(self) -> dict:
+        """The database as the manifest names it."""
+        meta = self._reader.metadata()
+        built = datetime.fromtimestamp(meta.build_epoch, timezone.utc).date().isoformat() if isinstance(meta.build_epoch, int) else None
+        database_type = meta.database_type if isinstance(meta.database_type, str) and database_type_ok(meta.database_type) else None
+        return {"database_type": database_type, "build_date": built, "sha256": self.sha256}
+
+    def country(self, text: str) -> str | None:
+        """The ISO 3166 code of the country of the address TEXT, ``ZZ`` when the database does
+        not place it, None when TEXT is not an address."""
+        found = self._cache.get(text)
+        if found is not None:
+            return found
+        address = parse_address(text)
+        if address is None:
+            return None
+        try:
+            record = self._reader.get(str(address))
+        except (ValueError, TypeError):
+            record = None
+        code = _iso_code(record)
+        if len(self._cache) > 65536:
+            self._cache.clear()
+        self._cache[text] = code
+        return code
+
+
+def _iso_code(record: object) -> str:
+    """The country code of a database RECORD (its ``country``, else its ``registered_country``);
+    ``ZZ`` for anything else: a code that is not two capital letters is never copied out."""
+    if isinstance(record, dict):
+        for section in ("country", "registered_country"):
+            found = record.get(section)
+            code = found.get("iso_code") if isinstance(found, dict) else None
+            if isinstance(code, str) and _ISO_CODE.fullmatch(code):
+                return code
+    return UNKNOWN_COUNTRY
+
+
+def database_type_ok(text: str) -> bool:
+    """A database type as the manifest may name it (``GeoLite2-Country``): a short plain name."""
+    return re.fullmatch(r"[A-Za-z0-9._\- ]{1,64}", text) is not None

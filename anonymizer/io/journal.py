@@ -51,9 +51,13 @@ class Finished:
 def header(
     *, policy_sha256: str, key_id: str, roster: dict | None, inputs: list[str], learn: bool = True,
     layout: str = "input", selection: dict | None = None,
+    scope: str | None = None, pseudonyms: str = "global", geoip: str | None = None,
 ) -> dict:
     """The first line of a journal: what a run must share with another to resume it."""
+    # Named only when set, so that a journal of a run without them reads the same as before.
+    options = {"scope": scope, "pseudonyms": pseudonyms if pseudonyms != "global" else None, "geoip": geoip}
     return {
+        **{name: value for name, value in options.items() if value is not None},
         "journal": FORMAT_VERSION,
         "tool_version": __version__,
         "policy_sha256": policy_sha256,
@@ -149,6 +153,9 @@ def mismatch(previous: dict, current: dict) -> str | None:
     """Why a journal's run is not this run, in words that hold no value; None when it is."""
     checks = [
         ("tool_version", f"another version of the tool ({previous.get('tool_version')})"),
+        ("scope", "another --scope" if previous.get("scope") and current.get("scope") else "--scope" if previous.get("scope") else "no --scope"),
+        ("pseudonyms", f"--pseudonyms {previous.get('pseudonyms') or 'global'}"),
+        ("geoip", "another --geoip database" if previous.get("geoip") and current.get("geoip") else "--geoip" if previous.get("geoip") else "no --geoip"),
         ("key_id", f"another key (key id {previous.get('key_id')})"),
         ("policy_sha256", "another policy (its sha256 differs)"),
         ("roster", "a roster" if not current.get("roster") else "another roster" if previous.get("roster") else "no roster"),

@@ -11,7 +11,9 @@ from typing import Callable
 from . import journal
 from ..core.engine import Anonymizer
 from ..core.errors import InputError, OutputError, UsageError, os_reason
-from ..core.keys import Key
+from ..core.ipmask import GeoIP
+from ..core.keys import Key, derive_scoped_key
+from ..core.scoping import GLOBAL, PSEUDONYM_MODES, make_anonymizer
 from ..package.manifest import MANIFEST_NAME, FileEntry, InputEntry, build_manifest, write_json_atomically
 from .inputs import Batch, batches, collect_inputs, output_name, open_lines
 from .learn import Learner
@@ -21,6 +23,7 @@ from ..core.policy import Policy
 from ..core.pseudonyms import Pseudonymizer
 from ..core.roster import Roster, join_rosters
 from ..package.layout import LAYOUTS, course_dirs, file_path
+from ..package.encrypt import EncryptedPackage, check_archive_targets, encrypt_package, parse_recipients
 from ..package.signing import SIGNATURE_NAME, Ed25519PrivateKey, sign_manifest
 from ..core.selection import Selection
 from ..core.stats import Stats
@@ -35,6 +38,7 @@ class RunResult:
     manifest: dict
     stats: Stats
     resumed: int = 0  # files kept from an interrupted run with the same inputs, policy, key and roster
+    encrypted: EncryptedPackage | None = None  # with encrypt_to: the archive and its check files
 
 
 def _prepare_out_dir(out_dir: Path, force: bool) -> None:
@@ -162,6 +166,10 @@ def run(
     max_rejected_fraction: float | None = None,
     selection: Selection | None = None,
     layout: str = "input",
+    scope: str | None = None,
+    pseudonyms: str = GLOBAL,
+    encrypt_to: list[str] | None = None,
+    geoip: GeoIP | None = None,
 ) -> RunResult:
     """Anonymize INPUTS into OUT_DIR under POLICY and KEY, and write the manifest last.
 
@@ -174,7 +182,12 @@ def run(
     rejected is named in the manifest's ``warnings``; with MAX_REJECTED_FRACTION, an input above
     that share stops the run (``InputError``). With LEARN (the default), a first pass collects the
     people the inputs name in identifier fields (see ``anonymizer.io.learn``), and they are found in
-    free text as ROSTER's people are.
+    free text as ROSTER's people are. With SCOPE (a label), the run's key is derived from KEY
+    (``anonymizer.core.keys.derive_scoped_key``); PSEUDONYMS ``per-course`` gives every course
+    its own pseudonyms (``anonymizer.core.scoping``). With ENCRYPT_TO (age or SSH public keys),
+    the finished package is also written as an encrypted archive beside OUT_DIR
+    (``anonymizer.package.encrypt``). GEOIP (``anonymizer.core.ipmask.GeoIP``) is the country
+    database for ``mask_ip``'s ``country``.
 
     SELECTION (``anonymizer.core.selection.Selection.parse``) leaves out the events the run does
     not ask for, counted as ``not_selected``. LAYOUT ``input`` writes one file per input;
@@ -187,11 +200,19 @@ def run(
         raise UsageError(f"--layout: expected one of {', '.join(LAYOUTS)}")
     out_dir = Path(out_dir)
     _refuse_overlap(inputs, out_dir)
+    if pseudonyms not in PSEUDONYM_MODES:
+        raise UsageError(f"pseudonyms: expected one of {', '.join(PSEUDONYM_MODES)}")
+    if scope is not None:
+        key = derive_scoped_key(key, scope)  # from here on, the master key is not used
+    recipients = parse_recipients(encrypt_to) if encrypt_to else None  # before any work
+    if recipients is not None:
+        check_archive_targets(out_dir, force)
     sources = collect_inputs(inputs)
     roster_summary = roster.summary(Pseudonymizer(key)) if roster is not None else None
     head = journal.header(
         policy_sha256=policy.sha256, key_id=key.key_id, roster=roster_summary, learn=learn, inputs=[n for _, n in sources],
         layout=layout, selection=selection.describe() if selection is not None else None,
+        scope=scope, pseudonyms=pseudonyms, geoip=geoip.sha256 if geoip is not None else None,
     )
     try:
         kept = _resume_or_prepare(out_dir, force, head, sources)
@@ -212,7 +233,7 @@ def run(
                 pass  # the run itself reads the file again and stops with an error that names it
         learned = learner.summary()
         people = join_rosters(roster, learner.roster())
-    anonymizer = Anonymizer(policy, key, people, selection)
+    anonymizer = make_anonymizer(policy, key, people, pseudonyms, geoip, selection=selection)
     by_place = layout == "course-day"
     # Every file's entries and counts by input index, merged in input order at the end, so that
     # files kept from an interrupted run take their places as if they had just been made.
@@ -226,6 +247,7 @@ def run(
     file_stats: dict[int, Stats] = {}
     placed: dict[tuple[str | None, str | None], AppendedFile] = {}  # course-day: by (course, day), in order of first line
     completed = False
+    encrypted = None
 
     def items():
         for index, (path, name) in enumerate(sources):
@@ -302,7 +324,11 @@ def run(
             warnings=warnings,
             layout=layout,
             selection=selection.describe() if selection is not None else None,
+            scope=scope,
+            pseudonyms=pseudonyms,
         )
+        if geoip is not None:
+            manifest["geoip"] = geoip.summary()  # the database's type, date and sha256: no address
         if learned is not None:
             manifest["learned_roster"] = learned  # counts only, never a person
         write_json_atomically(out_dir / MANIFEST_NAME, manifest)
@@ -335,7 +361,9 @@ def run(
         elif partial.is_dir():
             for leftover in partial.iterdir():
                 leftover.unlink(missing_ok=True)
-    return RunResult(out_dir=out_dir, manifest=manifest, stats=total, resumed=len(kept))
+    if recipients is not None:  # the package is complete: it stays, whatever happens to the archive
+        encrypted = encrypt_package(out_dir, recipients, sign_key)
+    return RunResult(out_dir=out_dir, manifest=manifest, stats=total, resumed=len(kept), encrypted=encrypted)
 
 
 def _append_places(placed: dict, places: list, partial: Path) -> None:

@@ -63,10 +63,15 @@ def build_manifest(
     warnings: list[str] | None = None,
     layout: str = "input",
     selection: dict | None = None,
+    scope: str | None = None,
+    pseudonyms: str | None = None,
 ) -> dict:
     """The manifest as a JSON-ready dict. ROSTER, when the run had one, is its summary (file
     names, number of people, keyed fingerprint): never the people. LAYOUT is ``input`` or
-    ``course-day``; SELECTION, when the run had one, its options (``Selection.describe``)."""
+    ``course-day``; SELECTION, when the run had one, its options (``Selection.describe``). SCOPE
+    is the run's scope label (KEY_ID is then the id of the key derived for it; the master key's id
+    is left out, since one id common to every scope would link the packages it is meant to keep
+    apart). PSEUDONYMS is ``global`` or ``per-course``."""
     created = created or datetime.now(timezone.utc)
     rejections = [{"file": f, "line": n, "reason": r} for f, n, r in stats.rejections]
     manifest = {
@@ -76,6 +81,8 @@ def build_manifest(
         "policy": {"name": policy_name, "source": policy_source, "sha256": policy_sha256},
         "key_id": key_id,
         "pseudonym_version": PSEUDONYM_VERSION,
+        **({"scope": scope} if scope is not None else {}),
+        **({"pseudonyms": pseudonyms} if pseudonyms is not None else {}),
         "inputs": [vars(entry) for entry in inputs],
         "layout": layout,
         "files": [entry.as_dict() for entry in files],

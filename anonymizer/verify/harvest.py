@@ -104,6 +104,8 @@ def identifier_fields(*policies: Policy) -> IdentifierFields:
             # A field whose operator writes a network prefix: its values must be their own mask.
             if found.kind == "ip" and "ipv4_prefix" in params:
                 masked.add(tokens[-1])
+                if params.get("country") == "add":
+                    masked.add("network")  # mask_ip writes {"network": the mask, "country": a code}
                 if prefixes is None:
                     prefixes = (params["ipv4_prefix"], params.get("ipv6_prefix", 48))
     ipv4, ipv6 = prefixes or (24, 48)

@@ -83,6 +83,7 @@ class BuildContext:
     identities: dict[str, Identity]
     roster: Any = None  # a ``Roster`` when the run has one
     roster_rules: Any = None  # the policy's ``roster`` section: how its people are found in text
+    geoip: Any = None  # a country database (``anonymizer.core.ipmask.GeoIP``) when the run has one
 
     def __post_init__(self) -> None:
         username, user_id = self.identities.get("username"), self.identities.get("user_id")

@@ -1,14 +1,24 @@
-"""``mask_ip``: truncate IPv4 and IPv6 addresses to a network prefix.
+"""``mask_ip``: truncate IPv4 and IPv6 addresses to a network prefix, and optionally name their country.
 
 ``203.0.113.77`` becomes ``203.0.113.0`` with the default /24; IPv6 keeps its first 48 bits.
 A comma-separated forwarding chain is masked element by element. A value that is not an IP
 address is dropped, never passed through.
+
+``country`` (needs a country database, ``run --geoip FILE``): ``off`` (the default) leaves the
+masked address; ``replace`` writes the country code of the address instead (``NZ``; ``ZZ`` when the
+database does not place it); ``add`` writes both, as ``{"network": "203.0.113.0", "country": "NZ"}``.
+The country is looked up on the whole address, before masking; for a forwarding chain, on its
+first address (the client's).
 """
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from typing import Literal
 
+import orjson
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from ..errors import PolicyError
 from ..ipmask import make_ip_masker
 from .base import DROP, Operator, register
 
@@ -17,6 +27,13 @@ class MaskIpParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
     ipv4_prefix: int = Field(24, ge=0, le=32)
     ipv6_prefix: int = Field(48, ge=0, le=128)
+    country: Literal["off", "replace", "add"] = "off"
+
+    @field_validator("country", mode="before")
+    @classmethod
+    def _yaml_off(cls, value):
+        # YAML 1.1 reads a bare `off` as false: `country: off` means what it says.
+        return "off" if value is False else value
 
 
 @register
@@ -41,4 +58,40 @@ class MaskIp(Operator):
             masked = mask_one(value)
             return DROP if masked is None else masked
 
-        return mask_ip
+        if params.country == "off":
+            return mask_ip
+        geoip = getattr(ctx, "geoip", None)
+        if geoip is None:
+            raise PolicyError(
+                f"mask_ip: 'country: {params.country}' needs a country database; pass --geoip FILE "
+                "(a GeoLite2 or DB-IP country .mmdb file), or set 'country: off'"
+            )
+        country_of = geoip.country
+        add = params.country == "add"
+
+        def mask_ip_country(value, state):
+            masked = mask_ip(value, state)
+            if masked is DROP:
+                return DROP
+            country = country_of(value.split(",", 1)[0])
+            if country is None:
+                return DROP
+            return {"network": masked, "country": country} if add else country
+
+        return mask_ip_country
+
+
+def needs_country_database(plan) -> bool:
+    """Whether a plan (``anonymizer.core.plan``) has a ``mask_ip`` that asks for the country."""
+    from ..plan import to_json  # the plan as data: every node, however nested
+
+    def walk(node) -> bool:
+        if isinstance(node, dict):
+            if node.get("op") == "mask_ip" and isinstance(node.get("params"), dict) and node["params"].get("country", "off") != "off":
+                return True
+            return any(walk(value) for value in node.values())
+        if isinstance(node, list):
+            return any(walk(value) for value in node)
+        return False
+
+    return walk(orjson.loads(to_json(plan)))
