@@ -58,15 +58,17 @@ class RuleRoute:
 
 
 class Anonymizer:
-    """Applies a compiled policy under a key, with an optional roster of known people.
-    Pickles as (policy, key, roster) and recompiles on arrival."""
+    """Applies a compiled policy under a key, with an optional roster of known people and the
+    values rare-value suppression lets through. Pickles as (policy, key, roster, groups) and
+    recompiles on arrival."""
 
-    def __init__(self, policy: Policy, key: Key, roster: Roster | None = None) -> None:
+    def __init__(self, policy: Policy, key: Key, roster: Roster | None = None, groups: dict | None = None) -> None:
         self.policy = policy
         self.key = key
         self.roster = roster
+        self.groups = groups  # the values rare-value suppression lets through (``anonymizer.core.suppression``)
         self.plan = lower(policy)  # the policy as data (``anonymizer.core.plan``): what the batches execute
-        self._compiled = build_policy(self.plan, Pseudonymizer(key), roster)
+        self._compiled = build_policy(self.plan, Pseudonymizer(key), roster, groups)
         self._routes: dict[tuple[str, str], RuleRoute] = {}
         self._keys: dict[tuple, Route] = {}  # by the raw course id and day, as events carry them
         self._values: dict[tuple[str, str | None, str | None], Route] = {}  # by their values
@@ -75,7 +77,7 @@ class Anonymizer:
         self._stats = Stats()  # what the pair and dict forms have counted so far
 
     def __reduce__(self):
-        return (Anonymizer, (self.policy, self.key, self.roster))
+        return (Anonymizer, (self.policy, self.key, self.roster, self.groups))
 
     @property
     def compiled(self) -> CompiledPolicy:

@@ -12,6 +12,7 @@ from . import journal
 from ..core.engine import Anonymizer
 from ..core.errors import InputError, OutputError, UsageError, os_reason
 from ..core.keys import Key
+from ..package.codebook import CODEBOOK_FILES, write_codebook
 from ..package.manifest import MANIFEST_NAME, FileEntry, InputEntry, build_manifest, write_json_atomically
 from .inputs import Batch, batches, collect_inputs, output_name, open_lines
 from .learn import Learner
@@ -22,6 +23,8 @@ from ..core.pseudonyms import Pseudonymizer
 from ..core.roster import Roster, join_rosters
 from ..package.signing import SIGNATURE_NAME, Ed25519PrivateKey, sign_manifest
 from ..core.stats import Stats
+from ..core.lowering import lower
+from ..core.suppression import GroupCounter
 
 PARTIAL_DIR = ".partial"
 MOSTLY_REJECTED = 0.5  # above this share of rejected lines, an input is named in a warning
@@ -115,7 +118,7 @@ def _size(path: Path) -> int:
 
 def _remove_manifest(out_dir: Path) -> None:
     """Remove whatever manifest (and signature) a failed run began in OUT_DIR."""
-    for path in (out_dir / MANIFEST_NAME, out_dir / SIGNATURE_NAME, out_dir / f".{MANIFEST_NAME}.partial"):
+    for path in (out_dir / MANIFEST_NAME, out_dir / SIGNATURE_NAME, out_dir / f".{MANIFEST_NAME}.partial", *(out_dir / n for n in CODEBOOK_FILES)):
         try:
             path.unlink(missing_ok=True)
         except OSError:
@@ -196,7 +199,14 @@ def run(
                 pass  # the run itself reads the file again and stops with an error that names it
         learned = learner.summary()
         people = join_rosters(roster, learner.roster())
-    anonymizer = Anonymizer(policy, key, people)
+    plan = lower(policy)
+    counter = GroupCounter(plan)  # min_group_size: its own pass, before any worker starts
+    for path, _ in sources if counter.active else ():
+        try:
+            counter.add_lines(open_lines(path))
+        except InputError:
+            pass  # as for the learned roster: the run itself stops with an error that names the file
+    anonymizer = Anonymizer(policy, key, people, counter.frequent() if counter.active else None)
     # Every file's entries and counts by input index, merged in input order at the end, so that
     # files kept from an interrupted run take their places as if they had just been made.
     done: dict[int, journal.Finished] = {i: kept[name] for i, (_, name) in enumerate(sources) if name in kept}
@@ -272,6 +282,10 @@ def run(
         )
         if learned is not None:
             manifest["learned_roster"] = learned  # counts only, never a person
+        if counter.active:
+            manifest["suppressed"] = counter.summary()  # counts only, never a value
+        # The codebook before the manifest, which lists it: its hashes are signed with the rest.
+        manifest["documents"] = write_codebook(out_dir, plan, manifest)
         write_json_atomically(out_dir / MANIFEST_NAME, manifest)
         if sign_key is not None:
             sign_manifest(out_dir, sign_key)  # after the manifest: it signs its exact bytes
