@@ -138,3 +138,21 @@ def test_min_group_size_is_checked_when_the_policy_loads():
 
     with pytest.raises(PolicyError, match="min_group_size"):
         parse_policy(b"name: x\nenvelope:\n  ip: {op: mask_ip, min_group_size: -1}\n", "x.yaml")
+
+
+def test_the_risk_command_prints_counts_and_writes_json(planted, tmp_path, key_file):
+    import subprocess  # noqa: PLC0415  (only this test runs the command as a user does)
+    import sys  # noqa: PLC0415  (as above)
+
+    cli = [sys.executable, "-m", "anonymizer.cli"]
+    out = tmp_path / "package"
+    made = subprocess.run([*cli, "run", str(planted), "--out", str(out), "--key-file", str(key_file), "-q"], capture_output=True, text=True)
+    assert made.returncode == 0, made.stderr
+    shown = subprocess.run([*cli, "risk", str(out), "--k", "5"], capture_output=True, text=True)
+    assert shown.returncode == 0, shown.stderr
+    assert f"{COURSE}: 13 learners" in shown.stdout and "1 learner(s) in 1 group(s) smaller than 5" in shown.stdout
+    assert "suggestion: agent without the browser version: 0 learner(s) left below 5" in shown.stdout
+    as_json = subprocess.run([*cli, "risk", str(out), "--json", "-"], capture_output=True, text=True)
+    assert json.loads(as_json.stdout)["courses"][0]["learners_below_k_all_fields"] == 1
+    refused = subprocess.run([*cli, "risk", str(out), "--k", "1"], capture_output=True, text=True)
+    assert refused.returncode == 2

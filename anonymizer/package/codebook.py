@@ -310,6 +310,8 @@ def _event_types(plan: Plan, counts: dict) -> list[dict]:
 
 def _dropped(counts: dict) -> dict:
     events = {reason: {"count": count, "why": DROP_REASONS.get(reason, reason)} for reason, count in (counts.get("dropped") or {}).items()}
+    if isinstance(counts.get("not_selected"), int) and counts["not_selected"]:  # when selection counts it beside the drops
+        events.setdefault("not_selected", {"count": counts["not_selected"], "why": DROP_REASONS["not_selected"]})
     fields = {}
     for label, paths in sorted((counts.get("dropped_fields") or {}).items()):
         for path, reasons in sorted(paths.items()):
