@@ -62,6 +62,7 @@ def test_risk_finds_the_planted_unique_combination_and_the_generalization_that_f
     best = course["suggestions"][0]
     assert best["learners_below_k"] == 0
     assert {s["change"] for s in course["suggestions"] if s["learners_below_k"] == 0} >= {"agent without the browser version", "drop agent"}
+    assert course["greedy"] == [{"change": "agent without the browser version", "learners_below_k": 0}]  # coarser before dropped
     # The report names no value of the rare group and no pseudonym, in JSON or as text.
     text = json.dumps(report) + format_report(report)
     for value in ("Chrome", "99", "10.1.2", "u_", "en-US", "planted"):

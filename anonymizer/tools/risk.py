@@ -205,6 +205,7 @@ def risk_report(directory: Path | str, k: int = DEFAULT_K) -> dict:
             entry["learners_below_k_all_fields"] = at_risk
             if at_risk:
                 entry["suggestions"] = _suggestions(rows, names, k, at_risk)
+                entry["greedy"] = _greedy(rows, names, k, at_risk)
         courses.append(entry)
     return {
         "format_version": 1,
@@ -232,6 +233,49 @@ def _suggestions(rows: list[dict[str, str]], names: tuple[str, ...], k: int, at_
     return sorted(found, key=lambda s: (s["learners_below_k"], s["change"]))
 
 
+def _apply(rows: list[dict[str, str]], names: tuple[str, ...], k: int, steps: list[tuple[str, str, Any]]) -> int:
+    """Learners below K after STEPS ((label, field, coarser function or None: dropped)), in order."""
+    fields, change = list(names), {}
+    for _, name, coarser in steps:
+        if coarser is None:
+            fields.remove(name)
+            change.pop(name, None)
+        else:
+            change[name] = coarser
+    return _below_k(rows, tuple(fields), k, change)[1]
+
+
+def _greedy(rows: list[dict[str, str]], names: tuple[str, ...], k: int, at_risk: int) -> list[dict]:
+    """Coarser choices taken one after another, each the one leaving the fewest learners below K
+    (ties: a coarser value before a dropped field, then by name), never dropping the last field;
+    then every step the result does not need is left out. The learners left after each step."""
+    steps: list[tuple[str, str, Any]] = []
+    fields, best = list(names), at_risk
+    while best:
+        options = []
+        for name in fields:
+            for label, coarser in COARSER.get(name, ()):
+                if label not in [step[0] for step in steps]:
+                    options.append((_apply(rows, names, k, steps + [(label, name, coarser)]), 0, label, name, coarser))
+            if len(fields) > 1:
+                options.append((_apply(rows, names, k, steps + [(f"drop {name}", name, None)]), 1, f"drop {name}", name, None))
+        if not options:
+            break
+        best, _, label, name, coarser = min(options, key=lambda option: option[:3])
+        steps.append((label, name, coarser))
+        if coarser is None:
+            fields.remove(name)
+    fewest = min((_apply(rows, names, k, steps[: i + 1]) for i in range(len(steps))), default=at_risk)
+    if fewest >= at_risk:
+        return []  # nothing helps, short of dropping every field
+    steps = steps[: next(i for i in range(len(steps)) if _apply(rows, names, k, steps[: i + 1]) == fewest) + 1]
+    for step in list(steps):  # a step the result does not need goes (a drop makes a coarser value moot)
+        without = [other for other in steps if other is not step]
+        if _apply(rows, names, k, without) <= fewest:
+            steps = without
+    return [{"change": label, "learners_below_k": _apply(rows, names, k, steps[: i + 1])} for i, (label, _, _) in enumerate(steps)]
+
+
 def format_report(report: dict) -> str:
     """The report as text for a terminal."""
     k = report["k"]
@@ -256,6 +300,9 @@ def format_report(report: dict) -> str:
             lines.append(f"  {more} other combination(s) leave learners below {k}: see --json")
         for suggestion in course["suggestions"][:5]:
             lines.append(f"  suggestion: {suggestion['change']}: {suggestion['learners_below_k']} learner(s) left below {k}")
+        if course.get("greedy") and len(course["greedy"]) > 1:
+            steps = ", then ".join(f"{step['change']} ({step['learners_below_k']} left)" for step in course["greedy"])
+            lines.append(f"  one choice after another: {steps}")
     return "\n".join(lines) + "\n"
 
 
