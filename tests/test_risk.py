@@ -11,7 +11,6 @@ import pytest
 from anonymizer.core.policy import load_policy, parse_policy
 from anonymizer.core.suppression import RARE
 from anonymizer.io.runner import run
-from anonymizer.package.manifest import MANIFEST_NAME
 from anonymizer.tools.risk import format_report, risk_report
 from anonymizer.verify import verify_package
 
