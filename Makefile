@@ -23,9 +23,18 @@ demo: $(STAMP)
 	@echo
 	$(BIN)/anonymizer verify demo/package --against examples/tracking.log --roster examples/roster.csv
 	@echo
+	@echo "The codebook every package carries (demo/package/README.md, first lines; codebook.json for programs):"
+	@echo
+	@sed -n '1,16p' demo/package/README.md
+	@echo "  ..."
+	@echo
+	$(BIN)/anonymizer risk demo/package | head -12
+	@echo
 	@echo "The package is in demo/package (key: demo/demo.key). Look inside with:"
 	@echo "  zcat demo/package/tracking.log.gz | head -3"
+	@echo "  less demo/package/README.md        # the codebook: what was done to every field"
 	@echo "  cat demo/package/manifest.json"
+	@echo "  .venv/bin/anonymizer risk demo/package   # k-anonymity per course"
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

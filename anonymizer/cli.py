@@ -30,6 +30,7 @@ from .core.plan import digest as plan_digest
 from .core.plan import to_json as plan_json
 from .core.policy import builtin_policies, load_policy
 from .tools.policy_check import check_policy, format_check, verdict
+from .tools.risk import DEFAULT_K, format_report as format_risk, risk_report
 from .io.progress import ProgressLine
 from .core.roster import load_roster
 from .io.runner import run as run_package
@@ -373,6 +374,22 @@ def verify(
         typer.echo(report.describe(), nl=False)
     if not report.ok:
         raise typer.Exit(1)
+
+
+@app.command("risk")
+def risk(
+    package: Path = typer.Argument(..., metavar="PACKAGE", help="The package directory (the one holding manifest.json)."),
+    k: int = typer.Option(DEFAULT_K, "--k", min=2, metavar="K", help=f"The smallest group a learner may be in (default {DEFAULT_K})."),
+    json_out: Optional[Path] = typer.Option(None, "--json", metavar="FILE", help="Also write the report as JSON to this file ('-': standard output, instead of the text)."),
+) -> None:
+    """k-anonymity of PACKAGE per course: learners in groups smaller than K for each combination of the
+    quasi-identifiers present (agent, IP prefix, language, enrollment mode, courses), and what coarser
+    choice would fix it. Counts only, never a value."""
+    report = risk_report(package, k)
+    if json_out is not None:
+        _write_report(report, json_out)
+    if json_out is None or str(json_out) != "-":
+        typer.echo(format_risk(report), nl=False)
 
 
 def main() -> None:

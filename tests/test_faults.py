@@ -194,7 +194,7 @@ def test_force_clears_stray_files_of_a_package(tmp_path, research, key):
     (out / "sub").mkdir()
     (out / "sub" / "old.gz").write_bytes(b"left over")
     run([log], out, research, key, force=True)
-    assert sorted(p.name for p in out.iterdir()) == ["in.log.gz", MANIFEST_NAME]
+    assert sorted(p.name for p in out.iterdir()) == ["README.md", "codebook.json", "in.log.gz", MANIFEST_NAME]
 
 
 def test_force_clears_an_unfinished_package(tmp_path, research, key):
@@ -207,7 +207,7 @@ def test_force_clears_an_unfinished_package(tmp_path, research, key):
     with pytest.raises(UsageError, match="not empty"):
         run([log], out, research, key)
     run([log], out, research, key, force=True)
-    assert sorted(p.name for p in out.iterdir()) == ["in.log.gz", MANIFEST_NAME]
+    assert sorted(p.name for p in out.iterdir()) == ["README.md", "codebook.json", "in.log.gz", MANIFEST_NAME]
 
 
 # ------------------------------------------------------------------ OS errors
@@ -238,7 +238,7 @@ def test_a_full_disk_keeps_finished_files_for_a_resume_and_writes_no_manifest(tm
     monkeypatch.setattr(pipeline.OutputFile, "_write", original)
     result = run([first, second], out, research, key, jobs=1)
     assert result.resumed == 1
-    assert sorted(p.name for p in out.iterdir()) == ["a.log.gz", "b.log.gz", MANIFEST_NAME]
+    assert sorted(p.name for p in out.iterdir()) == ["README.md", "a.log.gz", "b.log.gz", "codebook.json", MANIFEST_NAME]
 
 
 def test_an_unwritable_manifest_is_a_user_error_and_no_manifest_is_left(tmp_path, research, key, monkeypatch):

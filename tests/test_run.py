@@ -142,7 +142,7 @@ def test_force_replaces_a_previous_package(logs, tmp_path, research, key):
     run([logs], out, research, key, force=True)
     manifest = json.loads((out / MANIFEST_NAME).read_text())
     assert [f["path"] for f in manifest["files"]] == ["tracking.log-20240301.gz"]
-    assert sorted(p.name for p in out.iterdir()) == [MANIFEST_NAME, "tracking.log-20240301.gz"]
+    assert sorted(p.name for p in out.iterdir()) == sorted([MANIFEST_NAME, "README.md", "codebook.json", "tracking.log-20240301.gz"])
 
 
 def test_an_interrupted_run_leaves_no_manifest_and_an_empty_partial_marker(logs, tmp_path, research, key, monkeypatch):

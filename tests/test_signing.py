@@ -99,7 +99,7 @@ def test_a_signed_package_verifies_and_reports_a_valid_signature(signed, pair):
 
 def test_signing_again_replaces_the_signature_atomically(signed, pair):
     sign_manifest(signed, load_private_key(pair[0]))
-    assert sorted(p.name for p in signed.iterdir()) == ["manifest.json", SIGNATURE_NAME, "tracking.log.gz"]
+    assert sorted(p.name for p in signed.iterdir()) == sorted(["README.md", "codebook.json", "manifest.json", SIGNATURE_NAME, "tracking.log.gz"])
 
 
 def test_a_public_key_given_as_the_private_key_file_is_refused_with_a_hint(pair):

@@ -105,10 +105,11 @@ def test_a_clean_package_passes(package, raw_log):
     report = verify_package(package, against=[raw_log])
     assert report.ok, [f.describe() for f in report.findings] + [p.describe() for p in report.integrity]
     assert report.scanned["identifiers"] >= 6
-    assert report.scanned["files"] == 2  # the output file and the manifest
+    assert report.scanned["files"] == 4  # the output file, the manifest and the codebook (README.md, codebook.json)
     written = json.loads((package / "manifest.json").read_text())["counts"]["written"]
     assert written == 3
-    assert report.scanned["lines"] == written + len((package / "manifest.json").read_text().splitlines())
+    documents = sum(len((package / name).read_text().splitlines()) for name in ("manifest.json", "README.md", "codebook.json"))
+    assert report.scanned["lines"] == written + documents
 
 
 def test_the_cli_exits_0_and_says_ok_for_a_clean_package(package, raw_log):
@@ -130,8 +131,8 @@ def test_the_fixture_families_built_with_their_roster_pass(tmp_path, research, k
     assert report.ok, [f.describe() for f in report.findings]
     # It looked at everything: every output file and the manifest, every line, and at least each
     # person's id, username, email and name.
-    manifest_lines = len((tmp_path / "package" / "manifest.json").read_text().splitlines())
-    assert report.scanned["files"] == len(result.manifest["files"]) + 1 == len(list(families.glob("*.jsonl"))) + 1
+    manifest_lines = sum(len((tmp_path / "package" / name).read_text().splitlines()) for name in ("manifest.json", "README.md", "codebook.json"))
+    assert report.scanned["files"] == len(result.manifest["files"]) + 3 == len(list(families.glob("*.jsonl"))) + 3  # manifest, codebook
     assert report.scanned["lines"] == result.manifest["counts"]["written"] + manifest_lines
     assert result.manifest["counts"]["written"] > 100
     assert report.scanned["identifiers"] >= 4 * len(people["people"])
@@ -475,7 +476,7 @@ def test_the_corpus_package_holds_no_identifier_of_its_inputs(corpus_report):
 @needs_corpus
 def test_the_corpus_package_passes_verify(corpus_report):
     assert corpus_report.ok, sorted({(f.kind, f.path) for f in corpus_report.findings})
-    assert corpus_report.scanned["files"] == len(corpus_logs()) + 1
+    assert corpus_report.scanned["files"] == len(corpus_logs()) + 3  # the manifest and the codebook
     assert corpus_report.scanned["lines"] > 2000
 
 

@@ -497,11 +497,16 @@ class _Compiler(_Builder):
         return self.op(lower_op(rule.op, rule.params))
 
 
-def build_policy(plan: PlanData, pseudonymizer: Pseudonymizer, roster: Roster | None = None, geoip=None) -> CompiledPolicy:
+def build_policy(plan: PlanData, pseudonymizer: Pseudonymizer, roster: Roster | None = None, geoip=None, groups: dict | None = None) -> CompiledPolicy:
     """The functions PLAN describes, under the key held by PSEUDONYMIZER, finding ROSTER's people
-    in text, placing addresses with the country database GEOIP. Reads the plan and nothing else."""
+    in text, placing addresses with the country database GEOIP. Reads the plan and nothing else,
+    but for GROUPS: the values operators with ``min_group_size`` may write
+    (``anonymizer.core.suppression``)."""
     identities = {name: Identity(name, ns.format, ns.prefix, ns.fold) for name, ns in plan.namespaces.items()}
-    ctx = BuildContext(pseudonymizer=pseudonymizer, identities=identities, roster=roster, roster_rules=RosterRules.model_validate(plan.roster), geoip=geoip)
+    ctx = BuildContext(
+        pseudonymizer=pseudonymizer, identities=identities, roster=roster, roster_rules=RosterRules.model_validate(plan.roster),
+        geoip=geoip, groups=groups,
+    )
     key_check = key_checker(_operator(plan.data_keys, ctx))
     builder = _Builder(ctx, key_check)
     rules = [(rule, builder.node(plan.tree(rule)) if rule.action != "drop" else None) for rule in plan.rules]

@@ -84,29 +84,32 @@ class RuleRoute:
         self.hides = False  # the rule drops the course or the time: its routing keys are narrowed
 
 
-def _rebuild(policy, key, roster, geoip, selection) -> "Anonymizer":
+def _rebuild(policy, key, roster, geoip, selection, groups) -> "Anonymizer":
     """An Anonymizer from its pickled arguments (keyword arguments cannot travel in a reduce tuple)."""
-    return Anonymizer(policy, key, roster, geoip, selection=selection)
+    return Anonymizer(policy, key, roster, geoip, selection=selection, groups=groups)
 
 
 class Anonymizer:
     """Applies a compiled policy under a key, with an optional roster of known people and an
-    optional selection of the events to write (``anonymizer.core.selection``). GEOIP: a country
+    optional selection of the events to write (``anonymizer.core.selection``). GROUPS: the values
+    rare-value suppression lets through (``anonymizer.core.suppression``). GEOIP: a country
     database for ``mask_ip``'s ``country`` (``anonymizer.core.ipmask.GeoIP``). Pickles as its
     arguments and recompiles on arrival."""
 
     def __init__(
         self, policy: Policy, key: Key, roster: Roster | None = None, geoip=None, *, plan=None, selection: Selection | None = None,
+        groups: dict | None = None,
     ) -> None:
         self.policy = policy
         self.key = key
         self.roster = roster
         self.geoip = geoip
         self.selection = selection
+        self.groups = groups
         # The policy as data (``anonymizer.core.plan``): what the batches execute. PLAN, when given,
         # is POLICY's, lowered once for many engines (one per course, see ``anonymizer.core.scoping``).
         self.plan = plan if plan is not None else lower(policy)
-        self._compiled = build_policy(self.plan, Pseudonymizer(key), roster, geoip)
+        self._compiled = build_policy(self.plan, Pseudonymizer(key), roster, geoip, groups)
         self._routes: dict[tuple[str, str], RuleRoute] = {}
         self._keys: dict[tuple, Route] = {}  # by the raw course id and day, as events carry them
         self._values: dict[tuple[str, str | None, str | None], Route] = {}  # by their values
@@ -115,7 +118,7 @@ class Anonymizer:
         self._stats = Stats()  # what the pair and dict forms have counted so far
 
     def __reduce__(self):
-        return (_rebuild, (self.policy, self.key, self.roster, self.geoip, self.selection))
+        return (_rebuild, (self.policy, self.key, self.roster, self.geoip, self.selection, self.groups))
 
     @property
     def compiled(self) -> CompiledPolicy:

@@ -39,18 +39,18 @@ PSEUDONYM_MODES = (GLOBAL, PER_COURSE)
 MAX_COURSE_ENGINES = 128
 
 
-def make_anonymizer(policy: Policy, key: Key, roster: Roster | None = None, pseudonyms: str = GLOBAL, geoip=None, *, selection=None):
+def make_anonymizer(policy: Policy, key: Key, roster: Roster | None = None, pseudonyms: str = GLOBAL, geoip=None, *, selection=None, groups=None):
     """The anonymizer of a run: the plain engine (``global``) or the per-course layer."""
     if pseudonyms == GLOBAL:
-        return Anonymizer(policy, key, roster, geoip, selection=selection)
+        return Anonymizer(policy, key, roster, geoip, selection=selection, groups=groups)
     if pseudonyms == PER_COURSE:
-        return ScopedAnonymizer(policy, key, roster, geoip, selection=selection)
+        return ScopedAnonymizer(policy, key, roster, geoip, selection=selection, groups=groups)
     raise ValueError(f"pseudonyms: expected one of {', '.join(PSEUDONYM_MODES)}")
 
 
-def _rebuild(policy, key, roster, geoip, engine, selection) -> "ScopedAnonymizer":
+def _rebuild(policy, key, roster, geoip, engine, selection, groups) -> "ScopedAnonymizer":
     """A ScopedAnonymizer from its pickled arguments."""
-    return ScopedAnonymizer(policy, key, roster, geoip, engine, selection=selection)
+    return ScopedAnonymizer(policy, key, roster, geoip, engine, selection=selection, groups=groups)
 
 
 class ScopedAnonymizer:
@@ -58,19 +58,21 @@ class ScopedAnonymizer:
 
     def __init__(
         self, policy: Policy, key: Key, roster: Roster | None = None, geoip=None, engine: Callable[..., Any] = Anonymizer, *, selection=None,
+        groups=None,
     ) -> None:
         self.policy = policy
         self.key = key
         self.roster = roster
         self.geoip = geoip
         self.selection = selection
+        self.groups = groups
         self._engine = engine
         self._plan = lower(policy) if engine is Anonymizer else None  # one lowering for every course
         self._engines: OrderedDict[str | None, Any] = OrderedDict()
         self._stats = Stats()
 
     def __reduce__(self):
-        return (_rebuild, (self.policy, self.key, self.roster, self.geoip, self._engine, self.selection))
+        return (_rebuild, (self.policy, self.key, self.roster, self.geoip, self._engine, self.selection, self.groups))
 
     def engine_for(self, course_id: str | None):
         """The engine of COURSE_ID (None: events with no course), compiled on first use."""
@@ -80,9 +82,11 @@ class ScopedAnonymizer:
                 self._engines.popitem(last=False)
             course_key = derive_course_key(self.key, course_id)
             if self._plan is not None:
-                found = Anonymizer(self.policy, course_key, self.roster, self.geoip, plan=self._plan, selection=self.selection)
-            elif self.selection is not None:
-                found = self._engine(self.policy, course_key, self.roster, self.geoip, selection=self.selection)
+                found = Anonymizer(
+                    self.policy, course_key, self.roster, self.geoip, plan=self._plan, selection=self.selection, groups=self.groups,
+                )
+            elif self.selection is not None or self.groups is not None:
+                found = self._engine(self.policy, course_key, self.roster, self.geoip, selection=self.selection, groups=self.groups)
             else:
                 found = self._engine(self.policy, course_key, self.roster, self.geoip)
             self._engines[course_id] = found

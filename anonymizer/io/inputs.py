@@ -193,6 +193,9 @@ def output_name(relative: str) -> str:
 
 # What a package holds beside its data files: never read as input.
 PACKAGE_FILES = ("manifest.json", "manifest.sig")
+# The codebook a package holds (``anonymizer.package.codebook``): skipped inside a package only,
+# since elsewhere a file of that name is the user's and is read like any other.
+PACKAGE_DOCUMENTS = ("README.md", "codebook.json")
 
 
 def _is_package(directory: Path) -> bool:
@@ -206,9 +209,10 @@ def _walk(given: Path, packages: bool) -> list[tuple[Path, str]]:
     for root, dirs, names in os.walk(given, onerror=_unlistable):
         base = Path(root)
         dirs[:] = [d for d in dirs if not d.startswith(".") and (packages or not _is_package(base / d))]
+        documents = PACKAGE_DOCUMENTS if _is_package(base) else ()
         for name in names:
             path = base / name
-            if name.startswith(".") or name in PACKAGE_FILES or not path.is_file():
+            if name.startswith(".") or name in PACKAGE_FILES or name in documents or not path.is_file():
                 continue
             found.append(path)
     return [(path, path.relative_to(given).as_posix()) for path in sorted(found)]

@@ -27,6 +27,7 @@ import orjson
 
 from ..version import __version__
 from ..core.errors import UsageError
+from ..package.codebook import CODEBOOK_FILES
 from ..package.manifest import FileEntry, InputEntry
 from .inputs import output_name
 from ..package.layout import is_layout_file
@@ -194,7 +195,8 @@ def _still_valid(out_dir: Path, entry: Finished, source: Path) -> bool:
 
 def _strays(out_dir: Path, names: list[str]) -> list[str]:
     """Files in OUT_DIR that neither this run writes nor an unfinished run leaves behind."""
-    expected = {output_name(name) for name in names} | set(_WORK_FILES)
+    # The codebook is written just before the manifest: an interruption between the two leaves it.
+    expected = {output_name(name) for name in names} | set(_WORK_FILES) | set(CODEBOOK_FILES)
     strays = []
     for path in sorted(out_dir.rglob("*")):
         relative = path.relative_to(out_dir)

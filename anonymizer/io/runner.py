@@ -14,6 +14,7 @@ from ..core.errors import InputError, OutputError, UsageError, os_reason
 from ..core.ipmask import GeoIP
 from ..core.keys import Key, derive_scoped_key
 from ..core.scoping import GLOBAL, PSEUDONYM_MODES, make_anonymizer
+from ..package.codebook import CODEBOOK_FILES, write_codebook
 from ..package.manifest import MANIFEST_NAME, FileEntry, InputEntry, build_manifest, write_json_atomically
 from .inputs import Batch, batches, collect_inputs, output_name, open_lines
 from .learn import Learner
@@ -27,6 +28,8 @@ from ..package.encrypt import EncryptedPackage, check_archive_targets, encrypt_p
 from ..package.signing import SIGNATURE_NAME, Ed25519PrivateKey, sign_manifest
 from ..core.selection import Selection
 from ..core.stats import Stats
+from ..core.lowering import lower
+from ..core.suppression import GroupCounter
 
 PARTIAL_DIR = ".partial"
 MOSTLY_REJECTED = 0.5  # above this share of rejected lines, an input is named in a warning
@@ -121,7 +124,7 @@ def _size(path: Path) -> int:
 
 def _remove_manifest(out_dir: Path) -> None:
     """Remove whatever manifest (and signature) a failed run began in OUT_DIR."""
-    for path in (out_dir / MANIFEST_NAME, out_dir / SIGNATURE_NAME, out_dir / f".{MANIFEST_NAME}.partial"):
+    for path in (out_dir / MANIFEST_NAME, out_dir / SIGNATURE_NAME, out_dir / f".{MANIFEST_NAME}.partial", *(out_dir / n for n in CODEBOOK_FILES)):
         try:
             path.unlink(missing_ok=True)
         except OSError:
@@ -233,7 +236,16 @@ def run(
                 pass  # the run itself reads the file again and stops with an error that names it
         learned = learner.summary()
         people = join_rosters(roster, learner.roster())
-    anonymizer = make_anonymizer(policy, key, people, pseudonyms, geoip, selection=selection)
+    plan = lower(policy)
+    counter = GroupCounter(plan)  # min_group_size: its own pass, before any worker starts
+    for path, _ in sources if counter.active else ():
+        try:
+            counter.add_lines(open_lines(path))
+        except InputError:
+            pass  # as for the learned roster: the run itself stops with an error that names the file
+    anonymizer = make_anonymizer(
+        policy, key, people, pseudonyms, geoip, selection=selection, groups=counter.frequent() if counter.active else None,
+    )
     by_place = layout == "course-day"
     # Every file's entries and counts by input index, merged in input order at the end, so that
     # files kept from an interrupted run take their places as if they had just been made.
@@ -331,6 +343,10 @@ def run(
             manifest["geoip"] = geoip.summary()  # the database's type, date and sha256: no address
         if learned is not None:
             manifest["learned_roster"] = learned  # counts only, never a person
+        if counter.active:
+            manifest["suppressed"] = counter.summary()  # counts only, never a value
+        # The codebook before the manifest, which lists it: its hashes are signed with the rest.
+        manifest["documents"] = write_codebook(out_dir, plan, manifest)
         write_json_atomically(out_dir / MANIFEST_NAME, manifest)
         if sign_key is not None:
             sign_manifest(out_dir, sign_key)  # after the manifest: it signs its exact bytes

@@ -22,6 +22,11 @@ def listed_files(manifest: dict, directory: Path, report: Report) -> dict[str, d
     if not isinstance(entries, list):
         report.integrity.append(IntegrityProblem(MANIFEST_NAME, "has no list of files"))
         return listed
+    documents = manifest.get("documents", [])  # the codebook: README.md and codebook.json
+    if not isinstance(documents, list):
+        report.integrity.append(IntegrityProblem(MANIFEST_NAME, "has a list of documents that is not a list"))
+        documents = []
+    entries = entries + documents
     root = directory.resolve()
     for entry in entries:
         path = entry.get("path") if isinstance(entry, dict) else None

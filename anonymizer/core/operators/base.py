@@ -84,6 +84,9 @@ class BuildContext:
     roster: Any = None  # a ``Roster`` when the run has one
     roster_rules: Any = None  # the policy's ``roster`` section: how its people are found in text
     geoip: Any = None  # a country database (``anonymizer.core.ipmask.GeoIP``) when the run has one
+    # Per ``suppression.group_key``: the values an operator with ``min_group_size`` may write (see
+    # ``anonymizer.core.suppression``); None when the run counted nothing.
+    groups: dict[str, frozenset[str]] | None = None
 
     def __post_init__(self) -> None:
         username, user_id = self.identities.get("username"), self.identities.get("user_id")

@@ -1,7 +1,9 @@
 """``generalize_agent``: reduce a user-agent string to browser family and major version, OS family
 and device class, e.g. ``Chrome 45 / Mac OS X / desktop``. Nothing else of the raw string survives:
 even the parser's family names are only used when they belong to a closed vocabulary, the names its
-rules spell out (many rules echo part of an unknown agent, which can be anything).
+rules spell out (many rules echo part of an unknown agent, which can be anything). With
+``min_group_size: N`` (N > 1), a generalized agent shared by fewer than N learners of the package is
+written as ``[RARE]`` (see ``anonymizer.core.suppression``).
 """
 
 from __future__ import annotations
@@ -11,7 +13,9 @@ from functools import lru_cache
 from re import _constants as sre
 from re import _parser as sre_parse
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field, model_serializer
+
+from ..suppression import group_key, keep_only, without_unset_size
 
 from .base import DROP, Operator, register
 
@@ -24,6 +28,12 @@ _SAFE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9 .\-]{0,39}$")
 class GeneralizeAgentParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
     browser_version: bool = True
+    # 0 or 1: off. Otherwise the fewest learners a generalized agent must have to be written as it is.
+    min_group_size: int = Field(0, ge=0, le=1_000_000)
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler):
+        return without_unset_size(handler(self))
 
 
 _MAX_NAMES = 512
@@ -157,10 +167,14 @@ class GeneralizeAgent(Operator):
     @classmethod
     def build(cls, params, ctx):
         with_version = params.browser_version
+        rare = keep_only((ctx.groups or {}).get(group_key(cls.name, params.model_dump(mode="json")))) if params.min_group_size > 1 else None
 
         def generalize_agent(value, state):
             if type(value) is not str:
                 return DROP
-            return generalize(value, with_version) if value.strip() else value
+            if not value.strip():
+                return value
+            found = generalize(value, with_version)
+            return found if rare is None else rare(found)
 
         return generalize_agent

@@ -8,7 +8,9 @@ address is dropped, never passed through.
 masked address; ``replace`` writes the country code of the address instead (``NZ``; ``ZZ`` when the
 database does not place it); ``add`` writes both, as ``{"network": "203.0.113.0", "country": "NZ"}``.
 The country is looked up on the whole address, before masking; for a forwarding chain, on its
-first address (the client's).
+first address (the client's). With ``min_group_size: N``
+(N > 1), a network shared by fewer than N learners of the package is written as ``[RARE]`` (see
+``anonymizer.core.suppression``).
 """
 
 from __future__ import annotations
@@ -16,10 +18,11 @@ from __future__ import annotations
 from typing import Literal
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_serializer
 
 from ..errors import PolicyError
 from ..ipmask import make_ip_masker
+from ..suppression import group_key, keep_only, without_unset_size
 from .base import DROP, Operator, register
 
 
@@ -35,6 +38,13 @@ class MaskIpParams(BaseModel):
         # YAML 1.1 reads a bare `off` as false: `country: off` means what it says.
         return "off" if value is False else value
 
+    # 0 or 1: off. Otherwise the fewest learners a network must have to be written as it is.
+    min_group_size: int = Field(0, ge=0, le=1_000_000)
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler):
+        return without_unset_size(handler(self))
+
 
 @register
 class MaskIp(Operator):
@@ -48,6 +58,12 @@ class MaskIp(Operator):
     @classmethod
     def build(cls, params, ctx):
         mask_one = make_ip_masker(params.ipv4_prefix, params.ipv6_prefix)
+        if params.min_group_size > 1:
+            masker, rare = mask_one, keep_only((ctx.groups or {}).get(group_key(cls.name, params.model_dump(mode="json"))))
+
+            def mask_one(text):
+                masked = masker(text)
+                return None if masked is None else rare(masked)
 
         def mask_ip(value, state):
             if type(value) is not str:
