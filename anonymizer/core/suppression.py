@@ -157,6 +157,12 @@ class GroupCounter:
                 continue  # the run rejects it; nothing of it is written
             self.add_event(event)
 
+    def merge(self, other: "GroupCounter") -> None:
+        """Add the pairs OTHER counted (the same plan's, over other lines): sets, so the order of
+        merging changes nothing."""
+        for key, pairs in other._pairs.items():
+            self._pairs[key] |= pairs
+
     def learners(self) -> dict[str, dict[str, int]]:
         """Distinct learners per value, per group key (kept in memory only: values are never reported)."""
         out: dict[str, dict[str, int]] = {}

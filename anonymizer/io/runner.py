@@ -153,6 +153,62 @@ def _final_path(out_dir: Path, name: str) -> Path:
     return final
 
 
+def check_run(
+    inputs: list[Path], out_dir: Path, key: Key, *, force: bool, layout: str, pseudonyms: str, scope: str | None,
+    encrypt_to: list[str] | None,
+) -> tuple[Key, list | None]:
+    """What every driver checks before any work: the options, the output directory against the
+    inputs, the encrypted archive's place. Returns the run's key (derived for SCOPE) and the
+    archive's recipients (None: no archive)."""
+    if layout not in LAYOUTS:
+        raise UsageError(f"--layout: expected one of {', '.join(LAYOUTS)}")
+    _refuse_overlap(inputs, out_dir)
+    if pseudonyms not in PSEUDONYM_MODES:
+        raise UsageError(f"pseudonyms: expected one of {', '.join(PSEUDONYM_MODES)}")
+    if scope is not None:
+        key = derive_scoped_key(key, scope)  # from here on, the master key is not used
+    recipients = parse_recipients(encrypt_to) if encrypt_to else None  # before any work
+    if recipients is not None:
+        check_archive_targets(out_dir, force)
+    return key, recipients
+
+
+def finish_package(
+    out_dir: Path, *, files: list[FileEntry], inputs: list[InputEntry], stats: Stats, warnings: list[str], policy: Policy,
+    plan, key: Key, roster_summary: dict | None, learned: dict | None, counter: GroupCounter, layout: str,
+    selection: Selection | None, scope: str | None, pseudonyms: str, geoip: GeoIP | None, sign_key: Ed25519PrivateKey | None,
+) -> dict:
+    """The end of every driver's run, once the data files are in place: the codebook, then the
+    manifest that lists them all, then its signature. Returns the manifest."""
+    manifest = build_manifest(
+        files=files,
+        inputs=inputs,
+        stats=stats,
+        policy_name=policy.name,
+        policy_source=policy.source,
+        policy_sha256=policy.sha256,
+        key_id=key.key_id,
+        roster=roster_summary,
+        warnings=warnings,
+        layout=layout,
+        selection=selection.describe() if selection is not None else None,
+        scope=scope,
+        pseudonyms=pseudonyms,
+    )
+    if geoip is not None:
+        manifest["geoip"] = geoip.summary()  # the database's type, date and sha256: no address
+    if learned is not None:
+        manifest["learned_roster"] = learned  # counts only, never a person
+    if counter.active:
+        manifest["suppressed"] = counter.summary()  # counts only, never a value
+    # The codebook before the manifest, which lists it: its hashes are signed with the rest.
+    manifest["documents"] = write_codebook(out_dir, plan, manifest)
+    write_json_atomically(out_dir / MANIFEST_NAME, manifest)
+    if sign_key is not None:
+        sign_manifest(out_dir, sign_key)  # after the manifest: it signs its exact bytes
+    return manifest
+
+
 def run(
     inputs: list[Path],
     out_dir: Path,
@@ -199,17 +255,8 @@ def run(
     that is interrupted is not resumed: its files take lines from every input, so the same
     command refuses the directory and ``--force`` starts again.
     """
-    if layout not in LAYOUTS:
-        raise UsageError(f"--layout: expected one of {', '.join(LAYOUTS)}")
     out_dir = Path(out_dir)
-    _refuse_overlap(inputs, out_dir)
-    if pseudonyms not in PSEUDONYM_MODES:
-        raise UsageError(f"pseudonyms: expected one of {', '.join(PSEUDONYM_MODES)}")
-    if scope is not None:
-        key = derive_scoped_key(key, scope)  # from here on, the master key is not used
-    recipients = parse_recipients(encrypt_to) if encrypt_to else None  # before any work
-    if recipients is not None:
-        check_archive_targets(out_dir, force)
+    key, recipients = check_run(inputs, out_dir, key, force=force, layout=layout, pseudonyms=pseudonyms, scope=scope, encrypt_to=encrypt_to)
     sources = collect_inputs(inputs)
     roster_summary = roster.summary(Pseudonymizer(key)) if roster is not None else None
     head = journal.header(
@@ -324,32 +371,11 @@ def run(
             files = _place_files(placed, out_dir)
         else:
             files = [done[index].output for index in sorted(done)]
-        manifest = build_manifest(
-            files=files,
-            inputs=[done[index].input for index in sorted(done)],
-            stats=total,
-            policy_name=policy.name,
-            policy_source=policy.source,
-            policy_sha256=policy.sha256,
-            key_id=key.key_id,
-            roster=roster_summary,
-            warnings=warnings,
-            layout=layout,
-            selection=selection.describe() if selection is not None else None,
-            scope=scope,
-            pseudonyms=pseudonyms,
+        manifest = finish_package(
+            out_dir, files=files, inputs=[done[index].input for index in sorted(done)], stats=total, warnings=warnings,
+            policy=policy, plan=plan, key=key, roster_summary=roster_summary, learned=learned, counter=counter, layout=layout,
+            selection=selection, scope=scope, pseudonyms=pseudonyms, geoip=geoip, sign_key=sign_key,
         )
-        if geoip is not None:
-            manifest["geoip"] = geoip.summary()  # the database's type, date and sha256: no address
-        if learned is not None:
-            manifest["learned_roster"] = learned  # counts only, never a person
-        if counter.active:
-            manifest["suppressed"] = counter.summary()  # counts only, never a value
-        # The codebook before the manifest, which lists it: its hashes are signed with the rest.
-        manifest["documents"] = write_codebook(out_dir, plan, manifest)
-        write_json_atomically(out_dir / MANIFEST_NAME, manifest)
-        if sign_key is not None:
-            sign_manifest(out_dir, sign_key)  # after the manifest: it signs its exact bytes
         log.remove()  # last: until the package is complete, a rerun can resume it
         completed = True
     except OSError as exc:
@@ -395,16 +421,22 @@ def _append_places(placed: dict, places: list, partial: Path) -> None:
 def _place_files(placed: dict, out_dir: Path) -> list[FileEntry]:
     """Move the course-day files into place under their layout names; their manifest entries,
     sorted by path."""
-    names = course_dirs(course for course, _ in placed)
-    entries = []
-    for (course, day), output in placed.items():
+    finished = {}
+    for place, output in placed.items():
         output.close()
+        finished[place] = (output.path, output.sha256.hexdigest(), output.bytes, output.events)
+    return place_files(finished, out_dir)
+
+
+def place_files(finished: dict, out_dir: Path) -> list[FileEntry]:
+    """Move finished course-day files, ``{(course, day): (path, sha256, bytes, events)}``, into
+    place under their layout names; their manifest entries, sorted by path."""
+    names = course_dirs(course for course, _ in finished)
+    entries = []
+    for (course, day), (path, sha256, size, events) in finished.items():
         relative = file_path(names[course], day)
         final = out_dir / relative
         final.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(output.path, final)
-        entries.append(
-            FileEntry(path=relative, sha256=output.sha256.hexdigest(), bytes=output.bytes, events=output.events, source=None,
-                      course=course, day=day, placed=True)
-        )
+        os.replace(path, final)
+        entries.append(FileEntry(path=relative, sha256=sha256, bytes=size, events=events, source=None, course=course, day=day, placed=True))
     return sorted(entries, key=lambda entry: entry.path)
