@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-slow coverage bench accuracy venv clean fuzz
+.PHONY: demo test test-slow coverage bench bench-spark accuracy venv spark clean fuzz
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -13,6 +13,15 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 venv: $(STAMP)
+
+# pyspark (about 450 MB) for `anonymizer spark-run` and the Spark test tier; Java 17+ must be on the machine.
+SPARK_STAMP := $(VENV)/.installed-spark
+
+$(SPARK_STAMP): $(STAMP)
+	$(BIN)/pip install --quiet -e '.[test,spark]'
+	touch $(SPARK_STAMP)
+
+spark: $(SPARK_STAMP)
 
 # Anonymize the bundled sample log with a fresh key and its roster, then verify that the package
 # holds no raw identifier from the log or the roster.
@@ -52,6 +61,10 @@ coverage: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
+
+# spark-run on local[2] against run --jobs 2, on the same generated data (see bench/spark.py).
+bench-spark: $(SPARK_STAMP)
+	$(BIN)/python bench/spark.py
 
 # Recall and precision of free-text scrubbing with a roster, per kind, on the labelled set.
 accuracy: $(STAMP)

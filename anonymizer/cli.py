@@ -391,6 +391,60 @@ def risk(
     if json_out is None or str(json_out) != "-":
         typer.echo(format_risk(report), nl=False)
 
+@app.command("spark-run")
+def spark_run_command(
+    inputs: list[Path] = typer.Argument(..., metavar="INPUT...", help="Tracking-log files (plain or .gz) or directories of them, at paths every executor sees."),
+    out: Path = typer.Option(..., "--out", metavar="DIR", help="The package directory to write (must be empty unless --force), at a path every executor sees."),
+    policy: str = typer.Option("research", "--policy", metavar="POLICY", help=f"A policy file, or a built-in name ({', '.join(builtin_policies())})."),
+    key_file: Optional[Path] = typer.Option(None, "--key-file", metavar="FILE", help=f"The key file (default: ${KEY_ENV_VAR}); read here, on the driver."),
+    force: bool = typer.Option(False, "--force", metavar="", help="Replace a previous package (or an unfinished run) in --out."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", metavar="", help="Print nothing but errors and warnings."),
+    roster: Optional[list[Path]] = typer.Option(
+        None, "--roster", metavar="FILE", help="A roster of known people (CSV/TSV, auth_user, auth_userprofile); repeat to join several files."
+    ),
+    sign_key: Optional[Path] = typer.Option(None, "--sign-key", metavar="FILE", help="An Ed25519 private key (keygen --signing): write manifest.sig beside the manifest."),
+    max_rejected_fraction: Optional[float] = typer.Option(
+        None, "--max-rejected-fraction", min=0.0, max=1.0, metavar="F",
+        help="Fail (exit 1, no manifest) when more than this share of an input's lines is rejected (0 to 1; default: no limit).",
+    ),
+    learn: bool = typer.Option(
+        True, "--learn/--no-learn", metavar="", help="Learn the people the inputs name in identifier fields and scrub them from text, URLs and keys (default: on)."
+    ),
+    master: Optional[str] = typer.Option(
+        None, "--master", metavar="URL", help="The Spark master (default: the session spark-submit made, else local[*])."
+    ),
+    split_mb: int = typer.Option(128, "--split-mb", min=4, metavar="MB", help="Cut plain input files into splits of about this size (a multiple of 4 MB); gzip files are one split each."),
+) -> None:
+    """Anonymize INPUTS on Apache Spark: the same package as `run`, log files byte for byte."""
+    from .io.spark import default_session, spark_run  # noqa: PLC0415  (pyspark is an optional extra)
+
+    loaded_policy = load_policy(policy)
+    key = load_key(key_file, warn=lambda message: typer.echo(f"warning: {message}", err=True))
+    signer = load_private_key(sign_key) if sign_key is not None else None
+    people = None
+    if roster:
+        people, roster_report = load_roster(roster)
+        if not quiet:
+            for line in roster_report.describe():
+                typer.echo(line, err=True)
+    try:
+        session = default_session(master)
+    except ImportError:
+        raise UsageError("spark-run needs pyspark: install the spark extra (pip install 'edx-log-anonymizer[spark]')") from None
+    result = spark_run(
+        session, inputs, out, loaded_policy, key, force=force, roster=people, sign_key=signer, learn=learn,
+        max_rejected_fraction=max_rejected_fraction, split_bytes=split_mb << 20,
+    )
+    for warning in result.manifest.get("warnings", []):
+        typer.echo(f"warning: {warning}", err=True)
+    if not quiet:
+        counts = result.manifest["counts"]
+        typer.echo(
+            f"wrote {len(result.manifest['files'])} file(s) to {out}: {counts['read']} lines read, {counts['written']} written, "
+            f"{sum(counts['dropped'].values())} dropped by policy, {sum(counts['rejected'].values())} rejected"
+        )
+        typer.echo(f"manifest: {Path(out) / 'manifest.json'}")
+
 
 def main() -> None:
     """Entry point: run the app and turn errors into messages that never quote a value."""

@@ -49,7 +49,14 @@ def key_file(tmp_path, key) -> Path:
 
 
 def pytest_runtest_setup(item) -> None:
-    """Tests marked ``corpus`` need ../shared/corpus: skipped without it, failed under CI."""
+    """Tests marked ``corpus`` need ../shared/corpus, and tests marked ``spark`` need pyspark and
+    Java: skipped without them, failed under CI."""
+    if item.get_closest_marker("spark") is not None:
+        missing = support.spark_missing()
+        if missing is not None:
+            if support.corpus_decision(False, os.environ) == "fail":
+                pytest.fail(f"{missing}; CI is set, where the Spark tier must run", pytrace=False)
+            pytest.skip(missing)
     if item.get_closest_marker("corpus") is None:
         return
     decision = support.corpus_decision(support.CORPUS.is_dir(), os.environ)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
+import shutil
 import unicodedata
 from collections.abc import Mapping
 from pathlib import Path
@@ -19,6 +21,15 @@ def corpus_decision(present: bool, environ: Mapping[str, str] = os.environ) -> s
     if present:
         return "run"
     return "fail" if environ.get("CI", "").strip().lower() in ("true", "1", "yes") else "skip"
+
+
+def spark_missing() -> str | None:
+    """Why the Spark tier cannot run here (None when it can): pyspark and a Java runtime."""
+    if importlib.util.find_spec("pyspark") is None:
+        return "pyspark is not installed (pip install -e '.[spark]'; .ci/run installs it)"
+    if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
+        return "no Java runtime (java on PATH or JAVA_HOME) for Spark"
+    return None
 
 
 def every_string(line: str | bytes) -> str:
