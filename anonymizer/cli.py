@@ -105,74 +105,83 @@ def keygen(
     typer.echo(key.key_id)
 
 
+# Options that `run` and `spark-run` share: one definition, one help text.
+_OUT = typer.Option(..., "--out", metavar="DIR", help="The package directory to write (must be empty unless --force).")
+_POLICY = typer.Option("research", "--policy", metavar="POLICY", help=f"A policy file, or a built-in name ({', '.join(builtin_policies())}).")
+_KEY_FILE = typer.Option(None, "--key-file", metavar="FILE", help=f"The key file (default: ${KEY_ENV_VAR}).")
+_FORCE = typer.Option(False, "--force", metavar="", help="Replace a previous package in --out, or discard an interrupted run there instead of resuming it.")
+_QUIET = typer.Option(False, "--quiet", "-q", metavar="", help="Print nothing but errors and warnings.")
+_ROSTER = typer.Option(
+    None, "--roster", metavar="FILE", help="A roster of known people (CSV/TSV, auth_user, auth_userprofile); repeat to join several files."
+)
+_SIGN_KEY = typer.Option(None, "--sign-key", metavar="FILE", help="An Ed25519 private key (keygen --signing): write manifest.sig beside the manifest.")
+_MAX_REJECTED_FRACTION = typer.Option(
+    None, "--max-rejected-fraction", min=0.0, max=1.0, metavar="F",
+    help="Fail (exit 1, no manifest) when more than this share of an input's lines is rejected (0 to 1; default: no limit).",
+)
+_LEARN = typer.Option(
+    True, "--learn/--no-learn", metavar="", help="Learn the people the inputs name in identifier fields and scrub them from text, URLs and keys (default: on)."
+)
+_COURSE = typer.Option(
+    None, "--course", metavar="KEY", help="Write only events of this course (a course key or a glob of one, e.g. 'course-v1:MITx+*'); repeatable."
+)
+_ORG = typer.Option(None, "--org", metavar="ORG", help="Write only events of courses of this organization (or glob); repeatable.")
+_SINCE = typer.Option(None, "--since", metavar="DATE", help="Write only events on or after this UTC day (YYYY-MM-DD), by their time.")
+_UNTIL = typer.Option(None, "--until", metavar="DATE", help="Write only events on or before this UTC day (YYYY-MM-DD), by their time.")
+_EVENT_TYPE = typer.Option(
+    None, "--event-type", metavar="GLOB", help="Write only events of this type (a name or glob, e.g. 'edx.video.*'; implicit URL events: '/*'); repeatable."
+)
+_EXCLUDE_STAFF = typer.Option(
+    False, "--exclude-staff", metavar="", help="Leave out the events of staff: needs a --roster with a staff or role column (is_staff, role ...) or an auth_user export."
+)
+_LAYOUT = typer.Option(
+    "input", "--layout", metavar="LAYOUT", help=f"The package's files: {' or '.join(LAYOUTS)} (one file per course and UTC day, as the edX research data exchange)."
+)
+_SCOPE = typer.Option(
+    None, "--scope", metavar="LABEL", help="Derive the run's key from the key file for this label (HKDF): packages of two labels share no pseudonym."
+)
+_PSEUDONYMS = typer.Option(
+    "global", "--pseudonyms", metavar="global|per-course", help="per-course: a learner has another pseudonym in every course (default global: one across the package)."
+)
+_ENCRYPT_TO = typer.Option(
+    None, "--encrypt-to", metavar="RECIPIENT", help="Also write OUT.tar.age, encrypted to this age (age1…) or SSH public key, or a file of them; repeatable."
+)
+_GEOIP = typer.Option(
+    None, "--geoip", metavar="FILE", help="A GeoLite2 or DB-IP country database (.mmdb) for mask_ip's 'country' parameter."
+)
+
+
 @app.command()
 def run(
     inputs: list[Path] = typer.Argument(..., metavar="INPUT...", help="Tracking-log files (plain or .gz) or directories of them."),
-    out: Path = typer.Option(..., "--out", metavar="DIR", help="The package directory to write (must be empty unless --force)."),
-    policy: str = typer.Option("research", "--policy", metavar="POLICY", help=f"A policy file, or a built-in name ({', '.join(builtin_policies())})."),
-    key_file: Optional[Path] = typer.Option(None, "--key-file", metavar="FILE", help=f"The key file (default: ${KEY_ENV_VAR})."),
-    force: bool = typer.Option(False, "--force", metavar="", help="Replace a previous package in --out, or discard an interrupted run there instead of resuming it."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", metavar="", help="Print nothing but errors and warnings."),
+    out: Path = _OUT,
+    policy: str = _POLICY,
+    key_file: Optional[Path] = _KEY_FILE,
+    force: bool = _FORCE,
+    quiet: bool = _QUIET,
     jobs: int = typer.Option(0, "--jobs", "-j", min=0, metavar="N", help="Worker processes (default 0: all cores). The output is identical for any number."),
     progress: Optional[bool] = typer.Option(
         None, "--progress/--no-progress", metavar="", help="Show a progress line (default: only when stderr is a terminal)."
     ),
-    roster: Optional[list[Path]] = typer.Option(
-        None, "--roster", metavar="FILE", help="A roster of known people (CSV/TSV, auth_user, auth_userprofile); repeat to join several files."
-    ),
-    sign_key: Optional[Path] = typer.Option(None, "--sign-key", metavar="FILE", help="An Ed25519 private key (keygen --signing): write manifest.sig beside the manifest."),
-    max_rejected_fraction: Optional[float] = typer.Option(
-        None, "--max-rejected-fraction", min=0.0, max=1.0, metavar="F",
-        help="Fail (exit 1, no manifest) when more than this share of an input's lines is rejected (0 to 1; default: no limit).",
-    ),
-    learn: bool = typer.Option(
-        True, "--learn/--no-learn", metavar="", help="Learn the people the inputs name in identifier fields and scrub them from text, URLs and keys (default: on)."
-    ),
-    course: Optional[list[str]] = typer.Option(
-        None, "--course", metavar="KEY", help="Write only events of this course (a course key or a glob of one, e.g. 'course-v1:MITx+*'); repeatable."
-    ),
-    org: Optional[list[str]] = typer.Option(None, "--org", metavar="ORG", help="Write only events of courses of this organization (or glob); repeatable."),
-    since: Optional[str] = typer.Option(None, "--since", metavar="DATE", help="Write only events on or after this UTC day (YYYY-MM-DD), by their time."),
-    until: Optional[str] = typer.Option(None, "--until", metavar="DATE", help="Write only events on or before this UTC day (YYYY-MM-DD), by their time."),
-    event_type: Optional[list[str]] = typer.Option(
-        None, "--event-type", metavar="GLOB", help="Write only events of this type (a name or glob, e.g. 'edx.video.*'; implicit URL events: '/*'); repeatable."
-    ),
-    exclude_staff: bool = typer.Option(
-        False, "--exclude-staff", metavar="", help="Leave out the events of staff: needs a --roster with a staff or role column (is_staff, role ...) or an auth_user export."
-    ),
-    layout: str = typer.Option(
-        "input", "--layout", metavar="LAYOUT", help=f"The package's files: {' or '.join(LAYOUTS)} (one file per course and UTC day, as the edX research data exchange)."
-    ),
-    scope: Optional[str] = typer.Option(
-        None, "--scope", metavar="LABEL", help="Derive the run's key from the key file for this label (HKDF): packages of two labels share no pseudonym."
-    ),
-    pseudonyms: str = typer.Option(
-        "global", "--pseudonyms", metavar="global|per-course", help="per-course: a learner has another pseudonym in every course (default global: one across the package)."
-    ),
-    encrypt_to: Optional[list[str]] = typer.Option(
-        None, "--encrypt-to", metavar="RECIPIENT", help="Also write OUT.tar.age, encrypted to this age (age1…) or SSH public key, or a file of them; repeatable."
-    ),
-    geoip: Optional[Path] = typer.Option(
-        None, "--geoip", metavar="FILE", help="A GeoLite2 or DB-IP country database (.mmdb) for mask_ip's 'country' parameter."
-    ),
+    roster: Optional[list[Path]] = _ROSTER,
+    sign_key: Optional[Path] = _SIGN_KEY,
+    max_rejected_fraction: Optional[float] = _MAX_REJECTED_FRACTION,
+    learn: bool = _LEARN,
+    course: Optional[list[str]] = _COURSE,
+    org: Optional[list[str]] = _ORG,
+    since: Optional[str] = _SINCE,
+    until: Optional[str] = _UNTIL,
+    event_type: Optional[list[str]] = _EVENT_TYPE,
+    exclude_staff: bool = _EXCLUDE_STAFF,
+    layout: str = _LAYOUT,
+    scope: Optional[str] = _SCOPE,
+    pseudonyms: str = _PSEUDONYMS,
+    encrypt_to: Optional[list[str]] = _ENCRYPT_TO,
+    geoip: Optional[Path] = _GEOIP,
 ) -> None:
     """Anonymize INPUTS into a package directory: gzip JSON-lines files and manifest.json."""
-    if layout not in LAYOUTS:
-        raise UsageError(f"--layout: expected one of {', '.join(LAYOUTS)}")
-    if exclude_staff and not roster:
-        raise UsageError("--exclude-staff needs a roster with a staff or role column, or an auth_user export: pass it with --roster")
-    loaded_policy = load_policy(policy)
-    key = load_key(key_file, warn=lambda message: typer.echo(f"warning: {message}", err=True))
-    signer = load_private_key(sign_key) if sign_key is not None else None  # before the run, not after it
-    package_options = _package_options(loaded_policy, scope, pseudonyms, geoip, quiet)
-    people = None
-    if roster:
-        people, roster_report = load_roster(roster)
-        if not quiet:
-            for line in roster_report.describe():
-                typer.echo(line, err=True)
-    selection = Selection.parse(
-        courses=course, orgs=org, since=since, until=until, event_types=event_type, exclude_staff=exclude_staff, roster=people
+    loaded_policy, key, signer, people, selection, package_options = _load_run(
+        policy, key_file, sign_key, roster, quiet, course, org, since, until, event_type, exclude_staff, layout, scope, pseudonyms, geoip,
     )
     show_progress = (sys.stderr.isatty() if progress is None else progress) and not quiet
     display = ProgressLine() if show_progress else None
@@ -223,6 +232,29 @@ def run(
             typer.echo(f"signature: {Path(out) / 'manifest.sig'}")
         if result.encrypted is not None:
             typer.echo(f"encrypted archive: {result.encrypted.archive} (sha256 {result.encrypted.sha256}, in {result.encrypted.sha256_file.name})")
+
+
+def _load_run(policy, key_file, sign_key, roster, quiet, course, org, since, until, event_type, exclude_staff, layout, scope, pseudonyms, geoip):
+    """Everything a run needs read and checked before it starts (`run` and `spark-run`): the
+    policy, the key, the signing key, the roster, the selection and the package options."""
+    if layout not in LAYOUTS:
+        raise UsageError(f"--layout: expected one of {', '.join(LAYOUTS)}")
+    if exclude_staff and not roster:
+        raise UsageError("--exclude-staff needs a roster with a staff or role column, or an auth_user export: pass it with --roster")
+    loaded_policy = load_policy(policy)
+    key = load_key(key_file, warn=lambda message: typer.echo(f"warning: {message}", err=True))
+    signer = load_private_key(sign_key) if sign_key is not None else None  # before the run, not after it
+    package_options = _package_options(loaded_policy, scope, pseudonyms, geoip, quiet)
+    people = None
+    if roster:
+        people, roster_report = load_roster(roster)
+        if not quiet:
+            for line in roster_report.describe():
+                typer.echo(line, err=True)
+    selection = Selection.parse(
+        courses=course, orgs=org, since=since, until=until, event_types=event_type, exclude_staff=exclude_staff, roster=people
+    )
+    return loaded_policy, key, signer, people, selection, package_options
 
 
 def _package_options(policy, scope: str | None, pseudonyms: str, geoip: Path | None, quiet: bool) -> dict:
@@ -394,46 +426,45 @@ def risk(
 @app.command("spark-run")
 def spark_run_command(
     inputs: list[Path] = typer.Argument(..., metavar="INPUT...", help="Tracking-log files (plain or .gz) or directories of them, at paths every executor sees."),
-    out: Path = typer.Option(..., "--out", metavar="DIR", help="The package directory to write (must be empty unless --force), at a path every executor sees."),
-    policy: str = typer.Option("research", "--policy", metavar="POLICY", help=f"A policy file, or a built-in name ({', '.join(builtin_policies())})."),
-    key_file: Optional[Path] = typer.Option(None, "--key-file", metavar="FILE", help=f"The key file (default: ${KEY_ENV_VAR}); read here, on the driver."),
-    force: bool = typer.Option(False, "--force", metavar="", help="Replace a previous package (or an unfinished run) in --out."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", metavar="", help="Print nothing but errors and warnings."),
-    roster: Optional[list[Path]] = typer.Option(
-        None, "--roster", metavar="FILE", help="A roster of known people (CSV/TSV, auth_user, auth_userprofile); repeat to join several files."
-    ),
-    sign_key: Optional[Path] = typer.Option(None, "--sign-key", metavar="FILE", help="An Ed25519 private key (keygen --signing): write manifest.sig beside the manifest."),
-    max_rejected_fraction: Optional[float] = typer.Option(
-        None, "--max-rejected-fraction", min=0.0, max=1.0, metavar="F",
-        help="Fail (exit 1, no manifest) when more than this share of an input's lines is rejected (0 to 1; default: no limit).",
-    ),
-    learn: bool = typer.Option(
-        True, "--learn/--no-learn", metavar="", help="Learn the people the inputs name in identifier fields and scrub them from text, URLs and keys (default: on)."
-    ),
+    out: Path = _OUT,
+    policy: str = _POLICY,
+    key_file: Optional[Path] = _KEY_FILE,
+    force: bool = _FORCE,
+    quiet: bool = _QUIET,
+    roster: Optional[list[Path]] = _ROSTER,
+    sign_key: Optional[Path] = _SIGN_KEY,
+    max_rejected_fraction: Optional[float] = _MAX_REJECTED_FRACTION,
+    learn: bool = _LEARN,
+    course: Optional[list[str]] = _COURSE,
+    org: Optional[list[str]] = _ORG,
+    since: Optional[str] = _SINCE,
+    until: Optional[str] = _UNTIL,
+    event_type: Optional[list[str]] = _EVENT_TYPE,
+    exclude_staff: bool = _EXCLUDE_STAFF,
+    layout: str = _LAYOUT,
+    scope: Optional[str] = _SCOPE,
+    pseudonyms: str = _PSEUDONYMS,
+    encrypt_to: Optional[list[str]] = _ENCRYPT_TO,
+    geoip: Optional[Path] = _GEOIP,
     master: Optional[str] = typer.Option(
         None, "--master", metavar="URL", help="The Spark master (default: the session spark-submit made, else local[*])."
     ),
     split_mb: int = typer.Option(128, "--split-mb", min=4, metavar="MB", help="Cut plain input files into splits of about this size (a multiple of 4 MB); gzip files are one split each."),
 ) -> None:
     """Anonymize INPUTS on Apache Spark: the same package as `run`, log files byte for byte."""
-    from .io.spark import default_session, spark_run  # noqa: PLC0415  (pyspark is an optional extra)
-
-    loaded_policy = load_policy(policy)
-    key = load_key(key_file, warn=lambda message: typer.echo(f"warning: {message}", err=True))
-    signer = load_private_key(sign_key) if sign_key is not None else None
-    people = None
-    if roster:
-        people, roster_report = load_roster(roster)
-        if not quiet:
-            for line in roster_report.describe():
-                typer.echo(line, err=True)
+    loaded_policy, key, signer, people, selection, package_options = _load_run(
+        policy, key_file, sign_key, roster, quiet, course, org, since, until, event_type, exclude_staff, layout, scope, pseudonyms, geoip,
+    )
     try:
+        from .io.spark import default_session, spark_run  # noqa: PLC0415  (pyspark is an optional extra)
+
         session = default_session(master)
     except ImportError:
         raise UsageError("spark-run needs pyspark: install the spark extra (pip install 'edx-log-anonymizer[spark]')") from None
     result = spark_run(
         session, inputs, out, loaded_policy, key, force=force, roster=people, sign_key=signer, learn=learn,
-        max_rejected_fraction=max_rejected_fraction, split_bytes=split_mb << 20,
+        max_rejected_fraction=max_rejected_fraction, selection=selection, layout=layout, encrypt_to=encrypt_to or None,
+        split_bytes=split_mb << 20, **package_options,
     )
     for warning in result.manifest.get("warnings", []):
         typer.echo(f"warning: {warning}", err=True)

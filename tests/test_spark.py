@@ -83,6 +83,22 @@ def test_spark_run_makes_the_package_run_makes(spark, inputs, tmp_path, key):
     assert not (tmp_path / "spark" / ".partial").exists()
 
 
+def test_spark_run_makes_the_course_day_package_run_makes(spark, inputs, tmp_path, key):
+    from anonymizer.core.selection import Selection  # noqa: PLC0415
+    from anonymizer.io.spark import spark_run  # noqa: PLC0415  (pyspark only in this tier)
+
+    policy = load_policy("research")
+    options = dict(
+        layout="course-day", scope="team-a", pseudonyms="per-course",
+        selection=Selection.parse(event_types=["*_video", "problem_*", "/*"], since="2024-03-01"),
+    )
+    local = run(inputs, tmp_path / "local", policy, key, jobs=1, **options)
+    cluster = spark_run(spark, inputs, tmp_path / "spark", policy, key, split_bytes=READ_BLOCK, **options)
+    assert len(local.manifest["files"]) > 3  # several courses and days: the layout is exercised
+    assert local.manifest["counts"]["not_selected"] > 0  # and the selection
+    _same_package(tmp_path / "local", tmp_path / "spark", local.manifest, cluster.manifest)
+
+
 @pytest.mark.corpus
 def test_spark_run_matches_run_on_the_corpus(spark, tmp_path, key):
     from anonymizer.io.spark import spark_run  # noqa: PLC0415  (pyspark only in this tier)

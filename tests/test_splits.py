@@ -87,7 +87,9 @@ def test_the_recorded_groups_replayed_in_order_learn_what_one_pass_learns(tmp_pa
     one.add_lines(inputs.open_lines(source))
     many = Learner(policy)
     for split in plan_splits([(source, "t.log")], 3 * BLOCK):
-        replay(many, count_split(split, GroupRecorder(policy)).groups)
+        recorder = GroupRecorder(policy)
+        count_split(split, [recorder])
+        replay(many, recorder.groups)
     assert many.roster().people == one.roster().people
     assert many.summary() == one.summary()
     assert one.summary()["usernames"] > 0  # the sample names people: the comparison is not empty

@@ -157,11 +157,16 @@ class GroupCounter:
                 continue  # the run rejects it; nothing of it is written
             self.add_event(event)
 
-    def merge(self, other: "GroupCounter") -> None:
-        """Add the pairs OTHER counted (the same plan's, over other lines): sets, so the order of
-        merging changes nothing."""
-        for key, pairs in other._pairs.items():
-            self._pairs[key] |= pairs
+    @property
+    def pairs(self) -> dict[str, set[tuple[str, str]]]:
+        """What was counted, as plain data (values and learners: kept in memory only)."""
+        return self._pairs
+
+    def merge(self, pairs: dict[str, set[tuple[str, str]]]) -> None:
+        """Add PAIRS (another counter's ``pairs``, of the same plan, over other lines): sets, so
+        the order of merging changes nothing."""
+        for key, found in pairs.items():
+            self._pairs[key] |= found
 
     def learners(self) -> dict[str, dict[str, int]]:
         """Distinct learners per value, per group key (kept in memory only: values are never reported)."""

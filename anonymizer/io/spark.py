@@ -38,20 +38,27 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..core.engine import Anonymizer
 from ..core.errors import AnonymizerError, InputError, OutputError, os_reason
+from ..core.ipmask import GeoIP
 from ..core.keys import Key
+from ..core.lowering import lower
 from ..core.outcomes import AccountingError
 from ..core.policy import Policy
 from ..core.pseudonyms import Pseudonymizer
 from ..core.roster import Roster, join_rosters
+from ..core.scoping import GLOBAL, make_anonymizer
+from ..core.selection import Selection
 from ..core.stats import Stats
-from ..package.manifest import MANIFEST_NAME, FileEntry, InputEntry, build_manifest, write_json_atomically
-from ..package.signing import Ed25519PrivateKey, sign_manifest
-from .inputs import Batch, FileEnd, collect_inputs, output_name
+from ..core.suppression import GroupCounter
+from ..package.encrypt import encrypt_package
+from ..package.manifest import FileEntry, InputEntry
+from ..package.signing import Ed25519PrivateKey
+from .inputs import FileEnd, collect_inputs, output_name
 from .learn import Learner, _Group
 from .pool import EMPTY_GZIP, process_batch
-from .runner import PARTIAL_DIR, RunResult, _final_path, _prepare_out_dir, _refuse_overlap, _remove_manifest, rejected_warning
+from .runner import (
+    PARTIAL_DIR, RunResult, _final_path, _prepare_out_dir, _remove_manifest, check_run, finish_package, place_files, rejected_warning,
+)
 from .splits import DEFAULT_SPLIT_BYTES, Split, count_split, file_digest, plan_splits, split_batches
 
 ENGINE_NAME = "python"
@@ -84,18 +91,17 @@ def replay(learner: Learner, groups: list[tuple]) -> None:
 # ---------------------------------------------------------------------------- tasks
 # Module-level functions: what Spark ships to the executors is these and their arguments.
 
-_ANONYMIZERS: dict[str, Anonymizer] = {}  # per Python worker: the job's anonymizer, built once
+_ANONYMIZERS: dict[str, Any] = {}  # per Python worker: the job's anonymizer, built once
 
 
 @dataclass
 class SplitResult:
-    """What pass 2 returns for one split: its part file, its batches' counts, and (for a file in
-    one split) the file's ``FileEnd``."""
+    """What pass 2 returns for one split: its part files (one, or in the course-day layout one per
+    course and day, in the order they first occur), its batches' counts, and (for a file in one
+    split) the file's ``FileEnd``."""
 
     split: Split
-    part: str | None
-    bytes: int
-    events: int
+    parts: list[tuple[Any, str, int, int]]  # (place, part path, bytes, events); place None: the input layout
     batch_stats: list[Stats]
     file_end: FileEnd | None
 
@@ -113,7 +119,7 @@ def _guarded(split: Split, work):
         raise TaskError(f"{split.name}: {type(exc).__name__} in split {split.index}") from None
 
 
-def _count_task(item: tuple[str, Any], policy: Policy | None):
+def _count_task(item: tuple[str, Any], policy: Policy, learn: bool):
     kind, what = item
     if kind == "hash":
         index, path, name = what
@@ -122,19 +128,29 @@ def _count_task(item: tuple[str, Any], policy: Policy | None):
         except OSError as exc:
             raise TaskError(f"{name}: it cannot be read ({os_reason(exc)})") from None
     split = what
-    return ("count", _guarded(split, lambda: count_split(split, GroupRecorder(policy) if policy is not None else None)))
+
+    def work():
+        recorder = GroupRecorder(policy) if learn else None
+        counter = GroupCounter(lower(policy))
+        readers = [r for r in (recorder, counter if counter.active else None) if r is not None]
+        count = count_split(split, readers)
+        return ("count", count, recorder.groups if recorder is not None else [], counter.pairs if counter.active else None)
+
+    return _guarded(split, work)
 
 
-def _anonymizer(token: str, key: bytes, shared) -> Anonymizer:
+def _anonymizer(token: str, key: bytes, shared):
     found = _ANONYMIZERS.get(token)
     if found is None:
         _ANONYMIZERS.clear()  # one job's at a time
-        policy, people = pickle.loads(shared.value)
-        found = _ANONYMIZERS[token] = Anonymizer(policy, pickle.loads(key), people)
+        build = pickle.loads(shared.value)
+        found = _ANONYMIZERS[token] = build(pickle.loads(key))
     return found
 
 
-def _anonymize_task(item: tuple[Split, int], token: str, key: bytes, shared, staging: str, fail_once: str | None) -> SplitResult:
+def _anonymize_task(
+    item: tuple[Split, int], token: str, key: bytes, shared, staging: str, by_place: bool, fail_once: str | None,
+) -> SplitResult:
     split, first_line = item
 
     def work() -> SplitResult:
@@ -142,34 +158,41 @@ def _anonymize_task(item: tuple[Split, int], token: str, key: bytes, shared, sta
             Path(fail_once).touch()  # a test's fault: this attempt fails, the retry succeeds
             raise RuntimeError("injected fault")
         anonymizer = _anonymizer(token, key, shared)
-        part = os.path.join(staging, f"{split.file_index:06d}-{split.index:06d}.part")
         stats: list[Stats] = []
-        events = size = 0
         file_end = None
-        with open(part, "wb") as out:
+        parts: dict[Any, list] = {}  # place -> [path, handle, bytes, events]
+        try:
             for item in split_batches(split, first_line):
                 if isinstance(item, FileEnd):
                     file_end = item
                     continue
-                packed = process_batch(anonymizer, item)
+                packed = process_batch(anonymizer, item, by_place)
                 stats.append(packed.stats)
-                if packed.member:
-                    out.write(packed.member)
-                    size += len(packed.member)
-                    events += packed.events
-        return SplitResult(split, part, size, events, stats, file_end)
+                members = packed.places if by_place else ([(None, packed.member, packed.events)] if packed.member else [])
+                for place, member, events in members:
+                    part = parts.get(place)
+                    if part is None:
+                        path = os.path.join(staging, f"{split.file_index:06d}-{split.index:06d}-{len(parts):06d}.part")
+                        part = parts[place] = [path, open(path, "wb"), 0, 0]
+                    part[1].write(member)
+                    part[2] += len(member)
+                    part[3] += events
+        finally:
+            for part in parts.values():
+                part[1].close()
+        return SplitResult(split, [(place, p[0], p[2], p[3]) for place, p in parts.items()], stats, file_end)
 
     return _guarded(split, work)
 
 
-def _assemble_task(item: tuple[int, str, list[str]], staging: str) -> tuple[int, str, int]:
-    """Concatenate one output file's parts, in order, into its staged file: (file index, sha256, bytes)."""
+def _assemble_task(item: tuple[Any, str, list[str]], staging: str) -> tuple[Any, str, str, int]:
+    """Concatenate one output file's parts, in order, into a staged file: (its key, path, sha256, bytes)."""
     import hashlib  # noqa: PLC0415  (kept beside its one use in the executors)
 
-    index, name, parts = item
+    key, label, parts = item
     digest = hashlib.sha256()
     size = 0
-    target = os.path.join(staging, "files", f"{index:06d}.gz")
+    target = os.path.join(staging, "files", f"{uuid.uuid4().hex}.gz")
     try:
         with open(target, "wb") as out:
             for part in parts:
@@ -185,8 +208,8 @@ def _assemble_task(item: tuple[int, str, list[str]], staging: str) -> tuple[int,
             out.flush()
             os.fsync(out.fileno())
     except OSError as exc:
-        raise TaskError(f"{output_name(name)}: cannot be written ({os_reason(exc)})") from None
-    return index, digest.hexdigest(), size
+        raise TaskError(f"{label}: cannot be written ({os_reason(exc)})") from None
+    return key, target, digest.hexdigest(), size
 
 
 # ---------------------------------------------------------------------------- the driver
@@ -208,6 +231,17 @@ def default_session(master: str | None = None, app_name: str = "anonymizer"):
     return session
 
 
+class _Build:
+    """How an executor builds the run's anonymizer, given the key (which travels apart)."""
+
+    def __init__(self, policy, roster, pseudonyms, geoip, selection, groups) -> None:
+        self.args = (policy, roster, pseudonyms, geoip, selection, groups)
+
+    def __call__(self, key: Key):
+        policy, roster, pseudonyms, geoip, selection, groups = self.args
+        return make_anonymizer(policy, key, roster, pseudonyms, geoip, selection=selection, groups=groups)
+
+
 def spark_run(
     spark,
     inputs: list[Path],
@@ -220,17 +254,27 @@ def spark_run(
     sign_key: Ed25519PrivateKey | None = None,
     learn: bool = True,
     max_rejected_fraction: float | None = None,
+    selection: Selection | None = None,
+    layout: str = "input",
+    scope: str | None = None,
+    pseudonyms: str = GLOBAL,
+    encrypt_to: list[str] | None = None,
+    geoip: GeoIP | None = None,
     split_bytes: int = DEFAULT_SPLIT_BYTES,
     _fail_once: str | None = None,
 ) -> RunResult:
     """Anonymize INPUTS into OUT_DIR on SPARK (a ``SparkSession``): the package that ``run`` makes
-    with the same arguments, log files byte for byte (see the module's text for how)."""
+    with the same arguments (see ``anonymizer.io.runner.run``), log files byte for byte (see the
+    module's text for how). Resuming is Spark's: a failed task is tried again; a failed job leaves
+    no package, and the same call starts again."""
     out_dir = Path(out_dir)
     inputs = [Path(p) for p in inputs]
-    _refuse_overlap(inputs, out_dir)
+    key, recipients = check_run(inputs, out_dir, key, force=force, layout=layout, pseudonyms=pseudonyms, scope=scope, encrypt_to=encrypt_to)
     sources = collect_inputs(inputs)
     splits = plan_splits(sources, split_bytes)
     roster_summary = roster.summary(Pseudonymizer(key)) if roster is not None else None
+    plan = lower(policy)
+    by_place = layout == "course-day"
     try:
         _prepare_out_dir(out_dir, force)
         staging = out_dir / PARTIAL_DIR / f"spark-{uuid.uuid4().hex}"
@@ -240,22 +284,28 @@ def spark_run(
     sc = spark.sparkContext
     completed = False
     try:
-        # Pass 1: newlines per split, identity groups, and the digests of files cut in pieces.
+        # Pass 1: newlines per split, identity groups and rare-value counts, and the digests of
+        # files cut in pieces.
         multi = sorted({s.file_index for s in splits if s.end is not None or s.start > 0})
         work = [("count", s) for s in splits] + [("hash", (i, str(sources[i][0]), sources[i][1])) for i in multi]
-        policy_for_learning = policy if learn else None
         sc.setJobDescription("anonymizer: count lines and learn identities")
-        counted = sc.parallelize(work, len(work)).map(lambda item: _count_task(item, policy_for_learning)).collect()
+        counted = sc.parallelize(work, len(work)).map(lambda item: _count_task(item, policy, learn)).collect()
         counts = [c[1] for c in counted if c[0] == "count"]
         digests = {c[1]: (c[2], c[3]) for c in counted if c[0] == "hash"}
         learned = None
         people = roster
         if learn:
             learner = Learner(policy)
-            for count in counts:
-                replay(learner, count.groups)
+            for c in counted:
+                if c[0] == "count":
+                    replay(learner, c[2])
             learned = learner.summary()
             people = join_rosters(roster, learner.roster())
+        counter = GroupCounter(plan)
+        for c in counted:
+            if c[0] == "count" and c[3] is not None:
+                counter.merge(c[3])
+        groups = counter.frequent() if counter.active else None
         # Pass 2: each split through the batch function, from its first line number.
         first_lines: list[tuple[Split, int]] = []
         lines_so_far: dict[int, int] = {}
@@ -265,28 +315,41 @@ def spark_run(
             lines_so_far[count.split.file_index] = done + count.newlines
         token = uuid.uuid4().hex
         # The key travels in the closure, small enough that Spark never turns it into a broadcast
-        # (broadcasts are written to the executors' disks); the policy and the roster, which can
+        # (broadcasts are written to the executors' disks); the policy and the rosters, which can
         # be large, go as a broadcast.
         secret = pickle.dumps(key)
-        shared = sc.broadcast(pickle.dumps((policy, people)))
+        shared = sc.broadcast(pickle.dumps(_Build(policy, people, pseudonyms, geoip, selection, groups)))
         where = str(staging)
         sc.setJobDescription("anonymizer: anonymize")
         try:
             results: list[SplitResult] = (
                 sc.parallelize(first_lines, len(first_lines))
-                .map(lambda item: _anonymize_task(item, token, secret, shared, where, _fail_once))
+                .map(lambda item: _anonymize_task(item, token, secret, shared, where, by_place, _fail_once))
                 .collect()
             )
         finally:
             shared.destroy()
-        # Pass 3: each output file from its parts, in order.
+        # Pass 3: each output file from its parts, in input order.
         by_file: dict[int, list[SplitResult]] = {}
+        outputs: dict[Any, list[str]] = {}  # output key (file index, or place) -> parts in order
         for result in results:
             by_file.setdefault(result.split.file_index, []).append(result)
-        jobs = [(i, sources[i][1], [r.part for r in by_file[i] if r.bytes]) for i in sorted(by_file)]
+            for place, path, size, _ in result.parts:
+                parts = outputs.setdefault(place if by_place else result.split.file_index, [])
+                if size:
+                    parts.append(path)
+        if not by_place:
+            for index in range(len(sources)):
+                outputs.setdefault(index, [])
+        jobs = [(k, f"output file {n}", parts) for n, (k, parts) in enumerate(outputs.items())]
         sc.setJobDescription("anonymizer: assemble files")
-        assembled = {i: (sha, size) for i, sha, size in sc.parallelize(jobs, max(1, len(jobs))).map(lambda j: _assemble_task(j, where)).collect()}
+        assembled = {k: rest for k, *rest in sc.parallelize(jobs, max(1, len(jobs))).map(lambda j: _assemble_task(j, where)).collect()}
         sc.setJobDescription(None)
+        events_of: dict[Any, int] = {}
+        for result in results:
+            for place, _, _, events in result.parts:
+                k = place if by_place else result.split.file_index
+                events_of[k] = events_of.get(k, 0) + events
         # The driver: the counts in input order, the files into place, the manifest last.
         files, input_entries, total, warnings = [], [], Stats(), []
         for index, (path, name) in enumerate(sources):
@@ -295,7 +358,7 @@ def spark_run(
             for result in parts:
                 for batch in result.batch_stats:
                     stats.merge(batch)
-            end = parts[-1].file_end if parts[-1].file_end is not None else None
+            end = parts[-1].file_end
             if end is None:
                 sha, size = digests[index]
                 last = [c for c in counts if c.split.file_index == index][-1]
@@ -306,23 +369,21 @@ def spark_run(
             warning = rejected_warning(name, rejected, stats.read, max_rejected_fraction)
             if warning is not None:
                 warnings.append(warning)
-            out_sha, out_bytes = assembled[index]
             input_entries.append(InputEntry(path=name, sha256=sha, bytes=size, lines=lines, rejected=rejected))
-            files.append(FileEntry(path=output_name(name), sha256=out_sha, bytes=out_bytes, events=sum(r.events for r in parts), source=name))
+            if not by_place:
+                staged, out_sha, out_bytes = assembled[index]
+                os.replace(staged, _final_path(out_dir, name))
+                files.append(FileEntry(path=output_name(name), sha256=out_sha, bytes=out_bytes, events=events_of.get(index, 0), source=name))
             total.merge(stats)
         if not total.accounted():
             raise AccountingError("line accounting does not add up over the run; no manifest was written")
-        for index, (_, name) in enumerate(sources):
-            os.replace(staging / "files" / f"{index:06d}.gz", _final_path(out_dir, name))
-        manifest = build_manifest(
-            files=files, inputs=input_entries, stats=total, policy_name=policy.name, policy_source=policy.source,
-            policy_sha256=policy.sha256, key_id=key.key_id, roster=roster_summary, warnings=warnings,
+        if by_place:
+            files = place_files({k: (Path(p), sha, b, events_of.get(k, 0)) for k, (p, sha, b) in assembled.items()}, out_dir)
+        manifest = finish_package(
+            out_dir, files=files, inputs=input_entries, stats=total, warnings=warnings, policy=policy, plan=plan, key=key,
+            roster_summary=roster_summary, learned=learned, counter=counter, layout=layout, selection=selection, scope=scope,
+            pseudonyms=pseudonyms, geoip=geoip, sign_key=sign_key,
         )
-        if learned is not None:
-            manifest["learned_roster"] = learned
-        write_json_atomically(out_dir / MANIFEST_NAME, manifest)
-        if sign_key is not None:
-            sign_manifest(out_dir, sign_key)
         completed = True
     except OSError as exc:
         _remove_manifest(out_dir)
@@ -336,7 +397,8 @@ def spark_run(
         shutil.rmtree(staging, ignore_errors=True)
         if completed:
             shutil.rmtree(out_dir / PARTIAL_DIR, ignore_errors=True)
-    return RunResult(out_dir=out_dir, manifest=manifest, stats=total)
+    encrypted = encrypt_package(out_dir, recipients, sign_key) if recipients is not None else None
+    return RunResult(out_dir=out_dir, manifest=manifest, stats=total, encrypted=encrypted)
 
 
 def _task_failure(exc: BaseException) -> AnonymizerError:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
@@ -48,13 +48,11 @@ class Split:
 
 @dataclass
 class SplitCount:
-    """What the first pass found in a split: its newlines, and (for the learned roster) the
-    identity groups its events name, in first-seen order."""
+    """What the first pass found in a split: the newlines of its batches."""
 
     split: Split
     newlines: int
     last_without_newline: bool  # the file's last line ends without a newline (counted as a line)
-    groups: list = field(default_factory=list)
 
 
 def plan_splits(sources: list[tuple[Path, str]], split_bytes: int = DEFAULT_SPLIT_BYTES) -> list[Split]:
@@ -131,19 +129,21 @@ def split_batches(split: Split, first_line: int) -> Iterator[Batch | FileEnd]:
             raise InputError(f"{split.name}: {_read_problem(exc)}. Repair the file or leave it out of this run") from None
 
 
-def count_split(split: Split, learner=None) -> SplitCount:
+def count_split(split: Split, readers=()) -> SplitCount:
     """The first pass over SPLIT: the newlines of the batches it makes (so that the next split of
-    the file knows its first line number), whether its file's last line lacks a newline, and,
-    with LEARNER (a recording ``Learner``), the identity groups of those lines."""
+    the file knows its first line number), and whether its file's last line lacks a newline. Each
+    of READERS (a recording ``Learner``, a ``GroupCounter``) reads the lines too."""
     newlines = 0
     last_open = False
     for item in split_batches(split, 1):  # line numbers do not matter here
         if isinstance(item, Batch):
             newlines += item.data.count(b"\n")
             last_open = not item.data.endswith(b"\n")
-            if learner is not None:
-                learner.add_lines(_lines(item.data))
-    return SplitCount(split, newlines, last_open and split.end is None, learner.groups if learner is not None else [])
+            if readers:
+                lines = _lines(item.data)
+                for reader in readers:
+                    reader.add_lines(lines)
+    return SplitCount(split, newlines, last_open and split.end is None)
 
 
 def _lines(data: bytes) -> list[bytes]:
