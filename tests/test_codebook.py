@@ -242,3 +242,15 @@ def test_the_codebook_is_the_same_whatever_the_number_of_workers(tmp_path, key):
     one = run([EXAMPLE], tmp_path / "one", policy, key, jobs=1)
     two = run([EXAMPLE], tmp_path / "two", policy, key, jobs=2)
     assert one.manifest["documents"] == two.manifest["documents"]
+
+
+def test_a_per_course_package_says_its_pseudonyms_hold_within_one_course():
+    plan = lower(load_policy("research"))
+    manifest = {"counts": {"read": 1, "written": 1, "event_types": {"problem_check": {"written": 1}}}, "files": [], "pseudonyms": "per-course"}
+    book = build_codebook(plan, manifest)
+    text = json.dumps(book)
+    assert book["pseudonyms"] == "per-course"
+    assert "within one course of this package" in text
+    assert "in every field and every file of this package" not in text
+    global_text = json.dumps(build_codebook(plan, {**manifest, "pseudonyms": "global"}))
+    assert "in every field and every file of this package" in global_text  # the global wording it replaces

@@ -378,7 +378,30 @@ def build_codebook(plan: Plan, manifest: dict) -> dict:
         },
     }
     codebook.update(_courses_and_days(manifest))
+    if manifest.get("pseudonyms") == PER_COURSE:
+        codebook["pseudonyms"] = PER_COURSE
+        codebook = _per_course(codebook)
     return codebook
+
+
+PER_COURSE = "per-course"
+_EVERYWHERE = "in every field and every file of this package"
+_PER_COURSE = (
+    "in every field and every file within one course of this package; in another course the same person has another "
+    "pseudonym (per-course pseudonyms: learners cannot be followed from one course to another)"
+)
+
+
+def _per_course(value: Any) -> Any:
+    """VALUE with every pseudonym's description saying it holds within one course (``run
+    --pseudonyms per-course``): the descriptions are written for the global mode."""
+    if isinstance(value, str):
+        return value.replace(_EVERYWHERE, _PER_COURSE)
+    if isinstance(value, list):
+        return [_per_course(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _per_course(item) for key, item in value.items()}
+    return value
 
 
 def _md_escape(text: str) -> str:
