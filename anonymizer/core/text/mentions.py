@@ -287,6 +287,11 @@ class PeopleFinder:
                     hits.append((match.start(), match.end(), USER_ID, None))
         return hits
 
+    def usernames_in(self, text: str) -> set[str]:
+        """The canonical usernames found in TEXT (NFC) standing alone or as an ``@mention``:
+        for ``inside``, which judges a kept id by the usernames inside it."""
+        return {canonical for _, _, kind, canonical in self._hits(text, False) if kind in (USERNAME, MENTION)}
+
     def find(self, text: str, user_ids: bool = True) -> list[tuple[str, int, int]]:
         """(kind, start, end) of what would be replaced, in the NFC form of TEXT, leftmost first.
         Without USER_IDS, digit runs are not looked at (URL paths are full of numbers)."""
