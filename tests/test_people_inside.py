@@ -12,9 +12,9 @@ from anonymizer import Anonymizer, Key, load_policy, run
 from anonymizer.core.operators.keep import shape_check
 from anonymizer.core.policy import RosterRules
 from anonymizer.core.roster import Person, Roster
-from anonymizer.core.text.inside import ID_MIN_DIGITS, MIN_LENGTH, PeopleInside, people_inside
+from anonymizer.core.text.inside import ID_MIN_DIGITS, MIN_LENGTH, PLATFORM_WORDS, PeopleInside, people_inside
 from anonymizer.verify import verify_package
-from anonymizer.verify.forms import SUBSTRING_MIN_LENGTH
+from anonymizer.verify.forms import COMMON_WORDS, SUBSTRING_MIN_LENGTH, searched_as_substring
 
 KEY = Key(bytes(range(32)))
 ZELDA = Person("530114", ("zelda-q",), ("zelda.quintero@example.com",), ("Zelda Quintero",))
@@ -80,8 +80,11 @@ def test_the_guard():
     assert inside.searched_inside("zelda-q")
     for name in ("edx", "demo", "T1", "course", "problem", "html", "courseware", "staff", "video"):
         assert not inside.searched_inside(name), name
-    # As long as verify's substring search, and the ids as long as verify's ids alone in text.
+    # verify's rules: as long as its substring search, its words, its ids alone in text.
     assert MIN_LENGTH == SUBSTRING_MIN_LENGTH
+    assert COMMON_WORDS <= PLATFORM_WORDS
+    for name in ("zelda-q", "王芳_wf", "王芳", "abcde", "abcdef", "Mar.Tina-K", "123456", "browser"):
+        assert PeopleInside(Roster([Person("1", (name,), (), ())]), RosterRules(), frozenset()).searched_inside(name) <= searched_as_substring(name), name
     from anonymizer.verify.scan import USER_ID_MIN_DIGITS
 
     assert ID_MIN_DIGITS == USER_ID_MIN_DIGITS

@@ -14,8 +14,8 @@ the inputs) in one of its parts, so that the operator fails closed on the whole 
 
 The guard, so that course words do not make every key "hold a person": a username is searched
 *inside* a value only when it is at least ``MIN_LENGTH`` characters long (``verify``'s rule for
-a value it searches as a substring: ``edx``, ``demo`` are too short), is not one of ``verify``'s
-common words (``course``, ``problem``, ``staff``), not a route word or block type of the URL
+a value it searches as a substring: ``edx``, ``demo`` are too short), is not one of the words of
+the logs themselves (``course``, ``problem``, ``staff``: ``PLATFORM_WORDS``), not a route word or block type of the URL
 vocabulary (``anonymizer/data/url_routes.yaml``: ``courseware``, ``discussion``, ``html``), and
 not one of the text scrubber's common words or the policy's ``roster.common_words`` (those are
 not in the automaton at all). Such a username is still matched when it is the *whole* value, as
@@ -30,14 +30,27 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from ...verify.forms import COMMON_WORDS, searched_as_substring
 from ..url_routes import default_rules
 from .mentions import fold
 
-# verify's lengths: a username shorter than this (ASCII characters; a CJK character counts three)
-# is searched as a whole value only, and a user id shorter than ID_MIN_DIGITS too.
+# verify's lengths (``verify.forms``, ``verify.scan``; a test keeps them in step): a username
+# shorter than MIN_LENGTH (a CJK character counts three) is searched as a whole value only, and
+# a user id shorter than ID_MIN_DIGITS too.
 MIN_LENGTH = 6
+NUMERIC_MIN_LENGTH = 10  # a username of digits only: shorter ones are numbers of every kind
 ID_MIN_DIGITS = 5
+# Words of the logs themselves (enrollment modes, roles, event sources, device classes,
+# placeholders) that verify checks in identifier fields only, as usernames: a test keeps this
+# list a superset of verify's.
+PLATFORM_WORDS = frozenset(
+    """
+    honor audit verified professional credit masters executive-education no-id-professional
+    staff student learner instructor admin administrator teacher beta_tester moderator
+    anonymous unknown other none null true false test tester demo guest user username
+    server browser mobile desktop tablet robot bot android iphone ipad windows linux
+    chrome firefox safari edge opera course problem video forum default
+    """.split()
+)
 _ID = re.compile(rf"(?<![A-Za-z0-9])[0-9]{{{ID_MIN_DIGITS},}}(?![A-Za-z0-9])")
 _MEMO_LIMIT = 1 << 16
 
@@ -59,10 +72,7 @@ class PeopleInside:
             folded = fold(username)
             core = folded.strip("_-.")
             found = self._searched[username] = (
-                searched_as_substring(core)
-                and folded not in self._words
-                and core not in self._words
-                and core not in COMMON_WORDS
+                _long_enough(core) and not {folded, core} & self._words and core not in PLATFORM_WORDS
             )
         return found
 
@@ -82,6 +92,14 @@ class PeopleInside:
         if not text.isascii():
             text = unicodedata.normalize("NFC", text)
         return any(self.searched_inside(username) for username in self._finder.usernames_in(text))
+
+
+def _long_enough(username: str) -> bool:
+    """As verify counts a value it searches as a substring: a CJK character says about as much
+    as a syllable, so it counts three."""
+    if username.isascii():
+        return len(username) >= (NUMERIC_MIN_LENGTH if username.isdigit() else MIN_LENGTH)
+    return sum(3 if ord(ch) >= 0x2E80 else 1 for ch in username) >= MIN_LENGTH
 
 
 def people_inside(roster, rules, words: frozenset[str] | None = None) -> PeopleInside | None:
