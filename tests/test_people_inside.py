@@ -170,3 +170,10 @@ def test_verify_finds_nothing_after_the_run(tmp_path):
     assert report.findings == []
     text = "".join(path.read_bytes().decode("latin-1") for path in package.glob("*.gz"))
     assert text  # the package was written
+
+
+def test_a_user_id_between_plus_signs_in_text_is_found():
+    """``+`` is the space of a query string, as verify reads it: ``a+530114+b`` names the id."""
+    finder = ROSTER.finder(RosterRules())
+    assert finder.find("answer=a+530114+b") == [("user_id", 9, 15)]
+    assert finder.find("v-530114 and 1.530114 and $530114") == []  # a sign, a decimal, a price: no id
