@@ -124,12 +124,18 @@ def _url(value: str) -> str:
         "https://zelda-q.example.org/courses/course-v1:Org+C+R/about",
         "https://lms.example.org/courses/course-v1:Org+C+zelda-q/about",
         "https://lms.example.org/static/zelda-q.js",
+        "https://lms.example.org/courses/course-v1:Org+C+R/courseware/week_1/basics/530114",  # a position that is a user id
     ],
 )
 def test_scrub_url_redacts_a_segment_or_host_with_a_person_inside(url):
     out = _url(url)
-    assert "zelda" not in out.casefold()
+    assert "zelda" not in out.casefold() and "530114" not in out
     assert "[REDACTED]" in out
+
+
+def test_scrub_url_keeps_short_positions_that_equal_a_user_id():
+    url = "https://lms.example.org/courses/course-v1:Org+C+R/courseware/week_1/basics/101"
+    assert _url(url) == url
 
 
 def test_scrub_url_keeps_corpus_keys_and_hosts_with_wordy_people():

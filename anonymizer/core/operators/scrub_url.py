@@ -181,8 +181,10 @@ class ScrubUrl(Operator):
                 # A handler, view or version word is one of the vocabulary: anything else in that
                 # place is judged as a segment no template places.
                 return unknown(raw, text)
-            # A number here is a block id, a position or a page, not a user id, even when it equals one.
-            return raw if text.isdecimal() else (known(text) or kept(raw, text))
+            # A number here is a block id, a position or a page: a short one is kept even when it
+            # equals a user id; one of 5 digits or more that equals a known user id is read as the
+            # id (verify reads "/123456" so) and goes, as a key with a person inside does.
+            return kept(raw, text) if text.isdecimal() else (known(text) or kept(raw, text))
 
         def units_of(path: str) -> list[Unit]:
             segments = path.split("/")
