@@ -144,6 +144,37 @@ def base64_in_path(value: str, rng: random.Random) -> str:
     return f"https://lms.learn.example.org/api/unknown/v1/{token}/profile"
 
 
+_COURSE = "course-v1:NorthwindX+Astro101+2024_T1"
+_BLOCK = "block-v1:NorthwindX+Astro101+2024_T1+type@problem+block@"
+
+
+def punctuation_glued(value: str, rng: random.Random) -> str:
+    """The value glued to punctuation (``_``, ``-``, ``.``, ``+``, ``@``) inside an id-shaped value:
+    a block id, a course run, an input id, a host name, a team slug."""
+    shapes = (
+        f"{_BLOCK}{value}_q1",
+        f"course-v1:NorthwindX+Astro101+{value}",
+        f"input_{value}-2_1",
+        f"{value}.lms.example.org",
+        f"team+{value}@2024",
+        f"i4x-NorthwindX-Astro101-problem-{value}.1",
+    )
+    return rng.choice(shapes)
+
+
+def path_segment_in_text(value: str, rng: random.Random) -> str:
+    """The value as a part of a URL path segment or of a usage or course key in a link."""
+    part = quote(value, safe="._-~")
+    shapes = (
+        f"https://lms.learn.example.org/courses/{_COURSE}/courseware/i4x:{part}/1",
+        f"https://lms.learn.example.org/courses/{_COURSE}/xblock/{_BLOCK}{part}_v2/handler/xmodule_handler/problem_get",
+        f"/courses/NorthwindX/{part}/2024_T1/about",
+        f"https://{part}.example.org/courses/{_COURSE}/about",
+        f"i4x://NorthwindX/Astro101/problem/{part}_1",
+    )
+    return rng.choice(shapes)
+
+
 # (label, function, kinds it applies to)
 DISGUISES = (
     ("entity_decimal", entity_decimal, {"email", "username", "name"}),
@@ -175,6 +206,8 @@ DISGUISES = (
     ("ip_followed_by_punctuation", ip_followed_by_punctuation, {"ip"}),
     ("base64_in_query", base64_in_query, {"email", "username", "name"}),
     ("base64_in_path", base64_in_path, {"email", "username", "name"}),
+    ("punctuation_glued", punctuation_glued, {"username"}),
+    ("path_segment_in_text", path_segment_in_text, {"username"}),
 )
 
 

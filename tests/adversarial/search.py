@@ -59,8 +59,10 @@ def deobfuscate(text: str) -> str:
 
 
 def _bounded(value: str) -> str:
-    left = r"(?<![\w])" if value[:1].isalnum() else ""
-    right = r"(?![\w])" if value[-1:].isalnum() else ""
+    """VALUE where it stands alone as verify reads it: not glued to a letter or digit (``_``,
+    ``-``, ``.`` and other punctuation around it do not hide it)."""
+    left = r"(?<![^\W_])" if value[:1].isalnum() else ""
+    right = r"(?![^\W_])" if value[-1:].isalnum() else ""
     return left + re.escape(value) + right
 
 

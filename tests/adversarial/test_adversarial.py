@@ -131,7 +131,6 @@ def test_verify_flags_every_identifier_planted_after_the_run(outcomes, tmp_path)
     assert not missed, missed
 
 
-@pytest.mark.xfail(strict=True, reason="open: keep's roster check compares whole values, so a username inside an id's shape passes")
 @pytest.mark.parametrize("field, value", [("host", "en-o.okonkwo-2"), ("org_id", "o.okonkwo-2-study-group")])
 def test_a_username_shaped_like_an_id_is_not_kept(tmp_path, field, value):
     """What `bare_value` finds with some draws, planted on purpose: a known username inside a value

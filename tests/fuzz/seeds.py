@@ -41,6 +41,12 @@ def planted_lines() -> list[bytes]:
              "referer": f"https://lms.example/u/{other['username']}?email={mail}", "page": f"https://lms.example/users/{uid}"},
             {"username": user, "event_type": "openassessmentblock.save_submission", "event_source": "server",
              "event": {"saved_response": json.dumps({"parts": [{"text": f"{other['name']} ({other['username']}) {mail}"}]})}},
+            # A username or user id as a part of values that shape and URL rules keep: a course
+            # key's run, a problem id, a host, an event name, an i4x segment, a GET answer.
+            {"username": user, "event_type": "problem_check", "event_source": "server", "host": f"{other['username']}.example.org",
+             "name": f"edx.{other['username']}.viewed", "page": f"https://lms.example/courses/course-v1:X+Y+Z/courseware/i4x:{other['username']}/",
+             "context": {"user_id": uid, "course_id": f"course-v1:X+Y+{other['username']}", "org_id": f"{other['username']}-org"},
+             "event": {"problem_id": f"block-v1:X+Y+Z+type@problem+block@{other['username']}_q1", "answers": {"i4x-X-Y-problem-a_2_1": f"a+{other['id']}+b"}}},
         ]
         out.extend(json.dumps(event).encode() for event in events)
     return out

@@ -8,8 +8,11 @@ a string, number, boolean or null, never an object or a list, so a container lea
 the rule says ``shape: any``.
 
 ``null`` and ``""`` are kept whatever the shape, as leaf operators pass them: they carry nothing.
-With a roster, a string that fits a named string shape but equals a known username, email or
-user id is dropped too (a username can look like a ``word`` or a ``hostname``).
+With a roster (or people learned from the inputs), a string that fits a named string shape but
+equals a known username, email or user id is dropped too (a username can look like a ``word`` or
+a ``hostname``), and so is one that holds a known username or user id as a *part*
+(``i4x://Org/zelda-q/problem/x``, ``zelda-q.example.org``): see ``anonymizer.core.text.inside``
+for the boundary and for the guard that keeps course words from counting.
 
 ``authored: true`` says that the policy's author has checked that the field holds text written
 by the course team or the platform (a problem's question, an exam's name, a command name), never
@@ -137,8 +140,9 @@ def _any_shape(names: tuple[str, ...]):
     return lambda text: len(text) <= _LONGEST and (joined(text) is not None or host(text))
 
 
-def shape_check(names: tuple[str, ...], roster=None):
-    """A function telling whether a value fits one of the shapes NAMES (a roster's people never do)."""
+def shape_check(names: tuple[str, ...], roster=None, rules=None):
+    """A function telling whether a value fits one of the shapes NAMES (a roster's people never
+    do, whole or as a part of the value; RULES are the policy's ``roster`` rules, for the part)."""
     if "any" in names:
         return lambda value: True
     scalar = "scalar" in names
@@ -146,9 +150,18 @@ def shape_check(names: tuple[str, ...], roster=None):
     numbers = "number" in names
     booleans = "boolean" in names
     by_id = getattr(roster, "by_id", None) or {}
+    inside = None
+    if roster is not None and rules is not None:
+        from ..text.inside import people_inside  # only with a roster: it builds the automaton
+
+        inside = people_inside(roster, rules)
 
     def known(text: str) -> bool:
-        return roster is not None and (text in by_id or roster.person_for(text) is not None)
+        if roster is None:
+            return False
+        if text in by_id or roster.person_for(text) is not None:
+            return True
+        return inside is not None and inside(text)
 
     def fits(value) -> bool:
         kind = type(value)
@@ -173,7 +186,7 @@ class Keep(Operator):
 
     @classmethod
     def build(cls, params, ctx):
-        fits = shape_check(params.shape, ctx.roster)
+        fits = shape_check(params.shape, ctx.roster, ctx.roster_rules)
         # value -> the value itself or DROP, per string or integer: ids, keys and enums recur in
         # every event. Exposed as ``keep.memo`` so that the compiled containers look a value up
         # without calling ``keep`` at all (as they do for the leaf operators' memos).

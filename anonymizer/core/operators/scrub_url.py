@@ -13,6 +13,11 @@ person and the one after a secret marker (``/activate/`` …) a secret. A segmen
 becomes ``[EMAIL]``; one that names a person of the roster becomes their pseudonym; anything else
 becomes ``[REDACTED]``. Works on absolute URLs and on bare paths (``context.path``, implicit event
 types); with ``event_names``, a value that is not a URL or path is an event name (kept when plain).
+
+A segment, key, host name or event name that would be kept as written is kept only when no known
+person (roster or learned) is a *part* of it (``i4x:zelda-q``, ``block-v1:…+block@zelda-q_1``,
+``zelda-q.example.org``): otherwise it becomes ``[REDACTED]``. The boundary and the guard against
+usernames that are course words are those of ``anonymizer.core.text.inside``.
 """
 
 from __future__ import annotations
@@ -104,6 +109,19 @@ class ScrubUrl(Operator):
         roster = ctx.roster
         by_id = getattr(roster, "by_id", None) or {}
         event_names = params.event_names
+        inside = None
+        if roster is not None and ctx.roster_rules is not None:
+            from ..text.inside import people_inside  # only with a roster: it builds the automaton
+
+            inside = people_inside(roster, ctx.roster_rules, words)
+
+        def holds(text: str) -> bool:
+            """Whether TEXT, to be kept as written, has a known person as a part of it."""
+            return inside is not None and inside(text)
+
+        def kept(raw: str, text: str) -> str:
+            """RAW, a key or file name of the right shape, unless a known person is inside it."""
+            return SECRET if holds(text) else raw
 
         def known(text: str) -> str | None:
             """The pseudonym of the roster's person that TEXT names exactly (username in any case,
@@ -127,15 +145,15 @@ class ScrubUrl(Operator):
 
         def unknown(raw: str, text: str) -> str:
             """A segment no template places: kept only when it is safe on its own."""
-            if text.casefold() in words or is_key(text):
+            if text.casefold() in words:
                 return raw
             if is_email(text):
                 return EMAIL
-            if STATIC_FILE.match(text):
-                return raw
             found = known(text)
             if found is not None:
                 return found
+            if is_key(text) or STATIC_FILE.match(text):
+                return kept(raw, text)
             if "," in text:
                 return ",".join(unknown(part, part) for part in text.split(","))
             return SECRET
@@ -146,11 +164,11 @@ class ScrubUrl(Operator):
                 return raw
             if kind in PERSON_KINDS:
                 # A key (with ":", which no username holds) where a route may also take a person.
-                return raw if ":" in text and is_key(text) else person(text)
+                return kept(raw, text) if ":" in text and is_key(text) else person(text)
             if kind in SECRET_KINDS:
                 return (known(text) or SECRET) if kind == "user_text" else SECRET
             if kind == "course_id" or kind == "usage_key":
-                return raw  # the template matched it as a key: no "@" but the key's own markers
+                return kept(raw, text)  # the template matched it as a key: no "@" but the key's own markers
             if "," in kind:
                 first_kind, second_kind = kind.split(",")
                 first, _, second = text.rpartition(",") if first_kind == "user_text" else text.partition(",")
@@ -163,8 +181,10 @@ class ScrubUrl(Operator):
                 # A handler, view or version word is one of the vocabulary: anything else in that
                 # place is judged as a segment no template places.
                 return unknown(raw, text)
-            # A number here is a block id, a position or a page, not a user id, even when it equals one.
-            return raw if text.isdecimal() else (known(text) or raw)
+            # A number here is a block id, a position or a page: a short one is kept even when it
+            # equals a user id; one of 5 digits or more that equals a known user id is read as the
+            # id (verify reads "/123456" so) and goes, as a key with a person inside does.
+            return kept(raw, text) if text.isdecimal() else (known(text) or kept(raw, text))
 
         def units_of(path: str) -> list[Unit]:
             segments = path.split("/")
@@ -181,7 +201,7 @@ class ScrubUrl(Operator):
                 if after_courses and index + 2 < count:
                     parts = [unquote(p) for p in segments[index : index + 3]]
                     # Org/Num/Run: author-made, unless one of them names a known person.
-                    if all(OLD_KEY_PART.match(p) and p.casefold() not in words and known(p) is None for p in parts):
+                    if all(OLD_KEY_PART.match(p) and p.casefold() not in words and known(p) is None for p in parts) and not holds("/".join(parts)):
                         joined = "/".join(segments[index : index + 3])
                         units.append(Unit(joined, unquote(joined), True))
                         index += 3
@@ -189,7 +209,11 @@ class ScrubUrl(Operator):
                         continue
                 if text[-1:] == ":" and index + 5 < count and segments[index + 1] == "" and text.casefold() in ("i4x:", "c4x:"):
                     parts = [unquote(p) for p in segments[index + 2 : index + 6]]
-                    if parts[2].casefold() in words and all(OLD_KEY_PART.match(p.removesuffix("@draft")) and known(p) is None for p in parts):
+                    if (
+                        parts[2].casefold() in words
+                        and all(OLD_KEY_PART.match(p.removesuffix("@draft")) and known(p) is None for p in parts)
+                        and not holds("/".join(parts))
+                    ):
                         joined = "/".join(segments[index : index + 6])
                         units.append(Unit(joined, unquote(joined), True))
                         index += 6
@@ -203,9 +227,9 @@ class ScrubUrl(Operator):
 
         def render(raw: str, text: str, place: str) -> str:
             if place == "<user>":
-                return raw if is_key(text) else person(text)
+                return kept(raw, text) if is_key(text) else person(text)
             if place == "<secret>":
-                return raw if is_key(text) else SECRET
+                return kept(raw, text) if is_key(text) else SECRET
             if place == "<none>":
                 return unknown(raw, text)
             return placed(raw, text, place)
@@ -266,8 +290,11 @@ class ScrubUrl(Operator):
             elif text.startswith("//"):
                 prefix, rest = "//", text[2:]
             elif event_names and not text.startswith("/"):
-                # An event name (``edx.video.played``), not a URL: kept when it looks like one.
-                return text if _EVENT_NAME.match(text) else SECRET
+                # An event name (``edx.video.played``), not a URL: kept when it looks like one
+                # and names no known person, whole or as a part.
+                if not _EVENT_NAME.match(text):
+                    return SECRET
+                return known(text) or kept(text, text)
             else:
                 return scrub_path(_without_parameters(text))
             slash = rest.find("/")
@@ -276,10 +303,14 @@ class ScrubUrl(Operator):
             host = _HOST.match(netloc)
             if host is None or (host.group("port") and int(host.group("port")) > 65535):
                 return None  # not a host name: whatever it is, it is not kept
-            if _is_ip_host(netloc[: host.start("port") - 1] if host.group("port") else netloc):
+            name = netloc[: host.start("port") - 1] if host.group("port") else netloc
+            if _is_ip_host(name):
                 # A server addressed by IP (a development LMS, a learner's own machine): an IP
                 # address is an identifier wherever it stands.
                 netloc = "[IP]" + (f":{host.group('port')}" if host.group("port") else "")
+            elif holds(name):
+                # A host named after a person (``zelda-q.example.org``, a learner's own server).
+                netloc = SECRET + (f":{host.group('port')}" if host.group("port") else "")
             return prefix + netloc + scrub_path(path)
 
         def scrub_url(value, state):

@@ -128,8 +128,9 @@ class PeopleFinder:
         self.id_pattern = (
             # verify's reading of a user id in text: digits not glued to a letter or digit, after
             # nothing that makes them part of a decimal, a price or a handle, and not followed by
-            # another number's separator and digit (a date, a time, a decimal).
-            re.compile(rf"(?<![^\W_])(?<![.\-+$#@:])(?<!\d,)[1-9]\d{{{rules.user_id_min_digits - 1},}}(?![^\W_])(?![.,\-:]\d)")
+            # another number's separator and digit (a date, a time, a decimal). A "+" before them
+            # is no sign: verify reads it as the space it is in a query string ("a+123456+b").
+            re.compile(rf"(?<![^\W_])(?<![.\-$#@:])(?<!\d,)[1-9]\d{{{rules.user_id_min_digits - 1},}}(?![^\W_])(?![.,\-:]\d)")
             if rules.user_id_min_digits > 0 and roster.by_id
             else None
         )
@@ -286,6 +287,11 @@ class PeopleFinder:
                 if match.group() in by_id:
                     hits.append((match.start(), match.end(), USER_ID, None))
         return hits
+
+    def usernames_in(self, text: str) -> set[str]:
+        """The canonical usernames found in TEXT (NFC) standing alone or as an ``@mention``:
+        for ``inside``, which judges a kept id by the usernames inside it."""
+        return {canonical for _, _, kind, canonical in self._hits(text, False) if kind in (USERNAME, MENTION)}
 
     def find(self, text: str, user_ids: bool = True) -> list[tuple[str, int, int]]:
         """(kind, start, end) of what would be replaced, in the NFC form of TEXT, leftmost first.
