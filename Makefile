@@ -32,9 +32,10 @@ demo: $(STAMP)
 	@echo
 	$(BIN)/anonymizer verify demo/package --against examples/tracking.log --roster examples/roster.csv
 	@echo
-	@echo "The codebook every package carries (demo/package/README.md, first lines; codebook.json for programs):"
+	@echo "The codebook every package carries (demo/package/README.md; codebook.json for programs), in part:"
 	@echo
-	@sed -n '1,16p' demo/package/README.md
+	@sed -n '1,6p' demo/package/README.md
+	@grep -A 20 '^## Fields of every event' demo/package/README.md
 	@echo "  ..."
 	@echo
 	$(BIN)/anonymizer risk demo/package | head -12

@@ -444,17 +444,21 @@ def render_markdown(codebook: dict) -> str:
     users = {index: [f"`{t['name']}`" for t in codebook["event_types"] if t["written"] and str(t["envelope"]) == index] for index in codebook["envelopes"]}
     common = max(users, key=lambda index: len(users[index]), default=None)
     others = [name for index in users if index != common for name in users[index]]
+    notes: dict[str, int] = {}  # a treatment's full text -> its number, each written once
     for index in sorted(codebook["envelopes"], key=lambda index: index != common):
         fields = codebook["envelopes"][index]
         if index == common:
             title = "## Fields of every event" + (f" (but {', '.join(others)}: below)" if others else "")
         else:
             title = f"## Fields of the events {', '.join(users[index])}"
-        lines += [title, ""] + _field_table(fields) + [""]
+        lines += [title, ""] + _field_table(fields, notes) + [""]
     lines += ["## Fields of each event type's payload (`event`)", ""]
     for entry in codebook["event_types"]:
         if "payload" in entry:
-            lines += [f"### `{_md_escape(entry['name'])}`", ""] + _field_table(entry["payload"]) + [""]
+            lines += [f"### `{_md_escape(entry['name'])}`", ""] + _field_table(entry["payload"], notes) + [""]
+    if notes:
+        lines += ["## Notes on the treatments", "", "The tables above give the first words of each treatment; here it is in full.", ""]
+        lines += [f"{number}. {_md_escape(text)}" for text, number in notes.items()] + [""]
     lines += _dropped_markdown(codebook["dropped"])
     lines += [
         "## How to verify this package",
@@ -471,13 +475,20 @@ def render_markdown(codebook: dict) -> str:
     return "\n".join(lines)
 
 
-def _field_table(fields: list[dict]) -> list[str]:
+def _field_table(fields: list[dict], notes: dict[str, int]) -> list[str]:
+    """A table of FIELDS: a treatment's first clause, and the number of its full text in NOTES
+    (a long description repeated for every field would bury the table)."""
     if not fields:
         return ["Nothing is kept."]
     out = ["| field | what was done |", "|---|---|"]
     for entry in fields:
         inside = f" (inside a {' and '.join(entry['decoded'])} string)" if entry.get("decoded") else ""
-        out.append(f"| `{_md_escape(entry['path'] or '(whole value)')}`{inside} | {_md_escape(entry['description'])} |")
+        text = entry["description"]
+        summary, _, rest = text.partition("; ")
+        if rest:
+            number = notes.setdefault(text, len(notes) + 1)
+            summary += f" (note {number})"
+        out.append(f"| `{_md_escape(entry['path'] or '(whole value)')}`{inside} | {_md_escape(summary)} |")
     return out
 
 
