@@ -183,3 +183,12 @@ def test_a_user_id_between_plus_signs_in_text_is_found():
     finder = ROSTER.finder(RosterRules())
     assert finder.find("answer=a+530114+b") == [("user_id", 9, 15)]
     assert finder.find("v-530114 and 1.530114 and $530114") == []  # a sign, a decimal, a price: no id
+
+
+def test_times_and_hex_ids_are_compared_whole_not_searched():
+    """Shapes of digits, hex digits and fixed separators hold no username, and verify reads no id
+    after their ".", "-" or ":": they are not searched inside (they are distinct in every event)."""
+    fits = shape_check(("iso_time", "uuid", "hex_id"), ROSTER, RosterRules())
+    assert fits("2024-03-01T10:11:12.530114+00:00")
+    assert fits("00000000-0000-0000-0000-000000530114")
+    assert not fits("530114")  # the whole value is still a known id

@@ -79,6 +79,10 @@ SHAPES: dict[str, re.Pattern[str]] = {
     # A media type as a browser reports a file's: image/png, application/vnd.ms-excel.
     "mime_type": re.compile(r"[a-z]{1,20}/[A-Za-z0-9][A-Za-z0-9.+_-]{0,79}"),
 }
+# Shapes of hex digits, digits and fixed separators only: no username stands alone inside one, and
+# verify reads no user id in them (after "-", "." or ":"). Values of these shapes are compared with
+# the known people whole, not searched inside: times and ids are distinct in every event.
+_CLOSED = ("uuid", "hex_id", "number", "iso_time", "boolean")
 # Shapes that are not patterns: "scalar" (any string, number, boolean or null) and "any".
 OTHER_SHAPES = ("scalar", "any")
 _SCALARS = (str, int, float, bool, type(None))
@@ -155,13 +159,15 @@ def shape_check(names: tuple[str, ...], roster=None, rules=None):
         from ..text.inside import people_inside  # only with a roster: it builds the automaton
 
         inside = people_inside(roster, rules)
+    closed = [SHAPES[name].pattern for name in names if name in _CLOSED]
+    is_closed = re.compile("|".join(f"(?:{pattern})" for pattern in closed)).fullmatch if closed else None
 
     def known(text: str) -> bool:
         if roster is None:
             return False
         if text in by_id or roster.person_for(text) is not None:
             return True
-        return inside is not None and inside(text)
+        return inside is not None and not (is_closed is not None and is_closed(text)) and inside(text)
 
     def fits(value) -> bool:
         kind = type(value)
