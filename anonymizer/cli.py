@@ -118,6 +118,9 @@ def run(
         None, "--max-rejected-fraction", min=0.0, max=1.0, metavar="F",
         help="Fail (exit 1, no manifest) when more than this share of an input's lines is rejected (0 to 1; default: no limit).",
     ),
+    engine: str = typer.Option(
+        "auto", "--engine", metavar="ENGINE", help="auto (native when it is installed, else python), native or python: the same output bytes either way."
+    ),
     learn: bool = typer.Option(
         True, "--learn/--no-learn", metavar="", help="Learn the people the inputs name in identifier fields and scrub them from text, URLs and keys (default: on)."
     ),
@@ -143,7 +146,7 @@ def run(
     try:
         result = run_package(
             inputs, out, loaded_policy, key, force=force, jobs=jobs or None, roster=people, sign_key=signer, learn=learn,
-            on_file_done=file_done, on_progress=display, max_rejected_fraction=max_rejected_fraction,
+            on_file_done=file_done, on_progress=display, max_rejected_fraction=max_rejected_fraction, engine=engine,
         )
     except KeyboardInterrupt as exc:
         if display is not None:

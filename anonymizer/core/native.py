@@ -17,13 +17,14 @@ from typing import Any, Iterable
 import orjson
 
 from .compiler import _Builder
-from .data_keys import key_checker
+from .data_keys import _CHECK, _NO_ACTORS, _UNSAFE, key_checker, key_shape
 from .compiler import _operator
 from .engine import Anonymizer
+from .errors import UsageError
 from .keys import Key
 from .operators import DROP, BuildContext, EventState, Identity
 from .outcomes import AccountingError, BatchResult, Dropped, DropReason
-from .plan import _node, to_json
+from .plan import Op, _node, to_json
 from .policy import Policy, RosterRules
 from .pseudonyms import Pseudonymizer
 from .roster import Roster
@@ -42,7 +43,7 @@ def available() -> bool:
     return _ext is not None
 
 
-class NativeUnavailable(RuntimeError):
+class NativeUnavailable(UsageError):
     """``--engine native`` was asked for, and the extension is not installed."""
 
 
@@ -50,7 +51,7 @@ def make_anonymizer(policy: Policy, key: Key, roster: Roster | None = None, engi
     """The anonymizer of ENGINE: ``python``, ``native`` (raises ``NativeUnavailable`` without
     the extension) or ``auto`` (native when the extension imports, else Python)."""
     if engine not in ENGINES:
-        raise ValueError(f"engine {engine!r}: expected one of {', '.join(ENGINES)}")
+        raise UsageError(f"--engine {engine}: expected one of {', '.join(ENGINES)}")
     if engine == "python" or (engine == "auto" and _ext is None):
         return Anonymizer(policy, key, roster)
     if _ext is None:
@@ -79,19 +80,42 @@ class NativeAnonymizer(Anonymizer):
         ctx = BuildContext(pseudonymizer=Pseudonymizer(key), identities=identities, roster=roster, roster_rules=RosterRules.model_validate(plan.roster))
         key_check = key_checker(_operator(plan.data_keys, ctx))
         builder = _Builder(ctx, key_check)
-        judge = getattr(key_check, "rejected", None) or (lambda keys, state: [k for k in keys if not key_check(k, state)])
+        scrub = _operator(plan.data_keys, ctx)
+
+        def native_form(node) -> str | None:
+            # The operators the extension runs itself, with what it needs to run them as here.
+            if type(node) is not Op:
+                return None
+            if node.op == "pseudonymize" and node.apply == "leaves":
+                identity = ctx.identity(node.params["identity"])
+                if identity.roster is not None and identity.person_identity is not None:
+                    return None  # linked to the roster's people: the Python function
+                return orjson.dumps({"op": "pseudonymize", "namespace": identity.name, "format": identity.format, "prefix": identity.prefix, "fold": identity.fold}).decode()
+            if node.op == "keep" and node.apply == "value":
+                return orjson.dumps({"op": "keep", "shape": list(node.params["shape"]), "roster": roster is not None}).decode()
+            return None
 
         def node_fn(node_json: str):
-            fn = builder.node(_node(orjson.loads(node_json)))
-            return fn
+            node = _node(orjson.loads(node_json))
+            fn = builder.node(node)
+            # memoized per string or integer where the Python engine's containers memoize it
+            return fn, getattr(fn, "memo", None) is not None, native_form(node)
 
         def call(fn, value, state):
             result = fn(value, state)
-            return None if result is DROP else orjson.dumps(result)
+            if result is DROP:
+                return None
+            return True if result is value else orjson.dumps(result)
 
-        def rejected(keys, state):
-            bad = judge(keys, state)
-            return [key in bad for key in keys]
+        def verdict(key: str):
+            # The checker's verdict without an event (``data_keys.key_checker``): 0 safe, 2 unsafe,
+            # the lower-cased key when only an actor of the event can change it, 1 ask per event.
+            shape = key_shape(key)
+            if shape != _CHECK:
+                return shape
+            if scrub(key, _NO_ACTORS) != key:
+                return _UNSAFE
+            return key.lower() if key.isascii() else _CHECK
 
         def resolve(event_type: str, source: str):
             route = self._route(event_type, source)
@@ -110,7 +134,7 @@ class NativeAnonymizer(Anonymizer):
                 found = Dropped(DropReason(reason), routing_key)
             return found
 
-        self._native = _ext.Engine(to_json(plan).decode(), node_fn, call, EventState, rejected, resolve, routing, dropped)
+        self._native = _ext.Engine(to_json(plan).decode(), key.secret, node_fn, call, verdict, key_check, EventState, resolve, routing, dropped)
 
     def __reduce__(self):
         return (NativeAnonymizer, (self.policy, self.key, self.roster))

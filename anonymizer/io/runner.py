@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Callable
 
 from . import journal
-from ..core.engine import Anonymizer
+from ..core.engine import Anonymizer  # noqa: F401
+from ..core.native import engine_name, make_anonymizer
 from ..core.errors import InputError, OutputError, UsageError, os_reason
 from ..core.keys import Key
 from ..package.manifest import MANIFEST_NAME, FileEntry, InputEntry, build_manifest, write_json_atomically
@@ -158,6 +159,7 @@ def run(
     on_file_done: Callable[[str, Stats], None] | None = None,
     on_progress: Callable[[Progress], None] | None = None,
     max_rejected_fraction: float | None = None,
+    engine: str = "auto",
 ) -> RunResult:
     """Anonymize INPUTS into OUT_DIR under POLICY and KEY, and write the manifest last.
 
@@ -196,7 +198,7 @@ def run(
                 pass  # the run itself reads the file again and stops with an error that names it
         learned = learner.summary()
         people = join_rosters(roster, learner.roster())
-    anonymizer = Anonymizer(policy, key, people)
+    anonymizer = make_anonymizer(policy, key, people, engine)  # ENGINE: auto, native or python (README, Engines)
     # Every file's entries and counts by input index, merged in input order at the end, so that
     # files kept from an interrupted run take their places as if they had just been made.
     done: dict[int, journal.Finished] = {i: kept[name] for i, (_, name) in enumerate(sources) if name in kept}
@@ -269,6 +271,7 @@ def run(
             key_id=key.key_id,
             roster=roster_summary,
             warnings=warnings,
+            engine=engine_name(anonymizer),
         )
         if learned is not None:
             manifest["learned_roster"] = learned  # counts only, never a person

@@ -49,6 +49,7 @@ def build_manifest(
     created: datetime | None = None,
     roster: dict | None = None,
     warnings: list[str] | None = None,
+    engine: str | None = None,
 ) -> dict:
     """The manifest as a JSON-ready dict. ROSTER, when the run had one, is its summary (file
     names, number of people, keyed fingerprint): never the people."""
@@ -67,6 +68,8 @@ def build_manifest(
         "rejections": rejections,
         "rejections_not_listed": stats.rejections_not_listed,
     }
+    if engine is not None:
+        manifest["engine"] = engine  # `native` or `python`: which engine made the files (same bytes either way)
     if roster is not None:
         manifest["roster"] = roster
     if warnings:

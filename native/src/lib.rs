@@ -12,6 +12,7 @@
 #![forbid(unsafe_code)]
 
 mod json;
+mod ops;
 mod plan;
 
 use json::{parse, py_strip, write_float, write_raw_str, write_str, write_value, Str, V};
@@ -185,17 +186,37 @@ fn holds(obj: &V, needs: &Needs) -> bool {
 
 struct Helpers {
     call: Py<PyAny>,
+    verdict: Py<PyAny>,
+    check: Py<PyAny>,
     new_state: Py<PyAny>,
-    rejected: Py<PyAny>,
     resolve: Py<PyAny>,
     routing: Py<PyAny>,
     dropped: Py<PyAny>,
 }
 
 struct Core {
+    secret: Vec<u8>,
     trees: Vec<Option<Node>>,
     fns: Vec<Py<PyAny>>,
+    memo_fns: Vec<bool>,
     h: Helpers,
+}
+
+/// What the Python function of a node gave for a value: the value itself, DROP, or a new value.
+#[derive(Clone)]
+enum Hit {
+    Same,
+    Drop,
+    Bytes(Vec<u8>),
+}
+
+/// A data key's verdict without the event (the Python checker's own): safe, unsafe, safe unless
+/// one of the event's actors (lower-cased, ASCII) is in this lower-cased key, or ask per event.
+enum Verdict {
+    Safe,
+    Unsafe,
+    Lowered(String),
+    Check,
 }
 
 #[derive(Hash, PartialEq, Eq)]
@@ -214,7 +235,8 @@ struct RouteInfo {
 }
 
 struct Caches {
-    memo: Vec<HashMap<MKey, Option<Vec<u8>>>>,
+    memo: Vec<HashMap<MKey, Hit>>,
+    verdicts: HashMap<String, Verdict>,
     routes: HashMap<(String, String), usize>,
     infos: Vec<RouteInfo>,
     keys: HashMap<(usize, Option<String>, String), (Py<PyAny>, Option<Py<PyAny>>)>,
@@ -252,14 +274,30 @@ struct Collector<'py> {
     py: Python<'py>,
     node_fn: Bound<'py, PyAny>,
     fns: Vec<Py<PyAny>>,
+    memo: Vec<bool>,
+    native: Option<J>,
     error: Option<PyErr>,
 }
 
 impl PyNodes for Collector<'_> {
+    fn native(&mut self) -> Option<J> {
+        self.native.take()
+    }
+
     fn function(&mut self, node: &J) -> Result<usize, String> {
         match self.node_fn.call1((node.to_string(),)) {
             Ok(f) => {
-                self.fns.push(f.unbind());
+                // (function, whether the Python engine memoizes it per string or integer)
+                let (f, memo, native): (Py<PyAny>, bool, Option<String>) = match f.extract() {
+                    Ok(pair) => pair,
+                    Err(e) => {
+                        self.error = Some(e);
+                        return Err("the Python engine gave no function for a node".into());
+                    }
+                };
+                self.fns.push(f);
+                self.memo.push(memo);
+                self.native = native.and_then(|n| serde_json::from_str(&n).ok());
                 Ok(self.fns.len() - 1)
             }
             Err(e) => {
@@ -290,10 +328,12 @@ fn tree_of(plan: &J, rule: &J) -> Option<J> {
 
 #[pymethods]
 impl Engine {
-    /// PLAN_JSON: the plan (`Plan.to_json`). NODE_FN(node_json) gives the Python engine's function
-    /// for a node; CALL(fn, value, state) applies one and gives orjson's bytes of the result, or
-    /// None for DROP; NEW_STATE(username, context_username) makes an event's state; REJECTED(keys,
-    /// state) judges data keys; RESOLVE(type, source) gives (route, label, tree index or -1, drop
+    /// PLAN_JSON: the plan (`Plan.to_json`); SECRET: the key's secret, for pseudonyms. NODE_FN(node_json)
+    /// gives the Python engine's function for a node, whether it memoizes, and the native form of
+    /// its operator (JSON) or None; CALL(fn, value, state) applies one and gives orjson's
+    /// bytes of the result, None for DROP, True for the value itself; VERDICT(key) and CHECK(key,
+    /// state) are the data-key checker's; NEW_STATE(username, context_username) makes an event's
+    /// state; RESOLVE(type, source) gives (route, label, tree index or -1, drop
     /// reason, implicit); ROUTING(route, type, course, time) the routing key; DROPPED(reason,
     /// routing) the outcome of a dropped event.
     #[new]
@@ -301,10 +341,12 @@ impl Engine {
     fn new(
         py: Python<'_>,
         plan_json: &str,
+        secret: Vec<u8>,
         node_fn: Bound<'_, PyAny>,
         call: Py<PyAny>,
+        verdict: Py<PyAny>,
+        check: Py<PyAny>,
         new_state: Py<PyAny>,
-        rejected: Py<PyAny>,
         resolve: Py<PyAny>,
         routing: Py<PyAny>,
         dropped: Py<PyAny>,
@@ -314,7 +356,7 @@ impl Engine {
         if version != Some(PLAN_VERSION) {
             return Err(PyValueError::new_err(format!("plan: version {version:?} is not {PLAN_VERSION}, the one this engine executes")));
         }
-        let mut col = Collector { py, node_fn, fns: Vec::new(), error: None };
+        let mut col = Collector { py, node_fn, fns: Vec::new(), memo: Vec::new(), native: None, error: None };
         let mut trees = Vec::new();
         let rules: Vec<J> = plan.get("rules").and_then(J::as_array).cloned().unwrap_or_default();
         let fallback = plan.get("fallback").cloned().unwrap_or(J::Null);
@@ -330,8 +372,8 @@ impl Engine {
         }
         let n = col.fns.len();
         Ok(Engine {
-            core: Core { trees, fns: col.fns, h: Helpers { call, new_state, rejected, resolve, routing, dropped } },
-            caches: Caches { memo: (0..n).map(|_| HashMap::new()).collect(), routes: HashMap::new(), infos: Vec::new(), keys: HashMap::new() },
+            core: Core { secret, trees, fns: col.fns, memo_fns: col.memo, h: Helpers { call, verdict, check, new_state, resolve, routing, dropped } },
+            caches: Caches { memo: (0..n).map(|_| HashMap::new()).collect(), verdicts: HashMap::new(), routes: HashMap::new(), infos: Vec::new(), keys: HashMap::new() },
         })
     }
 
@@ -518,6 +560,12 @@ fn apply<'a>(core: &Core, caches: &mut Caches, ev: &mut Ev<'_, '_>, node: &Node,
         Node::Copy => Ok(R::Keep),
         Node::Drop => Ok(R::Drop),
         Node::Py { id, memo } => call_py(core, caches, ev, *id, *memo, v),
+        Node::Native { op, py } => match ops::run(op, &core.secret, v) {
+            Some(ops::Made::Same) => Ok(R::Keep),
+            Some(ops::Made::Drop) => Ok(R::Drop),
+            Some(ops::Made::Json(b)) => Ok(R::Out(O::Raw(b))),
+            None => call_py(core, caches, ev, *py, false, v),
+        },
         Node::Container(c) => container(core, caches, ev, c, v),
         Node::DecodeJson(inner) => decode_json(core, caches, ev, inner, v),
         Node::Payload { root, py } => payload(core, caches, ev, root.as_deref(), *py, v),
@@ -544,6 +592,7 @@ fn apply<'a>(core: &Core, caches: &mut Caches, ev: &mut Ev<'_, '_>, node: &Node,
 }
 
 fn call_py<'a>(core: &Core, caches: &mut Caches, ev: &mut Ev<'_, '_>, id: usize, memo: bool, v: &'a V<'a>) -> Res<R<'a>> {
+    let memo = memo || core.memo_fns[id];
     let key = if memo {
         match v {
             V::Str(s) => Some(MKey::S(s.text().into_owned())),
@@ -555,17 +604,20 @@ fn call_py<'a>(core: &Core, caches: &mut Caches, ev: &mut Ev<'_, '_>, id: usize,
     };
     if let Some(k) = &key {
         if let Some(found) = caches.memo[id].get(k) {
-            return Ok(match found {
-                Some(b) => R::Out(O::Raw(b.clone())),
-                None => R::Drop,
-            });
+            return Ok(hit_result(found.clone()));
         }
     }
     let py = ev.py;
     let state = ev.state(&core.h)?;
     let before = if key.is_some() { state.getattr("dropped")?.len()? } else { 0 };
     let result = core.h.call.bind(py).call1((core.fns[id].bind(py), to_py(py, v)?, &state))?;
-    let bytes: Option<Vec<u8>> = if result.is_none() { None } else { Some(result.downcast::<PyBytes>().map_err(PyErr::from)?.as_bytes().to_vec()) };
+    let hit = if result.is_none() {
+        Hit::Drop
+    } else if let Ok(b) = result.downcast::<PyBytes>() {
+        Hit::Bytes(b.as_bytes().to_vec())
+    } else {
+        Hit::Same
+    };
     if let Some(k) = key {
         // Cached only when the call counted nothing (a pure operator never does).
         if state.getattr("dropped")?.len()? == before {
@@ -573,13 +625,96 @@ fn call_py<'a>(core: &Core, caches: &mut Caches, ev: &mut Ev<'_, '_>, id: usize,
             if m.len() >= MEMO_LIMIT {
                 m.clear();
             }
-            m.insert(k, bytes.clone());
+            m.insert(k, hit.clone());
         }
     }
-    Ok(match bytes {
-        Some(b) => R::Out(O::Raw(b)),
-        None => R::Drop,
-    })
+    Ok(hit_result(hit))
+}
+
+fn hit_result<'a>(hit: Hit) -> R<'a> {
+    match hit {
+        Hit::Same => R::Keep,
+        Hit::Drop => R::Drop,
+        Hit::Bytes(b) => R::Out(O::Raw(b)),
+    }
+}
+
+/// The usernames of the event as the key checker compares them (``EventState.actors``, then its
+/// needles): stripped, distinct, of two characters or more, lower-cased; None when one is not
+/// ASCII (the Python checker decides then).
+fn needles(ev: &Ev) -> Option<Vec<String>> {
+    let mut found: Vec<String> = Vec::new();
+    for raw in ev.users.iter().flatten() {
+        if let V::Str(s) = raw {
+            let text = s.text();
+            let t = py_strip(&text);
+            if !t.is_empty() && !found.iter().any(|f| f == t) {
+                found.push(t.to_string());
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for actor in found {
+        if actor.chars().count() < 2 {
+            continue;
+        }
+        if !actor.is_ascii() {
+            return None;
+        }
+        out.push(actor.to_ascii_lowercase());
+    }
+    Some(out)
+}
+
+/// Whether each of KEYS (data keys of one dict) fails the data-key check.
+fn judge_keys(core: &Core, caches: &mut Caches, ev: &mut Ev<'_, '_>, keys: &[&str]) -> Res<Vec<bool>> {
+    let py = ev.py;
+    let mut bad = Vec::with_capacity(keys.len());
+    let mut actors: Option<Option<Vec<String>>> = None;
+    for key in keys {
+        if !caches.verdicts.contains_key(*key) {
+            let v = core.h.verdict.bind(py).call1((*key,))?;
+            let verdict = if let Ok(text) = v.extract::<String>() {
+                Verdict::Lowered(text)
+            } else {
+                match v.extract::<i64>()? {
+                    0 => Verdict::Safe,
+                    2 => Verdict::Unsafe,
+                    _ => Verdict::Check,
+                }
+            };
+            if caches.verdicts.len() >= MEMO_LIMIT {
+                caches.verdicts.clear();
+            }
+            caches.verdicts.insert(key.to_string(), verdict);
+        }
+        let ask = match &caches.verdicts[*key] {
+            Verdict::Safe => {
+                bad.push(false);
+                continue;
+            }
+            Verdict::Unsafe => {
+                bad.push(true);
+                continue;
+            }
+            Verdict::Check => true,
+            Verdict::Lowered(lowered) => {
+                let found = actors.get_or_insert_with(|| needles(ev));
+                match found {
+                    Some(list) => list.iter().any(|a| lowered.contains(a.as_str())),
+                    None => true,
+                }
+            }
+        };
+        if ask {
+            let state = ev.state(&core.h)?;
+            let ok: bool = core.h.check.bind(py).call1((*key, state))?.extract()?;
+            bad.push(!ok);
+        } else {
+            bad.push(false);
+        }
+    }
+    Ok(bad)
 }
 
 enum Fate<'a> {
@@ -649,10 +784,8 @@ fn container<'a>(core: &Core, caches: &mut Caches, ev: &mut Ev<'_, '_>, c: &Cont
                         }
                     }
                     Some(rule) => {
-                        let py = ev.py;
-                        let state = ev.state(&core.h)?;
-                        let keys = PyList::new(py, extra.iter().map(|&i| texts[i].as_ref()))?;
-                        let bad: Vec<bool> = core.h.rejected.bind(py).call1((keys, state))?.extract()?;
+                        let keys: Vec<&str> = extra.iter().map(|&i| texts[i].as_ref()).collect();
+                        let bad = judge_keys(core, caches, ev, &keys)?;
                         for (j, &i) in extra.iter().enumerate() {
                             if bad.get(j).copied().unwrap_or(true) {
                                 fates[i] = Fate::Remove;

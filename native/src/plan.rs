@@ -15,6 +15,8 @@ pub enum Node {
     /// The Python engine's function for the node (index into the engine's functions); `memo`:
     /// its result depends on the value alone, so it is cached per string or integer.
     Py { id: usize, memo: bool },
+    /// An operator run natively where it can decide; else `py`, its Python function.
+    Native { op: crate::ops::Native, py: usize },
     Container(Box<Cont>),
     DecodeJson(Box<Node>),
     Payload { root: Option<Box<Node>>, py: usize },
@@ -36,6 +38,8 @@ pub struct Cont {
 /// Asks the Python side for the function of a node (as plan JSON).
 pub trait PyNodes {
     fn function(&mut self, node: &J) -> Result<usize, String>;
+    /// The native form of the operator of the node last given to `function`, if it has one.
+    fn native(&mut self) -> Option<J>;
 }
 
 fn scalar_only(needs: &Needs) -> bool {
@@ -61,7 +65,11 @@ pub fn compile(node: &J, py: &mut dyn PyNodes) -> Result<Node, String> {
                 return Ok(Node::Drop);
             }
             let memo = node.get("memo").and_then(J::as_bool).unwrap_or(false) && apply == "leaves";
-            Ok(Node::Py { id: py.function(node)?, memo })
+            let id = py.function(node)?;
+            if let Some(native) = py.native().as_ref().and_then(crate::ops::from_spec) {
+                return Ok(Node::Native { op: native, py: id });
+            }
+            Ok(Node::Py { id, memo })
         }
         "decode" => {
             if node.get("encoding").and_then(J::as_str) == Some("json") {
