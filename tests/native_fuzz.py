@@ -4,7 +4,7 @@ Events are the fixture families' and the adversarial generator's, mutated at ran
 replaced by strings, numbers, floats, nested values, identifiers; keys added; payloads written as
 JSON strings, with spaces or with ``\\u`` escapes; lines broken), in batches, under both built-in
 policies, with and without a roster. Every batch must give the same bytes, outcomes and ``Stats``;
-the first difference stops the run and is written to ``build/fuzz-diff/difference.jsonl``.
+the first difference stops the run and is written to ``build/fuzz-diff/difference-seed<S>.jsonl``.
 
     python tests/native_fuzz.py --events 1000000 [--seed 1] [--batch 500]
 """
@@ -110,8 +110,9 @@ def main(argv: list[str] | None = None) -> int:
         if got.lines != expected.lines or got.stats != expected.stats or list(got.stats.rejections) != list(expected.stats.rejections):
             out = ROOT / "build" / "fuzz-diff"
             out.mkdir(parents=True, exist_ok=True)
-            (out / "difference.jsonl").write_bytes(data)
-            print(f"fuzz-diff: the engines differ on a batch of {size} events ({policy}, roster: {with_roster}); the batch is in {out / 'difference.jsonl'}", file=sys.stderr)
+            found = out / f"difference-seed{args.seed}.jsonl"
+            found.write_bytes(data)
+            print(f"fuzz-diff: the engines differ on a batch of {size} events ({policy}, roster: {with_roster}); the batch is in {found}", file=sys.stderr)
             return 1
         done += size
         if done % 100_000 < args.batch:

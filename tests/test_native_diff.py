@@ -100,11 +100,11 @@ def test_every_input_file(policy, with_roster):
 
 
 @pytestmark_native
-@pytest.mark.parametrize("policy,with_roster", CASES)
+@pytest.mark.parametrize("policy,with_roster", [("research", True), ("strict", False)])
 def test_adversarial_events(policy, with_roster):
     from tests.adversarial.generator import generate
 
-    generated = generate(9, per_disguise=2)
+    generated = generate(9, per_disguise=1)
     data = "".join(line + "\n" for line in generated.lines).encode()
     assert_same(policy, with_roster, data, name="adversarial")
 
@@ -116,6 +116,21 @@ def test_lines_given_split_and_line_numbers():
     lines = data.split(b"\n")
     assert fast.anonymize_batch(lines, 40, name="x").lines == python.anonymize_batch(lines, 40, name="x").lines
     assert_same("research", False, data, 40)
+
+
+# Differences the long mode found, kept as cases.
+FOUND = [
+    # a dict under a query-decoded list item, edited in place by the Python function: not "unchanged"
+    b'{"username":"bob","event_type":"problem_graded","event":[{"input_1_2_1":"input_2_1"}],"context":{"user_id":91544}}',
+    # blank usernames of different whitespace in one batch (a cached blank answered for another)
+    b'{"username":[" ", ["\\t", {"username": "\\t"}]],"event_type":"/courses/x/discussion/threads/create","event":"{}"}',
+]
+
+
+@pytestmark_native
+@pytest.mark.parametrize("policy,with_roster", CASES)
+def test_differences_found_before(policy, with_roster):
+    assert_same(policy, with_roster, b"\n".join(FOUND) + b"\n")
 
 
 @pytestmark_native
@@ -189,7 +204,7 @@ def events(draw):
 
 
 @pytestmark_native
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(events(), min_size=1, max_size=5), st.sampled_from(CASES))
 def test_arbitrary_events(lines, case):
     assert_same(case[0], case[1], b"\n".join(lines) + b"\n")

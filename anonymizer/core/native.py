@@ -105,7 +105,10 @@ class NativeAnonymizer(Anonymizer):
             result = fn(value, state)
             if result is DROP:
                 return None
-            return True if result is value else orjson.dumps(result)
+            # The value itself, unchanged: only a str, number or bool can say so by identity
+            # (the Python containers edit a dict or list in place and return it).
+            kind = type(result)
+            return True if result is value and kind is not dict and kind is not list else orjson.dumps(result)
 
         def verdict(key: str):
             # The checker's verdict without an event (``data_keys.key_checker``): 0 safe, 2 unsafe,
