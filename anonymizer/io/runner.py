@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Callable
 
 from . import journal
-from ..core.engine import Anonymizer  # noqa: F401
 from ..core.native import engine_name, make_anonymizer
 from ..core.errors import InputError, OutputError, UsageError, os_reason
 from ..core.keys import Key
