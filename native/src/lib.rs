@@ -388,6 +388,7 @@ impl Engine {
             // Bounded: cleared between batches, never while a batch holds route ids.
             caches.routes.clear();
             caches.infos.clear();
+            caches.keys.clear(); // keyed by route ids, which are given again from 0
         }
         let mut lines: Vec<&[u8]> = data.split(|&b| b == b'\n').collect();
         if lines.last() == Some(&&b""[..]) {
