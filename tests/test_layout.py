@@ -12,7 +12,7 @@ import anonymizer
 PACKAGE = Path(anonymizer.__file__).parent
 SUBPACKAGES = ("core", "io", "package", "verify", "tools")
 # What the core may use beyond the standard library: parsing, validation and matching libraries.
-CORE_LIBRARIES = {"orjson", "pydantic", "yaml", "phonenumbers", "ahocorasick", "ahocorasick_rs", "ua_parser", "ua_parser_builtins"}
+CORE_LIBRARIES = {"orjson", "pydantic", "yaml", "phonenumbers", "ahocorasick", "ahocorasick_rs", "ua_parser", "ua_parser_builtins", "anonymizer_native"}  # the last: the optional native engine (native/)
 # What the core must not touch even from the standard library: compression, processes, the CLI.
 NOT_IN_CORE = {"gzip", "zlib", "isal", "multiprocessing", "subprocess", "concurrent", "signal", "typer", "click"}
 
