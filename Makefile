@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-slow coverage bench bench-spark accuracy venv spark clean fuzz
+.PHONY: demo test test-slow coverage bench bench-spark accuracy venv spark clean fuzz fuzz-diff
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -12,7 +12,19 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-venv: $(STAMP)
+# The native engine (native/, Rust): built in release mode and installed when cargo is on PATH;
+# without it the Python engine runs, and this says so once.
+NATIVE_STAMP := $(VENV)/.installed-native
+$(NATIVE_STAMP): $(STAMP) native/Cargo.toml native/Cargo.lock native/pyproject.toml $(wildcard native/src/*.rs)
+	@if command -v cargo > /dev/null 2>&1; then \
+		echo "building the native engine (release; a few minutes the first time)"; \
+		$(BIN)/pip install --quiet ./native; \
+	else \
+		echo "the native engine is unavailable (no cargo on PATH): the Python engine runs"; \
+	fi
+	@touch $(NATIVE_STAMP)
+
+venv: $(NATIVE_STAMP)
 
 # pyspark (about 450 MB) for `anonymizer spark-run` and the Spark test tier; Java 17+ must be on the machine.
 SPARK_STAMP := $(VENV)/.installed-spark
@@ -25,7 +37,7 @@ spark: $(SPARK_STAMP)
 
 # Anonymize the bundled sample log with a fresh key and its roster, then verify that the package
 # holds no raw identifier from the log or the roster.
-demo: $(STAMP)
+demo: $(NATIVE_STAMP)
 	@rm -rf demo && mkdir -p demo
 	@$(BIN)/anonymizer keygen --out demo/demo.key > /dev/null
 	$(BIN)/anonymizer run examples/tracking.log --roster examples/roster.csv --out demo/package --key-file demo/demo.key
@@ -46,7 +58,7 @@ demo: $(STAMP)
 	@echo "  cat demo/package/manifest.json"
 	@echo "  .venv/bin/anonymizer risk demo/package   # k-anonymity per course"
 
-test: $(STAMP)
+test: $(NATIVE_STAMP)
 	$(BIN)/python -m pytest -q
 
 # The long property runs (thousands of examples each), kept out of `make test` and CI for time.
@@ -60,7 +72,7 @@ coverage: $(STAMP)
 	@$(BIN)/python -m coverage combine -q
 	$(BIN)/python -m coverage report
 
-bench: $(STAMP)
+bench: $(NATIVE_STAMP)
 	$(BIN)/python bench/run.py
 
 # spark-run on local[2] against run --jobs 2, on the same generated data (see bench/spark.py).
@@ -70,6 +82,12 @@ bench-spark: $(SPARK_STAMP)
 # Recall and precision of free-text scrubbing with a roster, per kind, on the labelled set.
 accuracy: $(STAMP)
 	$(BIN)/python bench/eval_text.py
+
+# The long differential mode: FUZZ_DIFF_EVENTS generated events through both engines (README, Engines).
+FUZZ_DIFF_EVENTS ?= 1000000
+FUZZ_DIFF_SEED ?= 1
+fuzz-diff: $(NATIVE_STAMP)
+	$(BIN)/python tests/native_fuzz.py --events $(FUZZ_DIFF_EVENTS) --seed $(FUZZ_DIFF_SEED)
 
 # Coverage-guided fuzzing (atheris) of the line path and of the policy loader; see README, Fuzzing.
 FUZZ_DIR := build/fuzz
@@ -90,4 +108,4 @@ fuzz: $(FUZZ_STAMP)
 	@$(BIN)/python -c "import json; r = json.load(open('$(FUZZ_DIR)/line-report.json')); print(f\"fuzz: no crash; {r['inputs']:,} line inputs, {r['survivors']} leak finding(s) (planted identifiers that survived), by class in $(FUZZ_DIR)/line-report.json\")"
 
 clean:
-	rm -rf $(VENV) demo bench/out .pytest_cache .coverage .coverage.* build/fuzz
+	rm -rf $(VENV) demo bench/out .pytest_cache .coverage .coverage.* build/fuzz build/fuzz-diff native/target

@@ -178,6 +178,9 @@ def run(
     pseudonyms: str = _PSEUDONYMS,
     encrypt_to: Optional[list[str]] = _ENCRYPT_TO,
     geoip: Optional[Path] = _GEOIP,
+    engine: str = typer.Option(
+        "auto", "--engine", metavar="ENGINE", help="auto (native when it is installed and runs the options given, else python), native or python: the same output bytes either way."
+    ),
 ) -> None:
     """Anonymize INPUTS into a package directory: gzip JSON-lines files and manifest.json."""
     loaded_policy, key, signer, people, selection, package_options = _load_run(
@@ -195,7 +198,7 @@ def run(
         result = run_package(
             inputs, out, loaded_policy, key, force=force, jobs=jobs or None, roster=people, sign_key=signer, learn=learn,
             on_file_done=file_done, on_progress=display, max_rejected_fraction=max_rejected_fraction,
-            selection=selection, layout=layout,
+            selection=selection, layout=layout, engine=engine,
             encrypt_to=encrypt_to or None, **package_options,
         )
     except KeyboardInterrupt as exc:

@@ -13,7 +13,8 @@ PACKAGE = Path(anonymizer.__file__).parent
 SUBPACKAGES = ("core", "io", "package", "verify", "tools")
 # What the core may use beyond the standard library: parsing, validation and matching libraries.
 CORE_LIBRARIES = {"orjson", "pydantic", "yaml", "phonenumbers", "ahocorasick", "ahocorasick_rs", "ua_parser", "ua_parser_builtins",
-                  "cryptography", "maxminddb"}  # key derivation (HKDF); the reader of a country database
+                  "cryptography", "maxminddb",  # key derivation (HKDF); the reader of a country database
+                  "anonymizer_native"}  # the optional native engine (native/)
 # What the core must not touch even from the standard library: compression, processes, the CLI.
 NOT_IN_CORE = {"gzip", "zlib", "isal", "multiprocessing", "subprocess", "concurrent", "signal", "typer", "click"}
 

@@ -22,6 +22,10 @@ from typing import Any, Callable, Iterable
 import orjson
 
 from .engine import Anonymizer
+from .errors import UsageError
+from .native import ENGINES
+from .native import available as native_available
+from .native import make_anonymizer as make_native
 from .keys import Key, derive_course_key
 from .lowering import lower
 from .lines import event_key, parse_line
@@ -39,8 +43,24 @@ PSEUDONYM_MODES = (GLOBAL, PER_COURSE)
 MAX_COURSE_ENGINES = 128
 
 
-def make_anonymizer(policy: Policy, key: Key, roster: Roster | None = None, pseudonyms: str = GLOBAL, geoip=None, *, selection=None, groups=None):
-    """The anonymizer of a run: the plain engine (``global``) or the per-course layer."""
+def make_anonymizer(
+    policy: Policy, key: Key, roster: Roster | None = None, pseudonyms: str = GLOBAL, geoip=None, *, selection=None, groups=None,
+    engine: str = "python",
+):
+    """The anonymizer of a run: the plain engine (``global``) or the per-course layer; ENGINE
+    ``python``, ``native`` or ``auto`` (``anonymizer.core.native``). The native engine runs the
+    plain engine's work only: with a selection, rare-value suppression, a country database or
+    per-course pseudonyms, ``auto`` runs the Python engine and ``native`` is refused."""
+    if engine not in ENGINES:
+        raise UsageError(f"--engine {engine}: expected one of {', '.join(ENGINES)}")
+    unsupported = [name for name, used in (
+        ("--pseudonyms per-course", pseudonyms == PER_COURSE), ("a selection", selection is not None),
+        ("min_group_size", groups is not None), ("--geoip", geoip is not None),
+    ) if used]
+    if engine == "native" and unsupported:
+        raise UsageError(f"--engine native does not run {', '.join(unsupported)} yet; use --engine auto (the Python engine runs them) or python")
+    if engine != "python" and not unsupported and pseudonyms == GLOBAL and (engine == "native" or native_available()):
+        return make_native(policy, key, roster, "native")
     if pseudonyms == GLOBAL:
         return Anonymizer(policy, key, roster, geoip, selection=selection, groups=groups)
     if pseudonyms == PER_COURSE:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Callable
 
 from . import journal
-from ..core.engine import Anonymizer
+from ..core.native import engine_name
 from ..core.errors import InputError, OutputError, UsageError, os_reason
 from ..core.ipmask import GeoIP
 from ..core.keys import Key, derive_scoped_key
@@ -177,6 +177,7 @@ def finish_package(
     out_dir: Path, *, files: list[FileEntry], inputs: list[InputEntry], stats: Stats, warnings: list[str], policy: Policy,
     plan, key: Key, roster_summary: dict | None, learned: dict | None, counter: GroupCounter, layout: str,
     selection: Selection | None, scope: str | None, pseudonyms: str, geoip: GeoIP | None, sign_key: Ed25519PrivateKey | None,
+    engine: str,
 ) -> dict:
     """The end of every driver's run, once the data files are in place: the codebook, then the
     manifest that lists them all, then its signature. Returns the manifest."""
@@ -194,6 +195,7 @@ def finish_package(
         selection=selection.describe() if selection is not None else None,
         scope=scope,
         pseudonyms=pseudonyms,
+        engine=engine,
     )
     if geoip is not None:
         manifest["geoip"] = geoip.summary()  # the database's type, date and sha256: no address
@@ -229,6 +231,7 @@ def run(
     pseudonyms: str = GLOBAL,
     encrypt_to: list[str] | None = None,
     geoip: GeoIP | None = None,
+    engine: str = "auto",
 ) -> RunResult:
     """Anonymize INPUTS into OUT_DIR under POLICY and KEY, and write the manifest last.
 
@@ -292,6 +295,7 @@ def run(
             pass  # as for the learned roster: the run itself stops with an error that names the file
     anonymizer = make_anonymizer(
         policy, key, people, pseudonyms, geoip, selection=selection, groups=counter.frequent() if counter.active else None,
+        engine=engine,
     )
     by_place = layout == "course-day"
     # Every file's entries and counts by input index, merged in input order at the end, so that
@@ -374,7 +378,7 @@ def run(
         manifest = finish_package(
             out_dir, files=files, inputs=[done[index].input for index in sorted(done)], stats=total, warnings=warnings,
             policy=policy, plan=plan, key=key, roster_summary=roster_summary, learned=learned, counter=counter, layout=layout,
-            selection=selection, scope=scope, pseudonyms=pseudonyms, geoip=geoip, sign_key=sign_key,
+            selection=selection, scope=scope, pseudonyms=pseudonyms, geoip=geoip, sign_key=sign_key, engine=engine_name(anonymizer),
         )
         log.remove()  # last: until the package is complete, a rerun can resume it
         completed = True

@@ -382,7 +382,7 @@ def spark_run(
         manifest = finish_package(
             out_dir, files=files, inputs=input_entries, stats=total, warnings=warnings, policy=policy, plan=plan, key=key,
             roster_summary=roster_summary, learned=learned, counter=counter, layout=layout, selection=selection, scope=scope,
-            pseudonyms=pseudonyms, geoip=geoip, sign_key=sign_key,
+            pseudonyms=pseudonyms, geoip=geoip, sign_key=sign_key, engine=ENGINE_NAME,
         )
         completed = True
     except OSError as exc:

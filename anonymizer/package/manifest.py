@@ -65,6 +65,7 @@ def build_manifest(
     selection: dict | None = None,
     scope: str | None = None,
     pseudonyms: str | None = None,
+    engine: str | None = None,
 ) -> dict:
     """The manifest as a JSON-ready dict. ROSTER, when the run had one, is its summary (file
     names, number of people, keyed fingerprint): never the people. LAYOUT is ``input`` or
@@ -93,6 +94,8 @@ def build_manifest(
     }
     if selection is not None:
         manifest["selection"] = selection
+    if engine is not None:
+        manifest["engine"] = engine  # `native` or `python`: which engine made the files (same bytes either way)
     if roster is not None:
         manifest["roster"] = roster
     if warnings:

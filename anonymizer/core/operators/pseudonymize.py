@@ -103,9 +103,11 @@ def _linked(identity, pseudonymizer, unlinked):
         if type(value) is not str:
             return unlinked(value, state)
         stripped = value.strip()
+        if not stripped:
+            return value  # blank: kept as it is (cached by its stripped form, "\t" would become " ")
         found = linked.get(stripped)
         if found is None:
-            found = (resolve(stripped, state) if stripped else None) or unlinked(value, state)
+            found = resolve(stripped, state) or unlinked(value, state)
             if len(linked) >= 1 << 18:
                 linked.clear()
             linked[stripped] = found
