@@ -146,6 +146,9 @@ _PSEUDONYMS = typer.Option(
 _ENCRYPT_TO = typer.Option(
     None, "--encrypt-to", metavar="RECIPIENT", help="Also write OUT.tar.age, encrypted to this age (age1…) or SSH public key, or a file of them; repeatable."
 )
+_ENGINE = typer.Option(
+    "auto", "--engine", metavar="ENGINE", help="auto (native when it is installed and runs the options given, else python), native or python: the same output bytes either way."
+)
 _GEOIP = typer.Option(
     None, "--geoip", metavar="FILE", help="A GeoLite2 or DB-IP country database (.mmdb) for mask_ip's 'country' parameter."
 )
@@ -178,9 +181,7 @@ def run(
     pseudonyms: str = _PSEUDONYMS,
     encrypt_to: Optional[list[str]] = _ENCRYPT_TO,
     geoip: Optional[Path] = _GEOIP,
-    engine: str = typer.Option(
-        "auto", "--engine", metavar="ENGINE", help="auto (native when it is installed and runs the options given, else python), native or python: the same output bytes either way."
-    ),
+    engine: str = _ENGINE,
 ) -> None:
     """Anonymize INPUTS into a package directory: gzip JSON-lines files and manifest.json."""
     loaded_policy, key, signer, people, selection, package_options = _load_run(
@@ -449,6 +450,7 @@ def spark_run_command(
     pseudonyms: str = _PSEUDONYMS,
     encrypt_to: Optional[list[str]] = _ENCRYPT_TO,
     geoip: Optional[Path] = _GEOIP,
+    engine: str = _ENGINE,
     master: Optional[str] = typer.Option(
         None, "--master", metavar="URL", help="The Spark master (default: the session spark-submit made, else local[*])."
     ),
@@ -467,7 +469,7 @@ def spark_run_command(
     result = spark_run(
         session, inputs, out, loaded_policy, key, force=force, roster=people, sign_key=signer, learn=learn,
         max_rejected_fraction=max_rejected_fraction, selection=selection, layout=layout, encrypt_to=encrypt_to or None,
-        split_bytes=split_mb << 20, **package_options,
+        engine=engine, split_bytes=split_mb << 20, **package_options,
     )
     for warning in result.manifest.get("warnings", []):
         typer.echo(f"warning: {warning}", err=True)

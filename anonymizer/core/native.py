@@ -19,7 +19,8 @@ import orjson
 from .compiler import _Builder
 from .data_keys import _CHECK, _NO_ACTORS, _UNSAFE, key_checker, key_shape
 from .compiler import _operator
-from .engine import Anonymizer
+from .engine import Anonymizer, _shown_course, _shows
+from .routing import is_implicit
 from .errors import UsageError
 from .keys import Key
 from .operators import DROP, BuildContext, EventState, Identity
@@ -129,7 +130,10 @@ class NativeAnonymizer(Anonymizer):
             return route, route.label, tree, route.drop.value, route.implicit
 
         def routing(route, event_type, course, time):
-            return self._routing_key(route, event_type, {"course_id": course} if course is not None else None, time)
+            context = {"course_id": course} if course is not None else None
+            found = self._routing_key(route, event_type, context, time)
+            # As the Python engine routes: a rule that drops the course or the time places the event without it.
+            return self._visible_key(route, event_type, context, found) if route.hides and route.plan is not None else found
 
         def dropped(reason: str, routing_key):
             found = self._dropped.get((DropReason(reason), routing_key))
@@ -175,9 +179,39 @@ class NativeAnonymizer(Anonymizer):
                 results[index] = one._results[0]
                 _add(stats, one.stats)
         stats.read = len(results)
+        self._as_shown(results)
+        # Events per routing key (the course, day and per-type day ranges), counted from the
+        # outcomes as the Python engine counts them: the same routing key is one object.
+        placed: dict[int, list] = {}
+        for outcome in results:
+            if type(outcome) is tuple:
+                count = placed.get(id(outcome[1]))
+                if count is None:
+                    placed[id(outcome[1])] = [outcome[1], 1]
+                else:
+                    count[1] += 1
+        for routing, events in placed.values():
+            stats.place(routing.label, routing.course_id, routing.date, events)
         if not stats.accounted():
             raise AccountingError(f"{name}: lines {first_line} to {first_line + len(results) - 1}: lines read do not add up to lines written, dropped and rejected")
         return BatchResult(first_line, results, stats)
+
+
+    def _as_shown(self, results: list) -> None:
+        """Place every written event as the package shows it, as the Python engine does after the
+        plan: an operator may refuse a value the rule keeps (a time of another shape), and then the
+        event's routing key names neither that course nor that day."""
+        for index, outcome in enumerate(results):
+            if type(outcome) is not tuple:
+                continue
+            output, routing = outcome
+            if routing.date is None and routing.course_id is None:
+                continue
+            out = orjson.loads(output)
+            implicit = is_implicit(out.get("event_type"))
+            if not _shows(out, routing, implicit):
+                shown = self._route_value(routing.label, _shown_course(out, routing, implicit), routing.date if out.get("time") is not None else None)
+                results[index] = (output, shown)
 
 
 def _split(data: bytes) -> list[bytes]:

@@ -43,14 +43,11 @@ PSEUDONYM_MODES = (GLOBAL, PER_COURSE)
 MAX_COURSE_ENGINES = 128
 
 
-def make_anonymizer(
-    policy: Policy, key: Key, roster: Roster | None = None, pseudonyms: str = GLOBAL, geoip=None, *, selection=None, groups=None,
-    engine: str = "python",
-):
-    """The anonymizer of a run: the plain engine (``global``) or the per-course layer; ENGINE
-    ``python``, ``native`` or ``auto`` (``anonymizer.core.native``). The native engine runs the
-    plain engine's work only: with a selection, rare-value suppression, a country database or
-    per-course pseudonyms, ``auto`` runs the Python engine and ``native`` is refused."""
+def chosen_engine(engine: str, pseudonyms: str = GLOBAL, geoip=None, selection=None, groups=None) -> str:
+    """``native`` or ``python``: the engine that ENGINE (``auto``, ``native``, ``python``) runs
+    with these options. The native engine runs the plain engine's work only: with a selection,
+    rare-value suppression, a country database or per-course pseudonyms, ``auto`` runs the Python
+    engine and ``native`` is refused."""
     if engine not in ENGINES:
         raise UsageError(f"--engine {engine}: expected one of {', '.join(ENGINES)}")
     unsupported = [name for name, used in (
@@ -59,7 +56,18 @@ def make_anonymizer(
     ) if used]
     if engine == "native" and unsupported:
         raise UsageError(f"--engine native does not run {', '.join(unsupported)} yet; use --engine auto (the Python engine runs them) or python")
-    if engine != "python" and not unsupported and pseudonyms == GLOBAL and (engine == "native" or native_available()):
+    if engine == "native" or (engine == "auto" and not unsupported and native_available()):
+        return "native"
+    return "python"
+
+
+def make_anonymizer(
+    policy: Policy, key: Key, roster: Roster | None = None, pseudonyms: str = GLOBAL, geoip=None, *, selection=None, groups=None,
+    engine: str = "python",
+):
+    """The anonymizer of a run: the plain engine (``global``) or the per-course layer, in the
+    engine ``chosen_engine`` picks."""
+    if chosen_engine(engine, pseudonyms, geoip, selection, groups) == "native":
         return make_native(policy, key, roster, "native")
     if pseudonyms == GLOBAL:
         return Anonymizer(policy, key, roster, geoip, selection=selection, groups=groups)

@@ -46,7 +46,7 @@ from ..core.outcomes import AccountingError
 from ..core.policy import Policy
 from ..core.pseudonyms import Pseudonymizer
 from ..core.roster import Roster, join_rosters
-from ..core.scoping import GLOBAL, make_anonymizer
+from ..core.scoping import GLOBAL, chosen_engine, make_anonymizer
 from ..core.selection import Selection
 from ..core.stats import Stats
 from ..core.suppression import GroupCounter
@@ -60,9 +60,6 @@ from .runner import (
     PARTIAL_DIR, RunResult, _final_path, _prepare_out_dir, _remove_manifest, check_run, finish_package, place_files, rejected_warning,
 )
 from .splits import DEFAULT_SPLIT_BYTES, Split, count_split, file_digest, plan_splits, split_batches
-
-ENGINE_NAME = "python"
-
 
 class GroupRecorder(Learner):
     """A learner that records the identity groups it would link, in first-seen order, instead of
@@ -234,12 +231,12 @@ def default_session(master: str | None = None, app_name: str = "anonymizer"):
 class _Build:
     """How an executor builds the run's anonymizer, given the key (which travels apart)."""
 
-    def __init__(self, policy, roster, pseudonyms, geoip, selection, groups) -> None:
-        self.args = (policy, roster, pseudonyms, geoip, selection, groups)
+    def __init__(self, policy, roster, pseudonyms, geoip, selection, groups, engine) -> None:
+        self.args = (policy, roster, pseudonyms, geoip, selection, groups, engine)
 
     def __call__(self, key: Key):
-        policy, roster, pseudonyms, geoip, selection, groups = self.args
-        return make_anonymizer(policy, key, roster, pseudonyms, geoip, selection=selection, groups=groups)
+        policy, roster, pseudonyms, geoip, selection, groups, engine = self.args
+        return make_anonymizer(policy, key, roster, pseudonyms, geoip, selection=selection, groups=groups, engine=engine)
 
 
 def spark_run(
@@ -260,6 +257,7 @@ def spark_run(
     pseudonyms: str = GLOBAL,
     encrypt_to: list[str] | None = None,
     geoip: GeoIP | None = None,
+    engine: str = "auto",
     split_bytes: int = DEFAULT_SPLIT_BYTES,
     _fail_once: str | None = None,
 ) -> RunResult:
@@ -318,7 +316,8 @@ def spark_run(
         # (broadcasts are written to the executors' disks); the policy and the rosters, which can
         # be large, go as a broadcast.
         secret = pickle.dumps(key)
-        shared = sc.broadcast(pickle.dumps(_Build(policy, people, pseudonyms, geoip, selection, groups)))
+        engine_used = chosen_engine(engine, pseudonyms, geoip, selection, groups)  # as every executor will choose
+        shared = sc.broadcast(pickle.dumps(_Build(policy, people, pseudonyms, geoip, selection, groups, engine_used)))
         where = str(staging)
         sc.setJobDescription("anonymizer: anonymize")
         try:
@@ -382,7 +381,7 @@ def spark_run(
         manifest = finish_package(
             out_dir, files=files, inputs=input_entries, stats=total, warnings=warnings, policy=policy, plan=plan, key=key,
             roster_summary=roster_summary, learned=learned, counter=counter, layout=layout, selection=selection, scope=scope,
-            pseudonyms=pseudonyms, geoip=geoip, sign_key=sign_key, engine=ENGINE_NAME,
+            pseudonyms=pseudonyms, geoip=geoip, sign_key=sign_key, engine=engine_used,
         )
         completed = True
     except OSError as exc:
