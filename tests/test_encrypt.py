@@ -56,7 +56,7 @@ def test_encrypt_then_decrypt_gives_back_the_package_and_verify_passes(tmp_path,
     received = tmp_path / "received"
     files, checked = decrypt_package(archive, age_identity[0], received, load_public_key(signing[1]))
     assert checked == "sha256 matches, signature valid"
-    assert files == 3  # the data file, manifest.json, manifest.sig
+    assert files == 5  # the data file, README.md, codebook.json, manifest.json, manifest.sig
     assert package_files(received) == package_files(out)
     report = verify_package(received, against=[EXAMPLE_LOG], roster=[], public_key=load_public_key(signing[1]), require_signature=True)
     assert report.ok, report.describe()
