@@ -7,9 +7,10 @@ that is not a letter or digit turned into a space, with a space added at each en
 those spaces too, so the automaton reports only whole-word occurrences: ``ana`` is never found
 inside ``banana``. What the folding loses is checked afterwards on the text itself:
 
-- a **username** must equal the text exactly, ignoring case, and stand alone as a handle: not
-  preceded by a letter, digit, ``_``, ``-`` or ``.``, and not followed by a letter, digit, ``_``,
-  ``-`` or a ``.`` that continues it (``_ymir_`` and ``zelda-q`` are found where ``\\b`` fails);
+- a **username** must equal the text exactly, ignoring case, and not be glued to a letter or
+  digit on either side (verify's boundary): punctuation around it, ``_``, ``-`` and ``.``
+  included, does not hide it (``Sample_ann.lee_2``; ``_ymir_`` and ``zelda-q`` are found where
+  ``\\b`` fails);
 - an **email** must equal the text, ignoring case. Only the addresses the email detector would
   miss need keys: it runs first and finds every well-formed one;
 - a **name** matches whatever separates its words (``O'Brien-Kelly``, ``O’Brien Kelly``), also
