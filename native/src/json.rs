@@ -440,7 +440,8 @@ pub fn write_float(out: &mut Vec<u8>, f: f64) {
         None => (mant, ""),
     };
     let mut digits: String = format!("{ip}{fp}");
-    let mut point = ip.len() as i32 + exp; // position of the decimal point after the digits' start
+    // the position of the decimal point after the digits' start
+    let mut point = ip.len() as i32 + exp;
     // strip leading zeros (e.g. "0.0001") and trailing zeros
     let lead = digits.len() - digits.trim_start_matches('0').len();
     if lead == digits.len() {

@@ -168,7 +168,11 @@ fn holds_value(v: &V, allowed: &J) -> bool {
     match (v, allowed) {
         (V::Null, J::Null) => true,
         (V::Bool(a), J::Bool(b)) => a == b,
-        (V::Int(a), J::Number(n)) if !n.is_f64() => n.as_i64().map(|b| *a == b as i128).or(n.as_u64().map(|b| *a == b as i128)).unwrap_or(false),
+        (V::Int(a), J::Number(n)) if !n.is_f64() => n
+            .as_i64()
+            .map(|b| *a == b as i128)
+            .or(n.as_u64().map(|b| *a == b as i128))
+            .unwrap_or(false),
         (V::Float(a), J::Number(n)) if n.is_f64() => n.as_f64() == Some(*a),
         (V::Str(s), J::String(b)) => s.text() == b.as_str(),
         _ => false,
@@ -176,10 +180,12 @@ fn holds_value(v: &V, allowed: &J) -> bool {
 }
 
 fn holds(obj: &V, needs: &Needs) -> bool {
-    needs.iter().all(|(sibling, allowed)| match obj.get(sibling) {
-        Some(v) => allowed.iter().any(|a| holds_value(v, a)),
-        None => false,
-    })
+    needs
+        .iter()
+        .all(|(sibling, allowed)| match obj.get(sibling) {
+            Some(v) => allowed.iter().any(|a| holds_value(v, a)),
+            None => false,
+        })
 }
 
 // ---------------------------------------------------------------- the engine
@@ -234,12 +240,17 @@ struct RouteInfo {
     tally: [u64; 2],
 }
 
+/// A routing key as Python made it, and the outcome of a drop under it (made on first use).
+type Routed = (Py<PyAny>, Option<Py<PyAny>>);
+/// The same, with the cache key it was found under (None: not cached).
+type RoutedAt = (Py<PyAny>, Option<Py<PyAny>>, Option<RoutingKey>);
+
 struct Caches {
     memo: Vec<HashMap<MKey, Hit>>,
     verdicts: HashMap<String, Verdict>,
     routes: HashMap<(String, String), usize>,
     infos: Vec<RouteInfo>,
-    keys: HashMap<(usize, Option<String>, String), (Py<PyAny>, Option<Py<PyAny>>)>,
+    keys: HashMap<(usize, Option<String>, String), Routed>,
 }
 
 /// What one event's rules found, and its operator state (made on first use).
@@ -351,29 +362,65 @@ impl Engine {
         routing: Py<PyAny>,
         dropped: Py<PyAny>,
     ) -> PyResult<Self> {
-        let plan: J = serde_json::from_str(plan_json).map_err(|e| PyValueError::new_err(format!("plan: not JSON ({e})")))?;
+        let plan: J = serde_json::from_str(plan_json)
+            .map_err(|e| PyValueError::new_err(format!("plan: not JSON ({e})")))?;
         let version = plan.get("version").and_then(J::as_u64);
         if version != Some(PLAN_VERSION) {
-            return Err(PyValueError::new_err(format!("plan: version {version:?} is not {PLAN_VERSION}, the one this engine executes")));
+            return Err(PyValueError::new_err(format!(
+                "plan: version {version:?} is not {PLAN_VERSION}, the one this engine executes"
+            )));
         }
-        let mut col = Collector { py, node_fn, fns: Vec::new(), memo: Vec::new(), native: None, error: None };
+        let mut col = Collector {
+            py,
+            node_fn,
+            fns: Vec::new(),
+            memo: Vec::new(),
+            native: None,
+            error: None,
+        };
         let mut trees = Vec::new();
-        let rules: Vec<J> = plan.get("rules").and_then(J::as_array).cloned().unwrap_or_default();
+        let rules: Vec<J> = plan
+            .get("rules")
+            .and_then(J::as_array)
+            .cloned()
+            .unwrap_or_default();
         let fallback = plan.get("fallback").cloned().unwrap_or(J::Null);
         for rule in rules.iter().chain(std::iter::once(&fallback)) {
             let node = match tree_of(&plan, rule) {
-                Some(t) => Some(plan::compile(&t, &mut col).map_err(|e| match col.error.take() {
-                    Some(err) => err,
-                    None => PyValueError::new_err(format!("plan: {e}")),
-                })?),
+                Some(t) => Some(plan::compile(&t, &mut col).map_err(
+                    |e| match col.error.take() {
+                        Some(err) => err,
+                        None => PyValueError::new_err(format!("plan: {e}")),
+                    },
+                )?),
                 None => None,
             };
             trees.push(node);
         }
         let n = col.fns.len();
         Ok(Engine {
-            core: Core { secret, trees, fns: col.fns, memo_fns: col.memo, h: Helpers { call, verdict, check, new_state, resolve, routing, dropped } },
-            caches: Caches { memo: (0..n).map(|_| HashMap::new()).collect(), verdicts: HashMap::new(), routes: HashMap::new(), infos: Vec::new(), keys: HashMap::new() },
+            core: Core {
+                secret,
+                trees,
+                fns: col.fns,
+                memo_fns: col.memo,
+                h: Helpers {
+                    call,
+                    verdict,
+                    check,
+                    new_state,
+                    resolve,
+                    routing,
+                    dropped,
+                },
+            },
+            caches: Caches {
+                memo: (0..n).map(|_| HashMap::new()).collect(),
+                verdicts: HashMap::new(),
+                routes: HashMap::new(),
+                infos: Vec::new(),
+                keys: HashMap::new(),
+            },
         })
     }
 
@@ -381,7 +428,11 @@ impl Engine {
     /// {drop reason: count}, [(label, written, dropped)], {(label, path, reason): count}); a
     /// result is (output, routing key) for a written line, the Dropped outcome, or None for a
     /// line left to the Python engine.
-    fn anonymize_batch<'py>(&mut self, py: Python<'py>, data: &[u8]) -> PyResult<Bound<'py, PyTuple>> {
+    fn anonymize_batch<'py>(
+        &mut self,
+        py: Python<'py>,
+        data: &[u8],
+    ) -> PyResult<Bound<'py, PyTuple>> {
         let core = &self.core;
         let caches = &mut self.caches;
         if caches.routes.len() > CACHE_LIMIT {
@@ -403,15 +454,22 @@ impl Engine {
         for (index, line) in lines.iter().enumerate() {
             match one_line(py, core, caches, line, &mut out) {
                 Ok(Done::Written(route, routing, drops, extra)) => {
-                    results.append(PyTuple::new(py, [PyBytes::new(py, &out).into_any(), routing.into_bound(py)])?)?;
+                    results.append(PyTuple::new(
+                        py,
+                        [PyBytes::new(py, &out).into_any(), routing.into_bound(py)],
+                    )?)?;
                     written += 1;
                     let info = &mut caches.infos[route];
                     info.tally[0] += 1;
                     for (path, reason) in drops {
-                        *fields.entry((info.label.clone(), path, reason.to_string())).or_insert(0) += 1;
+                        *fields
+                            .entry((info.label.clone(), path, reason.to_string()))
+                            .or_insert(0) += 1;
                     }
                     for (path, reason) in extra {
-                        *fields.entry((info.label.clone(), path, reason)).or_insert(0) += 1;
+                        *fields
+                            .entry((info.label.clone(), path, reason))
+                            .or_insert(0) += 1;
                     }
                 }
                 Ok(Done::Dropped(route, outcome)) => {
@@ -441,16 +499,37 @@ impl Engine {
         for ((l, p, r), n) in fields {
             fields_py.set_item((l, p, r), n)?;
         }
-        PyTuple::new(py, [results.into_any(), PyList::new(py, fallback)?.into_any(), written.into_pyobject(py)?.into_any(), dropped_py.into_any(), tallies.into_any(), fields_py.into_any()])
+        PyTuple::new(
+            py,
+            [
+                results.into_any(),
+                PyList::new(py, fallback)?.into_any(),
+                written.into_pyobject(py)?.into_any(),
+                dropped_py.into_any(),
+                tallies.into_any(),
+                fields_py.into_any(),
+            ],
+        )
     }
 }
 
 enum Done {
-    Written(usize, Py<PyAny>, Vec<(String, &'static str)>, Vec<(String, String)>),
+    Written(
+        usize,
+        Py<PyAny>,
+        Vec<(String, &'static str)>,
+        Vec<(String, String)>,
+    ),
     Dropped(usize, Py<PyAny>),
 }
 
-fn one_line(py: Python<'_>, core: &Core, caches: &mut Caches, line: &[u8], out: &mut Vec<u8>) -> Res<Done> {
+fn one_line(
+    py: Python<'_>,
+    core: &Core,
+    caches: &mut Caches,
+    line: &[u8],
+    out: &mut Vec<u8>,
+) -> Res<Done> {
     let line = line.strip_prefix(b"\xef\xbb\xbf").unwrap_or(line);
     if line.first() != Some(&b'{') || std::str::from_utf8(line).is_err() {
         return Err(Fallback); // a logger prefix, a blank line, a rejection: the Python engine says which
@@ -464,10 +543,21 @@ fn one_line(py: Python<'_>, core: &Core, caches: &mut Caches, line: &[u8], out: 
         Some(t) if !t.is_empty() => t,
         _ => return Err(Fallback), // missing_event_type
     };
-    let source = event.get("event_source").and_then(V::as_text).unwrap_or_default();
+    let source = event
+        .get("event_source")
+        .and_then(V::as_text)
+        .unwrap_or_default();
     let route = route_of(py, core, caches, &event_type, &source)?;
     let context = event.get("context");
-    let routing = routing_of(py, core, caches, route, &event_type, context, event.get("time"))?;
+    let routing = routing_of(
+        py,
+        core,
+        caches,
+        route,
+        &event_type,
+        context,
+        event.get("time"),
+    )?;
     let info = &caches.infos[route];
     let tree = match info.tree {
         None => {
@@ -475,7 +565,12 @@ fn one_line(py: Python<'_>, core: &Core, caches: &mut Caches, line: &[u8], out: 
             let outcome = match &entry.1 {
                 Some(d) => d.clone_ref(py),
                 None => {
-                    let d = core.h.dropped.bind(py).call1((info.reason.as_str(), entry.0.bind(py)))?.unbind();
+                    let d = core
+                        .h
+                        .dropped
+                        .bind(py)
+                        .call1((info.reason.as_str(), entry.0.bind(py)))?
+                        .unbind();
                     if let Some(key) = &entry.2 {
                         if let Some(slot) = caches.keys.get_mut(key) {
                             slot.1 = Some(d.clone_ref(py));
@@ -488,8 +583,16 @@ fn one_line(py: Python<'_>, core: &Core, caches: &mut Caches, line: &[u8], out: 
         }
         Some(t) => core.trees[t].as_ref().ok_or(Fallback)?,
     };
-    let users = [event.get("username"), context.and_then(|c| c.get("username"))];
-    let mut ev = Ev { py, users, state: None, drops: Vec::new() };
+    let users = [
+        event.get("username"),
+        context.and_then(|c| c.get("username")),
+    ];
+    let mut ev = Ev {
+        py,
+        users,
+        state: None,
+        drops: Vec::new(),
+    };
     let r = apply(core, caches, &mut ev, tree, &event)?;
     out.clear();
     write_r(out, &r, &event);
@@ -505,29 +608,66 @@ fn one_line(py: Python<'_>, core: &Core, caches: &mut Caches, line: &[u8], out: 
     Ok(Done::Written(route, routing.0, ev.drops, extra))
 }
 
-fn route_of(py: Python<'_>, core: &Core, caches: &mut Caches, event_type: &str, source: &str) -> Res<usize> {
-    if let Some(&id) = caches.routes.get(&(event_type.to_string(), source.to_string())) {
+fn route_of(
+    py: Python<'_>,
+    core: &Core,
+    caches: &mut Caches,
+    event_type: &str,
+    source: &str,
+) -> Res<usize> {
+    if let Some(&id) = caches
+        .routes
+        .get(&(event_type.to_string(), source.to_string()))
+    {
         return Ok(id);
     }
     let found = core.h.resolve.bind(py).call1((event_type, source))?;
-    let (route, label, tree, reason, implicit): (Py<PyAny>, String, i64, String, bool) = found.extract()?;
-    caches.infos.push(RouteInfo { route, label, tree: usize::try_from(tree).ok(), reason, implicit, tally: [0, 0] });
+    let (route, label, tree, reason, implicit): (Py<PyAny>, String, i64, String, bool) =
+        found.extract()?;
+    caches.infos.push(RouteInfo {
+        route,
+        label,
+        tree: usize::try_from(tree).ok(),
+        reason,
+        implicit,
+        tally: [0, 0],
+    });
     let id = caches.infos.len() - 1;
-    caches.routes.insert((event_type.to_string(), source.to_string()), id);
+    caches
+        .routes
+        .insert((event_type.to_string(), source.to_string()), id);
     Ok(id)
 }
 
 type RoutingKey = (usize, Option<String>, String);
 
-fn routing_of(py: Python<'_>, core: &Core, caches: &mut Caches, route: usize, event_type: &str, context: Option<&V>, time: Option<&V>) -> Res<(Py<PyAny>, Option<Py<PyAny>>, Option<RoutingKey>)> {
+fn routing_of(
+    py: Python<'_>,
+    core: &Core,
+    caches: &mut Caches,
+    route: usize,
+    event_type: &str,
+    context: Option<&V>,
+    time: Option<&V>,
+) -> Res<RoutedAt> {
     let course: Option<String> = match context {
-        Some(c @ V::Obj(_)) => c.get("course_id").and_then(V::as_text).map(|t| t.into_owned()),
+        Some(c @ V::Obj(_)) => c
+            .get("course_id")
+            .and_then(V::as_text)
+            .map(|t| t.into_owned()),
         _ => None,
     };
     let info = &caches.infos[route];
     // The day as the Python engine's fast path cuts it; anything else is asked every time.
     let day = match time.and_then(V::as_text) {
-        Some(t) if t.len() >= 11 && t.as_bytes()[..11].is_ascii() && t.as_bytes()[10] == b'T' && t.ends_with("+00:00") => Some(t[..10].to_string()),
+        Some(t)
+            if t.len() >= 11
+                && t.as_bytes()[..11].is_ascii()
+                && t.as_bytes()[10] == b'T'
+                && t.ends_with("+00:00") =>
+        {
+            Some(t[..10].to_string())
+        }
         _ => None,
     };
     let key = match (&day, info.implicit) {
@@ -543,19 +683,32 @@ fn routing_of(py: Python<'_>, core: &Core, caches: &mut Caches, route: usize, ev
         Some(v) => to_py(py, v)?,
         None => py.None().into_bound(py),
     };
-    let r = core.h.routing.bind(py).call1((info.route.bind(py), event_type, course, time_py))?.unbind();
+    let r = core
+        .h
+        .routing
+        .bind(py)
+        .call1((info.route.bind(py), event_type, course, time_py))?
+        .unbind();
     if let Some(k) = &key {
         if caches.keys.len() > CACHE_LIMIT {
             caches.keys.clear();
         }
-        caches.keys.insert((k.0, k.1.clone(), k.2.clone()), (r.clone_ref(py), None));
+        caches
+            .keys
+            .insert((k.0, k.1.clone(), k.2.clone()), (r.clone_ref(py), None));
     }
     Ok((r, None, key))
 }
 
 // ---------------------------------------------------------------- nodes
 
-fn apply<'a>(core: &Core, caches: &mut Caches, ev: &mut Ev<'_, '_>, node: &Node, v: &'a V<'a>) -> Res<R<'a>> {
+fn apply<'a>(
+    core: &Core,
+    caches: &mut Caches,
+    ev: &mut Ev<'_, '_>,
+    node: &Node,
+    v: &'a V<'a>,
+) -> Res<R<'a>> {
     match node {
         Node::Skip => Ok(R::Skip),
         Node::Copy => Ok(R::Keep),
@@ -570,29 +723,34 @@ fn apply<'a>(core: &Core, caches: &mut Caches, ev: &mut Ev<'_, '_>, node: &Node,
         Node::Container(c) => container(core, caches, ev, c, v),
         Node::DecodeJson(inner) => decode_json(core, caches, ev, inner, v),
         Node::Payload { root, py } => payload(core, caches, ev, root.as_deref(), *py, v),
-        Node::EmptyPayload => Ok(R::Out(O::Raw(
-            match v {
-                V::Null => return Ok(R::Keep),
-                V::Obj(_) => b"{}".to_vec(),
-                V::Arr(_) => b"[]".to_vec(),
-                V::Str(s) => {
-                    let t = s.text();
-                    let t = py_strip(&t);
-                    if t.starts_with('{') {
-                        b"\"{}\"".to_vec()
-                    } else if t.starts_with('[') {
-                        b"\"[]\"".to_vec()
-                    } else {
-                        b"\"\"".to_vec()
-                    }
+        Node::EmptyPayload => Ok(R::Out(O::Raw(match v {
+            V::Null => return Ok(R::Keep),
+            V::Obj(_) => b"{}".to_vec(),
+            V::Arr(_) => b"[]".to_vec(),
+            V::Str(s) => {
+                let t = s.text();
+                let t = py_strip(&t);
+                if t.starts_with('{') {
+                    b"\"{}\"".to_vec()
+                } else if t.starts_with('[') {
+                    b"\"[]\"".to_vec()
+                } else {
+                    b"\"\"".to_vec()
                 }
-                _ => b"null".to_vec(),
-            },
-        ))),
+            }
+            _ => b"null".to_vec(),
+        }))),
     }
 }
 
-fn call_py<'a>(core: &Core, caches: &mut Caches, ev: &mut Ev<'_, '_>, id: usize, memo: bool, v: &'a V<'a>) -> Res<R<'a>> {
+fn call_py<'a>(
+    core: &Core,
+    caches: &mut Caches,
+    ev: &mut Ev<'_, '_>,
+    id: usize,
+    memo: bool,
+    v: &'a V<'a>,
+) -> Res<R<'a>> {
     let memo = memo || core.memo_fns[id];
     let key = if memo {
         match v {
@@ -610,8 +768,16 @@ fn call_py<'a>(core: &Core, caches: &mut Caches, ev: &mut Ev<'_, '_>, id: usize,
     }
     let py = ev.py;
     let state = ev.state(&core.h)?;
-    let before = if key.is_some() { state.getattr("dropped")?.len()? } else { 0 };
-    let result = core.h.call.bind(py).call1((core.fns[id].bind(py), to_py(py, v)?, &state))?;
+    let before = if key.is_some() {
+        state.getattr("dropped")?.len()?
+    } else {
+        0
+    };
+    let result = core
+        .h
+        .call
+        .bind(py)
+        .call1((core.fns[id].bind(py), to_py(py, v)?, &state))?;
     let hit = if result.is_none() {
         Hit::Drop
     } else if let Ok(b) = result.downcast::<PyBytes>() {
@@ -668,7 +834,12 @@ fn needles(ev: &Ev) -> Option<Vec<String>> {
 }
 
 /// Whether each of KEYS (data keys of one dict) fails the data-key check.
-fn judge_keys(core: &Core, caches: &mut Caches, ev: &mut Ev<'_, '_>, keys: &[&str]) -> Res<Vec<bool>> {
+fn judge_keys(
+    core: &Core,
+    caches: &mut Caches,
+    ev: &mut Ev<'_, '_>,
+    keys: &[&str],
+) -> Res<Vec<bool>> {
     let py = ev.py;
     let mut bad = Vec::with_capacity(keys.len());
     let mut actors: Option<Option<Vec<String>>> = None;
@@ -738,17 +909,30 @@ fn settle<'a>(fate: &mut Fate<'a>, r: R<'a>, ev: &mut Ev, path: &str, key: &str,
     }
 }
 
-fn container<'a>(core: &Core, caches: &mut Caches, ev: &mut Ev<'_, '_>, c: &Cont, v: &'a V<'a>) -> Res<R<'a>> {
+fn container<'a>(
+    core: &Core,
+    caches: &mut Caches,
+    ev: &mut Ev<'_, '_>,
+    c: &Cont,
+    v: &'a V<'a>,
+) -> Res<R<'a>> {
     match v {
         V::Obj(entries) => {
             let mut fates: Vec<Fate<'a>> = entries.iter().map(|_| Fate::Keep).collect();
-            let texts: Vec<std::borrow::Cow<'a, str>> = entries.iter().map(|(k, _)| k.text()).collect();
+            let texts: Vec<std::borrow::Cow<'a, str>> =
+                entries.iter().map(|(k, _)| k.text()).collect();
             let position = |key: &str| texts.iter().position(|t| t == key);
             // Conditions and cases, decided on the dict as logged.
             let mut chosen: Vec<(usize, Option<&Node>)> = Vec::new();
             for (key, options) in &c.cases {
                 if let Some(i) = position(key) {
-                    chosen.push((i, options.iter().find(|(needs, _)| holds(v, needs)).map(|(_, n)| n)));
+                    chosen.push((
+                        i,
+                        options
+                            .iter()
+                            .find(|(needs, _)| holds(v, needs))
+                            .map(|(_, n)| n),
+                    ));
                 }
             }
             for (key, needs) in &c.conds {
@@ -763,7 +947,8 @@ fn container<'a>(core: &Core, caches: &mut Caches, ev: &mut Ev<'_, '_>, c: &Cont
                 match rule {
                     None => {
                         fates[i] = Fate::Remove;
-                        ev.drops.push((join_key(&c.path, &texts[i]), "condition_not_met"));
+                        ev.drops
+                            .push((join_key(&c.path, &texts[i]), "condition_not_met"));
                     }
                     Some(node) => {
                         let r = apply(core, caches, ev, node, &entries[i].1)?;
@@ -774,7 +959,11 @@ fn container<'a>(core: &Core, caches: &mut Caches, ev: &mut Ev<'_, '_>, c: &Cont
             }
             // Keys no rule names: unnamed without a wildcard or own rule, else data keys.
             let fallback = c.any.as_ref().or(c.own.as_ref());
-            let extra: Vec<usize> = (0..entries.len()).filter(|&i| !matches!(fates[i], Fate::Remove) && !c.named.contains_key(texts[i].as_ref())).collect();
+            let extra: Vec<usize> = (0..entries.len())
+                .filter(|&i| {
+                    !matches!(fates[i], Fate::Remove) && !c.named.contains_key(texts[i].as_ref())
+                })
+                .collect();
             let mut later: Vec<usize> = Vec::new();
             if !extra.is_empty() {
                 match fallback {
@@ -855,7 +1044,11 @@ fn container<'a>(core: &Core, caches: &mut Caches, ev: &mut Ev<'_, '_>, c: &Cont
                     }
                 }
             }
-            Ok(if changed { R::Out(O::Arr(out)) } else { R::Keep })
+            Ok(if changed {
+                R::Out(O::Arr(out))
+            } else {
+                R::Keep
+            })
         }
         V::Null if c.own.is_none() => Ok(R::Keep),
         _ => match &c.own {
@@ -865,7 +1058,13 @@ fn container<'a>(core: &Core, caches: &mut Caches, ev: &mut Ev<'_, '_>, c: &Cont
     }
 }
 
-fn decode_json<'a>(core: &Core, caches: &mut Caches, ev: &mut Ev<'_, '_>, inner: &Node, v: &'a V<'a>) -> Res<R<'a>> {
+fn decode_json<'a>(
+    core: &Core,
+    caches: &mut Caches,
+    ev: &mut Ev<'_, '_>,
+    inner: &Node,
+    v: &'a V<'a>,
+) -> Res<R<'a>> {
     if matches!(inner, Node::Skip) {
         return Err(Fallback);
     }
@@ -887,7 +1086,14 @@ fn decode_json<'a>(core: &Core, caches: &mut Caches, ev: &mut Ev<'_, '_>, inner:
 }
 
 /// Parse TEXT, apply NODE, write the result compactly into BUF; false when NODE dropped it.
-fn encode_decoded(core: &Core, caches: &mut Caches, ev: &mut Ev<'_, '_>, node: &Node, text: &[u8], buf: &mut Vec<u8>) -> Res<bool> {
+fn encode_decoded(
+    core: &Core,
+    caches: &mut Caches,
+    ev: &mut Ev<'_, '_>,
+    node: &Node,
+    text: &[u8],
+    buf: &mut Vec<u8>,
+) -> Res<bool> {
     let decoded = parse(text).map_err(|_| Fallback)?;
     let result = apply(core, caches, ev, node, &decoded);
     match result? {
@@ -900,7 +1106,14 @@ fn encode_decoded(core: &Core, caches: &mut Caches, ev: &mut Ev<'_, '_>, node: &
     }
 }
 
-fn payload<'a>(core: &Core, caches: &mut Caches, ev: &mut Ev<'_, '_>, root: Option<&Node>, py_fn: usize, v: &'a V<'a>) -> Res<R<'a>> {
+fn payload<'a>(
+    core: &Core,
+    caches: &mut Caches,
+    ev: &mut Ev<'_, '_>,
+    root: Option<&Node>,
+    py_fn: usize,
+    v: &'a V<'a>,
+) -> Res<R<'a>> {
     let root = root.filter(|r| !matches!(r, Node::Skip));
     let run = |core: &Core, caches: &mut Caches, ev: &mut Ev<'_, '_>, v: &'a V<'a>| -> Res<R<'a>> {
         match root {
@@ -933,7 +1146,11 @@ fn payload<'a>(core: &Core, caches: &mut Caches, ev: &mut Ev<'_, '_>, root: Opti
                     }
                 };
                 if !kept {
-                    return Ok(R::Out(O::Raw(if text.starts_with('{') { b"\"{}\"".to_vec() } else { b"\"[]\"".to_vec() })));
+                    return Ok(R::Out(O::Raw(if text.starts_with('{') {
+                        b"\"{}\"".to_vec()
+                    } else {
+                        b"\"[]\"".to_vec()
+                    })));
                 }
                 return Ok(R::Out(O::Text(buf)));
             }

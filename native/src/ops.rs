@@ -12,10 +12,22 @@ const LONGEST: usize = 255;
 
 pub enum Native {
     /// `pseudonymize` of an unlinked identity (`anonymizer/core/operators/pseudonymize.py`).
-    Pseudonymize { namespace: String, number: bool, prefix: String, fold: bool, emails: bool },
+    Pseudonymize {
+        namespace: String,
+        number: bool,
+        prefix: String,
+        fold: bool,
+        emails: bool,
+    },
     /// `keep` with its shapes (`anonymizer/core/operators/keep.py`); `strings`: every string
     /// shape is one matched here and no roster is asked.
-    Keep { scalar: bool, numbers: bool, booleans: bool, shapes: Vec<Shape>, strings: bool },
+    Keep {
+        scalar: bool,
+        numbers: bool,
+        booleans: bool,
+        shapes: Vec<Shape>,
+        strings: bool,
+    },
 }
 
 #[derive(Clone, Copy)]
@@ -44,7 +56,12 @@ pub fn from_spec(spec: &J) -> Option<Native> {
             emails: spec.get("namespace")?.as_str()? == "username",
         }),
         "keep" => {
-            let names: Vec<&str> = spec.get("shape")?.as_array()?.iter().filter_map(J::as_str).collect();
+            let names: Vec<&str> = spec
+                .get("shape")?
+                .as_array()?
+                .iter()
+                .filter_map(J::as_str)
+                .collect();
             let roster = spec.get("roster")?.as_bool()?;
             let mut shapes = Vec::new();
             let mut strings = !roster;
@@ -60,7 +77,13 @@ pub fn from_spec(spec: &J) -> Option<Native> {
                     _ => strings = false,
                 }
             }
-            Some(Native::Keep { scalar: names.contains(&"scalar"), numbers: names.contains(&"number"), booleans: names.contains(&"boolean"), shapes, strings })
+            Some(Native::Keep {
+                scalar: names.contains(&"scalar"),
+                numbers: names.contains(&"number"),
+                booleans: names.contains(&"boolean"),
+                shapes,
+                strings,
+            })
         }
         _ => None,
     }
@@ -68,7 +91,13 @@ pub fn from_spec(spec: &J) -> Option<Native> {
 
 pub fn run(op: &Native, secret: &[u8], v: &V) -> Option<Made> {
     match op {
-        Native::Keep { scalar, numbers, booleans, shapes, strings } => {
+        Native::Keep {
+            scalar,
+            numbers,
+            booleans,
+            shapes,
+            strings,
+        } => {
             let kept = match v {
                 V::Null => true,
                 V::Str(s) if s.raw.is_empty() => true,
@@ -80,21 +109,33 @@ pub fn run(op: &Native, secret: &[u8], v: &V) -> Option<Made> {
                         return None;
                     }
                     let text = s.text();
-                    text.chars().count() <= LONGEST && shapes.iter().any(|shape| fits(*shape, &text))
+                    text.chars().count() <= LONGEST
+                        && shapes.iter().any(|shape| fits(*shape, &text))
                 }
                 _ => false,
             };
             Some(if kept { Made::Same } else { Made::Drop })
         }
-        Native::Pseudonymize { namespace, number, prefix, fold, emails } => {
+        Native::Pseudonymize {
+            namespace,
+            number,
+            prefix,
+            fold,
+            emails,
+        } => {
             let mut out = Vec::new();
             match v {
                 V::Int(n) => {
                     let text = n.to_string();
                     if *number {
-                        out.extend_from_slice(number_of(secret, namespace, &text).to_string().as_bytes());
+                        out.extend_from_slice(
+                            number_of(secret, namespace, &text).to_string().as_bytes(),
+                        );
                     } else {
-                        write_str(&mut out, format!("{prefix}{}", hex_of(secret, namespace, &text)).as_bytes());
+                        write_str(
+                            &mut out,
+                            format!("{prefix}{}", hex_of(secret, namespace, &text)).as_bytes(),
+                        );
                     }
                 }
                 V::Str(s) => {
@@ -109,7 +150,12 @@ pub fn run(op: &Native, secret: &[u8], v: &V) -> Option<Made> {
                     if *number && stripped.bytes().all(|b| b.is_ascii_digit()) {
                         let digits = stripped.trim_start_matches('0');
                         let canonical = if digits.is_empty() { "0" } else { digits };
-                        write_str(&mut out, number_of(secret, namespace, canonical).to_string().as_bytes());
+                        write_str(
+                            &mut out,
+                            number_of(secret, namespace, canonical)
+                                .to_string()
+                                .as_bytes(),
+                        );
                         return Some(Made::Json(out));
                     }
                     if *emails && stripped.contains('@') {
@@ -118,8 +164,15 @@ pub fn run(op: &Native, secret: &[u8], v: &V) -> Option<Made> {
                     if *fold && !stripped.is_ascii() {
                         return None; // Unicode lower-casing is Python's
                     }
-                    let value = if *fold { stripped.to_ascii_lowercase() } else { stripped.to_string() };
-                    write_str(&mut out, format!("{prefix}{}", hex_of(secret, namespace, &value)).as_bytes());
+                    let value = if *fold {
+                        stripped.to_ascii_lowercase()
+                    } else {
+                        stripped.to_string()
+                    };
+                    write_str(
+                        &mut out,
+                        format!("{prefix}{}", hex_of(secret, namespace, &value)).as_bytes(),
+                    );
                 }
                 _ => return None,
             }
@@ -129,7 +182,8 @@ pub fn run(op: &Native, secret: &[u8], v: &V) -> Option<Made> {
 }
 
 fn digest(secret: &[u8], namespace: &str, value: &str) -> [u8; 32] {
-    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret).expect("HMAC takes a key of any length");
+    let mut mac =
+        <Hmac<Sha256> as Mac>::new_from_slice(secret).expect("HMAC takes a key of any length");
     mac.update(namespace.as_bytes());
     mac.update(b"\x00");
     mac.update(value.as_bytes());
@@ -226,7 +280,12 @@ fn fits(shape: Shape, text: &str) -> bool {
                     false
                 }
             };
-            if !(fixed(&mut i, 4) && lit(&mut i, b'-') && fixed(&mut i, 2) && lit(&mut i, b'-') && fixed(&mut i, 2)) {
+            if !(fixed(&mut i, 4)
+                && lit(&mut i, b'-')
+                && fixed(&mut i, 2)
+                && lit(&mut i, b'-')
+                && fixed(&mut i, 2))
+            {
                 return false;
             }
             if i == b.len() {

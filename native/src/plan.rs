@@ -14,12 +14,21 @@ pub enum Node {
     Drop,
     /// The Python engine's function for the node (index into the engine's functions); `memo`:
     /// its result depends on the value alone, so it is cached per string or integer.
-    Py { id: usize, memo: bool },
+    Py {
+        id: usize,
+        memo: bool,
+    },
     /// An operator run natively where it can decide; else `py`, its Python function.
-    Native { op: crate::ops::Native, py: usize },
+    Native {
+        op: crate::ops::Native,
+        py: usize,
+    },
     Container(Box<Cont>),
     DecodeJson(Box<Node>),
-    Payload { root: Option<Box<Node>>, py: usize },
+    Payload {
+        root: Option<Box<Node>>,
+        py: usize,
+    },
     EmptyPayload,
 }
 
@@ -43,16 +52,25 @@ pub trait PyNodes {
 }
 
 fn scalar_only(needs: &Needs) -> bool {
-    needs.iter().all(|(_, vals)| vals.iter().all(|v| !(v.is_array() || v.is_object())))
+    needs
+        .iter()
+        .all(|(_, vals)| vals.iter().all(|v| !(v.is_array() || v.is_object())))
 }
 
 fn needs_of(when: &J) -> Option<Needs> {
     let obj = when.as_object()?;
-    Some(obj.iter().map(|(k, v)| (k.clone(), v.as_array().cloned().unwrap_or_default())).collect())
+    Some(
+        obj.iter()
+            .map(|(k, v)| (k.clone(), v.as_array().cloned().unwrap_or_default()))
+            .collect(),
+    )
 }
 
 pub fn compile(node: &J, py: &mut dyn PyNodes) -> Result<Node, String> {
-    let kind = node.get("node").and_then(J::as_str).ok_or("a node without a type")?;
+    let kind = node
+        .get("node")
+        .and_then(J::as_str)
+        .ok_or("a node without a type")?;
     match kind {
         "skip" => Ok(Node::Skip),
         "op" => {
@@ -76,7 +94,10 @@ pub fn compile(node: &J, py: &mut dyn PyNodes) -> Result<Node, String> {
                 let inner = compile(node.get("value").ok_or("decode without value")?, py)?;
                 Ok(Node::DecodeJson(Box::new(inner)))
             } else {
-                Ok(Node::Py { id: py.function(node)?, memo: false })
+                Ok(Node::Py {
+                    id: py.function(node)?,
+                    memo: false,
+                })
             }
         }
         "payload" => {
@@ -84,7 +105,10 @@ pub fn compile(node: &J, py: &mut dyn PyNodes) -> Result<Node, String> {
                 Some(v) if !v.is_null() => Some(Box::new(compile(v, py)?)),
                 _ => None,
             };
-            Ok(Node::Payload { root, py: py.function(node)? })
+            Ok(Node::Payload {
+                root,
+                py: py.function(node)?,
+            })
         }
         "empty_payload" => Ok(Node::EmptyPayload),
         "container" => compile_container(node, py),
@@ -93,13 +117,21 @@ pub fn compile(node: &J, py: &mut dyn PyNodes) -> Result<Node, String> {
 }
 
 fn compile_container(node: &J, py: &mut dyn PyNodes) -> Result<Node, String> {
-    let path = node.get("path").and_then(J::as_str).unwrap_or("").to_string();
+    let path = node
+        .get("path")
+        .and_then(J::as_str)
+        .unwrap_or("")
+        .to_string();
     let mut named = HashMap::new();
     let mut conds = Vec::new();
     let mut cases = Vec::new();
     let empty = vec![];
     for k in node.get("keys").and_then(J::as_array).unwrap_or(&empty) {
-        let key = k.get("key").and_then(J::as_str).ok_or("a key without a name")?.to_string();
+        let key = k
+            .get("key")
+            .and_then(J::as_str)
+            .ok_or("a key without a name")?
+            .to_string();
         let rule = k.get("rule").ok_or("a key without a rule")?;
         let when = k.get("when").filter(|w| !w.is_null());
         if rule.get("node").and_then(J::as_str) == Some("cases") {
@@ -108,11 +140,18 @@ fn compile_container(node: &J, py: &mut dyn PyNodes) -> Result<Node, String> {
             }
             let mut options = Vec::new();
             for case in rule.get("cases").and_then(J::as_array).unwrap_or(&empty) {
-                let needs = case.get("when").filter(|w| !w.is_null()).and_then(needs_of).unwrap_or_default();
+                let needs = case
+                    .get("when")
+                    .filter(|w| !w.is_null())
+                    .and_then(needs_of)
+                    .unwrap_or_default();
                 if !scalar_only(&needs) {
                     return python_node(node, py);
                 }
-                options.push((needs, compile(case.get("rule").ok_or("a case without a rule")?, py)?));
+                options.push((
+                    needs,
+                    compile(case.get("rule").ok_or("a case without a rule")?, py)?,
+                ));
             }
             cases.push((key.clone(), options));
             named.insert(key, Node::Copy);
@@ -129,8 +168,14 @@ fn compile_container(node: &J, py: &mut dyn PyNodes) -> Result<Node, String> {
     }
     let mut items = HashMap::new();
     for it in node.get("items").and_then(J::as_array).unwrap_or(&empty) {
-        let index = it.get("index").and_then(J::as_u64).ok_or("an item without an index")? as usize;
-        items.insert(index, compile(it.get("rule").ok_or("an item without a rule")?, py)?);
+        let index = it
+            .get("index")
+            .and_then(J::as_u64)
+            .ok_or("an item without an index")? as usize;
+        items.insert(
+            index,
+            compile(it.get("rule").ok_or("an item without a rule")?, py)?,
+        );
     }
     let any = match node.get("any") {
         Some(v) if !v.is_null() => Some(compile(v, py)?),
@@ -141,9 +186,20 @@ fn compile_container(node: &J, py: &mut dyn PyNodes) -> Result<Node, String> {
         Some(v) if !v.is_null() => Some(compile(v, py)?).filter(|n| !matches!(n, Node::Skip)),
         _ => None,
     };
-    Ok(Node::Container(Box::new(Cont { path, named, conds, cases, items, any, own })))
+    Ok(Node::Container(Box::new(Cont {
+        path,
+        named,
+        conds,
+        cases,
+        items,
+        any,
+        own,
+    })))
 }
 
 fn python_node(node: &J, py: &mut dyn PyNodes) -> Result<Node, String> {
-    Ok(Node::Py { id: py.function(node)?, memo: false })
+    Ok(Node::Py {
+        id: py.function(node)?,
+        memo: false,
+    })
 }
