@@ -385,13 +385,35 @@ def test_sigterm_stops_a_run_like_ctrl_c(big_log, tmp_path, key_file):
     process, workers = _start_and_wait_for_workers(big_log, out, key_file)
     process.send_signal(signal.SIGTERM)
     _, stderr = process.communicate()
-    assert process.returncode == 143
+    assert process.returncode == 143, stderr
     assert "terminated (SIGTERM)" in stderr and "no manifest" in stderr
     assert _wait_until_gone(workers) == set()
     assert not (out / MANIFEST_NAME).exists()
     assert list((out / ".partial").iterdir()) == []
     # What it left is an unfinished package: --force replaces it.
     assert sorted(p.name for p in out.iterdir() if p.name not in (".partial", JOURNAL_NAME)) in ([], ["big.log.gz"])
+
+
+def test_a_signal_while_workers_start_is_held_and_delivered_after():
+    """An interrupt that lands while the pool forks a worker is not lost: it is handled once the
+    step is over, by the handler that was in place."""
+    from anonymizer.io.signals import held_signals
+
+    seen: list[object] = []
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: seen.append(signum))
+    try:
+        with held_signals():
+            signal.raise_signal(signal.SIGTERM)
+            seen.append("inside")  # the handler has not run yet
+        assert seen == ["inside", signal.SIGTERM]
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+        with pytest.raises(KeyboardInterrupt):
+            with held_signals():
+                signal.raise_signal(signal.SIGINT)
+                seen.append("still inside")  # Ctrl-C did not raise inside the block
+        assert seen[-1] == "still inside"
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 # ------------------------------------------------------------------ help and progress

@@ -28,6 +28,7 @@ from isal import igzip
 
 from ..core.engine import Anonymizer
 from .inputs import Batch, FileEnd
+from .signals import held_signals
 from ..core.stats import Stats
 
 GZIP_LEVEL = 2  # isal's default: several times faster than zlib's 6, for a few percent more bytes
@@ -132,11 +133,16 @@ def ordered_results(
         return
     methods = multiprocessing.get_all_start_methods()
     context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
-    executor = ProcessPoolExecutor(jobs, mp_context=context, initializer=_init_worker, initargs=(anonymizer, os.getpid(), by_place))
+    with held_signals():
+        executor = ProcessPoolExecutor(jobs, mp_context=context, initializer=_init_worker, initargs=(anonymizer, os.getpid(), by_place))
     window: deque[tuple[Batch | FileEnd, Future | None]] = deque()
     try:
         for item in items:
-            window.append((item, executor.submit(_work, item) if isinstance(item, Batch) else None))
+            future = None
+            if isinstance(item, Batch):
+                with held_signals():  # submit may fork a worker: an interrupt inside the fork is lost
+                    future = executor.submit(_work, item)
+            window.append((item, future))
             while len(window) > 2 * jobs:
                 done, future = window.popleft()
                 yield done, future.result() if future is not None else None
@@ -144,7 +150,8 @@ def ordered_results(
             done, future = window.popleft()
             yield done, future.result() if future is not None else None
     finally:
-        executor.shutdown(wait=True, cancel_futures=True)
+        with held_signals():
+            executor.shutdown(wait=True, cancel_futures=True)
 
 
 class OutputFile:
