@@ -58,8 +58,11 @@ demo: $(NATIVE_STAMP)
 	@echo "  cat demo/package/manifest.json"
 	@echo "  .venv/bin/anonymizer risk demo/package   # k-anonymity per course"
 
+# One test process per core (pytest-xdist), each test file kept on one process so that its
+# module fixtures (a 60 MB log, a Spark session) are made once. TEST_JOBS=0 runs in one process.
+TEST_JOBS ?= auto
 test: $(NATIVE_STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q $(if $(filter 0,$(TEST_JOBS)),,-n $(TEST_JOBS) --dist loadfile)
 
 # The long property runs (thousands of examples each), kept out of `make test` and CI for time.
 test-slow: $(STAMP)
