@@ -5,7 +5,8 @@ Three formats, detected per file from its first line (plain or gzip, detected by
 - ``\\x01``-separated, without a header: the old research pipeline's exports of ``auth_user`` and
   ``auth_userprofile``; the columns are the table's ``layout`` in the policy.
 - tab-separated: with a header row when every field of the first line is a plain lower-case name
-  (the ``.sql`` files of edX data packages), else without one (the columns are the ``layout``).
+  and one of them is a column the policy names (the ``.sql`` files of edX data packages), else
+  without one (the columns are the ``layout``).
   MySQL's escapes (``\\t``, ``\\n``, ``\\r``, ``\\\\``, ``\\0``) are decoded and ``\\N`` is null.
 - CSV with a header row (anything else).
 
@@ -95,8 +96,10 @@ def _null(value: str) -> str | None:
     return None if value in _NULLS else value
 
 
-def open_table(path: Path, layout: list[str] | None) -> TableFile:
-    """The format, columns and rows of the table file at PATH; LAYOUT: the columns of a headerless export."""
+def open_table(path: Path, layout: list[str] | None, known: set[str] | frozenset[str] = frozenset()) -> TableFile:
+    """The format, columns and rows of the table file at PATH; LAYOUT: the columns of a headerless
+    export; KNOWN: the columns the policy names, of which a header row names at least one (so that
+    a first row of values is never taken for column names)."""
     text = _open_text(path)
     try:
         first = text.readline()
@@ -110,11 +113,11 @@ def open_table(path: Path, layout: list[str] | None) -> TableFile:
         return TableFile(X01, _layout(path, text, layout), _delimited(path, text, first, "\x01", layout, True))
     if "\t" in first:
         fields = first.rstrip("\r\n").split("\t")
-        if _is_header(fields):
+        if _is_header(fields) and known & {f.strip() for f in fields}:
             header = _unique(path, text, [f.strip() for f in fields])
             return TableFile(TSV_HEADER, header, _delimited(path, text, None, "\t", header, False))
         return TableFile(TSV, _layout(path, text, layout), _delimited(path, text, first, "\t", layout, True))
-    header = _csv_header(path, text, first)
+    header = _csv_header(path, text, first, known)
     return TableFile(CSV, header, _csv_rows(path, text, header))
 
 
@@ -180,16 +183,17 @@ def _delimited_row(line: str, number: int, separator: str, columns: list[str], e
     return Row(number, {name: decode(value) for name, value in zip(names, fields)})
 
 
-def _csv_header(path: Path, text, first: str) -> list[str]:
+def _csv_header(path: Path, text, first: str, known) -> list[str]:
     try:
         header = next(csv.reader([first]))
     except (csv.Error, StopIteration):
         text.close()
         raise TableFileError(f"{path}: line 1: the header row is not valid CSV") from None
-    if not header or not _is_header(header):
+    if not header or not _is_header(header) or not known & {name.strip() for name in header}:
         text.close()
         raise TableFileError(
-            f"{path}: line 1 is not a header row of plain lower-case column names; a CSV export needs a header "
+            f"{path}: line 1 is not a header row of plain lower-case column names naming a column of the table's policy; "
+            "a CSV export needs a header "
             "(or export the table as TSV or \\x01-separated in its layout)"
         )
     return _unique(path, text, [name.strip() for name in header])

@@ -135,7 +135,7 @@ def _read_people(inputs: list[TableInput], policy: TablePolicy) -> Roster | None
         if spec is None:
             continue
         id_column, username_column, email_column, name_column = spec
-        opened = open_table(item.path, policy.tables[item.table].layout)
+        opened = open_table(item.path, policy.tables[item.table].layout, _known(policy, item.table))
         for row in opened.rows:
             values = row.values
             if values is None:
@@ -158,6 +158,11 @@ def _read_people(inputs: list[TableInput], policy: TablePolicy) -> Roster | None
         if p["usernames"] or p["emails"] or p["names"]
     ]
     return Roster(people) if people else None
+
+
+def _known(policy: TablePolicy, table: str) -> frozenset[str]:
+    rule = policy.tables[table]
+    return frozenset(rule.columns) | frozenset(rule.layout or ())
 
 
 def _hash_file(path: Path) -> tuple[str, int]:
@@ -294,7 +299,7 @@ def anonymize_tables(
             continue
         spec = compiled[table]
         tally = counts[table] = TableCounts()
-        opened = [(item, open_table(item.path, policy.tables[table].layout)) for item in items]
+        opened = [(item, open_table(item.path, policy.tables[table].layout, _known(policy, table))) for item in items]
         present = {column for _, handle in opened for column in handle.columns}
         columns = [column for column in spec.kept if column in present]
         columns_in[table] = sorted(present & set(policy.tables[table].columns))
