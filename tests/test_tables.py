@@ -124,13 +124,15 @@ AUTH_USER_CSV = (
 )
 
 
-@pytest.mark.parametrize("with_roster", [False, True], ids=["plain", "roster"])
+@pytest.mark.parametrize("with_roster", [False, True], ids=["plain", "roster-and-scope"])
 def test_user_ids_and_usernames_get_the_events_pseudonyms(tmp_path, key, research, tables_policy, with_roster):
     export = _export(tmp_path / "export", {"auth_user.csv": AUTH_USER_CSV})
     log = _write_log(tmp_path / "tracking.log", [_event("Zelda_Q", 4242), _event("ymir_k", 77)])
     roster = load_roster([export / "auth_user.csv"])[0] if with_roster else None
-    run([log], tmp_path / "events", research, key, jobs=1, roster=roster)
-    anonymize_tables([export], tmp_path / "tables", key, tables_policy, roster=roster)
+    scope = "team-a" if with_roster else None  # a scoped key on both sides joins too
+    run([log], tmp_path / "events", research, key, jobs=1, roster=roster, scope=scope)
+    manifest = anonymize_tables([export], tmp_path / "tables", key, tables_policy, roster=roster, scope=scope)
+    assert manifest["key_id"] == json.loads((tmp_path / "events" / "manifest.json").read_text())["key_id"]
 
     from_events = {(e["username"], str(e["context"]["user_id"])) for e in _events(tmp_path / "events")}
     from_tables = {(row["username"], row["id"]) for row in _csv(tmp_path / "tables" / "auth_user.csv")}

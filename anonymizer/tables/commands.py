@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
-from ..core.keys import check_scope, derive_scoped_key, load_key
+from ..core.keys import check_scope, load_key
 from ..core.roster import load_roster
 from ..package.signing import load_private_key
 from .policy import load_table_policy
@@ -20,7 +20,7 @@ def run_tables(
     loaded = load_table_policy(policy)
     key = load_key(key_file, warn=warn)
     if scope is not None:
-        key = derive_scoped_key(key, check_scope(scope))
+        check_scope(scope)
     signer = load_private_key(sign_key) if sign_key is not None else None  # before the run, not after it
     lines: list[str] = []
     people = None

@@ -28,7 +28,7 @@ import orjson
 
 from ..core.compiler import build_fields
 from ..core.errors import OutputError, UsageError, os_reason
-from ..core.keys import Key
+from ..core.keys import Key, check_scope, derive_scoped_key
 from ..core.lowering import lower_fields
 from ..core.operators import BuildContext, EventState, Identity
 from ..core.plan import Namespace
@@ -263,9 +263,12 @@ def anonymize_tables(
     signer=None,
     created: datetime | None = None,
 ) -> dict:
-    """Anonymize the table files of PATHS into OUT under KEY (already derived for SCOPE, when given)
-    and POLICY; ROSTER: the people of ``--roster``. Returns the manifest written."""
+    """Anonymize the table files of PATHS into OUT under KEY and POLICY; ROSTER: the people of
+    ``--roster``. With SCOPE, under the key derived from KEY for that label, as ``run`` does.
+    Returns the manifest written."""
     out = Path(out)
+    if scope is not None:
+        key = derive_scoped_key(key, check_scope(scope))  # from here on, the master key is not used
     inputs = find_inputs([Path(p) for p in paths], policy)
     if not inputs:
         raise UsageError("no table files found in the inputs")
