@@ -37,7 +37,7 @@ _SURROGATE = re.compile("[\udc80-\udcff]")
 # csv's default field limit (128 KiB) is below a large courseware_studentmodule state.
 csv.field_size_limit(1 << 26)
 
-X01, TSV, TSV_HEADER, CSV = "x01", "tsv", "tsv-header", "csv"
+X01, TSV, TSV_HEADER, CSV, EMPTY = "x01", "tsv", "tsv-header", "csv", "empty"
 
 
 class TableFileError(InputError):
@@ -106,6 +106,9 @@ def open_table(path: Path, layout: list[str] | None, known: set[str] | frozenset
     except (OSError, EOFError, gzip.BadGzipFile) as exc:
         text.close()
         raise TableFileError(f"{path}: cannot read the table ({_why(exc)})") from None
+    if first == "":
+        text.close()
+        return TableFile(EMPTY, [], iter(()))  # a table without rows, exported as an empty file
     if not first.strip():
         text.close()
         raise TableFileError(f"{path}: the first line is empty; expected a header row or the table's first row")
