@@ -31,6 +31,7 @@ from .core.plan import to_json as plan_json
 from .core.policy import builtin_policies, load_policy
 from .tools.policy_check import check_policy, format_check, verdict
 from .tools.risk import DEFAULT_K, format_report as format_risk, risk_report
+from .tables.commands import run_tables
 from .io.progress import ProgressLine
 from .core.roster import load_roster
 from .io.runner import run as run_package
@@ -447,8 +448,6 @@ def tables_command(
 ) -> None:
     """Anonymize the platform's tables (auth_user, auth_userprofile, enrollments, studentmodule,
     certificates, user-id maps) into CSV files with the events' pseudonyms, a manifest and a codebook."""
-    from .tables.commands import run_tables
-
     for line in run_tables(inputs, out, policy, key_file, roster, scope, sign_key, force, quiet, warn=lambda m: typer.echo(f"warning: {m}", err=True)):
         typer.echo(line, err=True)
 
