@@ -31,6 +31,7 @@ from .core.plan import to_json as plan_json
 from .core.policy import builtin_policies, load_policy
 from .tools.policy_check import check_policy, format_check, verdict
 from .tools.risk import DEFAULT_K, format_report as format_risk, risk_report
+from .tables.commands import run_tables
 from .io.progress import ProgressLine
 from .core.roster import load_roster
 from .io.runner import run as run_package
@@ -417,15 +418,38 @@ def risk(
     package: Path = typer.Argument(..., metavar="PACKAGE", help="The package directory (the one holding manifest.json)."),
     k: int = typer.Option(DEFAULT_K, "--k", min=2, metavar="K", help=f"The smallest group a learner may be in (default {DEFAULT_K})."),
     json_out: Optional[Path] = typer.Option(None, "--json", metavar="FILE", help="Also write the report as JSON to this file ('-': standard output, instead of the text)."),
+    tables: Optional[Path] = typer.Option(
+        None, "--tables", metavar="DIR", help="A tables package (anonymizer tables) made with the same key: adds year band, gender, education and country."
+    ),
 ) -> None:
     """k-anonymity of PACKAGE per course: learners in groups smaller than K for each combination of the
-    quasi-identifiers present (agent, IP prefix, language, enrollment mode, courses), and what coarser
-    choice would fix it. Counts only, never a value."""
-    report = risk_report(package, k)
+    quasi-identifiers present (agent, IP prefix, language, enrollment mode, courses; with --tables the
+    demographics), and what coarser choice would fix it. Counts only, never a value."""
+    report = risk_report(package, k, tables=tables)
     if json_out is not None:
         _write_report(report, json_out)
     if json_out is None or str(json_out) != "-":
         typer.echo(format_risk(report), nl=False)
+
+
+@app.command("tables")
+def tables_command(
+    inputs: list[Path] = typer.Argument(..., metavar="EXPORT...", help="Table exports (TSV, \\x01-separated or CSV, plain or .gz) or directories of them."),
+    out: Path = _OUT,
+    policy: str = typer.Option(
+        "tables-research", "--policy", metavar="POLICY", help="A table policy file, or a built-in name (tables-research)."
+    ),
+    key_file: Optional[Path] = _KEY_FILE,
+    roster: Optional[list[Path]] = _ROSTER,
+    scope: Optional[str] = _SCOPE,
+    sign_key: Optional[Path] = _SIGN_KEY,
+    force: bool = _FORCE,
+    quiet: bool = _QUIET,
+) -> None:
+    """Anonymize the platform's tables (auth_user, auth_userprofile, enrollments, studentmodule,
+    certificates, user-id maps) into CSV files with the events' pseudonyms, a manifest and a codebook."""
+    for line in run_tables(inputs, out, policy, key_file, roster, scope, sign_key, force, quiet, warn=lambda m: typer.echo(f"warning: {m}", err=True)):
+        typer.echo(line, err=True)
 
 @app.command("spark-run")
 def spark_run_command(

@@ -21,7 +21,7 @@ from .data_keys import UNSAFE_KEY, key_checker
 from .errors import PolicyError
 from .operators import DROP, REGISTRY, BuildContext, EventState, Identity, OperatorFn
 from .lowering import dispatch as _dispatch
-from .lowering import lower, lower_op
+from .lowering import data_keys_op, lower, lower_op
 from .paths import WILDCARD, Token
 from .plan import Cases, Container, Decode, EmptyPayload, Match, Op, Payload, Skip, decode_payload, safe_key  # noqa: F401  (re-exported)
 from .plan import Plan as PlanData
@@ -517,3 +517,10 @@ def build_policy(plan: PlanData, pseudonymizer: Pseudonymizer, roster: Roster | 
 def compile_policy(policy: Policy, pseudonymizer: Pseudonymizer, roster: Roster | None = None) -> CompiledPolicy:
     """Turn POLICY into functions under the key held by PSEUDONYMIZER, finding ROSTER's people in text."""
     return build_policy(lower(policy), pseudonymizer, roster)
+
+
+def build_fields(node, ctx: BuildContext) -> OperatorFn:
+    """The function of one lowered field tree (``lowering.lower_fields``) under CTX, with the data-key
+    check of a run: how the rows of tables are anonymized with the events' operators."""
+    return _Builder(ctx, key_checker(_operator(data_keys_op(), ctx))).node(node)
+

@@ -226,11 +226,7 @@ def lower(policy: Policy) -> Plan:
         fallback = Rule(None, (), None, action, fallback_envelope, EmptyPayload(), identities)
     else:
         fallback = Rule(None, (), None, action, None, None, identities)
-    scrub_text = REGISTRY["scrub_text"]
-    # Keys that are data are checked with the default text scrubber, whatever the policy does
-    # with text (a policy that drops text still copies the keys of the dicts it keeps).
-    data_keys = lower_op("scrub_text", scrub_text.Params())
-    data_keys = Op(data_keys.op, data_keys.params, data_keys.apply, data_keys.memo, (*data_keys.data, "safe_keys"))
+    data_keys = data_keys_op()
     return Plan(
         version=PLAN_VERSION,
         policy=policy.name,
@@ -244,6 +240,19 @@ def lower(policy: Policy) -> Plan:
         data_keys=data_keys,
         data=_data_refs(),
     )
+
+
+def data_keys_op() -> Op:
+    """The check of keys that are data: the default text scrubber, whatever the policy does with
+    text (a policy that drops text still copies the keys of the dicts it keeps)."""
+    data_keys = lower_op("scrub_text", REGISTRY["scrub_text"].Params())
+    return Op(data_keys.op, data_keys.params, data_keys.apply, data_keys.memo, (*data_keys.data, "safe_keys"))
+
+
+def lower_fields(rules: dict[str, FieldRule], where: str) -> Node:
+    """The tree of field RULES alone, as an event rule's ``fields`` are lowered (used for the rows
+    of tables, whose columns are fields)."""
+    return _Lowering(where).node(_build_tree(rules, where), "")
 
 
 _EVENT = Skip()  # stands for the payload while the envelope is lowered: the rule's own node replaces it

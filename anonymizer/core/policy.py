@@ -313,7 +313,10 @@ _UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
 
 def builtin_policies() -> list[str]:
     """Names of the policies shipped with the package."""
-    return sorted(p.name[:-5] for p in resources.files(BUILTIN_PACKAGE).iterdir() if p.name.endswith(".yaml"))
+    # Table policies (``tables-*.yaml``) are of another kind: ``anonymizer.tables.policy`` reads them.
+    return sorted(
+        p.name[:-5] for p in resources.files(BUILTIN_PACKAGE).iterdir() if p.name.endswith(".yaml") and not p.name.startswith("tables-")
+    )
 
 
 def _read_yaml(text: bytes, source: str) -> dict:

@@ -199,6 +199,14 @@ def _drop(params: dict, plan: Plan, roster: int) -> str:
     return "dropped"
 
 
+def _generalize_year(params: dict, plan: Plan, roster: int) -> str:
+    width = params["width"]
+    return (
+        f"year generalized to a band of {width} years starting at a multiple of {width}, written `FIRST-LAST` with both "
+        "years included; a value that is not a year is dropped"
+    )
+
+
 _DESCRIBERS = {
     "pseudonymize": _pseudonymize,
     "mask_ip": _mask_ip,
@@ -210,6 +218,7 @@ _DESCRIBERS = {
     "primary_language": _primary_language,
     "redact": _redact,
     "drop": _drop,
+    "generalize_year": _generalize_year,
 }
 
 
@@ -522,6 +531,11 @@ def codebook(plan: Plan, manifest: dict) -> tuple[dict, str]:
 def write_codebook(directory: Path, plan: Plan, manifest: dict) -> list[dict]:
     """Write README.md and codebook.json into DIRECTORY; their manifest entries (path, sha256, bytes)."""
     data, text = codebook(plan, manifest)
+    return write_documents(directory, data, text)
+
+
+def write_documents(directory: Path, data: dict, text: str) -> list[dict]:
+    """Write a codebook (DATA as codebook.json, TEXT as README.md) into DIRECTORY; their manifest entries."""
     entries = []
     for name, content in (
         (CODEBOOK_README, text.encode("utf-8")),

@@ -8,7 +8,10 @@ them by pseudonymous learner, and gives each learner one value per quasi-identif
 - ``ip``: the truncated network (``context.ip``, else ``ip``);
 - ``language``: the primary language (``accept_language``);
 - ``enrollment_mode``: the mode of the learner's last enrollment event in the course;
-- ``courses``: the set of courses the learner has events in, in this package.
+- ``courses``: the set of courses the learner has events in, in this package;
+- with a tables package (``--tables``, made with the same key): ``year_of_birth`` (its band),
+  ``gender``, ``level_of_education`` and ``country`` from ``auth_userprofile``, joined to the
+  events' learners by their pseudonyms.
 
 A learner's value is the one most of their events carry (ties: the smallest), and a learner
 without one has the value "none", which forms a group like any other. For every combination of the
@@ -34,9 +37,10 @@ from ..core.errors import UsageError
 from ..core.ipmask import make_ip_masker
 from ..io.inputs import open_lines
 from ..package.manifest import MANIFEST_NAME
+from ..tables.demographics import DEMOGRAPHICS, read_demographics
 
 DEFAULT_K = 5
-QUASI_IDENTIFIERS = ("agent", "ip", "language", "enrollment_mode", "courses")
+QUASI_IDENTIFIERS = ("agent", "ip", "language", "enrollment_mode", "courses", *DEMOGRAPHICS)
 NONE = ""  # the value of a learner who has none: a group of its own
 NO_COURSE = "<no course>"
 
@@ -71,6 +75,7 @@ class _Learner:
     values: dict[str, Counter] = field(default_factory=lambda: {name: Counter() for name in ("agent", "ip", "language")})
     courses: set[str] = field(default_factory=set)
     modes: dict[str, str] = field(default_factory=dict)  # course -> enrollment mode, the last seen
+    demographics: dict[str, str] = field(default_factory=dict)  # from a tables package
 
 
 class _Reader:
@@ -150,7 +155,14 @@ def _agent_browser(value: str) -> str:
     return _agent_family(value).split(" / ")[0]
 
 
+def _decade(value: str) -> str:
+    """A year band (``1985-1989``) widened to its decade (``1980-1989``)."""
+    first, _, _ = value.partition("-")
+    return f"{first[:3]}0-{first[:3]}9" if len(first) == 4 and first.isdigit() else value
+
+
 COARSER: dict[str, list[tuple[str, Callable[[str], str]]]] = {
+    "year_of_birth": [("year of birth in 10-year bands", _decade)],
     "ip": [("IP prefix /16 (IPv6 /32)", _coarser_ip(16, 32)), ("IP prefix /8 (IPv6 /24)", _coarser_ip(8, 24))],
     "agent": [("agent without the browser version", _agent_family), ("agent: browser family only", _agent_browser)],
 }
@@ -166,6 +178,7 @@ def _rows(reader: _Reader, names: tuple[str, ...]) -> dict[str, list[dict[str, s
         common = {name: _mode(learner.values[name]) for name in ("agent", "ip", "language") if name in names}
         if "courses" in names:
             common["courses"] = "\x00".join(sorted(learner.courses))
+        common.update((name, learner.demographics.get(name, NONE)) for name in DEMOGRAPHICS if name in names)
         for course in sorted(learner.courses) or [NO_COURSE]:
             row = dict(common)
             if "enrollment_mode" in names:
@@ -182,8 +195,9 @@ def _below_k(rows: list[dict[str, str]], fields: tuple[str, ...], k: int, change
     return len(small), sum(small)
 
 
-def risk_report(directory: Path | str, k: int = DEFAULT_K) -> dict:
-    """The k-anonymity report of the package in DIRECTORY, as a JSON-ready dict (counts only)."""
+def risk_report(directory: Path | str, k: int = DEFAULT_K, tables: Path | str | None = None) -> dict:
+    """The k-anonymity report of the package in DIRECTORY, as a JSON-ready dict (counts only);
+    TABLES: a tables package made with the same key, whose demographics are joined in."""
     if k < 2:
         raise UsageError(f"--k {k}: k-anonymity needs groups of at least 2")
     directory = Path(directory)
@@ -191,6 +205,8 @@ def risk_report(directory: Path | str, k: int = DEFAULT_K) -> dict:
         raise UsageError(f"{directory}: no such package directory")
     reader = _Reader()
     files = reader.read_package(directory)
+    if tables is not None:
+        _add_demographics(reader, directory, Path(tables))
     names = tuple(name for name in QUASI_IDENTIFIERS if name in reader.present)
     courses = []
     for course, rows in sorted(_rows(reader, names).items()):
@@ -217,6 +233,17 @@ def risk_report(directory: Path | str, k: int = DEFAULT_K) -> dict:
         "quasi_identifiers": list(names),
         "courses": courses,
     }
+
+
+def _add_demographics(reader: _Reader, directory: Path, tables: Path) -> None:
+    """Join the demographics of the tables package TABLES to the learners READER found."""
+    found = read_demographics(tables)
+    manifest = orjson.loads((directory / MANIFEST_NAME).read_bytes())
+    if found.key_id != manifest.get("key_id"):
+        raise UsageError(f"{tables}: made with another key (key id) than {directory}; its pseudonyms do not join")
+    for who, learner in reader.learners.items():
+        learner.demographics = found.of(who)
+        reader.present.update(learner.demographics)
 
 
 def _suggestions(rows: list[dict[str, str]], names: tuple[str, ...], k: int, at_risk: int) -> list[dict]:

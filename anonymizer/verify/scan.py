@@ -499,8 +499,8 @@ class Scanner:
             stop = at + len(value.encode("utf-8"))
             before = chunk[max(line_start, at - 8) : at].rstrip()[-1:]
             after = chunk[stop : stop + 8].lstrip()[:1]
-            if before in (b":", b",", b"[") and after in (b",", b"}", b"]", b"", b"\n") and value.isdigit():
-                continue  # a JSON number, such as a numeric pseudonym, is not text
+            if before in (b":", b",", b"[", b"") and after in (b",", b"}", b"]", b"", b"\n") and value.isdigit():
+                continue  # a JSON number or a whole CSV cell, such as a numeric pseudonym, is not text
             key = _KEY_BEFORE.search(chunk[max(line_start, at - 64) : at].lower())
             if key is not None and key.group(1) in self._field_keys_lower and value.isdigit():
                 continue  # the whole value of an identifier field: a pseudonym written as a string
