@@ -61,6 +61,17 @@ def test_a_get_parameter_payload_stays_a_query_string_with_its_values_scrubbed(a
     assert pairs == [("input_abc_2_1", "call me at [PHONE]"), ("input_abc_3_1[]", "choice_1"), ("input_abc_3_1[]", "choice_2")]
 
 
+def test_an_untouched_query_string_with_escapes_is_rewritten_not_copied(anonymizer):
+    """As written, ``%739026`` shows the digits 739026 (a user id to a reader, and to verify);
+    decoded, the rules saw ``s9026``. A payload with an escape is written in its canonical
+    encoding, which shows what the rules saw; one without is copied as it was."""
+    out = run_line(anonymizer, envelope("problem_check", "input_1=x%E%2B%3C%739026+a", "browser"))
+    assert out["event"] == "input_1=x%25E%2B%3Cs9026+a"
+    assert "739026" not in out["event"]
+    plain = run_line(anonymizer, envelope("problem_check", "input_1=choice_1&input_2=b+c", "browser"))
+    assert plain["event"] == "input_1=choice_1&input_2=b+c"
+
+
 def test_a_list_payload_keeps_the_inputs_and_drops_the_rendered_html(anonymizer):
     payload = ["input_abc_2_1=mail+QXamy%40example.com", "<div>QXamy answered QXamy@example.com</div>"]
     out = run_line(anonymizer, envelope("problem_graded", payload, "browser"))

@@ -246,10 +246,12 @@ def _container(children: dict[Token, OperatorFn | None], own: OperatorFn | None,
 
 
 def _encode_query(decoded: dict[str, Any], original: str, pairs: list[tuple[str, str]]) -> str:
-    """DECODED as a GET-parameter string; ORIGINAL itself when nothing changed, so that an untouched
-    payload is not re-encoded (every character of it is in PAIRS, so nothing hides there)."""
+    """DECODED as a GET-parameter string; ORIGINAL itself when nothing changed and it holds no
+    percent-escape, so that an untouched payload is not re-encoded. An escape makes the text as
+    written read otherwise than what the rules saw (``%739026`` is ``s9026`` decoded, a user id
+    as written): such a payload is always written in its canonical encoding."""
     out = [(key, "" if v is None else str(v)) for key, value in decoded.items() for v in (value if isinstance(value, list) else [value])]
-    return original if out == pairs else urlencode(out)
+    return original if out == pairs and "%" not in original else urlencode(out)
 
 
 def _decoder(kind: str, inner: OperatorFn, path: str) -> OperatorFn:
