@@ -23,6 +23,7 @@ import orjson
 from .strictjson import loads as strict_loads
 
 PLAN_VERSION = 1
+EVENTS_FORMATS = ("tracking-log", "xapi")
 
 Token = Union[str, int]  # a key, a list index, or "*" (any key or item)
 Segment = tuple[Token, ...]
@@ -437,6 +438,8 @@ def from_data(data: dict) -> Plan:
     if not isinstance(data, dict) or data.get("version") != PLAN_VERSION:
         found = data.get("version") if isinstance(data, dict) else None
         raise PlanError(f"plan version {found!r}: this engine executes plan version {PLAN_VERSION} only")
+    if data.get("events_format", "tracking-log") not in EVENTS_FORMATS:
+        raise PlanError(f"plan events_format {data.get('events_format')!r}: expected one of {', '.join(EVENTS_FORMATS)}")
     try:
         return Plan(
             version=data["version"],

@@ -105,7 +105,6 @@ def identifier_fields(*policies: Policy) -> IdentifierFields:
     """The fixed identifier fields, plus the fields that POLICIES say carry an identity (see
     the plan's ``identities``): envelope paths whole, payload fields by their last key."""
     envelope = {parse_path(path): kind for path, kind in _FIXED_ENVELOPE.items()}
-    envelope.update(_FIXED_STATEMENT)
     payload = dict(_FIXED_PAYLOAD)
     masked: set[str] = set()
     prefixes: tuple[int, int] | None = None
@@ -213,6 +212,7 @@ def harvest_inputs(inputs: Iterable[Path], fields: IdentifierFields) -> Identifi
     ``run`` reads them."""
     found = Identifiers()
     envelope = list(fields.envelope.items())
+    statement_fields = envelope + list(_FIXED_STATEMENT.items())  # read from statements only
     payload_keys = fields.payload
     # Text that may hold a phone or an address, each distinct string once (most recur: URLs,
     # course and block keys), with where it was first seen; the detectors read them at the end.
@@ -227,9 +227,10 @@ def harvest_inputs(inputs: Iterable[Path], fields: IdentifierFields) -> Identifi
             if type(event) is not dict:
                 continue
             held = unwrap(event) if "event_type" not in event else None
+            paths = envelope
             if type(held) is tuple:
-                event = held[0]  # a statement, bare or in a ClickHouse row
-            for tokens, kind in envelope:
+                event, paths = held[0], statement_fields  # a statement, bare or in a ClickHouse row
+            for tokens, kind in paths:
                 value = event.get(tokens[0])
                 for token in tokens[1:]:
                     if type(value) is not dict:
