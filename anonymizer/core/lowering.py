@@ -203,7 +203,7 @@ def lower(policy: Policy) -> Plan:
         if xapi:
             # A statement has no payload: a rule's fields are statement paths, ruled beside the
             # envelope's (and before them where both name one path).
-            envelope_rules = {**policy.envelope, **rule.fields}
+            envelope_rules = {**policy.envelope, **(rule.fields if rule.action != "envelope" else {})}
             identities = envelope_identities(envelope_rules)
         else:
             envelope_rules = {**policy.envelope, **rule.envelope}
