@@ -29,6 +29,7 @@ from .core.lowering import lower
 from .core.plan import digest as plan_digest
 from .core.plan import to_json as plan_json
 from .core.policy import builtin_policies, load_policy
+from .io.formats import default_policy
 from .tools.policy_check import check_policy, format_check, verdict
 from .tools.risk import DEFAULT_K, format_report as format_risk, risk_report
 from .tables.commands import run_tables
@@ -150,6 +151,14 @@ _ENCRYPT_TO = typer.Option(
 _ENGINE = typer.Option(
     "auto", "--engine", metavar="ENGINE", help="auto (native when it is installed and runs the options given, else python), native or python: the same output bytes either way."
 )
+_RUN_POLICY = typer.Option(
+    None, "--policy", metavar="POLICY",
+    help=f"A policy file, or a built-in name ({', '.join(builtin_policies())}); default: research, or xapi-research for xAPI statements.",
+)
+_INPUT_FORMAT = typer.Option(
+    "auto", "--input-format", metavar="FORMAT",
+    help="auto (each file by its first JSON object), tracking-log or xapi (statements as JSON lines, gzipped, or ClickHouse JSONEachRow rows).",
+)
 _GEOIP = typer.Option(
     None, "--geoip", metavar="FILE", help="A GeoLite2 or DB-IP country database (.mmdb) for mask_ip's 'country' parameter."
 )
@@ -157,9 +166,9 @@ _GEOIP = typer.Option(
 
 @app.command()
 def run(
-    inputs: list[Path] = typer.Argument(..., metavar="INPUT...", help="Tracking-log files (plain or .gz) or directories of them."),
+    inputs: list[Path] = typer.Argument(..., metavar="INPUT...", help="Tracking-log or xAPI files (plain or .gz) or directories of them."),
     out: Path = _OUT,
-    policy: str = _POLICY,
+    policy: Optional[str] = _RUN_POLICY,
     key_file: Optional[Path] = _KEY_FILE,
     force: bool = _FORCE,
     quiet: bool = _QUIET,
@@ -183,8 +192,11 @@ def run(
     encrypt_to: Optional[list[str]] = _ENCRYPT_TO,
     geoip: Optional[Path] = _GEOIP,
     engine: str = _ENGINE,
+    input_format: str = _INPUT_FORMAT,
 ) -> None:
     """Anonymize INPUTS into a package directory: gzip JSON-lines files and manifest.json."""
+    if policy is None:
+        policy = default_policy(inputs, input_format)
     loaded_policy, key, signer, people, selection, package_options = _load_run(
         policy, key_file, sign_key, roster, quiet, course, org, since, until, event_type, exclude_staff, layout, scope, pseudonyms, geoip,
     )
@@ -200,7 +212,7 @@ def run(
         result = run_package(
             inputs, out, loaded_policy, key, force=force, jobs=jobs or None, roster=people, sign_key=signer, learn=learn,
             on_file_done=file_done, on_progress=display, max_rejected_fraction=max_rejected_fraction,
-            selection=selection, layout=layout, engine=engine,
+            selection=selection, layout=layout, engine=engine, input_format=input_format,
             encrypt_to=encrypt_to or None, **package_options,
         )
     except KeyboardInterrupt as exc:

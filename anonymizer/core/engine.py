@@ -23,6 +23,7 @@ from .policy import Policy
 from .pseudonyms import Pseudonymizer
 from .roster import Roster
 from .selection import Selection, visibility
+from .statements import anonymize_statements
 from .routing import DAY as _DAY
 from .routing import course_in_path, course_key, is_implicit, utc_date
 from .stats import Stats, event_type_label, policy_label
@@ -116,6 +117,8 @@ class Anonymizer:
         self._dropped: dict[tuple[DropReason, Route], Dropped] = {}
         self._tallies: dict[str, list[int]] = {}  # label -> [written, dropped, not selected] in the batch under way
         self._stats = Stats()  # what the pair and dict forms have counted so far
+        # xAPI statements (``anonymizer.core.statements``): by (verb id, object type), their routes.
+        self._statement_routes: dict | None = {} if self.plan.events_format == "xapi" else None
 
     def __reduce__(self):
         return (_rebuild, (self.policy, self.key, self.roster, self.geoip, self.selection, self.groups))
@@ -144,6 +147,8 @@ class Anonymizer:
                 lines.pop()
         elif not isinstance(lines, list):
             lines = list(lines)
+        if self._statement_routes is not None:
+            return anonymize_statements(self, lines, first_line, name, self._statement_routes)
         stats = Stats()
         results: list = []
         append = results.append

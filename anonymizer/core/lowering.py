@@ -156,11 +156,12 @@ def dispatch(rules: Iterable[Any]) -> tuple[Match, ...]:
     """The patterns of RULES (anything with ``match`` and ``source``) in precedence order: an exact
     name beats a glob; a rule with ``source`` beats one without; then the first rule in the file."""
     rules = list(rules)
-    ranked = sorted((rule.source is None, index) for index, rule in enumerate(rules))
+    keys = [getattr(rule, "keyed_by", rule.source) for rule in rules]  # an xAPI rule's object_type
+    ranked = sorted((key is None, index) for index, key in enumerate(keys))
     out = []
     for globs in (False, True):
         for _, index in ranked:
-            source = tuple(rules[index].source) if rules[index].source is not None else None
+            source = tuple(keys[index]) if keys[index] is not None else None
             out.extend(Match(p, globs, source, index) for p in rules[index].match if _is_glob(p) == globs)
     return tuple(out)
 
@@ -196,17 +197,26 @@ def lower(policy: Policy) -> Plan:
             found = carried[same] = tuple(_carried(envelope_rules, "envelope"))
         return found
 
+    xapi = policy.events_format == "xapi"
     for index, rule in enumerate(policy.events):
         where = f"{policy.source}: events[{index}]"
-        envelope_rules = {**policy.envelope, **rule.envelope}
-        # A rule that drops its events still names where their people are (the learned roster reads them).
-        identities = envelope_identities(envelope_rules) + _identities({}, rule.fields, rule.payload)
-        source = tuple(rule.source) if rule.source is not None else None
+        if xapi:
+            # A statement has no payload: a rule's fields are statement paths, ruled beside the
+            # envelope's (and before them where both name one path).
+            envelope_rules = {**policy.envelope, **(rule.fields if rule.action != "envelope" else {})}
+            identities = envelope_identities(envelope_rules)
+        else:
+            envelope_rules = {**policy.envelope, **rule.envelope}
+            # A rule that drops its events still names where their people are (the learned roster reads them).
+            identities = envelope_identities(envelope_rules) + _identities({}, rule.fields, rule.payload)
+        source = tuple(rule.keyed_by) if rule.keyed_by is not None else None
         if rule.action == "drop":
             rules.append(Rule(index, tuple(rule.match), source, "drop", None, None, identities))
             continue
-        if rule.action == "envelope":
-            payload: Node = EmptyPayload()
+        if xapi:
+            payload: Node = Skip()  # a statement's key "event", were there one, is dropped
+        elif rule.action == "envelope":
+            payload = EmptyPayload()
         else:
             payload_rules = dict(rule.fields)
             if rule.payload is not None:
@@ -223,7 +233,7 @@ def lower(policy: Policy) -> Plan:
     identities = envelope_identities(policy.envelope)
     action = "envelope" if policy.unknown_events == "envelope" else "drop"
     if action == "envelope":
-        fallback = Rule(None, (), None, action, fallback_envelope, EmptyPayload(), identities)
+        fallback = Rule(None, (), None, action, fallback_envelope, Skip() if xapi else EmptyPayload(), identities)
     else:
         fallback = Rule(None, (), None, action, None, None, identities)
     data_keys = data_keys_op()
@@ -239,6 +249,7 @@ def lower(policy: Policy) -> Plan:
         roster=policy.roster.model_dump(mode="json"),
         data_keys=data_keys,
         data=_data_refs(),
+        events_format=policy.events_format,
     )
 
 

@@ -53,8 +53,11 @@ def make_anonymizer(policy: Policy, key: Key, roster: Roster | None = None, engi
     the extension) or ``auto`` (native when the extension imports, else Python)."""
     if engine not in ENGINES:
         raise UsageError(f"--engine {engine}: expected one of {', '.join(ENGINES)}")
-    if engine == "python" or (engine == "auto" and _ext is None):
+    statements = policy.events_format == "xapi"  # the native engine runs tracking logs only
+    if engine == "python" or (engine == "auto" and (_ext is None or statements)):
         return Anonymizer(policy, key, roster)
+    if statements:
+        raise UsageError("--engine native does not run xAPI statements yet; use --engine auto (the Python engine runs them) or python")
     if _ext is None:
         raise NativeUnavailable("the native engine is not installed: build it with `make venv` (needs cargo), or use --engine python")
     return NativeAnonymizer(policy, key, roster)

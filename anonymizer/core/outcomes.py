@@ -48,6 +48,7 @@ class RejectReason(StrEnum):
     UTF16_BOM = "utf16_bom"
     UTF32_BOM = "utf32_bom"
     UTF16_OR_UTF32 = "utf16_or_utf32"
+    NOT_XAPI = "not_an_xapi_statement"  # an xAPI run: a tracking-log event, or a row without a statement
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,6 +23,7 @@ import orjson
 from .strictjson import loads as strict_loads
 
 PLAN_VERSION = 1
+EVENTS_FORMATS = ("tracking-log", "xapi")
 
 Token = Union[str, int]  # a key, a list index, or "*" (any key or item)
 Segment = tuple[Token, ...]
@@ -240,6 +241,10 @@ class Plan:
     roster: dict[str, Any]
     data_keys: Op
     data: dict[str, DataRef] = field(default_factory=dict)
+    # What the events are: "tracking-log" events or "xapi" statements (rules keyed by verb id and
+    # object definition type, the envelope tree applied to the whole statement). Written in the
+    # JSON only when it is not "tracking-log", so that tracking-log plans keep their bytes.
+    events_format: str = "tracking-log"
 
     @property
     def unknown_events(self) -> str:
@@ -355,9 +360,16 @@ def _canonical(data: Any) -> bytes:
     return orjson.dumps(data, option=orjson.OPT_SORT_KEYS)
 
 
+def _plan_data(plan: Plan) -> dict:
+    data = _to_data(plan)
+    if data.get("events_format") == "tracking-log":
+        del data["events_format"]
+    return data
+
+
 def to_json(plan: Plan) -> bytes:
     """PLAN as JSON: keys sorted, two-space indents, a final newline; equal plans, equal bytes."""
-    return orjson.dumps(_to_data(plan), option=orjson.OPT_SORT_KEYS | orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE)
+    return orjson.dumps(_plan_data(plan), option=orjson.OPT_SORT_KEYS | orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE)
 
 
 def digest(plan: Plan) -> str:
@@ -426,6 +438,8 @@ def from_data(data: dict) -> Plan:
     if not isinstance(data, dict) or data.get("version") != PLAN_VERSION:
         found = data.get("version") if isinstance(data, dict) else None
         raise PlanError(f"plan version {found!r}: this engine executes plan version {PLAN_VERSION} only")
+    if data.get("events_format", "tracking-log") not in EVENTS_FORMATS:
+        raise PlanError(f"plan events_format {data.get('events_format')!r}: expected one of {', '.join(EVENTS_FORMATS)}")
     try:
         return Plan(
             version=data["version"],
@@ -441,6 +455,7 @@ def from_data(data: dict) -> Plan:
             roster=data["roster"],
             data_keys=_node(data["data_keys"]),
             data={name: DataRef(d["path"], d.get("sha256"), d.get("version")) for name, d in data.get("data", {}).items()},
+            events_format=data.get("events_format", "tracking-log"),
         )
     except (KeyError, TypeError) as exc:
         raise PlanError(f"not a plan: missing or misstated {exc}") from None

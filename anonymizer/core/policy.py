@@ -158,16 +158,30 @@ class EventRule(BaseModel):
 
     match: list[str] = Field(min_length=1)
     source: list[str] | None = None
+    # xAPI policies: the object's definition type (``object.definition.type``), where a verb is
+    # shared by several kinds of object. Dispatched as ``source`` is for tracking logs.
+    object_type: list[str] | None = None
     action: Literal["anonymize", "drop", "envelope"] = "anonymize"
     payload: FieldRule | None = None
     fields: dict[str, FieldRule] = {}
     envelope: dict[str, FieldRule] = {}
     description: str = ""
 
-    @field_validator("match", "source", mode="before")
+    @field_validator("match", "source", "object_type", mode="before")
     @classmethod
     def _listify(cls, value: Any) -> Any:
         return [value] if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _one_key(self) -> EventRule:
+        if self.object_type is not None and self.source is not None:
+            raise ValueError("'source' (tracking logs) and 'object_type' (xAPI) cannot both key one rule")
+        return self
+
+    @property
+    def keyed_by(self) -> list[str] | None:
+        """What the rule's second key is matched against: ``source`` or ``object_type``."""
+        return self.source if self.source is not None else self.object_type
 
     @field_validator("fields", "envelope")
     @classmethod
@@ -187,6 +201,8 @@ def _envelope_paths(rules: dict[str, FieldRule]) -> dict[str, FieldRule]:
     return rules
 
 
+EVENTS_FORMATS = ("tracking-log", "xapi")
+
 DEFAULT_IDENTITIES = {"username": IdentityRule(format="text", prefix="u_"), "user_id": IdentityRule(format="number")}
 
 
@@ -198,6 +214,9 @@ class Policy(BaseModel):
     name: str
     description: str = ""
     format_version: Literal[1] = 1
+    # What the policy's events are: tracking-log events, or xAPI statements (then `envelope` names
+    # statement paths common to every verb, and each rule's `fields` the statement paths of its verbs).
+    events_format: Literal["tracking-log", "xapi"] = "tracking-log"
     extends: str | None = None
     replace_operators: dict[str, str] = {}
     identities: dict[str, IdentityRule] = {}
@@ -222,6 +241,13 @@ class Policy(BaseModel):
             if rule.case is None:
                 merged[name] = rule.model_copy(update={"case": "insensitive" if name == "username" else "sensitive"})
         self.identities = merged
+        for index, event_rule in enumerate(self.events):
+            if self.events_format == "xapi" and event_rule.source is not None:
+                raise ValueError(f"events[{index}]: an xAPI policy keys rules by verb and 'object_type', not 'source'")
+            if self.events_format == "tracking-log" and event_rule.object_type is not None:
+                raise ValueError(f"events[{index}]: 'object_type' keys rules of xAPI policies only (events_format: xapi)")
+            if self.events_format == "xapi" and (event_rule.envelope or event_rule.payload is not None):
+                raise ValueError(f"events[{index}]: an xAPI rule names statement paths under 'fields' (no 'envelope' or 'payload')")
         for loc, rule in _all_rules(self):
             if rule.op == "pseudonymize" and rule.params.identity not in merged:
                 raise ValueError(

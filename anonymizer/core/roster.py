@@ -3,8 +3,9 @@
 A roster lets a run find every known person in free text (not only the event's actor) and give
 each person one pseudonym: a username pseudonym that a researcher can join with the user-id
 pseudonym. It is read from CSV or TSV files with a header naming any of ``id`` (or ``user_id``),
-``username``, ``email``, ``name`` (or ``first_name`` and ``last_name``), which covers the
-``auth_user`` and ``auth_userprofile`` tables of an Open edX data package, and from the older
+``username``, ``email``, ``name`` (or ``first_name`` and ``last_name``), ``external_id`` (or
+``external_user_id``), which covers the ``auth_user``, ``auth_userprofile`` and
+``external_user_id`` tables of an Open edX data package, and from the older
 headerless exports separated by ``\\x01``. Rows of every file are joined on the user id.
 
 Nothing read from a roster is ever printed: a bad row is reported by file, line and reason.
@@ -56,6 +57,9 @@ class Person:
     listed: bool = True
     # A row of a file with a staff or role column says this person is staff (run --exclude-staff).
     staff: bool = False
+    # The person's external ids (the platform's ``external_user_id`` table): the actor of an xAPI
+    # statement is named by one.
+    external_ids: tuple[str, ...] = ()
 
     @property
     def username(self) -> str | None:
@@ -85,7 +89,10 @@ class Roster:
         self.by_username: dict[str, Person] = {}
         self._by_folded_username: dict[str, Person | None] = {}
         self.by_email: dict[str, Person] = {}
+        self.by_external_id: dict[str, Person] = {}  # lower-cased: a UUID in either case is one id
         for person in self.people:
+            for external in person.external_ids:
+                self.by_external_id.setdefault(external.strip().lower(), person)
             if person.id is not None:
                 self.by_id.setdefault(person.id, person)
             for username in person.usernames:
@@ -119,6 +126,8 @@ class Roster:
         """The roster as normalized bytes, independent of file order and format: for fingerprints."""
         lines = sorted(
             "\x1f".join([p.id or "", "\x1e".join(sorted(p.usernames)), "\x1e".join(sorted(e.casefold() for e in p.emails)), "\x1e".join(sorted(p.names))])
+            # External ids only when there are some: a roster without them keeps its fingerprint.
+            + ("\x1f" + "\x1e".join(sorted(x.lower() for x in p.external_ids)) if p.external_ids else "")
             for p in self.people
         )
         return "\n".join(lines).encode("utf-8", "surrogatepass")
@@ -214,7 +223,8 @@ def join_rosters(listed: Roster | None, learned: Roster | None) -> Roster | None
     if listed is None or not listed.people:
         return learned
     merged: list[dict] = [
-        {"id": p.id, "usernames": list(p.usernames), "emails": list(p.emails), "names": list(p.names), "listed": True}
+        {"id": p.id, "usernames": list(p.usernames), "emails": list(p.emails), "names": list(p.names), "listed": True,
+         "external_ids": p.external_ids}
         for p in listed.people
     ]
     where: dict[tuple[str, str], int] = {}
@@ -235,7 +245,7 @@ def join_rosters(listed: Roster | None, learned: Roster | None) -> Roster | None
         found = next((where[k] for k in keys if k in where), None)
         if found is None or (person.id is not None and merged[found]["id"] not in (None, person.id)):
             found = len(merged)
-            merged.append({"id": person.id, "usernames": [], "emails": [], "names": [], "listed": False})
+            merged.append({"id": person.id, "usernames": [], "emails": [], "names": [], "listed": False, "external_ids": ()})
         target = merged[found]
         if target["id"] is None and person.id is not None and ("id", person.id) not in where:
             target["id"] = person.id
@@ -243,7 +253,10 @@ def join_rosters(listed: Roster | None, learned: Roster | None) -> Roster | None
             folded = {v.casefold() for v in mine}
             mine.extend(v for v in theirs if v.casefold() not in folded)
         index(found, target)
-    people = [Person(p["id"], tuple(p["usernames"]), tuple(p["emails"]), tuple(p["names"]), p["listed"]) for p in merged]
+    people = [
+        Person(p["id"], tuple(p["usernames"]), tuple(p["emails"]), tuple(p["names"]), p["listed"], external_ids=tuple(p["external_ids"]))
+        for p in merged
+    ]
     return Roster(people, listed.files, listed.bad_rows)
 
 
@@ -258,6 +271,7 @@ class _Row:
     emails: list[str]
     names: list[str]
     staff: bool = False
+    external_ids: list[str] = field(default_factory=list)
 
 
 def _clean(value: str | None) -> str:
@@ -322,6 +336,10 @@ def _columns(header: list[str], name: str) -> dict[str, int | tuple[int, int]]:
     for column in ("username", "email", "name"):
         if column in names:
             where[column] = names.index(column)
+    for column in ("external_id", "external_user_id"):
+        if column in names:
+            where["external_id"] = names.index(column)
+            break
     staff = tuple(names.index(c) for c in _STAFF_FLAGS if c in names)
     if staff or "role" in names:
         where["_staff"] = (staff, names.index("role") if "role" in names else None)
@@ -329,10 +347,10 @@ def _columns(header: list[str], name: str) -> dict[str, int | tuple[int, int]]:
         first = names.index("first_name") if "first_name" in names else -1
         last = names.index("last_name") if "last_name" in names else -1
         where["name"] = (first, last)
-    if not {"username", "email", "name"} & set(where):
+    if not {"username", "email", "name", "external_id"} & set(where):
         raise RosterError(
             f"{name}: the first line is not a header naming any of username, email, name (or first_name, "
-            "last_name), with id or user_id; expected a CSV or TSV file with a header row, or an auth_user or "
+            "last_name), external_id (or external_user_id), with id or user_id; expected a CSV or TSV file with a header row, or an auth_user or "
             "auth_userprofile export"
         )
     where["_width"] = len(names)
@@ -370,7 +388,8 @@ def _row(
     username = _pick(fields, where, "username")
     email = _pick(fields, where, "email")
     name = _name(_pick(fields, where, "name"))
-    if not (username or email or name):
+    external = _pick(fields, where, "external_id")
+    if not (username or email or name or external):
         if user_id is None:
             bad("no id, username, email or name")
             return None
@@ -380,7 +399,7 @@ def _row(
         flags, role = where["_staff"]
         staff = any(_clean(fields[i]).lower() in _TRUE for i in flags)
         staff = staff or (role is not None and _clean(fields[role]).lower().replace(" ", "_") in STAFF_ROLES)
-    return _Row(line, user_id, [username] if username else [], [email] if email else [], [name] if name else [], staff)
+    return _Row(line, user_id, [username] if username else [], [email] if email else [], [name] if name else [], staff, [external] if external else [])
 
 
 def _split_lines(text: str) -> Iterator[tuple[int, str]]:
@@ -476,9 +495,11 @@ def load_roster(paths: Iterable[str | Path]) -> tuple[Roster, RosterReport]:
                 by_id[row.id] = row
                 order.append(row)
                 continue
-            for mine, theirs in ((known.usernames, row.usernames), (known.emails, row.emails), (known.names, row.names)):
+            for mine, theirs in (
+                (known.usernames, row.usernames), (known.emails, row.emails), (known.names, row.names), (known.external_ids, row.external_ids)
+            ):
                 mine.extend(v for v in theirs if v not in mine)
             known.staff = known.staff or row.staff
-    people = [Person(r.id, tuple(r.usernames), tuple(r.emails), tuple(r.names), staff=r.staff) for r in order]
+    people = [Person(r.id, tuple(r.usernames), tuple(r.emails), tuple(r.names), staff=r.staff, external_ids=tuple(r.external_ids)) for r in order]
     report.people = len(people)
     return Roster(people, files, report.bad, staff_known=report.staff_known), report

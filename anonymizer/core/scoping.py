@@ -43,16 +43,16 @@ PSEUDONYM_MODES = (GLOBAL, PER_COURSE)
 MAX_COURSE_ENGINES = 128
 
 
-def chosen_engine(engine: str, pseudonyms: str = GLOBAL, geoip=None, selection=None, groups=None) -> str:
+def chosen_engine(engine: str, pseudonyms: str = GLOBAL, geoip=None, selection=None, groups=None, events_format: str = "tracking-log") -> str:
     """``native`` or ``python``: the engine that ENGINE (``auto``, ``native``, ``python``) runs
-    with these options. The native engine runs the plain engine's work only: with a selection,
-    rare-value suppression, a country database or per-course pseudonyms, ``auto`` runs the Python
-    engine and ``native`` is refused."""
+    with these options. The native engine runs the plain engine's work on tracking logs only: with
+    a selection, rare-value suppression, a country database, per-course pseudonyms or xAPI
+    statements (EVENTS_FORMAT ``xapi``), ``auto`` runs the Python engine and ``native`` is refused."""
     if engine not in ENGINES:
         raise UsageError(f"--engine {engine}: expected one of {', '.join(ENGINES)}")
     unsupported = [name for name, used in (
         ("--pseudonyms per-course", pseudonyms == PER_COURSE), ("a selection", selection is not None),
-        ("min_group_size", groups is not None), ("--geoip", geoip is not None),
+        ("min_group_size", groups is not None), ("--geoip", geoip is not None), ("xAPI statements", events_format == "xapi"),
     ) if used]
     if engine == "native" and unsupported:
         raise UsageError(f"--engine native does not run {', '.join(unsupported)} yet; use --engine auto (the Python engine runs them) or python")
@@ -67,7 +67,7 @@ def make_anonymizer(
 ):
     """The anonymizer of a run: the plain engine (``global``) or the per-course layer, in the
     engine ``chosen_engine`` picks."""
-    if chosen_engine(engine, pseudonyms, geoip, selection, groups) == "native":
+    if chosen_engine(engine, pseudonyms, geoip, selection, groups, policy.events_format) == "native":
         return make_native(policy, key, roster, "native")
     if pseudonyms == GLOBAL:
         return Anonymizer(policy, key, roster, geoip, selection=selection, groups=groups)

@@ -234,6 +234,11 @@ class Selection:
             return False
         return True
 
+    def selects_statement(self, routing: Route) -> bool:
+        """Whether an xAPI statement (ROUTING: as its written copy shows it) is one the run writes:
+        its course and day, and its verb id as the manifest counts it, against ``--event-type``."""
+        return self.selects_place(routing) and (self._type is None or self._type(routing.label))
+
     def selects_place(self, routing: Route) -> bool:
         """Whether ROUTING's course and day are selected (the part of ``selects`` that the written
         event alone can answer)."""

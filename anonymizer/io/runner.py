@@ -16,6 +16,7 @@ from ..core.keys import Key, derive_scoped_key
 from ..core.scoping import GLOBAL, PSEUDONYM_MODES, make_anonymizer
 from ..package.codebook import CODEBOOK_FILES, write_codebook
 from ..package.manifest import MANIFEST_NAME, FileEntry, InputEntry, build_manifest, write_json_atomically
+from .formats import XAPI, check_policy_format
 from .inputs import Batch, batches, collect_inputs, output_name, open_lines
 from .learn import Learner
 from ..core.outcomes import AccountingError
@@ -232,6 +233,7 @@ def run(
     encrypt_to: list[str] | None = None,
     geoip: GeoIP | None = None,
     engine: str = "auto",
+    input_format: str = "auto",
 ) -> RunResult:
     """Anonymize INPUTS into OUT_DIR under POLICY and KEY, and write the manifest last.
 
@@ -249,7 +251,8 @@ def run(
     its own pseudonyms (``anonymizer.core.scoping``). With ENCRYPT_TO (age or SSH public keys),
     the finished package is also written as an encrypted archive beside OUT_DIR
     (``anonymizer.package.encrypt``). GEOIP (``anonymizer.core.ipmask.GeoIP``) is the country
-    database for ``mask_ip``'s ``country``.
+    database for ``mask_ip``'s ``country``. INPUT_FORMAT (``auto``, ``tracking-log``, ``xapi``):
+    what the inputs hold (see ``anonymizer.io.formats``); POLICY must be written for it.
 
     SELECTION (``anonymizer.core.selection.Selection.parse``) leaves out the events the run does
     not ask for, counted as ``not_selected``. LAYOUT ``input`` writes one file per input;
@@ -261,6 +264,8 @@ def run(
     out_dir = Path(out_dir)
     key, recipients = check_run(inputs, out_dir, key, force=force, layout=layout, pseudonyms=pseudonyms, scope=scope, encrypt_to=encrypt_to)
     sources = collect_inputs(inputs)
+    if check_policy_format(sources, input_format, policy) == XAPI:
+        _check_xapi_options(pseudonyms, selection)
     roster_summary = roster.summary(Pseudonymizer(key)) if roster is not None else None
     head = journal.header(
         policy_sha256=policy.sha256, key_id=key.key_id, roster=roster_summary, learn=learn, inputs=[n for _, n in sources],
@@ -410,6 +415,14 @@ def run(
     if recipients is not None:  # the package is complete: it stays, whatever happens to the archive
         encrypted = encrypt_package(out_dir, recipients, sign_key)
     return RunResult(out_dir=out_dir, manifest=manifest, stats=total, resumed=len(kept), encrypted=encrypted)
+
+
+def _check_xapi_options(pseudonyms: str, selection: Selection | None) -> None:
+    """The options a run of xAPI statements does not take yet."""
+    if pseudonyms != GLOBAL:
+        raise UsageError("--pseudonyms per-course is not available for xAPI statements yet; run with --pseudonyms global")
+    if selection is not None and selection.staff is not None:
+        raise UsageError("--exclude-staff is not available for xAPI statements yet (their actor is an external id); leave it out")
 
 
 def _append_places(placed: dict, places: list, partial: Path) -> None:

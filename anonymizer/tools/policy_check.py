@@ -19,6 +19,7 @@ from ..io.inputs import collect_inputs, open_lines
 from .inspect import string_kind
 from ..core.keys import generate_key
 from ..core.lines import event_key, parse_line
+from ..core.xapi import statement_key, unwrap
 from ..core.outcomes import LineOutcome, Outcome, RejectReason
 from ..core.plan import Cases, Container, Decode, Node, Op, Payload, Rule, decode_payload, join_path
 from ..core.policy import Policy
@@ -176,7 +177,13 @@ class PolicyChecker:
         # Read again, for what the outcome does not say (the rule, kept text); a line rejected
         # before it was an event has nothing more to say.
         parsed = parse_line(line) if not rejected or outcome.reason in _LATE_REJECTIONS else None
-        key = event_key(parsed) if type(parsed) is dict else None
+        statements = self.plan.events_format == "xapi"
+        if statements and type(parsed) is dict:
+            held = unwrap(parsed)
+            parsed = held[0] if type(held) is tuple else None  # an xAPI statement, bare or in a row
+            key = statement_key(parsed) if parsed is not None else None
+        else:
+            key = event_key(parsed) if type(parsed) is dict else None
         if key is None:
             result.rejected[outcome.reason.value] += 1
             return
@@ -185,13 +192,14 @@ class PolicyChecker:
         result.events += 1
         if route.index is not None:
             result.rule_hits[route.index] += 1
-        counter = result.event_types.get(route.type_label)
+        label = route.label if statements else route.type_label  # a verb id, as the manifest counts it
+        counter = result.event_types.get(label)
         if counter is None:
-            counter = result.event_types[route.type_label] = Counter()
+            counter = result.event_types[label] = Counter()
         counter[route.outcome] += 1
         if route.index is not None and route.outcome == "anonymize":
             try:
-                self._find_kept_text(parsed, route.index, route.type_label)
+                self._find_kept_text(parsed, route.index, label)
             except StrictJSONError:
                 pass  # the batch met the same payload and rejected the line
         if rejected:  # a JSON-string payload a run would reject the line for

@@ -1,7 +1,8 @@
 """Harvesting identifiers: from the raw inputs (``--against``) and from rosters.
 
 From the inputs: the values of the fields that carry identities (a fixed list of the platform's
-envelope and payload fields, and the fields the package's policy says carry an identity), every
+envelope and payload fields and of xAPI statements' actor and session fields, and the fields the
+package's policy says carry an identity; a ClickHouse row is read as the statement it holds), every
 email address in a raw line, and the phones and IP addresses the detectors find in its text.
 From a roster: each person's id, usernames, emails and names. Each value is kept once, ignoring
 case, with where it was first seen; the value itself is never printed.
@@ -23,6 +24,7 @@ from ..core.policy import Policy
 from ..io.inputs import collect_inputs, open_lines
 from ..core.lines import parse_line
 from ..core.roster import load_roster
+from ..core.xapi import unwrap
 
 # Envelope fields that hold identifiers whatever the policy does with them (most policies drop
 # them, so the policy alone would not name them).
@@ -48,6 +50,22 @@ _FIXED_ENVELOPE = {
     "userId": "user_id",
     "anonymousId": "anonymous_id",
 }
+# The fields of xAPI statements that name a person or a session, whatever the policy does with
+# them (paths as tokens: an extension's key is a URL).
+_FIXED_STATEMENT = {
+    ("actor", "account", "name"): "external_id",
+    ("actor", "mbox"): "email",
+    ("actor", "mbox_sha1sum"): "mbox_sha1sum",
+    ("actor", "name"): "name",
+    ("actor", "openid"): "openid",
+    ("context", "instructor", "account", "name"): "external_id",
+    ("context", "instructor", "mbox"): "email",
+    ("context", "registration"): "registration",
+    ("context", "extensions", "https://w3id.org/xapi/openedx/extensions/session-id"): "session",
+    ("id",): "statement_id",
+    ("context", "statement", "id"): "statement_id",
+}
+_MAILTO = "mailto:"
 # Payload keys (at any depth of the decoded payload) whose values name a person.
 _FIXED_PAYLOAD = {
     "username": "username",
@@ -194,6 +212,7 @@ def harvest_inputs(inputs: Iterable[Path], fields: IdentifierFields) -> Identifi
     ``run`` reads them."""
     found = Identifiers()
     envelope = list(fields.envelope.items())
+    statement_fields = envelope + list(_FIXED_STATEMENT.items())  # read from statements only
     payload_keys = fields.payload
     # Text that may hold a phone or an address, each distinct string once (most recur: URLs,
     # course and block keys), with where it was first seen; the detectors read them at the end.
@@ -207,7 +226,11 @@ def harvest_inputs(inputs: Iterable[Path], fields: IdentifierFields) -> Identifi
             event = parse_line(line)
             if type(event) is not dict:
                 continue
-            for tokens, kind in envelope:
+            held = unwrap(event) if "event_type" not in event else None
+            paths = envelope
+            if type(held) is tuple:
+                event, paths = held[0], statement_fields  # a statement, bare or in a ClickHouse row
+            for tokens, kind in paths:
                 value = event.get(tokens[0])
                 for token in tokens[1:]:
                     if type(value) is not dict:
@@ -282,6 +305,8 @@ def _harvest_texts(texts: dict[str, str], found: Identifiers) -> None:
 
 
 def _add_value(found: Identifiers, value: str, kind: str, origin: str) -> None:
+    if kind == "email" and value[: len(_MAILTO)].lower() == _MAILTO:
+        value = value[len(_MAILTO):]  # an xAPI mbox
     if kind == "ip" and "," in value:
         for part in value.split(","):
             found.add(part, kind, "input", origin)
@@ -297,7 +322,9 @@ def harvest_roster(paths: Iterable[Path]) -> Identifiers:
     for person in roster.people:
         if person.id is not None:
             found.add(person.id, "user_id", "roster", origin)
-        for kind, values in (("username", person.usernames), ("email", person.emails), ("name", person.names)):
+        for kind, values in (
+            ("username", person.usernames), ("email", person.emails), ("name", person.names), ("external_id", person.external_ids)
+        ):
             for value in values:
                 found.add(value, kind, "roster", origin)
     return found

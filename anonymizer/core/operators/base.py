@@ -92,6 +92,11 @@ class BuildContext:
         username, user_id = self.identities.get("username"), self.identities.get("user_id")
         if self.roster is not None and username is not None and user_id is not None and username.format == "text":
             self.identities = {**self.identities, "username": replace(username, roster=self.roster, person_identity=user_id)}
+            # An xAPI actor's external id: the pseudonym of the person's username (see ``pseudonymize``).
+            external = self.identities.get("external_id")
+            if external is not None and external.format == "text":
+                linked = replace(external, roster=self.roster, person_identity=self.identities["username"])
+                self.identities = {**self.identities, "external_id": linked}
 
     def identity(self, name: str) -> Identity:
         return self.identities[name]

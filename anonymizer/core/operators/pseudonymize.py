@@ -71,7 +71,34 @@ def make_pseudonymizer(identity, pseudonymizer):
 
     if identity.roster is None or identity.person_identity is None:
         return pseudonymize_text
+    if namespace == EXTERNAL_ID:
+        return _linked_external(identity, pseudonymizer, pseudonymize_text)
     return _linked(identity, pseudonymizer, pseudonymize_text)
+
+
+EXTERNAL_ID = "external_id"
+
+
+def _linked_external(identity, pseudonymizer, unlinked):
+    """An external id (an xAPI actor's ``account.name``) of a person the roster knows (its
+    ``external_id`` column) gets that person's username pseudonym: the one their username and,
+    through it, their user id have in the tracking logs. Other external ids keep their own."""
+    roster = identity.roster
+    username = identity.person_identity  # the linked username identity
+    of_username = make_pseudonymizer(username, pseudonymizer)
+    of_user_id = make_pseudonymizer(username.person_identity, pseudonymizer) if username.person_identity is not None else None
+
+    def pseudonymize_external(value, state):
+        if type(value) is str:
+            person = roster.by_external_id.get(value.strip().lower())
+            if person is not None:
+                if person.usernames:
+                    return of_username(person.usernames[0], state)
+                if person.listed and person.id is not None and of_user_id is not None:
+                    return username.prefix + str(of_user_id(int(person.id), state))
+        return unlinked(value, state)
+
+    return pseudonymize_external
 
 
 def _linked(identity, pseudonymizer, unlinked):

@@ -213,6 +213,15 @@ class PeopleFinder:
                         # ``_ann_`` glued to letters (``x_ann_y``): its core is keyed, and a hit
                         # counts when the edges around the core are the username's own.
                         add(" " + _words(core) + " ", USERNAME, folded, username)
+            for external in person.external_ids:
+                # An external id (an xAPI actor's account name) names the person as a username
+                # does: it becomes their username pseudonym, or [EMAIL] for a person without one.
+                folded = fold(external.strip())
+                if _alnum_count(folded) >= 8:
+                    if person.usernames:
+                        add(" " + _words(folded) + " ", USERNAME, folded, person.usernames[0])
+                    else:
+                        add(" " + _words(folded) + " ", EMAIL, folded)
             for email in person.emails:
                 # The email detector runs first and finds every well-formed address (also with
                 # %40 for @); only the addresses it would miss need keys of their own.
