@@ -73,8 +73,8 @@ XAPI_COLUMNS = (
     Column("object_type", STRING, "`object.definition.type` (the activity type)"),
     Column(
         "course_id", STRING,
-        "the course key (`course-v1:…`) in the id of the first parent activity when that is a course, else in `object.id`; "
-        "null when there is none",
+        "the course key (`course-v1:…`) in the id of the first parent activity when that is a course, of the first grouping "
+        "activity when the parent is another activity, else of `object.id` (a block key gives its course); null when there is none",
     ),
     Column("org", STRING, "the organization of `course_id`"),
     Column("response", STRING, "`result.response` (a value that is not text: as JSON text)"),
@@ -156,6 +156,7 @@ def tracking_row(event: Any) -> dict[str, Any]:
 
 
 _COURSE_KEY = re.compile(r"(?:course|ccx)-v1:[^/?#\s]+")
+_BLOCK_KEY = re.compile(r"block-v1:([^+/?#\s]+\+[^+/?#\s]+\+[^+/?#\s]+)\+type@")
 _COURSE_TYPE = "http://adlnet.gov/expapi/activities/course"
 
 
@@ -173,15 +174,23 @@ def _text(value: Any) -> str | None:
 
 
 def _course_key(statement: dict) -> str | None:
-    """As Aspects: the first parent activity's id when it is a course, else the object's id; the
-    course key in it."""
+    """As Aspects reads it: the first parent activity's id when it is a course; the first grouping
+    activity's id when the parent is another activity (a question of a problem); else the object's
+    id. The course key in it, or the course of a block key (``block-v1:Org+Num+Run+type@…``)."""
     parent = _get(statement, "context", "contextActivities", "parent", 0)
-    if _get(parent, "definition", "type") == _COURSE_TYPE and isinstance(_get(parent, "id"), str):
-        source = parent["id"]
-    else:
-        source = _text(_get(statement, "object", "id"))
-    found = _COURSE_KEY.search(source) if source else None
-    return found.group() if found else None
+    source = None
+    if _get(parent, "definition", "type") == _COURSE_TYPE:
+        source = _text(_get(parent, "id"))
+    elif _get(parent, "objectType") in ("Activity", "GroupActivity"):
+        source = _text(_get(statement, "context", "contextActivities", "grouping", 0, "id"))
+    source = source or _text(_get(statement, "object", "id"))
+    if not source:
+        return None
+    found = _COURSE_KEY.search(source)
+    if found:
+        return found.group()
+    block = _BLOCK_KEY.search(source)
+    return f"course-v1:{block.group(1)}" if block else None
 
 
 def _org(course_key: str | None) -> str | None:
