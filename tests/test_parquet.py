@@ -85,7 +85,7 @@ def test_duckdb_reads_every_file_and_its_counts_equal_the_manifest(pipeline_pack
         counted[engine.route(event_type, source).label] += count
     expected = {label: entry["written"] for label, entry in manifest["counts"]["event_types"].items() if entry.get("written")}
     assert dict(counted) == expected
-    assert sum(counted.values()) == manifest["counts"]["written"] > 50
+    assert sum(counted.values()) == manifest["counts"]["written"] > 40
     if layout == "course-day":  # each file holds the events of its course and day
         for entry in manifest["files"]:
             courses, days = con.execute(
