@@ -17,13 +17,13 @@ from __future__ import annotations
 import hashlib
 import os
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 import orjson
 from isal import igzip
 
 from ..core.errors import UsageError
-from ..package.columns import COLUMNS, JSON, ROWS, SCHEMA_VERSION, TIMESTAMP, loads
+from ..package.columns import COLUMNS, JSON, ROWS, SCHEMA_VERSION, TIMESTAMP, XAPI, loads, tracking_event
 from .inputs import output_name
 
 JSONL, PARQUET = "jsonl", "parquet"
@@ -140,6 +140,20 @@ def read_as_lines(path: Path, batch_rows: int = 8192) -> Iterator[bytes]:
         raise ValueError("is not a readable Parquet file") from exc
     own = {k.decode("utf-8", "replace"): v.decode("utf-8", "replace") for k, v in metadata.items() if k != b"ARROW:schema"}
     yield orjson.dumps({"parquet_metadata": own}) + b"\n"
+
+
+def events(path: Path, batch_rows: int = 8192) -> Iterator[Any]:
+    """The events of the Parquet file at PATH, as its rows give them back: tracking-log rows
+    rebuilt (``tracking_event``), xAPI rows as their statements."""
+    _, pq = pyarrow_modules()
+    parquet = pq.ParquetFile(path)
+    schema_name = (parquet.schema_arrow.metadata or {}).get(b"anonymizer.schema", b"").decode("utf-8", "replace")
+    for batch in parquet.iter_batches(batch_size=batch_rows):
+        for row in batch.to_pylist():
+            if schema_name.startswith(XAPI + "/"):
+                yield loads(row["statement"].encode()) if row.get("statement") else None
+            else:
+                yield tracking_event(row)
 
 
 def _decoded(row: dict, json_columns: set[str]) -> dict:

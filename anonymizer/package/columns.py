@@ -155,6 +155,32 @@ def tracking_row(event: Any) -> dict[str, Any]:
     return row
 
 
+_COPIES = ("user_id", "course_id", "org_id")  # copies of context's fields, not fields of their own
+
+
+def tracking_event(row: dict[str, Any]) -> dict[str, Any]:
+    """The event a tracking-log row stands for, as far as a row gives it back: its columns (the
+    copies of ``context``'s fields left out, the time in UTC ISO 8601), ``context`` decoded,
+    ``extra`` merged in; ``event`` decoded when it is JSON (a payload held as a string of JSON
+    comes back decoded). For readers of a package such as ``anonymizer risk``."""
+    event: dict[str, Any] = {}
+    for column in TRACKING_COLUMNS:
+        value = row.get(column.name)
+        if value is None or column.name in _COPIES or column.name == "extra":
+            continue
+        if column.kind == TIMESTAMP:
+            value = value.isoformat() if isinstance(value, datetime) else value
+        elif column.kind == JSON:
+            try:
+                value = loads(value.encode())
+            except ValueError:
+                pass  # a payload held as text that is not JSON
+        event[column.name] = value
+    if row.get("extra"):
+        event.update(loads(row["extra"].encode()))
+    return event
+
+
 _COURSE_KEY = re.compile(r"(?:course|ccx)-v1:[^/?#\s]+")
 _BLOCK_KEY = re.compile(r"block-v1:([^+/?#\s]+\+[^+/?#\s]+\+[^+/?#\s]+)\+type@")
 _COURSE_TYPE = "http://adlnet.gov/expapi/activities/course"
