@@ -16,7 +16,7 @@ from ..core.keys import Key, derive_scoped_key
 from ..core.scoping import GLOBAL, PSEUDONYM_MODES, make_anonymizer
 from ..package.codebook import CODEBOOK_FILES, write_codebook
 from ..package.manifest import MANIFEST_NAME, FileEntry, InputEntry, build_manifest, write_json_atomically
-from .inputs import Batch, batches, collect_inputs, output_name, open_lines
+from .inputs import Batch, batches, collect_inputs, open_lines
 from .learn import Learner
 from .parquet import JSONL, PARQUET, check_format, convert, data_file_name, layout_suffix
 from ..package.columns import SCHEMA_VERSION, events_format
