@@ -162,6 +162,9 @@ _INPUT_FORMAT = typer.Option(
 _GEOIP = typer.Option(
     None, "--geoip", metavar="FILE", help="A GeoLite2 or DB-IP country database (.mmdb) for mask_ip's 'country' parameter."
 )
+_FORMAT = typer.Option(
+    "jsonl", "--format", metavar="jsonl|parquet", help="The data files: gzip JSON lines (default), or Parquet with flat columns (needs the parquet extra)."
+)
 
 
 @app.command()
@@ -193,8 +196,9 @@ def run(
     geoip: Optional[Path] = _GEOIP,
     engine: str = _ENGINE,
     input_format: str = _INPUT_FORMAT,
+    output_format: str = _FORMAT,
 ) -> None:
-    """Anonymize INPUTS into a package directory: gzip JSON-lines files and manifest.json."""
+    """Anonymize INPUTS into a package directory: gzip JSON-lines (or Parquet) files and manifest.json."""
     if policy is None:
         policy = default_policy(inputs, input_format)
     loaded_policy, key, signer, people, selection, package_options = _load_run(
@@ -212,7 +216,7 @@ def run(
         result = run_package(
             inputs, out, loaded_policy, key, force=force, jobs=jobs or None, roster=people, sign_key=signer, learn=learn,
             on_file_done=file_done, on_progress=display, max_rejected_fraction=max_rejected_fraction,
-            selection=selection, layout=layout, engine=engine, input_format=input_format,
+            selection=selection, layout=layout, engine=engine, input_format=input_format, output_format=output_format,
             encrypt_to=encrypt_to or None, **package_options,
         )
     except KeyboardInterrupt as exc:
@@ -487,12 +491,15 @@ def spark_run_command(
     encrypt_to: Optional[list[str]] = _ENCRYPT_TO,
     geoip: Optional[Path] = _GEOIP,
     engine: str = _ENGINE,
+    output_format: str = _FORMAT,
     master: Optional[str] = typer.Option(
         None, "--master", metavar="URL", help="The Spark master (default: the session spark-submit made, else local[*])."
     ),
     split_mb: int = typer.Option(128, "--split-mb", min=4, metavar="MB", help="Cut plain input files into splits of about this size (a multiple of 4 MB); gzip files are one split each."),
 ) -> None:
     """Anonymize INPUTS on Apache Spark: the same package as `run`, log files byte for byte."""
+    if output_format != "jsonl":  # the Spark driver writes gzip JSON lines only
+        raise UsageError("spark-run writes gzip JSON lines only (--format jsonl); for Parquet, use `anonymizer run --format parquet`")
     loaded_policy, key, signer, people, selection, package_options = _load_run(
         policy, key_file, sign_key, roster, quiet, course, org, since, until, event_type, exclude_staff, layout, scope, pseudonyms, geoip,
     )

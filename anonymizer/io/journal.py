@@ -29,7 +29,7 @@ from ..version import __version__
 from ..core.errors import UsageError
 from ..package.codebook import CODEBOOK_FILES
 from ..package.manifest import FileEntry, InputEntry
-from .inputs import output_name
+from .parquet import JSONL, data_file_name
 from ..package.layout import is_layout_file
 from ..core.stats import RejectionList, Stats
 
@@ -52,11 +52,14 @@ class Finished:
 def header(
     *, policy_sha256: str, key_id: str, roster: dict | None, inputs: list[str], learn: bool = True,
     layout: str = "input", selection: dict | None = None,
-    scope: str | None = None, pseudonyms: str = "global", geoip: str | None = None,
+    scope: str | None = None, pseudonyms: str = "global", geoip: str | None = None, output_format: str = JSONL,
 ) -> dict:
     """The first line of a journal: what a run must share with another to resume it."""
     # Named only when set, so that a journal of a run without them reads the same as before.
-    options = {"scope": scope, "pseudonyms": pseudonyms if pseudonyms != "global" else None, "geoip": geoip}
+    options = {
+        "scope": scope, "pseudonyms": pseudonyms if pseudonyms != "global" else None, "geoip": geoip,
+        "format": output_format if output_format != JSONL else None,
+    }
     return {
         **{name: value for name, value in options.items() if value is not None},
         "journal": FORMAT_VERSION,
@@ -163,6 +166,7 @@ def mismatch(previous: dict, current: dict) -> str | None:
         ("learn", "a learned roster" if not current.get("learn") else "--no-learn"),
         ("inputs", "other input files"),
         ("layout", f"another layout (--layout {previous.get('layout')})"),
+        ("format", f"another output format (--format {previous.get('format') or JSONL})"),
         ("selection", "another selection (--course, --org, --since, --until, --event-type or --exclude-staff)"),
     ]
     for field, why in checks:
@@ -193,10 +197,10 @@ def _still_valid(out_dir: Path, entry: Finished, source: Path) -> bool:
     return _sha256(source) == entry.input.sha256 and _sha256(output) == entry.output.sha256
 
 
-def _strays(out_dir: Path, names: list[str]) -> list[str]:
+def _strays(out_dir: Path, names: list[str], output_format: str = JSONL) -> list[str]:
     """Files in OUT_DIR that neither this run writes nor an unfinished run leaves behind."""
     # The codebook is written just before the manifest: an interruption between the two leaves it.
-    expected = {output_name(name) for name in names} | set(_WORK_FILES) | set(CODEBOOK_FILES)
+    expected = {data_file_name(name, output_format) for name in names} | set(_WORK_FILES) | set(CODEBOOK_FILES)
     strays = []
     for path in sorted(out_dir.rglob("*")):
         relative = path.relative_to(out_dir)
@@ -226,7 +230,7 @@ def resume(out_dir: Path, previous: Previous, current: dict, sources: list[tuple
             f"{out_dir}: holds an unfinished --layout course-day run, which cannot be resumed (each of its "
             "files takes events from every input); pass --force to discard it and start again"
         )
-    strays = _strays(out_dir, [name for _, name in sources])
+    strays = _strays(out_dir, [name for _, name in sources], current.get("format") or JSONL)
     if strays:
         more = f" and {len(strays) - 1} more" if len(strays) > 1 else ""
         raise UsageError(
@@ -247,10 +251,13 @@ def clear(out_dir: Path, previous: Previous) -> None:
     run that can still be cleared."""
     out_dir = Path(out_dir)
     root = out_dir.resolve()
-    outputs = {output_name(name) for name in previous.header.get("inputs", []) if isinstance(name, str)}
+    output_format = previous.header.get("format") or JSONL
+    if not isinstance(output_format, str):
+        output_format = JSONL
+    outputs = {data_file_name(name, output_format) for name in previous.header.get("inputs", []) if isinstance(name, str)}
     outputs |= {entry.output.path for entry in previous.finished.values() if entry.output is not None}
     if previous.header.get("layout") == "course-day":  # files moved into place before the kill
-        outputs |= {p.relative_to(out_dir).as_posix() for p in out_dir.rglob("*.log.gz") if is_layout_file(p.relative_to(out_dir).as_posix())}
+        outputs |= {p.relative_to(out_dir).as_posix() for p in out_dir.rglob("*") if is_layout_file(p.relative_to(out_dir).as_posix())}
     for relative in sorted(outputs):
         target = (out_dir / relative).resolve()
         if root in target.parents:

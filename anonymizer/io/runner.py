@@ -17,8 +17,10 @@ from ..core.scoping import GLOBAL, PSEUDONYM_MODES, make_anonymizer
 from ..package.codebook import CODEBOOK_FILES, write_codebook
 from ..package.manifest import MANIFEST_NAME, FileEntry, InputEntry, build_manifest, write_json_atomically
 from .formats import XAPI, check_policy_format
-from .inputs import Batch, batches, collect_inputs, output_name, open_lines
+from .inputs import Batch, batches, collect_inputs, open_lines
 from .learn import Learner
+from .parquet import JSONL, PARQUET, check_format, convert, data_file_name, layout_suffix
+from ..package.columns import SCHEMA_VERSION, events_format
 from ..core.outcomes import AccountingError
 from .pool import AppendedFile, OutputFile, default_jobs, ordered_results
 from ..core.policy import Policy
@@ -148,21 +150,22 @@ def rejected_warning(name: str, rejected: int, read: int, limit: float | None) -
     return None
 
 
-def _final_path(out_dir: Path, name: str) -> Path:
-    final = out_dir / output_name(name)
+def _final_path(out_dir: Path, name: str, output_format: str = JSONL) -> Path:
+    final = out_dir / data_file_name(name, output_format)
     final.parent.mkdir(parents=True, exist_ok=True)
     return final
 
 
 def check_run(
     inputs: list[Path], out_dir: Path, key: Key, *, force: bool, layout: str, pseudonyms: str, scope: str | None,
-    encrypt_to: list[str] | None,
+    encrypt_to: list[str] | None, output_format: str = JSONL,
 ) -> tuple[Key, list | None]:
     """What every driver checks before any work: the options, the output directory against the
     inputs, the encrypted archive's place. Returns the run's key (derived for SCOPE) and the
     archive's recipients (None: no archive)."""
     if layout not in LAYOUTS:
         raise UsageError(f"--layout: expected one of {', '.join(LAYOUTS)}")
+    check_format(output_format)  # Parquet without pyarrow: refused before any work
     _refuse_overlap(inputs, out_dir)
     if pseudonyms not in PSEUDONYM_MODES:
         raise UsageError(f"pseudonyms: expected one of {', '.join(PSEUDONYM_MODES)}")
@@ -178,7 +181,7 @@ def finish_package(
     out_dir: Path, *, files: list[FileEntry], inputs: list[InputEntry], stats: Stats, warnings: list[str], policy: Policy,
     plan, key: Key, roster_summary: dict | None, learned: dict | None, counter: GroupCounter, layout: str,
     selection: Selection | None, scope: str | None, pseudonyms: str, geoip: GeoIP | None, sign_key: Ed25519PrivateKey | None,
-    engine: str,
+    engine: str, output_format: str = JSONL,
 ) -> dict:
     """The end of every driver's run, once the data files are in place: the codebook, then the
     manifest that lists them all, then its signature. Returns the manifest."""
@@ -204,6 +207,8 @@ def finish_package(
         manifest["learned_roster"] = learned  # counts only, never a person
     if counter.active:
         manifest["suppressed"] = counter.summary()  # counts only, never a value
+    if output_format != JSONL:  # named only for Parquet: a JSON-lines manifest reads as before
+        manifest["format"] = {"files": output_format, "schema": events_format(policy), "schema_version": SCHEMA_VERSION}
     # The codebook before the manifest, which lists it: its hashes are signed with the rest.
     manifest["documents"] = write_codebook(out_dir, plan, manifest)
     write_json_atomically(out_dir / MANIFEST_NAME, manifest)
@@ -234,6 +239,7 @@ def run(
     geoip: GeoIP | None = None,
     engine: str = "auto",
     input_format: str = "auto",
+    output_format: str = JSONL,
 ) -> RunResult:
     """Anonymize INPUTS into OUT_DIR under POLICY and KEY, and write the manifest last.
 
@@ -260,9 +266,14 @@ def run(
     its events in the order of the inputs as given and of the lines within each. A course-day run
     that is interrupted is not resumed: its files take lines from every input, so the same
     command refuses the directory and ``--force`` starts again.
+
+    OUTPUT_FORMAT ``jsonl`` writes gzip JSON lines; ``parquet`` converts each finished file to
+    Parquet (``anonymizer.io.parquet``; pyarrow needed) before it moves into place.
     """
     out_dir = Path(out_dir)
-    key, recipients = check_run(inputs, out_dir, key, force=force, layout=layout, pseudonyms=pseudonyms, scope=scope, encrypt_to=encrypt_to)
+    key, recipients = check_run(
+        inputs, out_dir, key, force=force, layout=layout, pseudonyms=pseudonyms, scope=scope, encrypt_to=encrypt_to, output_format=output_format,
+    )
     sources = collect_inputs(inputs)
     if check_policy_format(sources, input_format, policy) == XAPI:
         _check_xapi_options(pseudonyms, selection)
@@ -270,7 +281,7 @@ def run(
     head = journal.header(
         policy_sha256=policy.sha256, key_id=key.key_id, roster=roster_summary, learn=learn, inputs=[n for _, n in sources],
         layout=layout, selection=selection.describe() if selection is not None else None,
-        scope=scope, pseudonyms=pseudonyms, geoip=geoip.sha256 if geoip is not None else None,
+        scope=scope, pseudonyms=pseudonyms, geoip=geoip.sha256 if geoip is not None else None, output_format=output_format,
     )
     try:
         kept = _resume_or_prepare(out_dir, force, head, sources)
@@ -353,10 +364,11 @@ def run(
             else:
                 output = outputs.pop(index)
                 output.close()
-                os.replace(output.path, _final_path(out_dir, name))
+                path, sha256, size = _finished(output, output_format, policy)
+                os.replace(path, _final_path(out_dir, name, output_format))
                 done[index] = journal.Finished(
                     entry,
-                    FileEntry(path=output_name(name), sha256=output.sha256.hexdigest(), bytes=output.bytes, events=output.events, source=name),
+                    FileEntry(path=data_file_name(name, output_format), sha256=sha256, bytes=size, events=output.events, source=name),
                     stats,
                 )
                 log.record(done[index])  # after the file is in place: an entry always names a whole file
@@ -377,13 +389,14 @@ def run(
         if not total.accounted():
             raise AccountingError("line accounting does not add up over the run; no manifest was written")
         if by_place:
-            files = _place_files(placed, out_dir)
+            files = _place_files(placed, out_dir, output_format, policy)
         else:
             files = [done[index].output for index in sorted(done)]
         manifest = finish_package(
             out_dir, files=files, inputs=[done[index].input for index in sorted(done)], stats=total, warnings=warnings,
             policy=policy, plan=plan, key=key, roster_summary=roster_summary, learned=learned, counter=counter, layout=layout,
             selection=selection, scope=scope, pseudonyms=pseudonyms, geoip=geoip, sign_key=sign_key, engine=engine_name(anonymizer),
+            output_format=output_format,
         )
         log.remove()  # last: until the package is complete, a rerun can resume it
         completed = True
@@ -435,23 +448,37 @@ def _append_places(placed: dict, places: list, partial: Path) -> None:
         target.append(member, events)
 
 
-def _place_files(placed: dict, out_dir: Path) -> list[FileEntry]:
+def _finished(output: OutputFile | AppendedFile, output_format: str, policy: Policy) -> tuple[Path, str, int]:
+    """A closed output file ready to move into place: (path, sha256, bytes), as written (JSON
+    lines) or converted to Parquet beside it, the gzip file then removed."""
+    if output_format != PARQUET:
+        return output.path, output.sha256.hexdigest(), output.bytes
+    target = output.path.with_suffix(".parquet")
+    sha256, size, rows = convert(output.path, target, events_format(policy))
+    if rows != output.events:
+        raise AccountingError(f"{output.path.name}: {output.events} events written but {rows} Parquet rows; no manifest was written")
+    output.path.unlink()
+    return target, sha256, size
+
+
+def _place_files(placed: dict, out_dir: Path, output_format: str = JSONL, policy: Policy | None = None) -> list[FileEntry]:
     """Move the course-day files into place under their layout names; their manifest entries,
     sorted by path."""
     finished = {}
     for place, output in placed.items():
         output.close()
-        finished[place] = (output.path, output.sha256.hexdigest(), output.bytes, output.events)
-    return place_files(finished, out_dir)
+        path, sha256, size = _finished(output, output_format, policy)
+        finished[place] = (path, sha256, size, output.events)
+    return place_files(finished, out_dir, layout_suffix(output_format))
 
 
-def place_files(finished: dict, out_dir: Path) -> list[FileEntry]:
+def place_files(finished: dict, out_dir: Path, suffix: str = layout_suffix(JSONL)) -> list[FileEntry]:
     """Move finished course-day files, ``{(course, day): (path, sha256, bytes, events)}``, into
-    place under their layout names; their manifest entries, sorted by path."""
+    place under their layout names (ending in SUFFIX); their manifest entries, sorted by path."""
     names = course_dirs(course for course, _ in finished)
     entries = []
     for (course, day), (path, sha256, size, events) in finished.items():
-        relative = file_path(names[course], day)
+        relative = file_path(names[course], day, suffix)
         final = out_dir / relative
         final.parent.mkdir(parents=True, exist_ok=True)
         os.replace(path, final)

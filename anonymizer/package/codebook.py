@@ -26,6 +26,7 @@ from ..core.pseudonyms import NUMBER_BITS, TEXT_HEX_CHARS
 from ..core.suppression import RARE
 from ..core.text.detectors import PLACEHOLDERS as DETECTOR_PLACEHOLDERS
 from ..core.text.mentions import PLACEHOLDERS as ROSTER_PLACEHOLDERS
+from .columns import EVENTS_FORMATS, describe as describe_columns
 
 CODEBOOK_JSON = "codebook.json"
 CODEBOOK_README = "README.md"
@@ -387,10 +388,22 @@ def build_codebook(plan: Plan, manifest: dict) -> dict:
         },
     }
     codebook.update(_courses_and_days(manifest))
+    parquet = _parquet(manifest)
+    if parquet is not None:
+        codebook["format"] = parquet
     if manifest.get("pseudonyms") == PER_COURSE:
         codebook["pseudonyms"] = PER_COURSE
         codebook = _per_course(codebook)
     return codebook
+
+
+def _parquet(manifest: dict) -> dict | None:
+    """The files' format and columns, for a Parquet package (``run --format parquet``)."""
+    described = manifest.get("format")
+    if not isinstance(described, dict) or described.get("files") != "parquet":
+        return None
+    events = described.get("schema") if described.get("schema") in EVENTS_FORMATS else EVENTS_FORMATS[0]
+    return {"files": "parquet", "schema": events, "schema_version": described.get("schema_version"), "columns": describe_columns(events)}
 
 
 PER_COURSE = "per-course"
@@ -419,18 +432,25 @@ def _md_escape(text: str) -> str:
 
 def render_markdown(codebook: dict) -> str:
     """The codebook as the package's README.md."""
+    parquet = codebook.get("format")
+    holds = (
+        "Each `.parquet` file holds one event per row, in the columns listed below."
+        if parquet else "Each `.gz` file holds one JSON event per line."
+    )
     lines = [
         "# Research data package",
         "",
         f"Pseudonymized Open edX tracking logs, made by `anonymizer` under the policy `{codebook['policy']['name']}` "
-        f"(sha256 `{codebook['policy']['sha256']}`) with the key id `{codebook['key_id']}`. Each `.gz` file holds one JSON "
-        "event per line. `codebook.json` holds what this page says, for programs; `manifest.json` lists every file with its "
+        f"(sha256 `{codebook['policy']['sha256']}`) with the key id `{codebook['key_id']}`. {holds} "
+        "`codebook.json` holds what this page says, for programs; `manifest.json` lists every file with its "
         "sha256 and accounts for every input line.",
         "",
         f"{codebook['counts']['written']} events written from {codebook['counts']['read']} lines read, in "
         f"{codebook['counts']['files']} file(s).",
         "",
     ]
+    if parquet:
+        lines += _columns_markdown(parquet)
     if "courses" in codebook or "days" in codebook:
         lines += ["## Courses and days", ""]
         for course in codebook.get("courses", ()):
@@ -482,6 +502,25 @@ def render_markdown(codebook: dict) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def _columns_markdown(parquet: dict) -> list[str]:
+    """The columns of the Parquet files, and how the fields below map to them."""
+    lines = [
+        f"## Columns of the Parquet files ({parquet['schema']} schema, version {parquet['schema_version']})",
+        "",
+        "| column | type | from |",
+        "|---|---|---|",
+    ]
+    lines += [f"| `{c['name']}` | {c['type']} | {_md_escape(c['from'])} |" for c in parquet["columns"]]
+    lines += [
+        "",
+        "The fields below are named by their path in the event; in the Parquet files, each is in its column, or inside "
+        "the JSON text of `event`, `context`, `extra` or `statement`. A null is a field the event does not have (or, "
+        "in a tracking-log package, one whose value is in `extra`, as the table says).",
+        "",
+    ]
+    return lines
 
 
 def _field_table(fields: list[dict], notes: dict[str, int]) -> list[str]:

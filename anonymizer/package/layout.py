@@ -5,6 +5,8 @@ exchange delivered it::
     _no_course/events/_no_course-events-{YYYY-MM-DD}.log.gz      events that name no course
     {dir}/events/{dir}-events-_no_date.log.gz                    events with no readable UTC day
 
+With ``run --format parquet`` the files end in ``.parquet`` instead of ``.log.gz``.
+
 A course's directory is its key's three parts joined by ``-`` (``course-v1:MITx+6.002x+2024_T1``
 and ``MITx/6.002x/2024_T1`` both give ``MITx-6.002x-2024_T1``; a CCX key adds ``-ccx_N``). Course
 keys are made of letters, digits and ``_ . - ~`` (``anonymizer.core.routing``), all safe in a file
@@ -24,7 +26,8 @@ NO_COURSE = "_no_course"
 NO_DATE = "_no_date"
 LAYOUTS = ("input", "course-day")
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.~-]", re.ASCII)
-_LAYOUT_FILE = re.compile(r"([^/]+)/events/\1-events-(\d{4}-\d{2}-\d{2}|_no_date)\.log\.gz")
+_LAYOUT_FILE = re.compile(r"([^/]+)/events/\1-events-(\d{4}-\d{2}-\d{2}|_no_date)(?:\.log\.gz|\.parquet)")
+GZIP_SUFFIX = ".log.gz"
 
 
 def _safe(part: str) -> str:
@@ -55,9 +58,10 @@ def course_dirs(courses: Iterable[str | None]) -> dict[str | None, str]:
     return names
 
 
-def file_path(directory: str, day: str | None) -> str:
-    """The package path of the events of course directory DIRECTORY on DAY (None: no day)."""
-    return f"{directory}/events/{directory}-events-{day or NO_DATE}.log.gz"
+def file_path(directory: str, day: str | None, suffix: str = GZIP_SUFFIX) -> str:
+    """The package path of the events of course directory DIRECTORY on DAY (None: no day); SUFFIX
+    ``.parquet`` for a Parquet package."""
+    return f"{directory}/events/{directory}-events-{day or NO_DATE}{suffix}"
 
 
 def is_layout_file(relative: str) -> bool:

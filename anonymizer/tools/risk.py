@@ -36,6 +36,7 @@ import orjson
 from ..core.errors import UsageError
 from ..core.ipmask import make_ip_masker
 from ..io.inputs import open_lines
+from ..io.parquet import events as parquet_events
 from ..package.manifest import MANIFEST_NAME
 from ..tables.demographics import DEMOGRAPHICS, read_demographics
 
@@ -122,7 +123,12 @@ class _Reader:
         except (OSError, orjson.JSONDecodeError):
             raise UsageError(f"{directory}: holds no readable {MANIFEST_NAME}; not a package") from None
         files = [entry.get("path") for entry in manifest.get("files") or () if isinstance(entry, dict)]
+        parquet = isinstance(manifest.get("format"), dict) and manifest["format"].get("files") == "parquet"
         for name in files:
+            if parquet:  # run --format parquet: the events its rows give back
+                for event in parquet_events(directory / name):
+                    self.add(event)
+                continue
             for line in open_lines(directory / name):
                 try:
                     self.add(orjson.loads(line))

@@ -1,6 +1,6 @@
 """Integrity: the files of a package against its manifest (each listed file present with its
-size and sha256, no other file in the package), and reading each file (gzip decompressed) while
-hashing what is read from disk."""
+size and sha256, no other file in the package), and reading each file (gzip decompressed, Parquet
+rows as JSON lines) while hashing what is read from disk."""
 
 from __future__ import annotations
 
@@ -10,7 +10,9 @@ from typing import Iterator
 from isal import isal_zlib
 
 from ..package.manifest import MANIFEST_NAME
+from ..core.errors import UsageError
 from ..io.inputs import GZIP_MAGIC
+from ..io.parquet import INSTALL, PARQUET_MAGIC, read_as_lines
 from .report import IntegrityProblem, Report
 
 READ_SIZE = 1 << 20
@@ -76,6 +78,9 @@ def read_file(path: Path, digest) -> Iterator[bytes | str]:
     with the data is yielded as a str; what follows it is hashed but not scanned."""
     with open(path, "rb") as fh:
         block = fh.read(READ_SIZE)
+        if block[:4] == PARQUET_MAGIC:
+            yield from _read_parquet(fh, block, path, digest)
+            return
         gunzip = _Gunzip() if block[:2] == GZIP_MAGIC else None
         broken = False
         while block:
@@ -93,6 +98,20 @@ def read_file(path: Path, digest) -> Iterator[bytes | str]:
             yield "is truncated: its gzip stream does not end"
 
 
+
+
+def _read_parquet(fh, block: bytes, path: Path, digest) -> Iterator[bytes | str]:
+    """A Parquet file: hashed whole from disk, then its rows as JSON lines (every column, the
+    JSON ones decoded), so that the scan reads them as it reads a JSON-lines file."""
+    while block:
+        digest.update(block)
+        block = fh.read(READ_SIZE)
+    try:
+        yield from read_as_lines(path)
+    except UsageError:
+        yield f"is a Parquet file, which cannot be scanned without pyarrow ({INSTALL})"
+    except ValueError as problem:
+        yield str(problem)
 
 
 def present_files(directory: Path) -> list[str]:
