@@ -245,38 +245,26 @@ def test_spark_run_reads_and_writes_s3_uris(spark, object_store, inputs, tmp_pat
     _same_package(tmp_path / "local", tmp_path / "spark", local.manifest, cluster.manifest)
 
 
-def test_a_failed_job_on_a_store_leaves_no_manifest_and_force_replaces_it(spark, object_store, tmp_path, key):
-    import s3fs  # noqa: PLC0415  (the test extra)
-
+def test_a_failed_job_on_a_uri_leaves_no_manifest_and_force_makes_the_course_day_package(spark, tmp_path, key):
     from anonymizer.core.errors import InputError, UsageError  # noqa: PLC0415
-    from anonymizer.io.spark import spark_run  # noqa: PLC0415  (pyspark only in this tier)
-
-    fs = s3fs.S3FileSystem()
-    fs.pipe_file(f"{object_store}/bad/tracking.log", SAMPLE.read_bytes())
-    fs.pipe_file(f"{object_store}/bad/broken.log.gz", b"\x1f\x8b" + b"not gzip at all" * 10)
-    out = f"s3a://{object_store}/failed"
-    with pytest.raises(InputError) as caught:
-        spark_run(spark, [f"s3a://{object_store}/bad/"], out, load_policy("research"), key)
-    assert "broken.log.gz" in str(caught.value)
-    left = fs.find(f"{object_store}/failed")
-    assert left == [f"{object_store}/failed/.partial/unfinished"]  # an unfinished run: no manifest, no data
-    with pytest.raises(UsageError, match="not empty"):
-        spark_run(spark, [SAMPLE], out, load_policy("research"), key)
-    done = spark_run(spark, [SAMPLE], out, load_policy("research"), key, force=True)
-    names = sorted(name.rsplit("/", 1)[-1] for name in fs.find(f"{object_store}/failed"))
-    assert names == sorted(["README.md", "codebook.json", "manifest.json", "tracking.log.gz"])
-    assert done.manifest["counts"]["read"] == len(SAMPLE.read_bytes().splitlines())
-
-
-def test_spark_run_on_file_uris_makes_the_course_day_package_run_makes(spark, tmp_path, key):
     from anonymizer.io.spark import spark_run  # noqa: PLC0415  (pyspark only in this tier)
 
     policy = load_policy("research")
     source = tmp_path / "in"
     source.mkdir()
     (source / "tracking.log").write_bytes(SAMPLE.read_bytes())
+    (source / "zz-broken.log.gz").write_bytes(b"\x1f\x8b" + b"not gzip at all" * 10)
+    out = f"file://{tmp_path}/spark"
+    with pytest.raises(InputError) as caught:
+        spark_run(spark, [f"file://{source}/"], out, policy, key, layout="course-day")
+    assert "zz-broken.log.gz" in str(caught.value)
+    left = [p.relative_to(tmp_path / "spark").as_posix() for p in (tmp_path / "spark").rglob("*") if p.is_file()]
+    assert left == [".partial/unfinished"]  # an unfinished run: no manifest, no data file
+    (source / "zz-broken.log.gz").unlink()
+    with pytest.raises(UsageError, match="not empty"):
+        spark_run(spark, [f"file://{source}/"], out, policy, key, layout="course-day")
     local = run([source], tmp_path / "local", policy, key, jobs=1, layout="course-day")
-    cluster = spark_run(spark, [f"file://{source}/"], f"file://{tmp_path}/spark", policy, key, layout="course-day")
-    assert len(local.manifest["files"]) > 3
+    cluster = spark_run(spark, [f"file://{source}/"], out, policy, key, layout="course-day", force=True)
+    assert len(local.manifest["files"]) > 3  # several courses and days: nested names on the URI
     _same_package(tmp_path / "local", tmp_path / "spark", local.manifest, cluster.manifest)
     assert sorted(p.name for p in (tmp_path / "spark").iterdir()) == sorted(p.name for p in (tmp_path / "local").iterdir())

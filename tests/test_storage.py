@@ -61,4 +61,20 @@ def test_uris_and_paths_are_told_apart_and_joined():
     assert storage.is_uri("s3a://bucket/logs") and storage.is_uri("abfss://c@a.dfs.core.windows.net/x")
     assert not storage.is_uri("/data/logs") and not storage.is_uri(Path("s3a://bucket"))  # a Path is local
     assert storage.join("gs://bucket/out/", ".partial", "x.part") == "gs://bucket/out/.partial/x.part"
-    assert storage.overlaps("s3a://bucket/in/out", "s3a://bucket/in") and not storage.overlaps("s3a://bucket/input", "s3a://bucket/in")
+    assert storage.overlaps("file:///data/in/out", "file:///data/in") and not storage.overlaps("file:///data/input", "file:///data/in")
+    assert not storage.overlaps("file:///data/in/out", "/data/in")  # a URI and a path are not compared
+
+
+def test_the_command_line_takes_uris_and_names_a_missing_library_before_spark_starts(tmp_path, key_file):
+    import importlib.util  # noqa: PLC0415
+    import subprocess  # noqa: PLC0415
+
+    if importlib.util.find_spec("gcsfs") is not None:
+        pytest.skip("gcsfs is installed here, so gs:// is not a missing library")
+    done = subprocess.run(
+        [sys.executable, "-m", "anonymizer.cli", "spark-run", "gs://bucket/logs/", "--out", "gs://bucket/package", "--key-file", str(key_file)],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert "gs://bucket/logs/: gs:// needs the gcsfs package" in done.stderr  # the URI kept whole, the package named
+    assert "pyspark" not in done.stderr.lower() and "java" not in done.stderr.lower()  # no Spark was started
