@@ -126,6 +126,8 @@ def _count_task(item: tuple[str, Any], policy: Policy, learn: bool):
             return ("hash", index, *file_digest(path))
         except OSError as exc:
             raise TaskError(f"{name}: it cannot be read ({os_reason(exc)})") from None
+        except Exception as exc:  # noqa: BLE001  (a store's own errors: their kind, never their text)
+            raise TaskError(f"{name}: it cannot be read ({type(exc).__name__})") from None
     split = what
 
     def work():

@@ -69,6 +69,8 @@ def plan_splits(sources: list[tuple[Path | str, str]], split_bytes: int = DEFAUL
             gzipped = head == GZIP_MAGIC
         except OSError as exc:
             raise InputError(f"{name}: {_read_problem(exc)}. Check the file, or leave it out of this run") from None
+        except Exception as exc:  # noqa: BLE001  (a store's own errors, such as missing credentials: their kind, not their text)
+            raise InputError(f"{name}: it cannot be read ({type(exc).__name__}). Check the URI and the storage's credentials") from None
         if gzipped or size <= step:
             splits.append(Split(file_index, 0, name, str(path), 0, None, gzipped))
             continue
