@@ -55,7 +55,7 @@ from ..core.suppression import GroupCounter
 from ..package.encrypt import encrypt_package
 from ..package.manifest import FileEntry, InputEntry
 from ..package.signing import Ed25519PrivateKey
-from . import staging as staging_
+from .staging import target as package_target
 from . import storage
 from .inputs import FileEnd, collect_locations, output_name
 from .learn import Learner, _Group
@@ -280,7 +280,7 @@ def spark_run(
     roster_summary = roster.summary(Pseudonymizer(key)) if roster is not None else None
     plan = lower(policy)
     by_place = layout == "course-day"
-    target = staging_.target(out_dir)
+    target = package_target(out_dir)
     where = target.prepare(force)
     sc = spark.sparkContext
     completed = False
