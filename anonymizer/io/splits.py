@@ -63,9 +63,10 @@ def plan_splits(sources: list[tuple[Path | str, str]], split_bytes: int = DEFAUL
     a whole number of read blocks), gzip files whole."""
     step = max(READ_BLOCK, split_bytes // READ_BLOCK * READ_BLOCK)
     splits: list[Split] = []
+    probed = storage.heads_and_sizes([path for path, _ in sources if storage.is_uri(path)], len(GZIP_MAGIC))
     for file_index, (path, name) in enumerate(sources):
         try:
-            head, size = storage.head_and_size(path, len(GZIP_MAGIC))
+            head, size = probed[path] if path in probed else storage.head_and_size(path, len(GZIP_MAGIC))
             gzipped = head == GZIP_MAGIC
         except OSError as exc:
             raise InputError(f"{name}: {_read_problem(exc)}. Check the file, or leave it out of this run") from None

@@ -142,6 +142,30 @@ def head_and_size(location: Location, count: int) -> tuple[bytes, int]:
     return (fs.cat_file(path, 0, min(count, size)) if size else b""), size
 
 
+def heads_and_sizes(locations: list[str], count: int) -> dict[str, tuple[bytes, int]]:
+    """``head_and_size`` of many URIs, a store's asked concurrently (two requests a file, one
+    after the other, would make planning an archive of many thousands of files slow). A group
+    that fails is left out: the caller asks its files one by one, and names the one at fault."""
+    groups: dict[int, tuple[Any, list[tuple[str, str]]]] = {}
+    for location in locations:
+        fs, path = filesystem(location)
+        if getattr(fs, "async_impl", False):
+            groups.setdefault(id(fs), (fs, []))[1].append((location, path))
+    found: dict[str, tuple[bytes, int]] = {}
+    for fs, members in groups.values():
+        paths = [path for _, path in members]
+        try:
+            sizes = fs.sizes(paths)
+            wanted = [(path, min(count, size)) for path, size in zip(paths, sizes) if size]
+            heads = fs.cat_ranges([p for p, _ in wanted], 0, [end for _, end in wanted], on_error="raise") if wanted else []
+        except Exception:  # noqa: BLE001  (asked again one by one, where the error names its file)
+            continue
+        head_of = dict(zip((p for p, _ in wanted), heads))
+        for (location, path), size in zip(members, sizes):
+            found[location] = (head_of.get(path, b""), size)
+    return found
+
+
 def kind(location: str) -> str | None:
     """``file``, ``directory`` or None (nothing there) for URI LOCATION."""
     fs, path = filesystem(location)
