@@ -13,6 +13,11 @@ configuration files); this module never reads, passes or sets one.
 
 Object stores have no rename: ``place`` copies (server-side) and then deletes. A package on a
 store is made whole by its manifest, written last (``anonymizer.io.staging``).
+
+Why fsspec and not Hadoop's file systems through the JVM: a Python task has no JVM to call, so
+Hadoop could only feed it through ``binaryFiles`` (a whole file in memory, no ranged split) or
+``binaryRecords`` (fixed-length records, not lines), and could not write its parts at all; with
+fsspec the tasks read byte ranges and write files exactly as they do on a local disk.
 """
 
 from __future__ import annotations
