@@ -108,7 +108,8 @@ def open_read(location: Location) -> BinaryIO:
 
 
 def open_write(location: Location) -> BinaryIO:
-    """A new file at LOCATION; on an object store it appears whole when closed, or not at all."""
+    """A new file at LOCATION; on an object store the object appears, in one piece, when the file
+    is closed (so a package's files are placed only once written: see ``place``)."""
     if not is_uri(location):
         return open(location, "wb")
     fs, path = filesystem(location)
