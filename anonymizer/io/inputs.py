@@ -116,7 +116,7 @@ def batches(file_index: int, name: str, path: Path | str, *, hash: bool = True) 
     the fault): the run stops rather than account for a file it has only seen part of.
     """
     try:
-        raw = storage.open_read(path)
+        raw = storage.open_read(path) if storage.is_uri(path) else open(path, "rb")
     except OSError as exc:  # vanished or made unreadable since the run started
         raise InputError(f"{path}: {_read_problem(exc)}. Check the file, or leave it out of this run") from None
     reader = _HashingReader(raw, hash)
