@@ -33,6 +33,7 @@ from .io.formats import default_policy
 from .tools.policy_check import check_policy, format_check, verdict
 from .tools.risk import DEFAULT_K, format_report as format_risk, risk_report
 from .tables.commands import run_tables
+from .io import storage
 from .io.progress import ProgressLine
 from .core.roster import load_roster
 from .io.runner import run as run_package
@@ -469,8 +470,9 @@ def tables_command(
 
 @app.command("spark-run")
 def spark_run_command(
-    inputs: list[Path] = typer.Argument(..., metavar="INPUT...", help="Tracking-log files (plain or .gz) or directories of them, at paths every executor sees."),
-    out: Path = _OUT,
+    # Strings, not paths: a URI (s3a://bucket/logs) would lose a slash as a Path.
+    inputs: list[str] = typer.Argument(..., metavar="INPUT...", help="Tracking-log files (plain or .gz) or directories of them: paths every executor sees, or URIs (s3a://, gs://, abfss://, hdfs://)."),
+    out: str = typer.Option(..., "--out", metavar="DIR", help="The package directory or URI prefix to write (must be empty unless --force)."),
     policy: str = _POLICY,
     key_file: Optional[Path] = _KEY_FILE,
     force: bool = _FORCE,
@@ -503,6 +505,7 @@ def spark_run_command(
     loaded_policy, key, signer, people, selection, package_options = _load_run(
         policy, key_file, sign_key, roster, quiet, course, org, since, until, event_type, exclude_staff, layout, scope, pseudonyms, geoip,
     )
+    storage.require([*inputs, out])  # a URI's missing library fails here, before Spark starts
     try:
         from .io.spark import default_session, spark_run  # noqa: PLC0415  (pyspark is an optional extra)
 
@@ -522,7 +525,7 @@ def spark_run_command(
             f"wrote {len(result.manifest['files'])} file(s) to {out}: {counts['read']} lines read, {counts['written']} written, "
             f"{sum(counts['dropped'].values())} dropped by policy, {sum(counts['rejected'].values())} rejected"
         )
-        typer.echo(f"manifest: {Path(out) / 'manifest.json'}")
+        typer.echo(f"manifest: {out.rstrip('/')}/manifest.json")
 
 
 def main() -> None:

@@ -26,7 +26,41 @@ SAMPLE = ROOT / "examples" / "tracking.log"
 
 
 @pytest.fixture(scope="module")
-def spark(tmp_path_factory):
+def object_store():
+    """A local S3 (a moto server on a free port), reached as any S3 is: s3fs finds the endpoint
+    and the (fake) credentials in the standard environment variables, set here before the
+    session starts so that its executors inherit them; never in a Spark conf."""
+    import logging  # noqa: PLC0415
+    import socket  # noqa: PLC0415
+
+    from moto.server import ThreadedMotoServer  # noqa: PLC0415  (the test extra)
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    settings = {
+        "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ENDPOINT_URL_S3": f"http://127.0.0.1:{port}",
+    }
+    before = {name: os.environ.get(name) for name in settings}
+    os.environ.update(settings)
+    import s3fs  # noqa: PLC0415  (the test extra)
+
+    s3fs.S3FileSystem().mkdir("anonymizer-test")
+    yield "anonymizer-test"
+    server.stop()
+    for name, value in before.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+
+
+@pytest.fixture(scope="module")
+def spark(tmp_path_factory, object_store):
     from pyspark.sql import SparkSession  # noqa: PLC0415  (pyspark only in this tier)
 
     events = tmp_path_factory.mktemp("spark-events")
@@ -179,3 +213,58 @@ def test_the_command_line_runs_spark_run(tmp_path, key_file):
     assert done.returncode == 0, done.stderr[-2000:]
     assert "wrote 1 file(s)" in done.stdout
     assert (out / "manifest.json").is_file() and (out / "tracking.log.gz").is_file()
+
+
+def _download(fs, prefix: str, where: Path) -> list[str]:
+    """Copy every object under PREFIX into WHERE; their names relative to PREFIX."""
+    names = []
+    for key in fs.find(prefix):
+        relative = key[len(prefix):].lstrip("/")
+        (where / relative).parent.mkdir(parents=True, exist_ok=True)
+        (where / relative).write_bytes(fs.cat_file(key))
+        names.append(relative)
+    return sorted(names)
+
+
+def test_spark_run_reads_and_writes_s3_uris(spark, object_store, inputs, tmp_path, key):
+    import s3fs  # noqa: PLC0415  (the test extra)
+
+    from anonymizer.io.spark import spark_run  # noqa: PLC0415  (pyspark only in this tier)
+
+    fs = s3fs.S3FileSystem()
+    for path in inputs:
+        fs.pipe_file(f"{object_store}/in/{path.name}", path.read_bytes())
+    fs.pipe_file(f"{object_store}/in/.hidden.log", b"{}\n")  # hidden: not an input, as in a local directory
+    policy = load_policy("research")
+    local = run(inputs, tmp_path / "local", policy, key, jobs=1)
+    cluster = spark_run(spark, [f"s3a://{object_store}/in/"], f"s3a://{object_store}/out", policy, key, split_bytes=READ_BLOCK)
+    assert len([s for s in cluster.manifest["inputs"]]) == 3 and inputs[0].stat().st_size > READ_BLOCK  # a file in several splits
+    names = _download(fs, f"{object_store}/out", tmp_path / "spark")
+    assert not any(name.startswith(".partial") for name in names)  # the staging prefix is gone
+    assert json.loads((tmp_path / "spark" / "manifest.json").read_text()) == cluster.manifest
+    _same_package(tmp_path / "local", tmp_path / "spark", local.manifest, cluster.manifest)
+
+
+def test_a_failed_job_on_a_uri_leaves_no_manifest_and_force_makes_the_course_day_package(spark, tmp_path, key):
+    from anonymizer.core.errors import InputError, UsageError  # noqa: PLC0415
+    from anonymizer.io.spark import spark_run  # noqa: PLC0415  (pyspark only in this tier)
+
+    policy = load_policy("research")
+    source = tmp_path / "in"
+    source.mkdir()
+    (source / "tracking.log").write_bytes(SAMPLE.read_bytes())
+    (source / "zz-broken.log.gz").write_bytes(b"\x1f\x8b" + b"not gzip at all" * 10)
+    out = f"file://{tmp_path}/spark"
+    with pytest.raises(InputError) as caught:
+        spark_run(spark, [f"file://{source}/"], out, policy, key, layout="course-day")
+    assert "zz-broken.log.gz" in str(caught.value)
+    left = [p.relative_to(tmp_path / "spark").as_posix() for p in (tmp_path / "spark").rglob("*") if p.is_file()]
+    assert left == [".partial/unfinished"]  # an unfinished run: no manifest, no data file
+    (source / "zz-broken.log.gz").unlink()
+    with pytest.raises(UsageError, match="not empty"):
+        spark_run(spark, [f"file://{source}/"], out, policy, key, layout="course-day")
+    local = run([source], tmp_path / "local", policy, key, jobs=1, layout="course-day")
+    cluster = spark_run(spark, [f"file://{source}/"], out, policy, key, layout="course-day", force=True)
+    assert len(local.manifest["files"]) > 3  # several courses and days: nested names on the URI
+    _same_package(tmp_path / "local", tmp_path / "spark", local.manifest, cluster.manifest)
+    assert sorted(p.name for p in (tmp_path / "spark").iterdir()) == sorted(p.name for p in (tmp_path / "local").iterdir())

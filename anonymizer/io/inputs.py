@@ -21,6 +21,7 @@ from isal import igzip
 from isal.igzip_lib import IsalError
 
 from ..core.errors import InputError, UsageError, os_reason
+from . import storage
 
 GZIP_MAGIC = b"\x1f\x8b"
 BATCH_BYTES = 4 << 20
@@ -106,15 +107,16 @@ class FileEnd:
     bytes: int
 
 
-def batches(file_index: int, name: str, path: Path, *, hash: bool = True) -> Iterator[Batch | FileEnd]:
+def batches(file_index: int, name: str, path: Path | str, *, hash: bool = True) -> Iterator[Batch | FileEnd]:
     """The batches of one input file (plain or gzip, by content), then its ``FileEnd`` (whose
-    ``sha256`` is empty without HASH).
+    ``sha256`` is empty without HASH). PATH is a local path or, for ``spark-run``, a URI
+    (``anonymizer.io.storage``).
 
     A file that cannot be read to its end raises ``InputError`` (after the batches read before
     the fault): the run stops rather than account for a file it has only seen part of.
     """
     try:
-        raw = open(path, "rb")
+        raw = storage.open_read(path) if storage.is_uri(path) else open(path, "rb")
     except OSError as exc:  # vanished or made unreadable since the run started
         raise InputError(f"{path}: {_read_problem(exc)}. Check the file, or leave it out of this run") from None
     reader = _HashingReader(raw, hash)
@@ -231,6 +233,12 @@ def collect_inputs(inputs: list[Path], packages: bool = False) -> list[tuple[Pat
     (``inspect`` and ``policy check`` may look into a package's data files). Two inputs with the
     same name are an error.
     """
+    found = _collect_local(inputs, packages)
+    _check_names(found)
+    return found
+
+
+def _collect_local(inputs: list[Path], packages: bool) -> list[tuple[Path, str]]:
     found: list[tuple[Path, str]] = []
     for given in inputs:
         given = Path(given)
@@ -244,7 +252,55 @@ def collect_inputs(inputs: list[Path], packages: bool = False) -> list[tuple[Pat
             found.append((given, given.name))
         else:
             raise UsageError(f"{given}: no such file or directory")
-    names: dict[str, Path] = {}
+    return found
+
+
+def collect_locations(inputs: list[Path | str]) -> list[tuple[Path | str, str]]:
+    """``collect_inputs`` for inputs that may be URIs (``spark-run``): a URI names a file or a
+    prefix (a directory), walked by the same rules as a local directory, in the same order."""
+    if not storage.any_uri(inputs):
+        return collect_inputs([Path(given) for given in inputs])
+    found: list[tuple[Path | str, str]] = []
+    for given in inputs:
+        found.extend(_walk_uri(given) if storage.is_uri(given) else _collect_local([Path(given)], False))
+    _check_names(found)
+    return found
+
+
+def _walk_uri(given: str) -> list[tuple[str, str]]:
+    """The input files of URI GIVEN, as ``_walk`` finds them in a local directory: hidden entries,
+    manifest files and packages left out, sorted as paths (part by part)."""
+    try:
+        kind = storage.kind(given)
+        if kind == "file":
+            name = given.rstrip("/").rsplit("/", 1)[-1]
+            if name in PACKAGE_FILES:
+                raise UsageError(f"{given}: a package's {name}, not a tracking log")
+            return [(given, name)]
+        listed = storage.files_under(given) if kind == "directory" else []
+    except UsageError:
+        raise
+    except Exception as exc:  # noqa: BLE001  (each storage library has its own errors: no credentials, access denied)
+        raise InputError(f"{given}: cannot be listed ({type(exc).__name__}). Check the URI and the storage's credentials") from None
+    if not listed:
+        raise UsageError(f"{given}: no such file or directory")
+    relatives = [relative.split("/") for _, relative in listed]
+    packages = {tuple(parts[:-1]) for parts in relatives if parts[-1] == PACKAGE_FILES[0]}
+    if () in packages:
+        raise UsageError(f"{given}: holds a {PACKAGE_FILES[0]}, so it is an anonymized package, not raw tracking logs")
+    found = []
+    for (location, relative), parts in zip(listed, relatives):
+        if any(p.startswith(".") for p in parts) or parts[-1] in PACKAGE_FILES:
+            continue
+        if any(tuple(parts[:depth]) in packages for depth in range(1, len(parts))):
+            continue  # inside a package
+        found.append((tuple(parts), location, relative))
+    return [(location, relative) for _, location, relative in sorted(found)]
+
+
+def _check_names(found: list[tuple[Path | str, str]]) -> None:
+    """Two inputs with the same output name are an error; no input at all is one too."""
+    names: dict[str, Path | str] = {}
     for path, relative in found:
         name = output_name(relative)
         if name in names:
@@ -255,4 +311,3 @@ def collect_inputs(inputs: list[Path], packages: bool = False) -> list[tuple[Pat
         names[name] = path
     if not found:
         raise UsageError("no input files found")
-    return found

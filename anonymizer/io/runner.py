@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from . import journal
+from . import journal, storage
 from ..core.native import engine_name
 from ..core.errors import InputError, OutputError, UsageError, os_reason
 from ..core.ipmask import GeoIP
@@ -166,13 +166,18 @@ def check_run(
     if layout not in LAYOUTS:
         raise UsageError(f"--layout: expected one of {', '.join(LAYOUTS)}")
     check_format(output_format)  # Parquet without pyarrow: refused before any work
-    _refuse_overlap(inputs, out_dir)
+    if storage.any_uri([*inputs, out_dir]):  # spark-run's URIs
+        storage.refuse_overlap(inputs, out_dir)
+    else:
+        _refuse_overlap(inputs, out_dir)
     if pseudonyms not in PSEUDONYM_MODES:
         raise UsageError(f"pseudonyms: expected one of {', '.join(PSEUDONYM_MODES)}")
     if scope is not None:
         key = derive_scoped_key(key, scope)  # from here on, the master key is not used
     recipients = parse_recipients(encrypt_to) if encrypt_to else None  # before any work
     if recipients is not None:
+        if storage.is_uri(out_dir):
+            raise UsageError(f"--encrypt-to: the archive is written beside a local output directory, and {out_dir} is a URI; encrypt a local copy")
         check_archive_targets(out_dir, force)
     return key, recipients
 
@@ -475,12 +480,22 @@ def _place_files(placed: dict, out_dir: Path, output_format: str = JSONL, policy
 def place_files(finished: dict, out_dir: Path, suffix: str = layout_suffix(JSONL)) -> list[FileEntry]:
     """Move finished course-day files, ``{(course, day): (path, sha256, bytes, events)}``, into
     place under their layout names (ending in SUFFIX); their manifest entries, sorted by path."""
+    entries = []
+    for path, relative, entry in layout_entries(finished, suffix):
+        final = out_dir / relative
+        final.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(path, final)
+        entries.append(entry)
+    return sorted(entries, key=lambda entry: entry.path)
+
+
+def layout_entries(finished: dict, suffix: str = layout_suffix(JSONL)) -> list[tuple[Path, str, FileEntry]]:
+    """(path, name in the package, manifest entry) of each finished course-day file of FINISHED
+    (as ``place_files`` takes it), named with SUFFIX."""
     names = course_dirs(course for course, _ in finished)
     entries = []
     for (course, day), (path, sha256, size, events) in finished.items():
         relative = file_path(names[course], day, suffix)
-        final = out_dir / relative
-        final.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(path, final)
-        entries.append(FileEntry(path=relative, sha256=sha256, bytes=size, events=events, source=None, course=course, day=day, placed=True))
-    return sorted(entries, key=lambda entry: entry.path)
+        entry = FileEntry(path=relative, sha256=sha256, bytes=size, events=events, source=None, course=course, day=day, placed=True)
+        entries.append((path, relative, entry))
+    return entries

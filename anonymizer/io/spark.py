@@ -14,31 +14,33 @@ accumulators: a retried task's result replaces the failed attempt's, so every co
    and returns its sha256. Concatenated gzip members are one gzip file: byte for byte the file
    one machine writes.
 
-Only then does the driver move the files into place and write the manifest, last. A failed job
-removes its staging directory and leaves nothing that looks like a package.
+Only then does the driver move the files into place and write the manifest, last
+(``anonymizer.io.staging``). A failed job removes its staging directory and leaves nothing that
+looks like a package.
 
 The key travels only inside the tasks' closures (never in a Spark conf, an environment variable
 or a job description, which Spark shows in its UI and event log); each Python worker builds the
 anonymizer once per job. A task that fails raises an error that names the input and the kind of
 failure, never a value: executors' tracebacks reach the driver's log and the UI.
 
-Paths must be visible to every executor under the same name: local paths in local mode; on a
-cluster, a shared file system mounted on every node (``/dbfs/...`` on Databricks, NFS, a
-FUSE mount of an object store).
+Inputs and the output are local paths that every executor sees under the same name (local mode;
+on a cluster a shared mount: ``/dbfs/...``, NFS), or URIs (``s3a://``, ``gs://``, ``abfss://``,
+``hdfs://``, ``file://``), read and written from Python in the tasks through fsspec
+(``anonymizer.io.storage``), so that splits keep their order. The library of every URI's scheme
+is checked on the driver before any work.
 """
 
 from __future__ import annotations
 
 import os
 import pickle
-import shutil
 import sys
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..core.errors import AnonymizerError, InputError, OutputError, os_reason
+from ..core.errors import AnonymizerError, InputError, OutputError, UsageError, os_reason
 from ..core.ipmask import GeoIP
 from ..core.keys import Key
 from ..core.lowering import lower
@@ -53,12 +55,12 @@ from ..core.suppression import GroupCounter
 from ..package.encrypt import encrypt_package
 from ..package.manifest import FileEntry, InputEntry
 from ..package.signing import Ed25519PrivateKey
-from .inputs import FileEnd, collect_inputs, output_name
+from .staging import target as package_target
+from . import storage
+from .inputs import FileEnd, collect_locations, output_name
 from .learn import Learner, _Group
 from .pool import EMPTY_GZIP, process_batch
-from .runner import (
-    PARTIAL_DIR, RunResult, _final_path, _prepare_out_dir, _remove_manifest, check_run, finish_package, place_files, rejected_warning,
-)
+from .runner import RunResult, check_run, layout_entries, rejected_warning
 from .splits import DEFAULT_SPLIT_BYTES, Split, count_split, file_digest, plan_splits, split_batches
 
 class GroupRecorder(Learner):
@@ -110,8 +112,8 @@ class TaskError(RuntimeError):
 def _guarded(split: Split, work):
     try:
         return work()
-    except InputError as exc:
-        raise TaskError(str(exc)) from None  # its message names the file and the line, no value
+    except (InputError, UsageError) as exc:
+        raise TaskError(str(exc)) from None  # its message names the file and the line (or a missing library), no value
     except Exception as exc:  # noqa: BLE001  (any other fault: its message could hold a value)
         raise TaskError(f"{split.name}: {type(exc).__name__} in split {split.index}") from None
 
@@ -124,6 +126,8 @@ def _count_task(item: tuple[str, Any], policy: Policy, learn: bool):
             return ("hash", index, *file_digest(path))
         except OSError as exc:
             raise TaskError(f"{name}: it cannot be read ({os_reason(exc)})") from None
+        except Exception as exc:  # noqa: BLE001  (a store's own errors: their kind, never their text)
+            raise TaskError(f"{name}: it cannot be read ({type(exc).__name__})") from None
     split = what
 
     def work():
@@ -169,8 +173,8 @@ def _anonymize_task(
                 for place, member, events in members:
                     part = parts.get(place)
                     if part is None:
-                        path = os.path.join(staging, f"{split.file_index:06d}-{split.index:06d}-{len(parts):06d}.part")
-                        part = parts[place] = [path, open(path, "wb"), 0, 0]
+                        path = storage.join(staging, f"{split.file_index:06d}-{split.index:06d}-{len(parts):06d}.part")
+                        part = parts[place] = [path, storage.open_write(path), 0, 0]
                     part[1].write(member)
                     part[2] += len(member)
                     part[3] += events
@@ -189,11 +193,11 @@ def _assemble_task(item: tuple[Any, str, list[str]], staging: str) -> tuple[Any,
     key, label, parts = item
     digest = hashlib.sha256()
     size = 0
-    target = os.path.join(staging, "files", f"{uuid.uuid4().hex}.gz")
+    target = storage.join(staging, "files", f"{uuid.uuid4().hex}.gz")
     try:
-        with open(target, "wb") as out:
+        with storage.open_write(target) as out:
             for part in parts:
-                with open(part, "rb") as data:
+                with storage.open_read(part) as data:
                     while block := data.read(1 << 22):
                         out.write(block)
                         digest.update(block)
@@ -202,10 +206,11 @@ def _assemble_task(item: tuple[Any, str, list[str]], staging: str) -> tuple[Any,
                 out.write(EMPTY_GZIP)
                 digest.update(EMPTY_GZIP)
                 size = len(EMPTY_GZIP)
-            out.flush()
-            os.fsync(out.fileno())
+            storage.sync(out)
     except OSError as exc:
         raise TaskError(f"{label}: cannot be written ({os_reason(exc)})") from None
+    except Exception as exc:  # noqa: BLE001  (a store's own errors: their kind, never their text)
+        raise TaskError(f"{label}: cannot be written ({type(exc).__name__})") from None
     return key, target, digest.hexdigest(), size
 
 
@@ -241,8 +246,8 @@ class _Build:
 
 def spark_run(
     spark,
-    inputs: list[Path],
-    out_dir: Path,
+    inputs: list[Path | str],
+    out_dir: Path | str,
     policy: Policy,
     key: Key,
     *,
@@ -264,21 +269,19 @@ def spark_run(
     """Anonymize INPUTS into OUT_DIR on SPARK (a ``SparkSession``): the package that ``run`` makes
     with the same arguments (see ``anonymizer.io.runner.run``), log files byte for byte (see the
     module's text for how). Resuming is Spark's: a failed task is tried again; a failed job leaves
-    no package, and the same call starts again."""
-    out_dir = Path(out_dir)
-    inputs = [Path(p) for p in inputs]
+    no package, and the same call starts again. INPUTS and OUT_DIR may be URIs
+    (``anonymizer.io.storage``); ENCRYPT_TO needs a local OUT_DIR."""
+    out_dir = out_dir if storage.is_uri(out_dir) else Path(out_dir)
+    inputs = [p if storage.is_uri(p) else Path(p) for p in inputs]
+    storage.require([*inputs, out_dir])  # a missing library fails here, before any work
     key, recipients = check_run(inputs, out_dir, key, force=force, layout=layout, pseudonyms=pseudonyms, scope=scope, encrypt_to=encrypt_to)
-    sources = collect_inputs(inputs)
+    sources = collect_locations(inputs)
     splits = plan_splits(sources, split_bytes)
     roster_summary = roster.summary(Pseudonymizer(key)) if roster is not None else None
     plan = lower(policy)
     by_place = layout == "course-day"
-    try:
-        _prepare_out_dir(out_dir, force)
-        staging = out_dir / PARTIAL_DIR / f"spark-{uuid.uuid4().hex}"
-        (staging / "files").mkdir(parents=True)
-    except OSError as exc:
-        raise OutputError(f"{exc.filename or out_dir}: cannot prepare the output directory ({os_reason(exc)})") from None
+    target = package_target(out_dir)
+    where = target.prepare(force)
     sc = spark.sparkContext
     completed = False
     try:
@@ -318,7 +321,6 @@ def spark_run(
         secret = pickle.dumps(key)
         engine_used = chosen_engine(engine, pseudonyms, geoip, selection, groups)  # as every executor will choose
         shared = sc.broadcast(pickle.dumps(_Build(policy, people, pseudonyms, geoip, selection, groups, engine_used)))
-        where = str(staging)
         sc.setJobDescription("anonymizer: anonymize")
         try:
             results: list[SplitResult] = (
@@ -350,7 +352,7 @@ def spark_run(
                 k = place if by_place else result.split.file_index
                 events_of[k] = events_of.get(k, 0) + events
         # The driver: the counts in input order, the files into place, the manifest last.
-        files, input_entries, total, warnings = [], [], Stats(), []
+        files, input_entries, total, warnings, moves = [], [], Stats(), [], []
         for index, (path, name) in enumerate(sources):
             stats = Stats()
             parts = by_file[index]
@@ -371,31 +373,32 @@ def spark_run(
             input_entries.append(InputEntry(path=name, sha256=sha, bytes=size, lines=lines, rejected=rejected))
             if not by_place:
                 staged, out_sha, out_bytes = assembled[index]
-                os.replace(staged, _final_path(out_dir, name))
+                moves.append((staged, output_name(name)))
                 files.append(FileEntry(path=output_name(name), sha256=out_sha, bytes=out_bytes, events=events_of.get(index, 0), source=name))
             total.merge(stats)
         if not total.accounted():
             raise AccountingError("line accounting does not add up over the run; no manifest was written")
         if by_place:
-            files = place_files({k: (Path(p), sha, b, events_of.get(k, 0)) for k, (p, sha, b) in assembled.items()}, out_dir)
-        manifest = finish_package(
-            out_dir, files=files, inputs=input_entries, stats=total, warnings=warnings, policy=policy, plan=plan, key=key,
+            placed = layout_entries({k: (p, sha, b, events_of.get(k, 0)) for k, (p, sha, b) in assembled.items()})
+            moves = [(staged, relative) for staged, relative, _ in placed]
+            files = sorted((entry for _, _, entry in placed), key=lambda entry: entry.path)
+        target.place(moves)
+        manifest = target.finish(
+            files=files, inputs=input_entries, stats=total, warnings=warnings, policy=policy, plan=plan, key=key,
             roster_summary=roster_summary, learned=learned, counter=counter, layout=layout, selection=selection, scope=scope,
             pseudonyms=pseudonyms, geoip=geoip, sign_key=sign_key, engine=engine_used,
         )
         completed = True
     except OSError as exc:
-        _remove_manifest(out_dir)
+        target.failed()
         raise OutputError(f"{exc.filename or out_dir}: cannot write the package ({os_reason(exc)}); no manifest was written") from None
     except Exception as exc:
-        _remove_manifest(out_dir)
+        target.failed()
         if isinstance(exc, AnonymizerError):
             raise
         raise _task_failure(exc) from None
     finally:
-        shutil.rmtree(staging, ignore_errors=True)
-        if completed:
-            shutil.rmtree(out_dir / PARTIAL_DIR, ignore_errors=True)
+        target.clean(completed)
     encrypted = encrypt_package(out_dir, recipients, sign_key) if recipients is not None else None
     return RunResult(out_dir=out_dir, manifest=manifest, stats=total, encrypted=encrypted)
 

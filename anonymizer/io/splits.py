@@ -14,17 +14,20 @@ from them are the same.
 A gzip file cannot be entered in the middle: it is one split, read from its start. Line numbers
 come from the newlines of the batches made by a file's earlier splits, counted by a first pass
 (``count_split``).
+
+A path is a local path or a URI; every read goes through ``anonymizer.io.storage`` (a split of
+a file on an object store is a ranged read).
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
 from ..core.errors import InputError
+from . import storage
 from .inputs import GZIP_MAGIC, READ_BLOCK, Batch, FileEnd, WholeLines, _read_problem, batches
 
 # Splits are whole numbers of read blocks, so that a split's cuts fall where one reader's would.
@@ -34,8 +37,8 @@ LOOK_BACK = 1 << 20  # how far back a reader looks at a time for the newline bef
 
 @dataclass(frozen=True)
 class Split:
-    """Bytes ``[start, end)`` of input FILE_INDEX (named NAME, at PATH); a gzip file is one split
-    with ``end`` None (read to its end)."""
+    """Bytes ``[start, end)`` of input FILE_INDEX (named NAME, at PATH: a local path or a URI); a
+    gzip file is one split with ``end`` None (read to its end)."""
 
     file_index: int
     index: int  # the split's place in its file, from 0
@@ -55,18 +58,20 @@ class SplitCount:
     last_without_newline: bool  # the file's last line ends without a newline (counted as a line)
 
 
-def plan_splits(sources: list[tuple[Path, str]], split_bytes: int = DEFAULT_SPLIT_BYTES) -> list[Split]:
+def plan_splits(sources: list[tuple[Path | str, str]], split_bytes: int = DEFAULT_SPLIT_BYTES) -> list[Split]:
     """The splits of every input, in input order: plain files cut every SPLIT_BYTES (rounded to
     a whole number of read blocks), gzip files whole."""
     step = max(READ_BLOCK, split_bytes // READ_BLOCK * READ_BLOCK)
     splits: list[Split] = []
+    probed = storage.heads_and_sizes([path for path, _ in sources if storage.is_uri(path)], len(GZIP_MAGIC))
     for file_index, (path, name) in enumerate(sources):
         try:
-            with open(path, "rb") as raw:
-                gzipped = raw.read(2) == GZIP_MAGIC
-            size = os.stat(path).st_size
+            head, size = probed[path] if path in probed else storage.head_and_size(path, len(GZIP_MAGIC))
+            gzipped = head == GZIP_MAGIC
         except OSError as exc:
             raise InputError(f"{name}: {_read_problem(exc)}. Check the file, or leave it out of this run") from None
+        except Exception as exc:  # noqa: BLE001  (a store's own errors, such as missing credentials: their kind, not their text)
+            raise InputError(f"{name}: it cannot be read ({type(exc).__name__}). Check the URI and the storage's credentials") from None
         if gzipped or size <= step:
             splits.append(Split(file_index, 0, name, str(path), 0, None, gzipped))
             continue
@@ -98,10 +103,10 @@ def split_batches(split: Split, first_line: int) -> Iterator[Batch | FileEnd]:
     its first batch: 1 + the newlines of the batches that the file's earlier splits make). A file
     in one split is read as one reader reads it, and ends with its ``FileEnd``."""
     if split.start == 0 and split.end is None:
-        yield from batches(split.file_index, split.name, Path(split.path))
+        yield from batches(split.file_index, split.name, split.path)
         return
     try:
-        raw = open(split.path, "rb")
+        raw = storage.open_read(split.path)
     except OSError as exc:
         raise InputError(f"{split.name}: {_read_problem(exc)}. Check the file, or leave it out of this run") from None
     with raw:
@@ -157,7 +162,7 @@ def file_digest(path: str) -> tuple[str, int]:
     """The sha256 and size of a whole input file, as stored (for the manifest)."""
     digest = hashlib.sha256()
     size = 0
-    with open(path, "rb") as raw:
+    with storage.open_read(path) as raw:
         while block := raw.read(READ_BLOCK):
             digest.update(block)
             size += len(block)
