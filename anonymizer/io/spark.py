@@ -319,7 +319,7 @@ def spark_run(
         # (broadcasts are written to the executors' disks); the policy and the rosters, which can
         # be large, go as a broadcast.
         secret = pickle.dumps(key)
-        engine_used = chosen_engine(engine, pseudonyms, geoip, selection, groups)  # as every executor will choose
+        engine_used = chosen_engine(engine, pseudonyms, geoip, selection, groups, policy.events_format)  # as every executor will choose
         shared = sc.broadcast(pickle.dumps(_Build(policy, people, pseudonyms, geoip, selection, groups, engine_used)))
         sc.setJobDescription("anonymizer: anonymize")
         try:
