@@ -953,7 +953,12 @@ fn apply<'a>(
         Node::Skip => Ok(R::Skip),
         Node::Copy => Ok(R::Keep),
         Node::Drop => Ok(R::Drop),
-        Node::Py { id, memo } => call_py(core, caches, ev, *id, *memo, v),
+        Node::Py { id, memo, leaves } => {
+            if *leaves && passes_leaves(v) {
+                return Ok(R::Keep);
+            }
+            call_py(core, caches, ev, *id, *memo, v)
+        }
         Node::Native { op, py } => match ops::run(op, &core.secret, v) {
             Some(ops::Made::Same) => Ok(R::Keep),
             Some(ops::Made::Drop) => Ok(R::Drop),
@@ -980,6 +985,18 @@ fn apply<'a>(
             }
             _ => b"null".to_vec(),
         }))),
+    }
+}
+
+/// Whether the Python engine's `_map_leaves` gives V back as it is without calling its operator:
+/// null and an empty string as they are, an empty object or list as an equal new one.
+fn passes_leaves(v: &V) -> bool {
+    match v {
+        V::Null => true,
+        V::Str(s) => s.raw.is_empty(),
+        V::Obj(entries) => entries.is_empty(),
+        V::Arr(items) => items.is_empty(),
+        _ => false,
     }
 }
 
