@@ -6,6 +6,8 @@ bytes, outcomes, routing keys and ``Stats`` (``tests/test_native_diff.py`` prove
 extension receives the plan as JSON and, for the nodes it does not execute itself, the Python
 engine's own function for that node; a line it cannot decide (any rejection, an unusual number,
 a JSON-string payload that does not parse) it hands back whole, and the Python engine runs it.
+The extension works on a batch without the GIL (it takes it back to call these functions), and
+returns each written line with its routing key as the line shows it.
 ``make_anonymizer(..., engine="auto")`` picks the native engine when the extension imports.
 """
 

@@ -8,6 +8,10 @@
 //! on that value only (its result cached per value when the plan says it depends on the value
 //! alone). A line the native path cannot decide (a rejection, an unusual number, a payload that
 //! is not JSON) is handed back whole, and the Python engine runs it.
+//!
+//! A batch is worked on with the GIL released; it is taken back (`gil`) only to call a Python
+//! function, and the batch's Python objects are made once its lines are done. The Python objects
+//! the engine keeps are `Py` handles (`Send` and `Sync` in PyO3), used only under the GIL.
 //! No unsafe code.
 #![forbid(unsafe_code)]
 
