@@ -133,6 +133,38 @@ def test_differences_found_before(policy, with_roster):
     assert_same(policy, with_roster, b"\n".join(FOUND) + b"\n")
 
 
+# Events whose rule keeps the time or the course, where the operator refuses the value (a time of
+# another shape, a ccx key without its "+ccx@N"): the event is placed as the package shows it, by
+# its path for an implicit event, and each engine must say so in the routing key.
+REFUSED = [
+    # the time: ten digits of fraction (iso_time keeps nine); the day is in the routing key before the plan
+    b'{"event_type":"problem_check","event_source":"server","time":"2024-01-02T03:04:05.1234567890+00:00","context":{"course_id":"course-v1:a+b+c"},"event":{}}',
+    # the course: a ccx key the routing reads and course_key refuses
+    b'{"event_type":"problem_check","event_source":"server","time":"2024-01-02T03:04:05+00:00","context":{"course_id":"ccx-v1:a+b+c"},"event":{}}',
+    # the same, implicit: the path still shows the course
+    b'{"event_type":"/courses/ccx-v1:a+b+c/courseware","event_source":"server","time":"2024-01-02T03:04:05+00:00","context":{"course_id":"ccx-v1:a+b+c"},"event":"{}"}',
+    # implicit, the course only in the path (escaped), the time in another notation
+    b'{"event_type":"/courses/course-v1%3Aa%2Bb%2Bc/courseware","event_source":"server","time":"2024-01-02T03:04:05Z","context":{},"event":"{}"}',
+    # both refused, implicit
+    b'{"event_type":"/courses/ccx-v1:a+b+c/courseware","event_source":"server","time":"2024-01-02Tnoon+00:00","context":{"course_id":"ccx-v1:a+b+c"},"event":"{}"}',
+    # both refused, not implicit, a time without a zone
+    b'{"event_type":"play_video","event_source":"browser","time":"2024-01-02Tnoon+00:00","context":{"course_id":"ccx-v1:a+b+c"},"event":"{}"}',
+]
+
+
+@pytestmark_native
+@pytest.mark.parametrize("policy,with_roster", CASES)
+def test_events_placed_as_shown_when_an_operator_refuses_the_time_or_course(policy, with_roster):
+    data = b"\n".join(REFUSED * 3) + b"\n"  # repeated: the second time from the engines' caches
+    assert_same(policy, with_roster, data)
+    python, _ = engines(policy, with_roster)
+    routes = [line.route for line in python.anonymize_batch(data).lines]
+    # the case is the one meant: some keys narrowed (day or course) after the plan, in both policies
+    assert any(route.date is None for route in routes)
+    assert any(route.course_id is None for route in routes)
+    assert routes[3].course_id == "course-v1:a+b+c"  # by its path
+
+
 @pytestmark_native
 def test_pickles_as_the_native_engine():
     import pickle

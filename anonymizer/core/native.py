@@ -6,6 +6,8 @@ bytes, outcomes, routing keys and ``Stats`` (``tests/test_native_diff.py`` prove
 extension receives the plan as JSON and, for the nodes it does not execute itself, the Python
 engine's own function for that node; a line it cannot decide (any rejection, an unusual number,
 a JSON-string payload that does not parse) it hands back whole, and the Python engine runs it.
+The extension works on a batch without the GIL (it takes it back to call these functions), and
+returns each written line with its routing key as the line shows it.
 ``make_anonymizer(..., engine="auto")`` picks the native engine when the extension imports.
 """
 
@@ -19,8 +21,8 @@ import orjson
 from .compiler import _Builder
 from .data_keys import _CHECK, _NO_ACTORS, _UNSAFE, key_checker, key_shape
 from .compiler import _operator
-from .engine import Anonymizer, _shown_course, _shows
-from .routing import is_implicit
+from .engine import Anonymizer
+from .routing import course_in_path
 from .errors import UsageError
 from .keys import Key
 from .operators import DROP, BuildContext, EventState, Identity
@@ -144,7 +146,14 @@ class NativeAnonymizer(Anonymizer):
                 found = Dropped(DropReason(reason), routing_key)
             return found
 
-        self._native = _ext.Engine(to_json(plan).decode(), key.secret, node_fn, call, verdict, key_check, EventState, resolve, routing, dropped)
+        def place(routing, course, timed: bool):
+            # The routing key of a written event that shows only COURSE, and the day when TIMED
+            # (an operator refused the time or course the rule keeps): as the Python engine places it.
+            return self._route_value(routing.label, course, routing.date if timed else None)
+
+        self._native = _ext.Engine(
+            to_json(plan).decode(), key.secret, node_fn, call, verdict, key_check, EventState, resolve, routing, dropped, place, course_in_path
+        )
 
     def __reduce__(self):
         return (NativeAnonymizer, (self.policy, self.key, self.roster))
@@ -182,7 +191,6 @@ class NativeAnonymizer(Anonymizer):
                 results[index] = one._results[0]
                 _add(stats, one.stats)
         stats.read = len(results)
-        self._as_shown(results)
         # Events per routing key (the course, day and per-type day ranges), counted from the
         # outcomes as the Python engine counts them: the same routing key is one object.
         placed: dict[int, list] = {}
@@ -198,23 +206,6 @@ class NativeAnonymizer(Anonymizer):
         if not stats.accounted():
             raise AccountingError(f"{name}: lines {first_line} to {first_line + len(results) - 1}: lines read do not add up to lines written, dropped and rejected")
         return BatchResult(first_line, results, stats)
-
-
-    def _as_shown(self, results: list) -> None:
-        """Place every written event as the package shows it, as the Python engine does after the
-        plan: an operator may refuse a value the rule keeps (a time of another shape), and then the
-        event's routing key names neither that course nor that day."""
-        for index, outcome in enumerate(results):
-            if type(outcome) is not tuple:
-                continue
-            output, routing = outcome
-            if routing.date is None and routing.course_id is None:
-                continue
-            out = orjson.loads(output)
-            implicit = is_implicit(out.get("event_type"))
-            if not _shows(out, routing, implicit):
-                shown = self._route_value(routing.label, _shown_course(out, routing, implicit), routing.date if out.get("time") is not None else None)
-                results[index] = (output, shown)
 
 
 def _split(data: bytes) -> list[bytes]:

@@ -8,6 +8,10 @@
 //! on that value only (its result cached per value when the plan says it depends on the value
 //! alone). A line the native path cannot decide (a rejection, an unusual number, a payload that
 //! is not JSON) is handed back whole, and the Python engine runs it.
+//!
+//! A batch is worked on with the GIL released; it is taken back (`gil`) only to call a Python
+//! function, and the batch's Python objects are made once its lines are done. The Python objects
+//! the engine keeps are `Py` handles (`Send` and `Sync` in PyO3), used only under the GIL.
 //! No unsafe code.
 #![forbid(unsafe_code)]
 
@@ -15,12 +19,13 @@ mod json;
 mod ops;
 mod plan;
 
-use json::{parse, py_strip, write_float, write_raw_str, write_str, write_value, Str, V};
+use json::{key_eq, parse, py_strip, write_float, write_raw_str, write_str, write_value, Str, V};
 use plan::{Cont, Needs, Node, PyNodes};
-use pyo3::exceptions::PyValueError;
+use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyBytes, PyDict, PyFloat, PyList, PyString, PyTuple};
 use serde_json::Value as J;
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 const PLAN_VERSION: u64 = 1;
@@ -198,6 +203,8 @@ struct Helpers {
     resolve: Py<PyAny>,
     routing: Py<PyAny>,
     dropped: Py<PyAny>,
+    place: Py<PyAny>,
+    course_in_path: Py<PyAny>,
 }
 
 struct Core {
@@ -240,33 +247,49 @@ struct RouteInfo {
     tally: [u64; 2],
 }
 
-/// A routing key as Python made it, and the outcome of a drop under it (made on first use).
-type Routed = (Py<PyAny>, Option<Py<PyAny>>);
-/// The same, with the cache key it was found under (None: not cached).
-type RoutedAt = (Py<PyAny>, Option<Py<PyAny>>, Option<RoutingKey>);
+/// A routing key as Python made it, what a written event must show to be placed under it (its
+/// course, and whether it has a day), and the outcome of a drop under it (made on first use).
+/// Held by index: a batch's lines name their slots, and the slots are cleared only between batches.
+struct Slot {
+    routing: Py<PyAny>,
+    course: Option<String>,
+    dated: bool,
+    dropped: Option<Py<PyAny>>,
+}
 
 struct Caches {
     memo: Vec<HashMap<MKey, Hit>>,
     verdicts: HashMap<String, Verdict>,
-    routes: HashMap<(String, String), usize>,
+    /// Route ids by event type, then event source.
+    routes: HashMap<String, HashMap<String, usize>>,
     infos: Vec<RouteInfo>,
-    keys: HashMap<(usize, Option<String>, String), Routed>,
+    /// Routing keys by route, raw course id and day: their slots.
+    keys: HashMap<RoutingKey, usize>,
+    slots: Vec<Slot>,
+    /// A slot narrowed to what its written event shows (course shown, day shown): its slot.
+    shown: HashMap<(usize, bool, bool), usize>,
+    /// The course key in an implicit event's path, as the Python engine finds it.
+    paths: HashMap<String, Option<String>>,
 }
 
-/// What one event's rules found, and its operator state (made on first use).
-struct Ev<'a, 'py> {
-    py: Python<'py>,
+/// Run F with the GIL, taken back for a call into Python (the batch runs without it). A Python
+/// error hands the line to the Python engine; it is dropped here, while the GIL is held.
+fn gil<T>(f: impl for<'py> FnOnce(Python<'py>) -> PyResult<T>) -> Res<T> {
+    Python::with_gil(|py| f(py).map_err(Fallback::from))
+}
+
+/// What one event's rules found, and its operator state (made on first use, with the GIL).
+struct Ev<'a> {
     users: [Option<&'a V<'a>>; 2],
-    state: Option<Bound<'py, PyAny>>,
+    state: Option<Py<PyAny>>,
     drops: Vec<(String, &'static str)>,
 }
 
-impl<'a, 'py> Ev<'a, 'py> {
-    fn state(&mut self, h: &Helpers) -> PyResult<Bound<'py, PyAny>> {
+impl Ev<'_> {
+    fn state<'py>(&mut self, py: Python<'py>, h: &Helpers) -> PyResult<Bound<'py, PyAny>> {
         if let Some(s) = &self.state {
-            return Ok(s.clone());
+            return Ok(s.bind(py).clone());
         }
-        let py = self.py;
         let u0 = match self.users[0] {
             Some(v) => to_py(py, v)?,
             None => py.None().into_bound(py),
@@ -276,7 +299,7 @@ impl<'a, 'py> Ev<'a, 'py> {
             None => py.None().into_bound(py),
         };
         let s = h.new_state.bind(py).call1((u0, u1))?;
-        self.state = Some(s.clone());
+        self.state = Some(s.clone().unbind());
         Ok(s)
     }
 }
@@ -346,7 +369,9 @@ impl Engine {
     /// state) are the data-key checker's; NEW_STATE(username, context_username) makes an event's
     /// state; RESOLVE(type, source) gives (route, label, tree index or -1, drop
     /// reason, implicit); ROUTING(route, type, course, time) the routing key; DROPPED(reason,
-    /// routing) the outcome of a dropped event.
+    /// routing) the outcome of a dropped event; PLACE(routing, course, timed) the routing key
+    /// narrowed to what a written event shows (its course or None, its day when TIMED);
+    /// COURSE_IN_PATH(event_type) the course key in an implicit event's path, or None.
     #[new]
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -361,6 +386,8 @@ impl Engine {
         resolve: Py<PyAny>,
         routing: Py<PyAny>,
         dropped: Py<PyAny>,
+        place: Py<PyAny>,
+        course_in_path: Py<PyAny>,
     ) -> PyResult<Self> {
         let plan: J = serde_json::from_str(plan_json)
             .map_err(|e| PyValueError::new_err(format!("plan: not JSON ({e})")))?;
@@ -412,6 +439,8 @@ impl Engine {
                     resolve,
                     routing,
                     dropped,
+                    place,
+                    course_in_path,
                 },
             },
             caches: Caches {
@@ -420,6 +449,9 @@ impl Engine {
                 routes: HashMap::new(),
                 infos: Vec::new(),
                 keys: HashMap::new(),
+                slots: Vec::new(),
+                shown: HashMap::new(),
+                paths: HashMap::new(),
             },
         })
     }
@@ -427,7 +459,11 @@ impl Engine {
     /// Anonymize the whole lines in DATA. Returns (results, fallback line indexes, written,
     /// {drop reason: count}, [(label, written, dropped)], {(label, path, reason): count}); a
     /// result is (output, routing key) for a written line, the Dropped outcome, or None for a
-    /// line left to the Python engine.
+    /// line left to the Python engine. A written line's routing key names what the line shows:
+    /// a course or day an operator refused is not in it (as the Python engine places it).
+    ///
+    /// The lines are worked on without the GIL, so that other Python threads run meanwhile; it
+    /// is taken back only to call a Python function (a value not seen before, a new route).
     fn anonymize_batch<'py>(
         &mut self,
         py: Python<'py>,
@@ -435,50 +471,39 @@ impl Engine {
     ) -> PyResult<Bound<'py, PyTuple>> {
         let core = &self.core;
         let caches = &mut self.caches;
-        if caches.routes.len() > CACHE_LIMIT {
-            // Bounded: cleared between batches, never while a batch holds route ids.
+        // Bounded: cleared between batches, with the GIL (the slots hold Python objects), and
+        // never while a batch holds route ids and slots.
+        if caches.infos.len() > CACHE_LIMIT {
             caches.routes.clear();
             caches.infos.clear();
             caches.keys.clear(); // keyed by route ids, which are given again from 0
         }
-        let mut lines: Vec<&[u8]> = data.split(|&b| b == b'\n').collect();
-        if lines.last() == Some(&&b""[..]) {
-            lines.pop();
+        if caches.infos.is_empty() || caches.slots.len() > CACHE_LIMIT {
+            caches.keys.clear();
+            caches.slots.clear();
+            caches.shown.clear();
         }
+        let batch = py.allow_threads(|| run_batch(core, caches, data));
         let results = PyList::empty(py);
         let mut fallback: Vec<usize> = Vec::new();
-        let mut written = 0u64;
-        let mut dropped: HashMap<String, u64> = HashMap::new();
-        let mut fields: HashMap<(String, String, String), u64> = HashMap::new();
-        let mut out = Vec::with_capacity(4096);
-        for (index, line) in lines.iter().enumerate() {
-            match one_line(py, core, caches, line, &mut out) {
-                Ok(Done::Written(route, routing, drops, extra)) => {
-                    results.append(PyTuple::new(
-                        py,
-                        [PyBytes::new(py, &out).into_any(), routing.into_bound(py)],
-                    )?)?;
-                    written += 1;
-                    let info = &mut caches.infos[route];
-                    info.tally[0] += 1;
-                    for (path, reason) in drops {
-                        *fields
-                            .entry((info.label.clone(), path, reason.to_string()))
-                            .or_insert(0) += 1;
-                    }
-                    for (path, reason) in extra {
-                        *fields
-                            .entry((info.label.clone(), path, reason))
-                            .or_insert(0) += 1;
-                    }
+        let mut start = 0;
+        for (index, line) in batch.lines.iter().enumerate() {
+            match *line {
+                Line::Written(end, slot) => {
+                    let output = PyBytes::new(py, &batch.out[start..end]).into_any();
+                    let routing = caches.slots[slot].routing.bind(py).clone();
+                    results.append(PyTuple::new(py, [output, routing])?)?;
+                    start = end;
                 }
-                Ok(Done::Dropped(route, outcome)) => {
-                    results.append(outcome)?;
-                    let info = &mut caches.infos[route];
-                    info.tally[1] += 1;
-                    *dropped.entry(info.reason.clone()).or_insert(0) += 1;
-                }
-                Err(Fallback) => {
+                Line::Dropped(slot) => match &caches.slots[slot].dropped {
+                    Some(outcome) => results.append(outcome.bind(py))?,
+                    None => {
+                        return Err(PyRuntimeError::new_err(
+                            "a dropped line without its outcome",
+                        ))
+                    }
+                },
+                Line::Fallback => {
                     results.append(py.None())?;
                     fallback.push(index);
                 }
@@ -492,11 +517,11 @@ impl Engine {
             }
         }
         let dropped_py = PyDict::new(py);
-        for (k, n) in dropped {
+        for (k, n) in batch.dropped {
             dropped_py.set_item(k, n)?;
         }
         let fields_py = PyDict::new(py);
-        for ((l, p, r), n) in fields {
+        for ((l, p, r), n) in batch.fields {
             fields_py.set_item((l, p, r), n)?;
         }
         PyTuple::new(
@@ -504,7 +529,7 @@ impl Engine {
             [
                 results.into_any(),
                 PyList::new(py, fallback)?.into_any(),
-                written.into_pyobject(py)?.into_any(),
+                batch.written.into_pyobject(py)?.into_any(),
                 dropped_py.into_any(),
                 tallies.into_any(),
                 fields_py.into_any(),
@@ -513,23 +538,85 @@ impl Engine {
     }
 }
 
+/// A line's outcome in the batch under way, before any Python object is made for it.
+enum Line {
+    /// Written: its output ends at this offset of the batch's output; its routing key's slot.
+    Written(usize, usize),
+    /// Dropped under the routing key of this slot.
+    Dropped(usize),
+    /// Left to the Python engine.
+    Fallback,
+}
+
+/// What the lines of a batch came to, found without the GIL.
+struct Batch {
+    out: Vec<u8>,
+    lines: Vec<Line>,
+    written: u64,
+    dropped: HashMap<String, u64>,
+    fields: HashMap<(String, String, String), u64>,
+}
+
+fn run_batch(core: &Core, caches: &mut Caches, data: &[u8]) -> Batch {
+    let mut lines: Vec<&[u8]> = data.split(|&b| b == b'\n').collect();
+    if lines.last() == Some(&&b""[..]) {
+        lines.pop();
+    }
+    let mut batch = Batch {
+        out: Vec::with_capacity(data.len()),
+        lines: Vec::with_capacity(lines.len()),
+        written: 0,
+        dropped: HashMap::new(),
+        fields: HashMap::new(),
+    };
+    for line in lines {
+        let start = batch.out.len();
+        match one_line(core, caches, line, &mut batch.out) {
+            Ok(Done::Written(route, slot, drops, extra)) => {
+                batch.lines.push(Line::Written(batch.out.len(), slot));
+                batch.written += 1;
+                let info = &mut caches.infos[route];
+                info.tally[0] += 1;
+                for (path, reason) in drops {
+                    *batch
+                        .fields
+                        .entry((info.label.clone(), path, reason.to_string()))
+                        .or_insert(0) += 1;
+                }
+                for (path, reason) in extra {
+                    *batch
+                        .fields
+                        .entry((info.label.clone(), path, reason))
+                        .or_insert(0) += 1;
+                }
+            }
+            Ok(Done::Dropped(route, slot)) => {
+                batch.lines.push(Line::Dropped(slot));
+                let info = &mut caches.infos[route];
+                info.tally[1] += 1;
+                *batch.dropped.entry(info.reason.clone()).or_insert(0) += 1;
+            }
+            Err(Fallback) => {
+                batch.out.truncate(start);
+                batch.lines.push(Line::Fallback);
+            }
+        }
+    }
+    batch
+}
+
 enum Done {
+    /// Written (into the batch's output): route, slot, drops counted here and by Python.
     Written(
         usize,
-        Py<PyAny>,
+        usize,
         Vec<(String, &'static str)>,
         Vec<(String, String)>,
     ),
-    Dropped(usize, Py<PyAny>),
+    Dropped(usize, usize),
 }
 
-fn one_line(
-    py: Python<'_>,
-    core: &Core,
-    caches: &mut Caches,
-    line: &[u8],
-    out: &mut Vec<u8>,
-) -> Res<Done> {
+fn one_line(core: &Core, caches: &mut Caches, line: &[u8], out: &mut Vec<u8>) -> Res<Done> {
     let line = line.strip_prefix(b"\xef\xbb\xbf").unwrap_or(line);
     if line.first() != Some(&b'{') || std::str::from_utf8(line).is_err() {
         return Err(Fallback); // a logger prefix, a blank line, a rejection: the Python engine says which
@@ -547,39 +634,26 @@ fn one_line(
         .get("event_source")
         .and_then(V::as_text)
         .unwrap_or_default();
-    let route = route_of(py, core, caches, &event_type, &source)?;
+    let route = route_of(core, caches, &event_type, &source)?;
     let context = event.get("context");
-    let routing = routing_of(
-        py,
-        core,
-        caches,
-        route,
-        &event_type,
-        context,
-        event.get("time"),
-    )?;
+    let slot = routing_of(core, caches, route, &event_type, context, event.get("time"))?;
     let info = &caches.infos[route];
     let tree = match info.tree {
         None => {
-            let entry = &routing;
-            let outcome = match &entry.1 {
-                Some(d) => d.clone_ref(py),
-                None => {
-                    let d = core
+            if caches.slots[slot].dropped.is_none() {
+                let routing = &caches.slots[slot].routing;
+                let reason = info.reason.as_str();
+                let outcome = gil(|py| {
+                    Ok(core
                         .h
                         .dropped
                         .bind(py)
-                        .call1((info.reason.as_str(), entry.0.bind(py)))?
-                        .unbind();
-                    if let Some(key) = &entry.2 {
-                        if let Some(slot) = caches.keys.get_mut(key) {
-                            slot.1 = Some(d.clone_ref(py));
-                        }
-                    }
-                    d
-                }
-            };
-            return Ok(Done::Dropped(route, outcome));
+                        .call1((reason, routing.bind(py)))?
+                        .unbind())
+                })?;
+                caches.slots[slot].dropped = Some(outcome);
+            }
+            return Ok(Done::Dropped(route, slot));
         }
         Some(t) => core.trees[t].as_ref().ok_or(Fallback)?,
     };
@@ -588,42 +662,45 @@ fn one_line(
         context.and_then(|c| c.get("username")),
     ];
     let mut ev = Ev {
-        py,
         users,
         state: None,
         drops: Vec::new(),
     };
-    let r = apply(core, caches, &mut ev, tree, &event)?;
-    out.clear();
+    let walked = apply(core, caches, &mut ev, tree, &event);
+    // The operators' state, when one was made: what it counted is read, and it is let go, with the GIL.
+    let extra = match ev.state.take() {
+        Some(state) => gil(|py| {
+            let state = state.into_bound(py);
+            let mut extra = Vec::new();
+            if walked.is_ok() {
+                for item in state.getattr("dropped")?.try_iter()? {
+                    let (path, reason): (String, String) = item?.extract()?;
+                    extra.push((path, reason));
+                }
+            }
+            Ok(extra)
+        })?,
+        None => Vec::new(),
+    };
+    let r = walked?;
+    let slot = shown_slot(core, caches, route, slot, &r, &event)?;
     write_r(out, &r, &event);
     out.push(b'\n');
-    let mut extra = Vec::new();
-    if let Some(state) = &ev.state {
-        let list = state.getattr("dropped")?;
-        for item in list.try_iter()? {
-            let (path, reason): (String, String) = item?.extract()?;
-            extra.push((path, reason));
-        }
-    }
-    Ok(Done::Written(route, routing.0, ev.drops, extra))
+    Ok(Done::Written(route, slot, ev.drops, extra))
 }
 
-fn route_of(
-    py: Python<'_>,
-    core: &Core,
-    caches: &mut Caches,
-    event_type: &str,
-    source: &str,
-) -> Res<usize> {
-    if let Some(&id) = caches
-        .routes
-        .get(&(event_type.to_string(), source.to_string()))
-    {
+fn route_of(core: &Core, caches: &mut Caches, event_type: &str, source: &str) -> Res<usize> {
+    if let Some(&id) = caches.routes.get(event_type).and_then(|m| m.get(source)) {
         return Ok(id);
     }
-    let found = core.h.resolve.bind(py).call1((event_type, source))?;
     let (route, label, tree, reason, implicit): (Py<PyAny>, String, i64, String, bool) =
-        found.extract()?;
+        gil(|py| {
+            core.h
+                .resolve
+                .bind(py)
+                .call1((event_type, source))?
+                .extract()
+        })?;
     caches.infos.push(RouteInfo {
         route,
         label,
@@ -635,21 +712,40 @@ fn route_of(
     let id = caches.infos.len() - 1;
     caches
         .routes
-        .insert((event_type.to_string(), source.to_string()), id);
+        .entry(event_type.to_string())
+        .or_default()
+        .insert(source.to_string(), id);
     Ok(id)
 }
 
 type RoutingKey = (usize, Option<String>, String);
 
+/// A routing key (from Python's ROUTING or PLACE) as a slot.
+fn slot_of(routing: Bound<'_, PyAny>) -> PyResult<Slot> {
+    Ok(Slot {
+        course: routing.getattr("course_id")?.extract()?,
+        dated: !routing.getattr("date")?.is_none(),
+        routing: routing.unbind(),
+        dropped: None,
+    })
+}
+
+fn add_slot(caches: &mut Caches, slot: Slot) -> usize {
+    caches.slots.push(slot);
+    caches.slots.len() - 1
+}
+
+/// The slot of the routing key of an event of ROUTE with CONTEXT and TIME, as the Python engine
+/// finds it before the plan runs. Cached by the raw course id and day: the route fixes the event
+/// type (an implicit event's path among them), so the same three give the same key.
 fn routing_of(
-    py: Python<'_>,
     core: &Core,
     caches: &mut Caches,
     route: usize,
     event_type: &str,
     context: Option<&V>,
     time: Option<&V>,
-) -> Res<RoutedAt> {
+) -> Res<usize> {
     let course: Option<String> = match context {
         Some(c @ V::Obj(_)) => c
             .get("course_id")
@@ -657,47 +753,195 @@ fn routing_of(
             .map(|t| t.into_owned()),
         _ => None,
     };
-    let info = &caches.infos[route];
     // The day as the Python engine's fast path cuts it; anything else is asked every time.
-    let day = match time.and_then(V::as_text) {
+    let (key, loose) = match time.and_then(V::as_text) {
         Some(t)
             if t.len() >= 11
                 && t.as_bytes()[..11].is_ascii()
                 && t.as_bytes()[10] == b'T'
                 && t.ends_with("+00:00") =>
         {
-            Some(t[..10].to_string())
+            (Some((route, course, t[..10].to_string())), None)
         }
-        _ => None,
-    };
-    let key = match (&day, info.implicit) {
-        (Some(d), false) => Some((route, course.clone(), d.clone())),
-        _ => None,
+        _ => (None, course),
     };
     if let Some(k) = &key {
-        if let Some((r, d)) = caches.keys.get(k) {
-            return Ok((r.clone_ref(py), d.as_ref().map(|d| d.clone_ref(py)), key));
+        if let Some(&slot) = caches.keys.get(k) {
+            return Ok(slot);
         }
     }
-    let time_py = match time {
-        Some(v) => to_py(py, v)?,
-        None => py.None().into_bound(py),
+    let info = &caches.infos[route];
+    let course = match &key {
+        Some(k) => k.1.as_deref(),
+        None => loose.as_deref(),
     };
-    let r = core
-        .h
-        .routing
-        .bind(py)
-        .call1((info.route.bind(py), event_type, course, time_py))?
-        .unbind();
-    if let Some(k) = &key {
-        if caches.keys.len() > CACHE_LIMIT {
-            caches.keys.clear();
-        }
-        caches
-            .keys
-            .insert((k.0, k.1.clone(), k.2.clone()), (r.clone_ref(py), None));
+    let slot = gil(|py| {
+        let time_py = match time {
+            Some(v) => to_py(py, v)?,
+            None => py.None().into_bound(py),
+        };
+        slot_of(core.h.routing.bind(py).call1((
+            info.route.bind(py),
+            event_type,
+            course,
+            time_py,
+        ))?)
+    })?;
+    let id = add_slot(caches, slot);
+    if let Some(k) = key {
+        caches.keys.insert(k, id);
     }
-    Ok((r, None, key))
+    Ok(id)
+}
+
+// ---------------------------------------------------------------- placing a written event
+
+/// A value of the written event as the package shows it, for what placing it reads.
+enum Leaf<'s> {
+    Missing,
+    Null,
+    Text(Cow<'s, str>),
+    Other,
+}
+
+/// Where a value of the written event is: in the input as logged, or made by a node.
+enum At<'x, 'a> {
+    In(&'x V<'a>),
+    Made(&'x O<'a>),
+}
+
+/// F of the value at PATH (object keys) of the written event from AT.
+fn look<T>(at: At<'_, '_>, path: &[&str], f: impl for<'s> FnOnce(Leaf<'s>) -> T) -> T {
+    match at {
+        At::Made(O::Same(v)) => look(At::In(v), path, f),
+        At::Made(O::Raw(raw)) => {
+            // Written by an operator (JSON, checked UTF-8): read again, only for this value.
+            match std::str::from_utf8(raw).ok().and_then(|_| parse(raw).ok()) {
+                Some(v) => look(At::In(&v), path, f),
+                None => f(Leaf::Other),
+            }
+        }
+        At::In(v) => match path.split_first() {
+            None => f(match v {
+                V::Null => Leaf::Null,
+                V::Str(s) => Leaf::Text(s.text()),
+                _ => Leaf::Other,
+            }),
+            Some((key, rest)) => match v.get(key) {
+                Some(inner) => look(At::In(inner), rest, f),
+                None => f(Leaf::Missing),
+            },
+        },
+        At::Made(o) => match path.split_first() {
+            None => f(match o {
+                O::Text(t) => match std::str::from_utf8(t) {
+                    Ok(t) => Leaf::Text(Cow::Borrowed(t)),
+                    Err(_) => Leaf::Other,
+                },
+                _ => Leaf::Other,
+            }),
+            Some((key, rest)) => match o {
+                O::Obj(entries) => match entries.iter().find(|(k, _)| key_eq(k, key)) {
+                    Some((_, inner)) => look(At::Made(inner), rest, f),
+                    None => f(Leaf::Missing),
+                },
+                _ => f(Leaf::Missing),
+            },
+        },
+    }
+}
+
+/// The slot of a written event as the package shows it (the Python engine's `_shows` and
+/// `_shown_course`, checked after the plan): an operator may refuse a value the rule keeps (a
+/// time of another shape, a course id), and then the routing key names neither that day nor
+/// that course. R is what the plan made of EVENT.
+fn shown_slot(
+    core: &Core,
+    caches: &mut Caches,
+    route: usize,
+    slot: usize,
+    r: &R,
+    event: &V,
+) -> Res<usize> {
+    let top = || match r {
+        R::Out(o) => At::Made(o),
+        _ => At::In(event),
+    };
+    let s = &caches.slots[slot];
+    if !s.dated && s.course.is_none() {
+        return Ok(slot);
+    }
+    let dated = s.dated;
+    let timed = look(top(), &["time"], |l| {
+        !matches!(l, Leaf::Missing | Leaf::Null)
+    });
+    let course_shown = match &s.course {
+        None => true,
+        Some(course) => {
+            look(
+                top(),
+                &["context", "course_id"],
+                |l| matches!(l, Leaf::Text(t) if t == course.as_str()),
+            ) || (caches.infos[route].implicit && {
+                let course = course.clone();
+                in_path(core, caches, top(), &course)?
+            })
+        }
+    };
+    if (!dated || timed) && course_shown {
+        return Ok(slot);
+    }
+    let key = (slot, course_shown, timed);
+    if let Some(&found) = caches.shown.get(&key) {
+        return Ok(found);
+    }
+    let s = &caches.slots[slot];
+    let course = if course_shown {
+        s.course.as_deref()
+    } else {
+        None
+    };
+    let narrowed = gil(|py| {
+        slot_of(
+            core.h
+                .place
+                .bind(py)
+                .call1((s.routing.bind(py), course, timed))?,
+        )
+    })?;
+    let id = add_slot(caches, narrowed);
+    caches.shown.insert(key, id);
+    Ok(id)
+}
+
+/// Whether the course key in the written event's `event_type` (an implicit event's path) is
+/// COURSE, as the Python engine's `course_in_path` finds it (asked once per path).
+fn in_path(core: &Core, caches: &mut Caches, top: At<'_, '_>, course: &str) -> Res<bool> {
+    let found: Result<bool, String> = look(top, &["event_type"], |l| match l {
+        Leaf::Text(t) => match caches.paths.get(t.as_ref()) {
+            Some(c) => Ok(c.as_deref() == Some(course)),
+            None => Err(t.into_owned()),
+        },
+        _ => Ok(false),
+    });
+    match found {
+        Ok(hit) => Ok(hit),
+        Err(path) => {
+            let c: Option<String> = gil(|py| {
+                core.h
+                    .course_in_path
+                    .bind(py)
+                    .call1((path.as_str(),))?
+                    .extract()
+            })?;
+            let hit = c.as_deref() == Some(course);
+            if caches.paths.len() >= MEMO_LIMIT {
+                caches.paths.clear();
+            }
+            caches.paths.insert(path, c);
+            Ok(hit)
+        }
+    }
 }
 
 // ---------------------------------------------------------------- nodes
@@ -705,7 +949,7 @@ fn routing_of(
 fn apply<'a>(
     core: &Core,
     caches: &mut Caches,
-    ev: &mut Ev<'_, '_>,
+    ev: &mut Ev<'_>,
     node: &Node,
     v: &'a V<'a>,
 ) -> Res<R<'a>> {
@@ -713,7 +957,12 @@ fn apply<'a>(
         Node::Skip => Ok(R::Skip),
         Node::Copy => Ok(R::Keep),
         Node::Drop => Ok(R::Drop),
-        Node::Py { id, memo } => call_py(core, caches, ev, *id, *memo, v),
+        Node::Py { id, memo, leaves } => {
+            if *leaves && passes_leaves(v) {
+                return Ok(R::Keep);
+            }
+            call_py(core, caches, ev, *id, *memo, v)
+        }
         Node::Native { op, py } => match ops::run(op, &core.secret, v) {
             Some(ops::Made::Same) => Ok(R::Keep),
             Some(ops::Made::Drop) => Ok(R::Drop),
@@ -743,10 +992,22 @@ fn apply<'a>(
     }
 }
 
+/// Whether the Python engine's `_map_leaves` gives V back as it is without calling its operator:
+/// null and an empty string as they are, an empty object or list as an equal new one.
+fn passes_leaves(v: &V) -> bool {
+    match v {
+        V::Null => true,
+        V::Str(s) => s.raw.is_empty(),
+        V::Obj(entries) => entries.is_empty(),
+        V::Arr(items) => items.is_empty(),
+        _ => false,
+    }
+}
+
 fn call_py<'a>(
     core: &Core,
     caches: &mut Caches,
-    ev: &mut Ev<'_, '_>,
+    ev: &mut Ev<'_>,
     id: usize,
     memo: bool,
     v: &'a V<'a>,
@@ -766,28 +1027,33 @@ fn call_py<'a>(
             return Ok(hit_result(found.clone()));
         }
     }
-    let py = ev.py;
-    let state = ev.state(&core.h)?;
-    let before = if key.is_some() {
-        state.getattr("dropped")?.len()?
-    } else {
-        0
-    };
-    let result = core
-        .h
-        .call
-        .bind(py)
-        .call1((core.fns[id].bind(py), to_py(py, v)?, &state))?;
-    let hit = if result.is_none() {
-        Hit::Drop
-    } else if let Ok(b) = result.downcast::<PyBytes>() {
-        Hit::Bytes(b.as_bytes().to_vec())
-    } else {
-        Hit::Same
-    };
+    let (hit, pure) = gil(|py| {
+        let state = ev.state(py, &core.h)?;
+        let dropped = |state: &Bound<'_, PyAny>| -> PyResult<usize> {
+            if key.is_some() {
+                state.getattr("dropped")?.len()
+            } else {
+                Ok(0)
+            }
+        };
+        let before = dropped(&state)?;
+        let result = core
+            .h
+            .call
+            .bind(py)
+            .call1((core.fns[id].bind(py), to_py(py, v)?, &state))?;
+        let hit = if result.is_none() {
+            Hit::Drop
+        } else if let Ok(b) = result.downcast::<PyBytes>() {
+            Hit::Bytes(b.as_bytes().to_vec())
+        } else {
+            Hit::Same
+        };
+        Ok((hit, dropped(&state)? == before))
+    })?;
     if let Some(k) = key {
         // Cached only when the call counted nothing (a pure operator never does).
-        if state.getattr("dropped")?.len()? == before {
+        if pure {
             let m = &mut caches.memo[id];
             if m.len() >= MEMO_LIMIT {
                 m.clear();
@@ -834,27 +1100,23 @@ fn needles(ev: &Ev) -> Option<Vec<String>> {
 }
 
 /// Whether each of KEYS (data keys of one dict) fails the data-key check.
-fn judge_keys(
-    core: &Core,
-    caches: &mut Caches,
-    ev: &mut Ev<'_, '_>,
-    keys: &[&str],
-) -> Res<Vec<bool>> {
-    let py = ev.py;
+fn judge_keys(core: &Core, caches: &mut Caches, ev: &mut Ev<'_>, keys: &[&str]) -> Res<Vec<bool>> {
     let mut bad = Vec::with_capacity(keys.len());
     let mut actors: Option<Option<Vec<String>>> = None;
     for key in keys {
         if !caches.verdicts.contains_key(*key) {
-            let v = core.h.verdict.bind(py).call1((*key,))?;
-            let verdict = if let Ok(text) = v.extract::<String>() {
-                Verdict::Lowered(text)
-            } else {
-                match v.extract::<i64>()? {
-                    0 => Verdict::Safe,
-                    2 => Verdict::Unsafe,
-                    _ => Verdict::Check,
-                }
-            };
+            let verdict = gil(|py| {
+                let v = core.h.verdict.bind(py).call1((*key,))?;
+                Ok(if let Ok(text) = v.extract::<String>() {
+                    Verdict::Lowered(text)
+                } else {
+                    match v.extract::<i64>()? {
+                        0 => Verdict::Safe,
+                        2 => Verdict::Unsafe,
+                        _ => Verdict::Check,
+                    }
+                })
+            })?;
             if caches.verdicts.len() >= MEMO_LIMIT {
                 caches.verdicts.clear();
             }
@@ -879,8 +1141,10 @@ fn judge_keys(
             }
         };
         if ask {
-            let state = ev.state(&core.h)?;
-            let ok: bool = core.h.check.bind(py).call1((*key, state))?.extract()?;
+            let ok: bool = gil(|py| {
+                let state = ev.state(py, &core.h)?;
+                core.h.check.bind(py).call1((*key, state))?.extract()
+            })?;
             bad.push(!ok);
         } else {
             bad.push(false);
@@ -912,7 +1176,7 @@ fn settle<'a>(fate: &mut Fate<'a>, r: R<'a>, ev: &mut Ev, path: &str, key: &str,
 fn container<'a>(
     core: &Core,
     caches: &mut Caches,
-    ev: &mut Ev<'_, '_>,
+    ev: &mut Ev<'_>,
     c: &Cont,
     v: &'a V<'a>,
 ) -> Res<R<'a>> {
@@ -1061,7 +1325,7 @@ fn container<'a>(
 fn decode_json<'a>(
     core: &Core,
     caches: &mut Caches,
-    ev: &mut Ev<'_, '_>,
+    ev: &mut Ev<'_>,
     inner: &Node,
     v: &'a V<'a>,
 ) -> Res<R<'a>> {
@@ -1089,7 +1353,7 @@ fn decode_json<'a>(
 fn encode_decoded(
     core: &Core,
     caches: &mut Caches,
-    ev: &mut Ev<'_, '_>,
+    ev: &mut Ev<'_>,
     node: &Node,
     text: &[u8],
     buf: &mut Vec<u8>,
@@ -1109,13 +1373,13 @@ fn encode_decoded(
 fn payload<'a>(
     core: &Core,
     caches: &mut Caches,
-    ev: &mut Ev<'_, '_>,
+    ev: &mut Ev<'_>,
     root: Option<&Node>,
     py_fn: usize,
     v: &'a V<'a>,
 ) -> Res<R<'a>> {
     let root = root.filter(|r| !matches!(r, Node::Skip));
-    let run = |core: &Core, caches: &mut Caches, ev: &mut Ev<'_, '_>, v: &'a V<'a>| -> Res<R<'a>> {
+    let run = |core: &Core, caches: &mut Caches, ev: &mut Ev<'_>, v: &'a V<'a>| -> Res<R<'a>> {
         match root {
             Some(r) => apply(core, caches, ev, r, v),
             None => Ok(R::Drop),

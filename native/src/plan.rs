@@ -13,10 +13,13 @@ pub enum Node {
     Copy,
     Drop,
     /// The Python engine's function for the node (index into the engine's functions); `memo`:
-    /// its result depends on the value alone, so it is cached per string or integer.
+    /// its result depends on the value alone, so it is cached per string or integer; `leaves`:
+    /// applied to every scalar under the value (`_map_leaves`), so that null, an empty string,
+    /// an empty object or list pass as they are, without a call.
     Py {
         id: usize,
         memo: bool,
+        leaves: bool,
     },
     /// An operator run natively where it can decide; else `py`, its Python function.
     Native {
@@ -87,7 +90,11 @@ pub fn compile(node: &J, py: &mut dyn PyNodes) -> Result<Node, String> {
             if let Some(native) = py.native().as_ref().and_then(crate::ops::from_spec) {
                 return Ok(Node::Native { op: native, py: id });
             }
-            Ok(Node::Py { id, memo })
+            Ok(Node::Py {
+                id,
+                memo,
+                leaves: apply == "leaves",
+            })
         }
         "decode" => {
             if node.get("encoding").and_then(J::as_str) == Some("json") {
@@ -97,6 +104,7 @@ pub fn compile(node: &J, py: &mut dyn PyNodes) -> Result<Node, String> {
                 Ok(Node::Py {
                     id: py.function(node)?,
                     memo: false,
+                    leaves: false,
                 })
             }
         }
@@ -201,5 +209,6 @@ fn python_node(node: &J, py: &mut dyn PyNodes) -> Result<Node, String> {
     Ok(Node::Py {
         id: py.function(node)?,
         memo: false,
+        leaves: false,
     })
 }
