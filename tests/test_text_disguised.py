@@ -206,7 +206,7 @@ def test_padded_embedded_and_punctuated_ip_addresses_are_replaced(written, expec
 
 
 @pytest.mark.parametrize("text", ["Released on 2024.03.15 as 1.26.4", "ISBN 978-3-16-148410-0", "SN-20240311-0042",
-                                  "chapters 1-2-3-4 of part 5", "build-2024-03-15-1"])
+                                  "chapters 1-2-3-4 of part 5", "build-2024-03-15-1", "ratio a :: b", "::"])
 def test_look_alikes_of_ip_addresses_survive(text):
     assert scrubbed(text, with_roster=False) == text
 

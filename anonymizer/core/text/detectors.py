@@ -296,6 +296,8 @@ class TextScrubber:
         end = match.end()
         if branch == "ipv6":
             candidate = match.group()
+            if candidate.strip(":.") == "":  # "::" alone (the unspecified address) is punctuation in prose
+                return -1
             while candidate:
                 try:
                     ipaddress.IPv6Address(candidate.split("%", 1)[0])
