@@ -10,7 +10,7 @@ from pathlib import Path
 import anonymizer
 
 PACKAGE = Path(anonymizer.__file__).parent
-SUBPACKAGES = ("core", "io", "package", "verify", "tools")
+SUBPACKAGES = ("core", "io", "package", "verify", "tools", "tables")
 # What the core may use beyond the standard library: parsing, validation and matching libraries.
 CORE_LIBRARIES = {"orjson", "pydantic", "yaml", "phonenumbers", "ahocorasick", "ahocorasick_rs", "ua_parser", "ua_parser_builtins",
                   "cryptography", "maxminddb",  # key derivation (HKDF); the reader of a country database
