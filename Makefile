@@ -6,11 +6,17 @@ STAMP := $(VENV)/.installed
 
 .PHONY: demo test test-slow coverage bench bench-spark accuracy venv spark clean fuzz fuzz-diff
 
+# The package itself (what `make demo` needs); the test extra only for the targets that test.
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet -e .
 	touch $(STAMP)
+
+TEST_STAMP := $(VENV)/.installed-test
+$(TEST_STAMP): $(STAMP)
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(TEST_STAMP)
 
 # The native engine (native/, Rust): built in release mode and installed when cargo is on PATH;
 # without it the Python engine runs, and this says so once.
@@ -29,7 +35,7 @@ venv: $(NATIVE_STAMP)
 # pyspark (about 450 MB) for `anonymizer spark-run` and the Spark test tier; Java 17+ must be on the machine.
 SPARK_STAMP := $(VENV)/.installed-spark
 
-$(SPARK_STAMP): $(STAMP)
+$(SPARK_STAMP): $(TEST_STAMP)
 	$(BIN)/pip install --quiet -e '.[test,spark]'
 	touch $(SPARK_STAMP)
 
@@ -61,15 +67,15 @@ demo: $(NATIVE_STAMP)
 # One test process per core (pytest-xdist), each test file kept on one process so that its
 # module fixtures (a 60 MB log, a Spark session) are made once. TEST_JOBS=0 runs in one process.
 TEST_JOBS ?= auto
-test: $(NATIVE_STAMP)
+test: $(NATIVE_STAMP) $(TEST_STAMP)
 	$(BIN)/python -m pytest -q $(if $(filter 0,$(TEST_JOBS)),,-n $(TEST_JOBS) --dist loadfile)
 
 # The long property runs (thousands of examples each), kept out of `make test` and CI for time.
-test-slow: $(STAMP)
+test-slow: $(TEST_STAMP)
 	$(BIN)/python -m pytest -q -m slow
 
 # Line coverage of anonymizer/, the CLI subprocesses and worker processes included.
-coverage: $(STAMP)
+coverage: $(TEST_STAMP)
 	@rm -f .coverage .coverage.*
 	$(BIN)/python -m coverage run -m pytest -q
 	@$(BIN)/python -m coverage combine -q
@@ -83,13 +89,13 @@ bench-spark: $(SPARK_STAMP)
 	$(BIN)/python bench/spark.py
 
 # Recall and precision of free-text scrubbing with a roster, per kind, on the labelled set.
-accuracy: $(STAMP)
+accuracy: $(TEST_STAMP)
 	$(BIN)/python bench/eval_text.py
 
 # The long differential mode: FUZZ_DIFF_EVENTS generated events through both engines (README, Engines).
 FUZZ_DIFF_EVENTS ?= 1000000
 FUZZ_DIFF_SEED ?= 1
-fuzz-diff: $(NATIVE_STAMP)
+fuzz-diff: $(NATIVE_STAMP) $(TEST_STAMP)
 	$(BIN)/python tests/native_fuzz.py --events $(FUZZ_DIFF_EVENTS) --seed $(FUZZ_DIFF_SEED)
 
 # Coverage-guided fuzzing (atheris) of the line path and of the policy loader; see README, Fuzzing.
@@ -98,7 +104,7 @@ FUZZ_RUNS ?= 1000000
 FUZZ_POLICY_RUNS ?= 20000
 FUZZ_STAMP := $(VENV)/.installed-fuzz
 
-$(FUZZ_STAMP): $(STAMP)
+$(FUZZ_STAMP): $(TEST_STAMP)
 	$(BIN)/pip install --quiet -e '.[test,fuzz]'
 	touch $(FUZZ_STAMP)
 
