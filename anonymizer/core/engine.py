@@ -230,7 +230,12 @@ class Anonymizer:
                 count[1] += 1
             append((orjson.dumps(out, option=_APPEND_NEWLINE), routing))  # a Written, made when read
             number += 1
-        stats.read = len(lines)
+        return self._close_batch(stats, len(lines), results, placed, written, not_selected, name, first_line)
+
+    def _close_batch(self, stats: Stats, read: int, results: list, placed: dict, written: int, not_selected: int, name: str, first_line: int) -> BatchResult:
+        """The end of every batch path (events and statements): the counts, the events per
+        routing key, the per-rule tallies, and the check that every line is accounted for."""
+        stats.read = read  # the lines given, counted apart from the outcomes made for them
         stats.written = written
         stats.not_selected = not_selected
         for routing, events in placed.values():
@@ -238,7 +243,7 @@ class Anonymizer:
         self._flush_tallies(stats)
         if not stats.accounted():
             raise AccountingError(
-                f"{name}: lines {first_line} to {number - 1}: lines read do not add up to lines written, dropped, rejected and not selected"
+                f"{name}: lines {first_line} to {first_line + read - 1}: lines read do not add up to lines written, dropped, rejected and not selected"
             )
         return BatchResult(first_line, results, stats)
 

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import orjson
 
 from .operators import EventState
-from .outcomes import AccountingError, BatchResult, Dropped, DropReason, NotSelected, Rejected, RejectReason
+from .outcomes import BatchResult, Dropped, DropReason, NotSelected, Rejected, RejectReason
 from .plan import join_path
 from .lines import parse_line
 from .stats import Stats, policy_label
@@ -126,14 +126,4 @@ def anonymize_statements(anonymizer: Anonymizer, lines: list[bytes], first_line:
             count[1] += 1
         append((orjson.dumps(out, option=_APPEND_NEWLINE), routing))
         number += 1
-    stats.read = len(lines)
-    stats.written = written
-    stats.not_selected = not_selected
-    for routing, events in placed.values():
-        stats.place(routing.label, routing.course_id, routing.date, events)
-    anonymizer._flush_tallies(stats)
-    if not stats.accounted():
-        raise AccountingError(
-            f"{name}: lines {first_line} to {number - 1}: lines read do not add up to lines written, dropped, rejected and not selected"
-        )
-    return BatchResult(first_line, results, stats)
+    return anonymizer._close_batch(stats, len(lines), results, placed, written, not_selected, name, first_line)
