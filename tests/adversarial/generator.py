@@ -21,7 +21,10 @@ Classes (the numbers are those of the leak classes of the project's issue list):
 - ``settings_value``: a person's value as the ``old`` or ``new`` of every account setting (and of
   one the policy does not know), whatever the setting's values normally look like;
 - ``escaped_line``: a person in a string field of the raw line written with JSON ``\\uXXXX``
-  escapes, so that the line's bytes never hold the value as typed.
+  escapes, so that the line's bytes never hold the value as typed;
+- ``escape_glued``: a person's value right after a ``%``, in a GET-parameter payload and in text,
+  so that the text as written shows the value while its percent-decoded form does not
+  (``%739026`` decodes to ``s9026``): rules that read only the decoded form miss it.
 """
 
 from __future__ import annotations
@@ -48,6 +51,7 @@ CLASSES = (
     "bare_value",
     "settings_value",
     "escaped_line",
+    "escape_glued",
 )
 # Account settings of the platform (and one it does not have), for ``settings_value``.
 SETTINGS = (
@@ -340,6 +344,34 @@ class _Builder:
                     continue
                 self.add(line.replace(plain, escaped), [("escaped_line", who, kind, "json_escapes", show(path))])
 
+    def escape_glued(self) -> None:
+        """A person's value glued after a ``%`` (a percent-escape when its first two characters
+        are hex digits): in every parameter of every GET-string payload, and in string fields."""
+        kinds = ("user_id", "username", "email")
+        for number, base in enumerate(self.bases):
+            payload = base.get("event")
+            if isinstance(payload, str) and "=" in payload and payload[:1] not in "{[":
+                params = payload.split("&")
+                for at, param in enumerate(params):
+                    name = param.partition("=")[0]
+                    event = self.base(number)
+                    who, person, kind, value = self.pick(kinds)
+                    while kind == "user_id" and len(value) < 5:  # a short number alone is no one, by design
+                        who, person, kind, value = self.pick(kinds)
+                    glued = params[:at] + [f"{name}=note+%{quote_plus(value)}+x"] + params[at + 1:]
+                    event["event"] = "&".join(glued)
+                    self.add(event, [("escape_glued", who, kind, "after_percent", f"event.(query).{name}")])
+            paths = [p for p in string_leaves(base) if p not in _FIXED_LEAVES]
+            if self.leaves_per_event is not None and len(paths) > self.leaves_per_event:
+                paths = self.rng.sample(paths, self.leaves_per_event)
+            for path in paths:
+                event = self.base(number)
+                who, person, kind, value = self.pick(kinds)
+                while kind == "user_id" and len(value) < 5:
+                    who, person, kind, value = self.pick(kinds)
+                set_at(event, path, f"up 5%{value} today")
+                self.add(event, [("escape_glued", who, kind, "after_percent", show(path))])
+
     def identity_field(self) -> None:
         for number in range(len(self.bases)):
             for path in _IDENTITY_PATHS:
@@ -476,4 +508,5 @@ def generate(seed: int = 9, *, per_disguise: int = 4, leaves_per_event: int | No
     builder.bare_value()
     builder.settings_value()
     builder.escaped_line()
+    builder.escape_glued()
     return Generated(builder.lines, builder.plants)

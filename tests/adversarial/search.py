@@ -6,7 +6,8 @@ is normalized the way a reader would undo the disguises, then searched with a pl
 expression per identifier:
 
 - JSON escapes, HTML entities and percent-encoding are undone until nothing changes, then NFKC
-  and case folding; ``+`` is read as a space (query strings);
+  and case folding; ``+`` is read as a space (query strings); the text as written is searched
+  too (NFKC and case folding only), since decoding can hide what a reader sees;
 - addresses written ``name (at) host (dot) org`` are also read as addresses, and an address cut
   off after its ``@`` is found from its local part;
 - runs that read as base64 (standard or URL-safe, padded or not) are decoded and searched too;
@@ -131,7 +132,9 @@ class Searcher:
             for decoded in _base64_decoded(raw):
                 self._find_in(decoded, found, depth + 1)
         text = normalize(raw)
-        for variant in {text, deobfuscate(text), _ip_text(text)}:
+        # The text as written too: decoding can hide what a reader sees (``%739026`` decodes to ``s9026``).
+        written = unicodedata.normalize("NFKC", raw).casefold().replace("+", " ")
+        for variant in {text, deobfuscate(text), _ip_text(text), written}:
             for match in self.regex.finditer(variant):
                 number, kind, _ = self.patterns[int(match.lastgroup[1:])]
                 found.add((number, kind))
