@@ -166,6 +166,43 @@ def test_events_placed_as_shown_when_an_operator_refuses_the_time_or_course(poli
 
 
 @pytestmark_native
+def test_kept_ids_and_times_that_are_a_roster_person():
+    """``keep`` of a closed shape (hex id, uuid, number, time) with a roster: the extension decides
+    alone, except for a value the roster's ids or usernames could equal in some case, which the
+    Python function judges; a person's value is dropped by both engines, in any case."""
+    from anonymizer.core.roster import Person, Roster
+
+    roster = Roster([
+        Person("777001", ("deadbeef", "C0FFEE12")),
+        Person("777002", ("2024-03-11T19:08:14Z",)),
+        Person("777003", ("12345678-1234-1234-1234-123456789abc",)),
+        Person("777004", ("ann.lee",)),
+    ])
+    loaded = load_policy("research")
+    python, fast = Anonymizer(loaded, KEY, roster), native.NativeAnonymizer(loaded, KEY, roster)
+    values = [
+        ("context.module.original_usage_version", v) for v in ("deadbeef", "DEADBEEF", "c0ffee12", "C0FFEE12", "beefdead", "777001", "777009")
+    ] + [("context.enterprise_uuid", v) for v in ("12345678-1234-1234-1234-123456789ABC", "12345678123412341234123456789abc", "02345678-1234-1234-1234-123456789abc")]
+    values += [("context.received_at", v) for v in ("2024-03-11T19:08:14Z", "2024-03-11t19:08:14z", "2024-03-11T19:08:15Z")]
+    lines = []
+    for number, (path, value) in enumerate(values * 2):  # twice: the second time from the caches
+        field = path.split(".")[1]
+        context = {"course_id": "course-v1:a+b+c", "user_id": 5, "module": {"original_usage_version": "ab12"}, field: value}
+        if field == "module":
+            context["module"] = {"original_usage_version": value}
+        event = {"event_type": "problem_check", "event_source": "server", "time": f"2024-01-02T00:00:{number % 60:02d}+00:00", "context": context, "event": {}}
+        lines.append(orjson.dumps(event))
+    data = b"\n".join(lines) + b"\n"
+    expected, got = python.anonymize_batch(data), fast.anonymize_batch(data)
+    assert [a for a in got.lines] == [a for a in expected.lines]
+    assert got.stats == expected.stats
+    written = b"".join(expected.written()).lower()
+    assert len(expected.written()) == len(lines)
+    assert b"deadbeef" not in written and b"c0ffee12" not in written  # the people's ids went
+    assert b"beefdead" in written  # and an id that is no one stayed
+
+
+@pytestmark_native
 def test_pickles_as_the_native_engine():
     import pickle
 

@@ -26,6 +26,7 @@ from .routing import course_in_path
 from .errors import UsageError
 from .keys import Key
 from .operators import DROP, BuildContext, EventState, Identity
+from .operators.keep import CLOSED_SHAPES_IGNORING_CASE as _closed_shapes
 from .outcomes import AccountingError, BatchResult, Dropped, DropReason
 from .plan import Op, _node, to_json
 from .policy import Policy, RosterRules
@@ -81,6 +82,7 @@ class NativeAnonymizer(Anonymizer):
         if _ext is None:
             raise NativeUnavailable("the native engine is not installed")
         plan = self.plan
+        closed_shape = _closed_shapes.fullmatch
         # The functions of the nodes the extension calls back: built as ``build_policy`` builds them.
         identities = {name: Identity(name, ns.format, ns.prefix, ns.fold) for name, ns in plan.namespaces.items()}
         ctx = BuildContext(pseudonymizer=Pseudonymizer(key), identities=identities, roster=roster, roster_rules=RosterRules.model_validate(plan.roster))
@@ -98,8 +100,25 @@ class NativeAnonymizer(Anonymizer):
                     return None  # linked to the roster's people: the Python function
                 return orjson.dumps({"op": "pseudonymize", "namespace": identity.name, "format": identity.format, "prefix": identity.prefix, "fold": identity.fold}).decode()
             if node.op == "keep" and node.apply == "value":
-                return orjson.dumps({"op": "keep", "shape": list(node.params["shape"]), "roster": roster is not None}).decode()
+                return orjson.dumps({"op": "keep", "shape": list(node.params["shape"]), "known": closed_known()}).decode()
             return None
+
+        known_cache: list = []
+
+        def closed_known() -> list[str]:
+            # The roster's ids and usernames that a value of a closed shape (``keep._CLOSED``: ASCII
+            # patterns, never searched inside) could equal, lower-cased: ``keep`` asks the roster
+            # whether such a value is a person by the value itself and its case-folded form, so a
+            # value not among these is no one. A superset is safe: the extension sends a value it
+            # finds here to the Python function.
+            if not known_cache:
+                found: set[str] = set()
+                if roster is not None:
+                    for text in (*roster.by_id, *roster.by_username, *roster._by_folded_username):
+                        if text.isascii() and closed_shape(text.lower()) is not None:
+                            found.add(text.lower())
+                known_cache.append(sorted(found))
+            return known_cache[0]
 
         def node_fn(node_json: str):
             node = _node(orjson.loads(node_json))

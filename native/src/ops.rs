@@ -5,6 +5,7 @@ use crate::json::{py_strip, write_str, V};
 use hmac::{Hmac, Mac};
 use serde_json::Value as J;
 use sha2::Sha256;
+use std::collections::HashSet;
 
 const TEXT_HEX_CHARS: usize = 20;
 const NUMBER_BITS: u32 = 53;
@@ -20,13 +21,16 @@ pub enum Native {
         emails: bool,
     },
     /// `keep` with its shapes (`anonymizer/core/operators/keep.py`); `strings`: every string
-    /// shape is one matched here and no roster is asked.
+    /// shape is one matched here. `known`: the roster's ids and usernames, lower-cased, that a
+    /// value of these shapes could equal; such a value goes to the Python function, which asks
+    /// the roster.
     Keep {
         scalar: bool,
         numbers: bool,
         booleans: bool,
         shapes: Vec<Shape>,
         strings: bool,
+        known: HashSet<String>,
     },
 }
 
@@ -62,9 +66,14 @@ pub fn from_spec(spec: &J) -> Option<Native> {
                 .iter()
                 .filter_map(J::as_str)
                 .collect();
-            let roster = spec.get("roster")?.as_bool()?;
+            let known = spec
+                .get("known")?
+                .as_array()?
+                .iter()
+                .map(|k| k.as_str().map(str::to_string))
+                .collect::<Option<HashSet<String>>>()?;
             let mut shapes = Vec::new();
-            let mut strings = !roster;
+            let mut strings = true;
             for name in &names {
                 match *name {
                     "number" => shapes.push(Shape::Number),
@@ -83,6 +92,7 @@ pub fn from_spec(spec: &J) -> Option<Native> {
                 booleans: names.contains(&"boolean"),
                 shapes,
                 strings,
+                known,
             })
         }
         _ => None,
@@ -97,6 +107,7 @@ pub fn run(op: &Native, secret: &[u8], v: &V) -> Option<Made> {
             booleans,
             shapes,
             strings,
+            known,
         } => {
             let kept = match v {
                 V::Null => true,
@@ -109,8 +120,12 @@ pub fn run(op: &Native, secret: &[u8], v: &V) -> Option<Made> {
                         return None;
                     }
                     let text = s.text();
-                    text.chars().count() <= LONGEST
-                        && shapes.iter().any(|shape| fits(*shape, &text))
+                    let fit = text.chars().count() <= LONGEST
+                        && shapes.iter().any(|shape| fits(*shape, &text));
+                    if fit && !known.is_empty() && known.contains(&text.to_ascii_lowercase()) {
+                        return None;
+                    }
+                    fit
                 }
                 _ => false,
             };

@@ -83,6 +83,9 @@ SHAPES: dict[str, re.Pattern[str]] = {
 # verify reads no user id in them (after "-", "." or ":"). Values of these shapes are compared with
 # the known people whole, not searched inside: times and ids are distinct in every event.
 _CLOSED = ("uuid", "hex_id", "number", "iso_time", "boolean")
+# Any closed shape, matched without regard to ASCII case: what a lower-cased value of one of them
+# fits (the native engine's test of which of the roster's people such a value could be).
+CLOSED_SHAPES_IGNORING_CASE = re.compile("|".join(f"(?:{SHAPES[name].pattern})" for name in _CLOSED), re.IGNORECASE | re.ASCII)
 # Shapes that are not patterns: "scalar" (any string, number, boolean or null) and "any".
 OTHER_SHAPES = ("scalar", "any")
 _SCALARS = (str, int, float, bool, type(None))
