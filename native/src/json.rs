@@ -323,7 +323,8 @@ fn has_duplicates(entries: &[(Str, V)]) -> bool {
         }
         return false;
     }
-    let mut seen = std::collections::HashSet::with_capacity(n);
+    let mut seen =
+        std::collections::HashSet::with_capacity_and_hasher(n, ahash::RandomState::new());
     entries.iter().any(|(k, _)| !seen.insert(k.text()))
 }
 

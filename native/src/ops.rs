@@ -5,7 +5,7 @@ use crate::json::{py_strip, write_str, V};
 use hmac::{Hmac, Mac};
 use serde_json::Value as J;
 use sha2::Sha256;
-use std::collections::HashSet;
+type HashSet<T> = std::collections::HashSet<T, ahash::RandomState>;
 
 const TEXT_HEX_CHARS: usize = 20;
 const NUMBER_BITS: u32 = 53;
