@@ -223,7 +223,7 @@ class NativeAnonymizer(Anonymizer):
         for routing, events in placed.values():
             stats.place(routing.label, routing.course_id, routing.date, events)
         if not stats.accounted():
-            raise AccountingError(f"{name}: lines {first_line} to {first_line + len(results) - 1}: lines read do not add up to lines written, dropped and rejected")
+            raise AccountingError(f"{name}: lines {first_line} to {first_line + len(results) - 1}: lines read do not add up to lines written, dropped, rejected and not selected")
         return BatchResult(first_line, results, stats)
 
 
