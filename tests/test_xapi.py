@@ -250,6 +250,10 @@ def test_the_three_containers_are_detected_and_give_one_package(tmp_path, policy
         outputs.append(package_statements(tmp_path / source.name))
     assert outputs[0] == outputs[1] == outputs[2]
     assert outputs[0][1]["result"]["extensions"] == {VIDEO_TIME: 12.5}
+    # The package says what it holds: statements, not tracking logs.
+    readme = (tmp_path / plain.name / "README.md").read_text()
+    assert "Pseudonymized Open edX xAPI statements" in readme and "one JSON xAPI statement per line" in readme
+    assert json.loads((tmp_path / plain.name / "codebook.json").read_text())["events"] == "xapi"
     with pytest.raises(UsageError, match="written for tracking logs"):
         run([plain], tmp_path / "wrong", load_policy("research"), KEY, jobs=1)
     with pytest.raises(UsageError, match="xAPI statements"):

@@ -387,6 +387,8 @@ def build_codebook(plan: Plan, manifest: dict) -> dict:
             "list, checks manifest.sig with the public key of whoever signed the package, and scans every byte for identifiers",
         },
     }
+    if plan.events_format != "tracking-log":  # named only for statements: a tracking-log codebook reads as before
+        codebook["events"] = plan.events_format
     codebook.update(_courses_and_days(manifest))
     parquet = _parquet(manifest)
     if parquet is not None:
@@ -433,14 +435,16 @@ def _md_escape(text: str) -> str:
 def render_markdown(codebook: dict) -> str:
     """The codebook as the package's README.md."""
     parquet = codebook.get("format")
+    statements = codebook.get("events") == "xapi"
+    event = "xAPI statement" if statements else "event"
     holds = (
-        "Each `.parquet` file holds one event per row, in the columns listed below."
-        if parquet else "Each `.gz` file holds one JSON event per line."
+        f"Each `.parquet` file holds one {event} per row, in the columns listed below."
+        if parquet else f"Each `.gz` file holds one JSON {event} per line."
     )
     lines = [
         "# Research data package",
         "",
-        f"Pseudonymized Open edX tracking logs, made by `anonymizer` under the policy `{codebook['policy']['name']}` "
+        f"Pseudonymized Open edX {'xAPI statements' if statements else 'tracking logs'}, made by `anonymizer` under the policy `{codebook['policy']['name']}` "
         f"(sha256 `{codebook['policy']['sha256']}`) with the key id `{codebook['key_id']}`. {holds} "
         "`codebook.json` holds what this page says, for programs; `manifest.json` lists every file with its "
         "sha256 and accounts for every input line.",
