@@ -91,6 +91,34 @@ def test_the_learned_roster_does_not_depend_on_how_the_events_are_split(research
     assert learner.roster().people == one.people
 
 
+def test_the_pass_on_workers_learns_what_one_process_learns(tmp_path, research, monkeypatch):
+    """The first pass read by two workers, their groups linked in input order: the same people,
+    in the same order, with the same links, as one process reading every line."""
+    import anonymizer.io.inputs as inputs
+    from anonymizer.io.learn import learn_sources
+
+    monkeypatch.setattr(inputs, "BATCH_BYTES", 2048)  # many batches, spread over the workers
+    events = []
+    for i in range(400):
+        n = (i * 37) % 60
+        # A username first seen alone, later beside its id; emails loose, then beside their owner;
+        # the same envelope again and again, across batches.
+        events.append(_event("play_video", f"Learner_{n:02d}", "{}", user_id=None if i < 200 else 60000 + n))
+        if i % 5 == 0:
+            events.append(_event("edx.user.settings.changed", f"learner_{n:02d}", {"setting": "email", "old": f"l{n}@example.org", "new": f"l{n}.new@example.org"}))
+    log = _write(tmp_path / "a.log", events[:500])
+    other = tmp_path / "b.log.gz"
+    other.write_bytes(gzip.compress(b"".join(orjson.dumps(e) + b"\n" for e in events[500:])))
+    sources = [(log, "a.log"), (tmp_path / "missing.log", "missing.log"), (other, "b.log.gz")]
+    one, two = learn_sources(research, sources, 1), learn_sources(research, sources, 2)
+    assert two.roster().people == one.roster().people
+    assert two.summary() == one.summary() and one.summary()["user_ids"] == 60 and one.summary()["emails"] > 0
+    assert two.lines == one.lines == len(events)
+    serial = Learner(research)
+    serial.add_lines(orjson.dumps(e) for e in events)
+    assert one.roster().people == serial.roster().people
+
+
 # ---------------------------------------------------------------- in a run
 
 

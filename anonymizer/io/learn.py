@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 import orjson
 
@@ -30,7 +30,9 @@ from ..core.compiler import CompiledPolicy, decode_payload
 from ..core.text.detectors import EMAIL_PATTERN
 from ..core.paths import WILDCARD, Token, parse_path
 from ..core.policy import FieldRule, Policy
-from .inputs import collect_inputs, open_lines
+from ..core.errors import InputError
+from .inputs import Batch, batches, collect_inputs, open_lines, split_lines
+from .pool import ordered_map
 from ..core.lines import event_key
 from ..core.roster import Person, Roster
 
@@ -297,6 +299,86 @@ class Learner:
     def summary(self) -> dict:
         """Counts for the manifest: never a person."""
         return {"usernames": len(self._usernames), "user_ids": len(self._ids), "emails": len(self._emails)}
+
+
+class GroupRecorder(Learner):
+    """A learner that records the identity groups it would link, in first-seen order, instead of
+    linking them: a share of the first pass (a Spark split, a worker's batches), replayed in input
+    order into one ``Learner``.
+
+    Linking a group a second time, at any later point, changes nothing (every link only fills
+    what is still empty, and the order of first appearance is already set), so a repeat need not
+    be recorded, and whichever share saw a group first, the replay learns the same roster."""
+
+    def __init__(self, policy: Policy) -> None:
+        super().__init__(policy)
+        self.groups: list[tuple] = []
+        self._recorded: set[tuple] = set()
+
+    def _link(self, group: _Group) -> None:
+        found = (tuple(group.usernames), tuple(group.ids), tuple(group.emails))
+        group.emails.clear()
+        if found not in self._recorded:
+            if len(self._recorded) >= _SEEN_LIMIT:
+                self._recorded.clear()  # a repeat recorded again is harmless (see above)
+            self._recorded.add(found)
+            self.groups.append(found)
+
+
+def replay(learner: Learner, groups: list[tuple]) -> None:
+    """Link GROUPS (recorded by ``GroupRecorder``) into LEARNER, in order."""
+    for usernames, ids, emails in groups:
+        learner._link(_Group(list(usernames), list(ids), list(emails)))
+
+
+
+class LearnTask:
+    """What a worker does to a batch in the first pass: the identity groups of its lines, in
+    order (``ordered_map`` sends it to each worker once; the recorder is made there)."""
+
+    def __init__(self, policy: Policy) -> None:
+        self.policy = policy
+        self._recorder: GroupRecorder | None = None
+
+    def __getstate__(self) -> dict:
+        return {"policy": self.policy, "_recorder": None}
+
+    def __call__(self, batch: Batch) -> tuple[int, list[tuple]]:
+        if self._recorder is None:
+            self._recorder = GroupRecorder(self.policy)
+        recorder = self._recorder
+        recorder.groups = []
+        lines = split_lines(batch.data)
+        recorder.add_lines(lines)
+        return len(lines), recorder.groups
+
+
+def _readable_batches(sources: list[tuple[Path, str]]) -> Iterator[Batch]:
+    """The batches of SOURCES in order; a file that cannot be read to its end is left there
+    (the run itself reads it again and stops with an error that names it)."""
+    for index, (path, name) in enumerate(sources):
+        try:
+            for item in batches(index, name, path, hash=False):
+                if isinstance(item, Batch):
+                    yield item
+        except InputError:
+            continue
+
+
+def learn_sources(policy: Policy, sources: list[tuple[Path, str]], jobs: int) -> Learner:
+    """The first pass of a run over SOURCES ((path, name) pairs), on JOBS processes: the lines
+    are read in the workers and their groups linked here in input order, so the learned roster is
+    the same whatever JOBS."""
+    learner = Learner(policy)
+    if jobs <= 1:
+        for batch in _readable_batches(sources):
+            learner.add_lines(split_lines(batch.data))
+        return learner
+    for _, found in ordered_map(_readable_batches(sources), LearnTask(policy), jobs):
+        lines, groups = found
+        learner.lines += lines
+        replay(learner, groups)
+    return learner
 
 
 def learn_roster(inputs: list[Path], policy: Policy) -> tuple[Roster, dict]:

@@ -22,7 +22,7 @@ from collections import deque
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Callable, Iterator
 
 from isal import igzip
 
@@ -68,8 +68,18 @@ def process_batch(anonymizer: Anonymizer, batch: Batch, by_place: bool = False) 
     return PackedBatch(b"", sum(len(lines) for lines in groups.values()), result.stats, places)
 
 
-_WORKER: Anonymizer | None = None
-_BY_PLACE = False
+class AnonymizeTask:
+    """What a worker does to a batch in a run: ``process_batch`` with the run's anonymizer."""
+
+    def __init__(self, anonymizer: Anonymizer, by_place: bool = False) -> None:
+        self.anonymizer = anonymizer
+        self.by_place = by_place
+
+    def __call__(self, batch: Batch) -> PackedBatch:
+        return process_batch(self.anonymizer, batch, self.by_place)
+
+
+_TASK: Callable[[Batch], Any] | None = None
 
 
 PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
@@ -100,18 +110,17 @@ def _exit_with_parent(parent: int) -> None:
     threading.Thread(target=watch, name="parent-watchdog", daemon=True).start()
 
 
-def _init_worker(anonymizer: Anonymizer, parent: int, by_place: bool = False) -> None:
-    global _WORKER, _BY_PLACE
+def _init_worker(task: Callable[[Batch], Any], parent: int) -> None:
+    global _TASK
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops the pool
     signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the parent's handler, inherited by fork
     _exit_with_parent(parent)
-    _WORKER = anonymizer
-    _BY_PLACE = by_place
+    _TASK = task
 
 
-def _work(batch: Batch) -> PackedBatch:
-    assert _WORKER is not None
-    return process_batch(_WORKER, batch, _BY_PLACE)
+def _work(batch: Batch) -> Any:
+    assert _TASK is not None
+    return _TASK(batch)
 
 
 def default_jobs() -> int:
@@ -127,14 +136,20 @@ def ordered_results(
 ) -> Iterator[tuple[Batch | FileEnd, PackedBatch | None]]:
     """Each item with its result (None for a ``FileEnd``), in input order, using JOBS processes;
     BY_PLACE: each batch's output cut by (course, day), see ``process_batch``."""
+    return ordered_map(items, AnonymizeTask(anonymizer, by_place), jobs)
+
+
+def ordered_map(items: Iterator[Batch | FileEnd], task: Callable[[Batch], Any], jobs: int) -> Iterator[tuple[Batch | FileEnd, Any]]:
+    """Each item with TASK(item) (None for a ``FileEnd``), in input order, using JOBS processes
+    (TASK is a picklable callable; each worker gets it once)."""
     if jobs <= 1:
         for item in items:
-            yield item, process_batch(anonymizer, item, by_place) if isinstance(item, Batch) else None
+            yield item, task(item) if isinstance(item, Batch) else None
         return
     methods = multiprocessing.get_all_start_methods()
     context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
     with held_signals():
-        executor = ProcessPoolExecutor(jobs, mp_context=context, initializer=_init_worker, initargs=(anonymizer, os.getpid(), by_place))
+        executor = ProcessPoolExecutor(jobs, mp_context=context, initializer=_init_worker, initargs=(task, os.getpid()))
     window: deque[tuple[Batch | FileEnd, Future | None]] = deque()
     try:
         for item in items:

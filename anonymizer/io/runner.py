@@ -18,7 +18,7 @@ from ..package.codebook import CODEBOOK_FILES, write_codebook
 from ..package.manifest import MANIFEST_NAME, FileEntry, InputEntry, build_manifest, write_json_atomically
 from .formats import XAPI, check_policy_format
 from .inputs import Batch, batches, collect_inputs, open_lines
-from .learn import Learner
+from .learn import learn_sources
 from .parquet import JSONL, PARQUET, check_format, convert, data_file_name, layout_suffix
 from ..package.columns import SCHEMA_VERSION, events_format
 from ..core.outcomes import AccountingError
@@ -298,13 +298,8 @@ def run(
     learned = None
     people = roster
     if learn:
-        # Before any worker starts: every worker gets the same, whole roster.
-        learner = Learner(policy)
-        for path, _ in sources:
-            try:
-                learner.add_lines(open_lines(path))
-            except InputError:
-                pass  # the run itself reads the file again and stops with an error that names it
+        # A pass of its own, over before the anonymizing starts: every worker gets the same, whole roster.
+        learner = learn_sources(policy, sources, jobs or default_jobs())
         learned = learner.summary()
         people = join_rosters(roster, learner.roster())
     plan = lower(policy)

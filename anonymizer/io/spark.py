@@ -58,34 +58,10 @@ from ..package.signing import Ed25519PrivateKey
 from .staging import target as package_target
 from . import storage
 from .inputs import FileEnd, collect_locations, output_name
-from .learn import Learner, _Group
+from .learn import GroupRecorder, Learner, replay
 from .pool import EMPTY_GZIP, process_batch
 from .runner import RunResult, check_run, layout_entries, rejected_warning
 from .splits import DEFAULT_SPLIT_BYTES, Split, count_split, file_digest, plan_splits, split_batches
-
-class GroupRecorder(Learner):
-    """A learner that records the identity groups it would link, in first-seen order, instead of
-    linking them: a split's share of the first pass, replayed in order by the driver."""
-
-    def __init__(self, policy: Policy) -> None:
-        super().__init__(policy)
-        self.groups: list[tuple] = []
-        self._recorded: set[tuple] = set()
-
-    def _link(self, group: _Group) -> None:
-        # Linking a group a second time changes nothing, so a repeat is not recorded.
-        found = (tuple(group.usernames), tuple(group.ids), tuple(group.emails))
-        group.emails.clear()
-        if found not in self._recorded:
-            self._recorded.add(found)
-            self.groups.append(found)
-
-
-def replay(learner: Learner, groups: list[tuple]) -> None:
-    """Link GROUPS (recorded by ``GroupRecorder``) into LEARNER, in order."""
-    for usernames, ids, emails in groups:
-        learner._link(_Group(list(usernames), list(ids), list(emails)))
-
 
 # ---------------------------------------------------------------------------- tasks
 # Module-level functions: what Spark ships to the executors is these and their arguments.
