@@ -141,6 +141,7 @@ def _map_leaves(op: OperatorFn, memoize: bool = False, key_check=_all_keys) -> O
 
     if memoize:
         leaves.memo = memo  # containers look strings up here before calling
+    leaves.op = op  # the operator itself, for the native engine's forms of some operators
     return leaves
 
 

@@ -123,8 +123,16 @@ class NativeAnonymizer(Anonymizer):
         def node_fn(node_json: str):
             node = _node(orjson.loads(node_json))
             fn = builder.node(node)
+            form, helper = native_form(node), None
+            if type(node) is Op and node.op == "scrub_text" and node.apply in ("leaves", "value"):
+                # The text-only part (memoized by the operator), called by the extension, which
+                # runs the actors' step itself where it is a plain search (see ``scrub_text``).
+                inner = getattr(fn, "op", fn)
+                helper = getattr(inner, "text_part", None)
+                if helper is not None:
+                    form = orjson.dumps({"op": "scrub_text", "actors": inner.replaces_actors, "chars": inner.memo_text_chars}).decode()
             # memoized per string or integer where the Python engine's containers memoize it
-            return fn, getattr(fn, "memo", None) is not None, native_form(node)
+            return fn, getattr(fn, "memo", None) is not None, form, helper
 
         def call(fn, value, state):
             result = fn(value, state)

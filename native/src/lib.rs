@@ -272,6 +272,9 @@ struct Caches {
     shown: HashMap<(usize, bool, bool), usize>,
     /// The course key in an implicit event's path, as the Python engine finds it.
     paths: HashMap<String, Option<String>>,
+    /// `scrub_text`'s text-only part per (node, text): the new text (None: unchanged) and
+    /// whether the text was disguised.
+    texts: HashMap<(usize, String), (Option<String>, bool)>,
 }
 
 /// Run F with the GIL, taken back for a call into Python (the batch runs without it). A Python
@@ -312,6 +315,7 @@ struct Collector<'py> {
     fns: Vec<Py<PyAny>>,
     memo: Vec<bool>,
     native: Option<J>,
+    helper: Option<usize>,
     error: Option<PyErr>,
 }
 
@@ -320,12 +324,22 @@ impl PyNodes for Collector<'_> {
         self.native.take()
     }
 
+    fn helper(&mut self) -> Option<usize> {
+        self.helper.take()
+    }
+
     fn function(&mut self, node: &J) -> Result<usize, String> {
         match self.node_fn.call1((node.to_string(),)) {
             Ok(f) => {
-                // (function, whether the Python engine memoizes it per string or integer)
-                let (f, memo, native): (Py<PyAny>, bool, Option<String>) = match f.extract() {
-                    Ok(pair) => pair,
+                // (function, whether the Python engine memoizes it per string or integer, the
+                // native form of its operator, a helper function for that form)
+                let (f, memo, native, helper): (
+                    Py<PyAny>,
+                    bool,
+                    Option<String>,
+                    Option<Py<PyAny>>,
+                ) = match f.extract() {
+                    Ok(found) => found,
                     Err(e) => {
                         self.error = Some(e);
                         return Err("the Python engine gave no function for a node".into());
@@ -333,8 +347,14 @@ impl PyNodes for Collector<'_> {
                 };
                 self.fns.push(f);
                 self.memo.push(memo);
+                let id = self.fns.len() - 1;
                 self.native = native.and_then(|n| serde_json::from_str(&n).ok());
-                Ok(self.fns.len() - 1)
+                self.helper = helper.map(|h| {
+                    self.fns.push(h);
+                    self.memo.push(false);
+                    self.fns.len() - 1
+                });
+                Ok(id)
             }
             Err(e) => {
                 let _ = self.py;
@@ -405,6 +425,7 @@ impl Engine {
             fns: Vec::new(),
             memo: Vec::new(),
             native: None,
+            helper: None,
             error: None,
         };
         let mut trees = Vec::new();
@@ -454,6 +475,7 @@ impl Engine {
                 slots: Vec::new(),
                 shown: HashMap::default(),
                 paths: HashMap::default(),
+                texts: HashMap::default(),
             },
         })
     }
@@ -971,6 +993,23 @@ fn apply<'a>(
             Some(ops::Made::Json(b)) => Ok(R::Out(O::Raw(b))),
             None => call_py(core, caches, ev, *py, false, v),
         },
+        Node::Text {
+            py,
+            part,
+            actors,
+            chars,
+            leaves,
+        } => {
+            if *leaves && passes_leaves(v) {
+                return Ok(R::Keep);
+            }
+            match v {
+                V::Str(s) if !s.raw.is_empty() => {
+                    scrub_text(core, caches, ev, (*py, *part, *actors, *chars), s, v)
+                }
+                _ => call_py(core, caches, ev, *py, false, v),
+            }
+        }
         Node::Container(c) => container(core, caches, ev, c, v),
         Node::DecodeJson(inner) => decode_json(core, caches, ev, inner, v),
         Node::Payload { root, py } => payload(core, caches, ev, root.as_deref(), *py, v),
@@ -1064,6 +1103,61 @@ fn call_py<'a>(
         }
     }
     Ok(hit_result(hit))
+}
+
+/// `scrub_text` of a string, as its Python function gives it (`operators/scrub_text.py`): the
+/// text-only part from the cache (or once from Python), then the actors' step here when it is a
+/// plain search that finds nothing: every actor and the text ASCII, the text not disguised, and
+/// no actor's lower-cased username in the lower-cased text. Anything else: the Python function.
+fn scrub_text<'a>(
+    core: &Core,
+    caches: &mut Caches,
+    ev: &mut Ev<'_>,
+    (py, part, actors, chars): (usize, usize, bool, usize),
+    s: &Str,
+    v: &'a V<'a>,
+) -> Res<R<'a>> {
+    let text = s.text();
+    if text.chars().count() > chars {
+        return call_py(core, caches, ev, py, false, v); // not cached by the Python function either
+    }
+    let key = (part, text.into_owned());
+    let (result, disguised) = match caches.texts.get(&key) {
+        Some(found) => found.clone(),
+        None => {
+            let (result, disguised): (String, bool) =
+                gil(|p| core.fns[part].bind(p).call1((key.1.as_str(),))?.extract())?;
+            let found = (if result == key.1 { None } else { Some(result) }, disguised);
+            if caches.texts.len() >= MEMO_LIMIT {
+                caches.texts.clear();
+            }
+            caches.texts.insert(key.clone(), found.clone());
+            found
+        }
+    };
+    if disguised {
+        return call_py(core, caches, ev, py, false, v);
+    }
+    let written = result.as_deref().unwrap_or(key.1.as_str());
+    if actors {
+        match needles(ev) {
+            None => return call_py(core, caches, ev, py, false, v),
+            Some(found) if !found.is_empty() => {
+                if !written.is_ascii() {
+                    return call_py(core, caches, ev, py, false, v);
+                }
+                let low = written.to_ascii_lowercase();
+                if found.iter().any(|n| low.contains(n.as_str())) {
+                    return call_py(core, caches, ev, py, false, v);
+                }
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(match result {
+        None => R::Keep,
+        Some(new) => R::Out(O::Text(new.into_bytes())),
+    })
 }
 
 fn hit_result<'a>(hit: Hit) -> R<'a> {

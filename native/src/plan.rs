@@ -28,6 +28,17 @@ pub enum Node {
         op: crate::ops::Native,
         py: usize,
     },
+    /// `scrub_text`: its text-only part (`part`, the Python function's memoized detectors and
+    /// roster) cached here per text, and the event's actors searched here; `py`, the whole Python
+    /// function, where the actors' step has something to replace or is not a plain search.
+    /// `actors`: the operator replaces the event's usernames; `chars`: the longest text cached.
+    Text {
+        py: usize,
+        part: usize,
+        actors: bool,
+        chars: usize,
+        leaves: bool,
+    },
     Container(Box<Cont>),
     DecodeJson(Box<Node>),
     Payload {
@@ -54,6 +65,8 @@ pub trait PyNodes {
     fn function(&mut self, node: &J) -> Result<usize, String>;
     /// The native form of the operator of the node last given to `function`, if it has one.
     fn native(&mut self) -> Option<J>;
+    /// The helper function the Python side gave with the node last given to `function`, if any.
+    fn helper(&mut self) -> Option<usize>;
 }
 
 fn scalar_only(needs: &Needs) -> bool {
@@ -89,7 +102,20 @@ pub fn compile(node: &J, py: &mut dyn PyNodes) -> Result<Node, String> {
             }
             let memo = node.get("memo").and_then(J::as_bool).unwrap_or(false) && apply == "leaves";
             let id = py.function(node)?;
-            if let Some(native) = py.native().as_ref().and_then(crate::ops::from_spec) {
+            let spec = py.native();
+            let helper = py.helper();
+            if let (Some(spec), Some(part)) = (&spec, helper) {
+                if spec.get("op").and_then(J::as_str) == Some("scrub_text") {
+                    return Ok(Node::Text {
+                        py: id,
+                        part,
+                        actors: spec.get("actors").and_then(J::as_bool).unwrap_or(true),
+                        chars: spec.get("chars").and_then(J::as_u64).unwrap_or(0) as usize,
+                        leaves: apply == "leaves",
+                    });
+                }
+            }
+            if let Some(native) = spec.as_ref().and_then(crate::ops::from_spec) {
                 return Ok(Node::Native { op: native, py: id });
             }
             Ok(Node::Py {

@@ -154,16 +154,9 @@ class ScrubText(Operator):
         # the actor's usernames, which depend on the event, are replaced afterwards.
         memo: dict[str, tuple[str, bool]] = {}
 
-        def scrub_text(value, state):
-            kind = type(value)
-            if kind is str:
-                text = value
-            elif kind is int or kind is float:
-                text = str(value)
-            elif kind is bool:
-                return value
-            else:
-                return DROP
+        def text_part(text: str) -> tuple[str, bool]:
+            """TEXT with what the detectors and the roster find replaced, and whether it was
+            disguised: what depends on the text alone (the event's actors are replaced after)."""
             entry = memo.get(text)
             if entry is None:
                 view = textnorm.decode(text)
@@ -182,7 +175,19 @@ class ScrubText(Operator):
                     if len(memo) >= _MEMO_ENTRIES:
                         memo.clear()
                     memo[text] = entry
-            result, disguised = entry
+            return entry
+
+        def scrub_text(value, state):
+            kind = type(value)
+            if kind is str:
+                text = value
+            elif kind is int or kind is float:
+                text = str(value)
+            elif kind is bool:
+                return value
+            else:
+                return DROP
+            result, disguised = text_part(text)
             if to_pseudonym is not None and state.actors:
                 if disguised:
                     result = replace_actors_in_view(result, state.actors, state)
@@ -196,4 +201,8 @@ class ScrubText(Operator):
                 return value if result == text else result
             return result
 
+        # For the native engine, which runs the actors' step itself where it is a plain search.
+        scrub_text.text_part = text_part
+        scrub_text.replaces_actors = to_pseudonym is not None
+        scrub_text.memo_text_chars = _MEMO_TEXT_CHARS
         return scrub_text
