@@ -213,6 +213,15 @@ def test_the_same_value_has_the_same_fingerprint_within_a_report(package, raw_lo
     assert len([f for f in findings if f.kind == "username"]) == 2
 
 
+def test_escapes_of_lone_surrogates_typed_as_text_are_read_not_fatal(package, raw_log):
+    """A learner can type ``\\ud800`` (a backslash escape that decodes to half a character): the
+    normalized reading takes it as U+FFFD, joins an escaped pair into its character, and goes on
+    to find what else the line holds."""
+    rewrite(package, set_body(f"hi \\ud800 there \\ud83d\\ude00 {USERNAME.upper()}"))
+    report = verify_package(package, against=[raw_log])
+    assert {f.kind for f in report.findings} == {"username"}
+
+
 def test_a_username_inside_a_longer_word_is_not_a_leak(package, raw_log):
     rewrite(package, set_body(f"x{USERNAME}y and {USERNAME}1"))
     assert verify_package(package, against=[raw_log]).ok

@@ -156,7 +156,19 @@ def normalize_text(text: str) -> str:
             text = unquote(text)
         if text == before:
             break
+    if _SURROGATE.search(text):
+        text = _whole_characters(text)
     return unicodedata.normalize("NFKC", text).casefold().translate(_LOOK_ALIKES)
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _whole_characters(text: str) -> str:
+    """TEXT with the surrogate pairs its JSON escapes spelled (``\\ud83d\\ude00``) joined into
+    their characters, and a lone surrogate (which a learner can type as an escape) read as U+FFFD:
+    the automata take whole characters only."""
+    return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
 
 
 # Hyphens and dashes that NFKC leaves alone read as "-"; "+" reads as the space it is in a query.
