@@ -100,25 +100,19 @@ class NativeAnonymizer(Anonymizer):
                     return None  # linked to the roster's people: the Python function
                 return orjson.dumps({"op": "pseudonymize", "namespace": identity.name, "format": identity.format, "prefix": identity.prefix, "fold": identity.fold}).decode()
             if node.op == "keep" and node.apply == "value":
-                return orjson.dumps({"op": "keep", "shape": list(node.params["shape"]), "known": closed_known()}).decode()
+                return orjson.dumps({"op": "keep", "shape": list(node.params["shape"]), "roster": roster is not None}).decode()
             return None
 
-        known_cache: list = []
-
-        def closed_known() -> list[str]:
-            # The roster's ids and usernames that a value of a closed shape (``keep._CLOSED``: ASCII
-            # patterns, never searched inside) could equal, lower-cased: ``keep`` asks the roster
-            # whether such a value is a person by the value itself and its case-folded form, so a
-            # value not among these is no one. A superset is safe: the extension sends a value it
-            # finds here to the Python function.
-            if not known_cache:
-                found: set[str] = set()
-                if roster is not None:
-                    for text in (*roster.by_id, *roster.by_username, *roster._by_folded_username):
-                        if text.isascii() and closed_shape(text.lower()) is not None:
-                            found.add(text.lower())
-                known_cache.append(sorted(found))
-            return known_cache[0]
+        # The roster's ids and usernames that a value of a closed shape (``keep._CLOSED``: ASCII
+        # patterns, never searched inside) could equal, lower-cased: ``keep`` asks the roster
+        # whether such a value is a person by the value itself and its case-folded form, so a
+        # value not among these is no one. A superset is safe: the extension sends a value it
+        # finds here to the Python function. One set for the engine, whatever the number of nodes.
+        known: set[str] = set()
+        if roster is not None:
+            for text in (*roster.by_id, *roster.by_username, *roster._by_folded_username):
+                if text.isascii() and closed_shape(text.lower()) is not None:
+                    known.add(text.lower())
 
         def node_fn(node_json: str):
             node = _node(orjson.loads(node_json))
@@ -179,7 +173,8 @@ class NativeAnonymizer(Anonymizer):
             return self._route_value(routing.label, course, routing.date if timed else None)
 
         self._native = _ext.Engine(
-            to_json(plan).decode(), key.secret, node_fn, call, verdict, key_check, EventState, resolve, routing, dropped, place, course_in_path
+            to_json(plan).decode(), key.secret, node_fn, call, verdict, key_check, EventState, resolve, routing, dropped, place, course_in_path,
+            sorted(known),
         )
 
     def __reduce__(self):

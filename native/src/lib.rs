@@ -211,6 +211,9 @@ struct Helpers {
 
 struct Core {
     secret: Vec<u8>,
+    /// The roster's ids and usernames, lower-cased, that a value of a closed `keep` shape could
+    /// equal (one set for the engine, given by the Python side).
+    known: ops::HashSet<String>,
     trees: Vec<Option<Node>>,
     fns: Vec<Py<PyAny>>,
     memo_fns: Vec<bool>,
@@ -393,9 +396,11 @@ impl Engine {
     /// reason, implicit); ROUTING(route, type, course, time) the routing key; DROPPED(reason,
     /// routing) the outcome of a dropped event; PLACE(routing, course, timed) the routing key
     /// narrowed to what a written event shows (its course or None, its day when TIMED);
-    /// COURSE_IN_PATH(event_type) the course key in an implicit event's path, or None.
+    /// COURSE_IN_PATH(event_type) the course key in an implicit event's path, or None; KNOWN the
+    /// roster's ids and usernames a value of a closed `keep` shape could equal, lower-cased.
     #[new]
     #[allow(clippy::too_many_arguments)]
+    #[pyo3(signature = (plan_json, secret, node_fn, call, verdict, check, new_state, resolve, routing, dropped, place, course_in_path, known = Vec::new()))]
     fn new(
         py: Python<'_>,
         plan_json: &str,
@@ -410,6 +415,7 @@ impl Engine {
         dropped: Py<PyAny>,
         place: Py<PyAny>,
         course_in_path: Py<PyAny>,
+        known: Vec<String>,
     ) -> PyResult<Self> {
         let plan: J = serde_json::from_str(plan_json)
             .map_err(|e| PyValueError::new_err(format!("plan: not JSON ({e})")))?;
@@ -451,6 +457,7 @@ impl Engine {
         Ok(Engine {
             core: Core {
                 secret,
+                known: known.into_iter().collect(),
                 trees,
                 fns: col.fns,
                 memo_fns: col.memo,
@@ -987,7 +994,7 @@ fn apply<'a>(
             }
             call_py(core, caches, ev, *id, *memo, v)
         }
-        Node::Native { op, py } => match ops::run(op, &core.secret, v) {
+        Node::Native { op, py } => match ops::run(op, &core.secret, &core.known, v) {
             Some(ops::Made::Same) => Ok(R::Keep),
             Some(ops::Made::Drop) => Ok(R::Drop),
             Some(ops::Made::Json(b)) => Ok(R::Out(O::Raw(b))),

@@ -5,7 +5,7 @@ use crate::json::{py_strip, write_str, V};
 use hmac::{Hmac, Mac};
 use serde_json::Value as J;
 use sha2::Sha256;
-type HashSet<T> = std::collections::HashSet<T, ahash::RandomState>;
+pub type HashSet<T> = std::collections::HashSet<T, ahash::RandomState>;
 
 const TEXT_HEX_CHARS: usize = 20;
 const NUMBER_BITS: u32 = 53;
@@ -21,16 +21,16 @@ pub enum Native {
         emails: bool,
     },
     /// `keep` with its shapes (`anonymizer/core/operators/keep.py`); `strings`: every string
-    /// shape is one matched here. `known`: the roster's ids and usernames, lower-cased, that a
-    /// value of these shapes could equal; such a value goes to the Python function, which asks
-    /// the roster.
+    /// shape is one matched here. With a roster, a value in the engine's `known` set (the
+    /// roster's ids and usernames, lower-cased, that a value of these shapes could equal) goes
+    /// to the Python function, which asks the roster.
     Keep {
         scalar: bool,
         numbers: bool,
         booleans: bool,
         shapes: Vec<Shape>,
         strings: bool,
-        known: HashSet<String>,
+        roster: bool,
     },
 }
 
@@ -66,12 +66,7 @@ pub fn from_spec(spec: &J) -> Option<Native> {
                 .iter()
                 .filter_map(J::as_str)
                 .collect();
-            let known = spec
-                .get("known")?
-                .as_array()?
-                .iter()
-                .map(|k| k.as_str().map(str::to_string))
-                .collect::<Option<HashSet<String>>>()?;
+            let roster = spec.get("roster")?.as_bool()?;
             let mut shapes = Vec::new();
             let mut strings = true;
             for name in &names {
@@ -92,14 +87,15 @@ pub fn from_spec(spec: &J) -> Option<Native> {
                 booleans: names.contains(&"boolean"),
                 shapes,
                 strings,
-                known,
+                roster,
             })
         }
         _ => None,
     }
 }
 
-pub fn run(op: &Native, secret: &[u8], v: &V) -> Option<Made> {
+/// KNOWN: what a value of a closed shape could equal among the roster's people (see `Keep`).
+pub fn run(op: &Native, secret: &[u8], known: &HashSet<String>, v: &V) -> Option<Made> {
     match op {
         Native::Keep {
             scalar,
@@ -107,7 +103,7 @@ pub fn run(op: &Native, secret: &[u8], v: &V) -> Option<Made> {
             booleans,
             shapes,
             strings,
-            known,
+            roster,
         } => {
             let kept = match v {
                 V::Null => true,
@@ -122,7 +118,11 @@ pub fn run(op: &Native, secret: &[u8], v: &V) -> Option<Made> {
                     let text = s.text();
                     let fit = text.chars().count() <= LONGEST
                         && shapes.iter().any(|shape| fits(*shape, &text));
-                    if fit && !known.is_empty() && known.contains(&text.to_ascii_lowercase()) {
+                    if fit
+                        && *roster
+                        && !known.is_empty()
+                        && known.contains(&text.to_ascii_lowercase())
+                    {
                         return None;
                     }
                     fit
