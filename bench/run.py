@@ -13,6 +13,10 @@ Everything is measured in one run on the same data, so the ratios hold whatever 
   engine is installed: both engines' ratios, measured against the same baseline in the same run;
 * peak resident memory of the main process and of any worker.
 
+Each run's CPU time (the process and its workers, user and system) is recorded beside its wall
+time, and the one-worker ratios are also given in CPU time against the baseline's CPU time: on a
+machine shared with other work, wall time measures the others too.
+
 Usage: ``python bench/run.py [--events N] [--seed S] [--roster-size R] [--out DIR] [--only-run]``. It prints a
 table and writes the figures as JSON to ``DIR/bench-<commit>.json`` for comparison across commits.
 Further measurements (verification speed, text accuracy) are added when their modules exist.
@@ -51,37 +55,41 @@ try:
 except SystemExit as exc:
     out["exit"] = exc.code
 finally:
-    self_ = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    me = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = me.ru_utime + me.ru_stime + children.ru_utime + children.ru_stime
     with open(REPORT, "w") as fh:
-        json.dump({"main_rss_kb": self_, "worker_rss_kb": children, **out}, fh)
+        json.dump({"main_rss_kb": me.ru_maxrss, "worker_rss_kb": children.ru_maxrss, "cpu_seconds": cpu, **out}, fh)
 """
 
 
 _BASELINE = r"""
 import sys, time, orjson
 lines = open(sys.argv[1], "rb").read().splitlines()
-best = float("inf")
+best = cpu = float("inf")
 for _ in range(int(sys.argv[2])):
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     for line in lines:
         try:
             orjson.dumps(orjson.loads(line))
         except orjson.JSONDecodeError:
             pass
     best = min(best, time.perf_counter() - started)
-print(best)
+    cpu = min(cpu, time.process_time() - cpu_started)
+print(best, cpu)
 """
 
 
-def baseline(log: Path, repeats: int = 3) -> float:
-    """Seconds for orjson loads + dumps of every line already in memory (best of REPEATS).
+def baseline(log: Path, repeats: int = 3) -> tuple[float, float]:
+    """Wall and CPU seconds for orjson loads + dumps of every line already in memory (each the
+    best of REPEATS).
 
     Measured in a process of its own: on Linux a child inherits its parent's peak memory, so the
     harness must not hold the input while it measures the runs' memory.
     """
     result = subprocess.run([sys.executable, "-c", _BASELINE, str(log), str(repeats)], check=True, capture_output=True, text=True)
-    return float(result.stdout.strip())
+    wall, cpu = result.stdout.split()
+    return float(wall), float(cpu)
 
 
 def anonymize(log: Path, workdir: Path, key: Path, label: str, *extra: str) -> dict:
@@ -97,7 +105,8 @@ def anonymize(log: Path, workdir: Path, key: Path, label: str, *extra: str) -> d
     )
     seconds = time.perf_counter() - started
     usage = json.loads(report.read_text())
-    return {"seconds": seconds, "main_rss_mb": usage["main_rss_kb"] / 1024, "worker_rss_mb": usage["worker_rss_kb"] / 1024, "out": out}
+    return {"seconds": seconds, "cpu_seconds": usage["cpu_seconds"], "main_rss_mb": usage["main_rss_kb"] / 1024,
+            "worker_rss_mb": usage["worker_rss_kb"] / 1024, "out": out}
 
 
 def supports(option: str) -> bool:
@@ -144,10 +153,11 @@ def main() -> None:
         subprocess.run([sys.executable, "-m", "anonymizer.cli", "keygen", "--out", str(key)], check=True, capture_output=True)
 
     print(f"input: {lines:,} lines, {size / 1e6:,.0f} MB ({size / lines:,.0f} B/line), seed {args.seed}")
-    base_seconds = baseline(log)
+    base_seconds, base_cpu = baseline(log)
     rows = [("orjson loads+dumps, in memory (baseline)", base_seconds, None)]
     results: dict = {"commit": commit(), "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform()},
-                     "input": {"lines": lines, "bytes": size, "seed": args.seed}, "baseline_seconds": base_seconds, "runs": {}}
+                     "input": {"lines": lines, "bytes": size, "seed": args.seed}, "baseline_seconds": base_seconds,
+                     "baseline_cpu_seconds": base_cpu, "runs": {}}
 
     # One-worker runs per engine: the labels one/floor/roster are the default engine's (native when
     # installed), python-one/... the Python engine's beside it.
@@ -169,6 +179,9 @@ def main() -> None:
         results["runs"][label] = {k: v for k, v in measured.items() if k != "out"} | {
             "events_per_s": lines / measured["seconds"], "mb_per_s": size / 1e6 / measured["seconds"],
             "ratio_to_baseline": base_seconds / measured["seconds"],
+            # CPU time, which other work on a shared machine disturbs far less than wall time
+            # (for one worker; a run on N workers uses N times the CPU of its wall time at best).
+            "cpu_ratio_to_baseline": base_cpu / measured["cpu_seconds"],
         }
     identical = digest(workdir / "package-one") == digest(workdir / "package-all")
     if native:  # the engines' packages: the same bytes
@@ -189,11 +202,12 @@ def main() -> None:
             except Exception as exc:  # noqa: BLE001  (a failing extra is reported, the table still prints)
                 results[extra_bench] = {"error": type(exc).__name__}
 
-    print(f"\n{'run':<44}{'seconds':>9}{'events/s':>12}{'MB/s':>8}{'ratio':>8}{'peak MB':>9}")
+    print(f"\n{'run':<44}{'seconds':>9}{'events/s':>12}{'MB/s':>8}{'ratio':>8}{'peak MB':>9}{'CPU s':>8}{'CPU ratio':>11}")
     for title, seconds, measured in rows:
         ratio = base_seconds / seconds
         peak = "" if measured is None else f"{max(measured['main_rss_mb'], measured['worker_rss_mb']):.0f}"
-        print(f"{title:<44}{seconds:>9.2f}{lines / seconds:>12,.0f}{size / 1e6 / seconds:>8.1f}{ratio:>8.3f}{peak:>9}")
+        cpu = base_cpu if measured is None else measured["cpu_seconds"]
+        print(f"{title:<44}{seconds:>9.2f}{lines / seconds:>12,.0f}{size / 1e6 / seconds:>8.1f}{ratio:>8.3f}{peak:>9}{cpu:>8.2f}{base_cpu / cpu:>11.3f}")
     if "floor" in results["runs"]:
         floor = results["runs"]["floor"]
         print(f"\nfloor: keeping every field runs at {floor['ratio_to_baseline']:.3f} of the baseline; the research policy "
@@ -204,9 +218,10 @@ def main() -> None:
     if native:
         print(f"output identical for the native and the Python engine: {'yes' if results['identical_native_vs_python'] else 'NO'}")
         print(f"\n{'ratio to the baseline':<24}{'research':>10}{'floor':>10}{'roster':>10}")
-        for engine, prefix, _ in engines:
-            cells = [results["runs"].get(f"{prefix}{label}", {}).get("ratio_to_baseline") for label in ("one", "floor", "roster")]
-            print(f"{engine:<24}" + "".join(f"{c:>10.3f}" if c is not None else f"{'-':>10}" for c in cells))
+        for measure, suffix in (("ratio_to_baseline", ""), ("cpu_ratio_to_baseline", ", CPU")):
+            for engine, prefix, _ in engines:
+                cells = [results["runs"].get(f"{prefix}{label}", {}).get(measure) for label in ("one", "floor", "roster")]
+                print(f"{engine + suffix:<24}" + "".join(f"{c:>10.3f}" if c is not None else f"{'-':>10}" for c in cells))
     goals = NATIVE_TARGETS if native else TARGETS
     checks = [("one worker, ratio to baseline", one["ratio_to_baseline"], goals["one_worker_ratio"], ">=")]
     if native and "floor" in results["runs"]:
