@@ -6,7 +6,9 @@ placeholder such as ``[EMAIL]``. An IP address must parse. A phone number must p
 libphonenumber's checks (``phonenumbers``): a number written with ``+`` must be possible for the
 country its code names; any other must be possible in one of the configured regions (valid, for
 a run of digits without separators), must have 7 to 15 digits, and must not read as a date, a
-grouped number (``1 000 000``) or an ISBN-like code.
+grouped number (``1 000 000``) or an ISBN-like code. Groups may be parted by a space, ``.``, ``-``,
+``/`` or ``_``, and the first three of these may have a space on each side (``617 - 555 - 0143``); a ``/``
+must follow an area code (``030/1234567``, ``617/555/0143``).
 """
 
 from __future__ import annotations
@@ -62,9 +64,12 @@ _IPV4_DASHED = rf"(?P<ipdash>(?<=[A-Za-z0-9]-){_OCTET}(?:-{_OCTET}){{3}}(?![^\W_
 _IPV6 = r"(?P<ipv6>(?<![\w:.])(?=[0-9A-Fa-f:.]*::|(?:[0-9A-Fa-f]{1,4}:){7})[0-9A-Fa-f:.]{2,45}(?![\w:]))"
 # A phone number may follow ``tel:`` or ``phone:`` directly, and may end with an extension.
 _EXTENSION = r"(?:[ ]?(?i:x|ext\.?|extension)[ ]?\d{1,6})"
+# Groups are separated by a space, ``.``, ``-`` or ``/`` (``030/1234567``, the German habit), either
+# of the last three with a space on each side (``617 - 555 - 0143``), or ``_`` (``617_555_0143``).
+_PHONE_SEP = r"(?:[ ]?[.\-/][ ]?|[ _])"
 _PHONE = (
     r"(?P<phone>(?:(?<![\w+\-.,/:])|(?<=[Tt][Ee][Ll]:)|(?<=[Pp][Hh][Oo][Nn][Ee]:))(?:"
-    r"(?:\+\d{1,3}[ .\-]?)?(?:\(\d{1,5}\)[ .\-]?)?\d{1,8}(?:[ .\-]\d{1,8}){1,5}"  # separated groups
+    rf"(?:\+\d{{1,3}}[ .\-]?)?(?:\(\d{{1,5}}\)[ .\-]?)?\d{{1,8}}(?:{_PHONE_SEP}\d{{1,8}}){{1,5}}"  # separated groups
     r"|\+\d{7,15}"  # E.164, unseparated
     r"|\(\d{1,5}\)[ .\-]?\d{5,10}"  # (area) and the rest
     r"|\d{9,15}"  # a bare run long enough to dial
@@ -74,6 +79,8 @@ _EXTENSION_AT_END = re.compile(_EXTENSION + r"\Z")
 # A date, alone or followed by the hour of a time (``2024-03-01 10`` of ``2024-03-01 10:30:00``).
 _ISO_DATE = re.compile(r"^(?:\d{4}[-./ ]\d{1,2}[-./ ]\d{1,2}|\d{1,2}[-./ ]\d{1,2}[-./ ]\d{4})(?: \d{1,2})?$")
 _GROUPS = re.compile(r"\d+")
+_SPACED_SEPARATOR = re.compile(r" ?([.\-/]) ?")
+_SPACE_BY_SEPARATOR = re.compile(r" [.\-/]|[.\-/] ")
 # Regions whose numbering plans a number without a `+` is checked against: where learners are.
 DEFAULT_PHONE_REGIONS = (
     "US", "GB", "IN", "DE", "FR", "ES", "IT", "NL", "NO", "SE", "PL", "TR", "IL", "PK", "NG", "ZA",
@@ -92,7 +99,7 @@ _KIND_OF_BRANCH = {"email": "email", "emailcut": "email", "url": "url", "urlbare
 _IPV4_HINT = re.compile(r"\d\.\d")
 _IPV4_DASHED_HINT = re.compile(r"[A-Za-z0-9]-\d{1,3}-\d{1,3}-\d{1,3}-\d")
 _URL_BARE_HINT = re.compile(rf"\.{_TLD}(?::\d{{1,5}})?/")
-_PHONE_HINT = re.compile(r"\d(?:[ .\-()+/]{0,3}\d){6}")
+_PHONE_HINT = re.compile(r"\d(?:[ .\-()+/_]{0,3}\d){6}")
 _DIGIT = re.compile(r"\d")
 _ASCII_DIGITS = "0123456789"
 # A block key's ``type@problem+block@…`` at the end of a text is no cut-off address.
@@ -235,13 +242,25 @@ def _pattern(branches: tuple[str, ...]) -> re.Pattern[str]:
 
 
 def _is_phone(candidate: str, regions: tuple[str, ...] = DEFAULT_PHONE_REGIONS) -> bool:
+    # Judged as written without the spaces around a separator, and with "-" for "_" (which
+    # libphonenumber does not read): ``617 - 555 - 0143`` as ``617-555-0143``.
     candidate = _EXTENSION_AT_END.sub("", candidate)
+    spaced = _SPACE_BY_SEPARATOR.search(candidate) is not None
+    candidate = _SPACED_SEPARATOR.sub(r"\1", candidate).replace("_", "-")
     groups = _GROUPS.findall(candidate)
+    if spaced and len(groups[-1]) < 4:
+        return False  # 120 - 145 - 160: a range of pages; a number ends with 4 digits or more
     digits = sum(len(g) for g in groups)
     if not 7 <= digits <= 15 or _ISO_DATE.match(candidate):
         return False
     international = candidate.startswith("+")
     body = groups[1:] if international and len(groups) > 1 else groups
+    if "/" in candidate and not international and not (
+        (len(groups[0]) >= 3 and groups[0][0] == "0") or (len(groups[0]) == 3 and digits == 10)
+    ):
+        # A slash follows an area code with its trunk 0 (030/1234567) or a North American one
+        # (617/555/0143); elsewhere it parts years, dates and ratios (2019/2020, 1234/5678).
+        return False
     if any(len(g) == 1 for g in body[1:]):
         return False  # single digits between separators: ISBNs, list numbers, not a dialled number
     if (
