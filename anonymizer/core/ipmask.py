@@ -230,3 +230,28 @@ def host_holds_ip(host: str) -> bool:
                 continue
             return True
     return False
+
+
+def url_host_ipv4(host: str) -> str | None:
+    """The IPv4 address a browser reads in the URL host HOST (``3405803821``, ``0xcb00712d``,
+    ``0313.0.0161.055``, ``203.7411757``: the URL standard's IPv4 parser), or None."""
+    parts = host.rstrip(".").split(".")
+    if not 1 <= len(parts) <= 4 or not all(_NUMBER.match(part) for part in parts):
+        return None
+    numbers = []
+    for part in parts:
+        if part[:2].lower() == "0x":
+            numbers.append(int(part[2:] or "0", 16))
+        elif len(part) > 1 and part[0] == "0":
+            if not set(part) <= set("01234567"):
+                return None
+            numbers.append(int(part, 8))
+        else:
+            numbers.append(int(part))
+    *head, last = numbers
+    if any(n > 255 for n in head) or last >= 256 ** (5 - len(numbers)):
+        return None
+    value = last
+    for index, number in enumerate(head):
+        value += number << (8 * (3 - index))
+    return str(ipaddress.IPv4Address(value))

@@ -57,11 +57,17 @@ _URL_BARE = (
 )
 # Octets may be zero-padded (``192.168.001.023``); ``_`` may touch the address (``host_10.0.0.1``).
 _OCTET = r"(?:25[0-5]|2[0-4]\d|[01]?\d?\d)"
-_IPV4 = rf"(?P<ipv4>(?<![^\W_])(?<!\.){_OCTET}(?:\.{_OCTET}){{3}}(?![^\W_]|\.\d))"
+# A dot may be defanged, as security reports write addresses (``203[.]0[.]113[.]45``, ``(dot)``),
+# or spaced (``203 . 0 . 113 . 45``).
+_DOT = r"(?:\.|\[\.\]|\(\.\)|\{\.\}|\[dot\]|\(dot\)| \. )"
+_IPV4 = rf"(?P<ipv4>(?<![^\W_])(?<!\.){_OCTET}(?:{_DOT}{_OCTET}){{3}}(?![^\W_]|\.\d))"
 # An address written with dashes inside a host name (``ip-10-0-1-23``, ``ec2-203-0-113-25.…``):
 # only after a name part and its dash; ``_confirm`` checks that the part holds a letter.
 _IPV4_DASHED = rf"(?P<ipdash>(?<=[A-Za-z0-9]-){_OCTET}(?:-{_OCTET}){{3}}(?![^\W_]|-\d))"
 _IPV6 = r"(?P<ipv6>(?<![\w:.])(?=[0-9A-Fa-f:.]*::|(?:[0-9A-Fa-f]{1,4}:){7})[0-9A-Fa-f:.]{2,45}(?![\w:]))"
+# An IPv6 address as a Windows host name, dashes for colons (``2001-db8--1.ipv6-literal.net``;
+# ``s`` begins a zone id).
+_IPV6_LITERAL = r"(?P<ip6lit>(?<![\w.-])[0-9A-Fa-f]*-[0-9A-Fa-f-]*(?:s\w+)?(?=\.(?i:ipv6-literal\.net)\b))"
 # A phone number may follow ``tel:`` or ``phone:`` directly, and may end with an extension.
 _EXTENSION = r"(?:[ ]?(?i:x|ext\.?|extension)[ ]?\d{1,6})"
 # Groups are separated by a space, ``.``, ``-`` or ``/`` (``030/1234567``, the German habit), either
@@ -90,13 +96,14 @@ DEFAULT_PHONE_REGIONS = (
 
 _ALTERNATIVES = {
     "email": _EMAIL, "emailcut": _EMAIL_CUT, "url": _URL, "urlbare": _URL_BARE, "ipv4": _IPV4, "ipdash": _IPV4_DASHED,
-    "ipv6": _IPV6, "phone": _PHONE,
+    "ipv6": _IPV6, "ip6lit": _IPV6_LITERAL, "phone": _PHONE,
 }
 _KIND_OF_BRANCH = {"email": "email", "emailcut": "email", "url": "url", "urlbare": "url", "ipv4": "ip",
-                   "ipdash": "ip", "ipv6": "ip", "phone": "phone"}
+                   "ipdash": "ip", "ipv6": "ip", "ip6lit": "ip", "phone": "phone"}
 # Necessary conditions, each far cheaper than the pattern it guards: a kind whose hint fails
 # cannot match anywhere in the text, so leaving its branch out changes no result.
-_IPV4_HINT = re.compile(r"\d\.\d")
+_IPV4_HINT = re.compile(r"\d(?:[\[({ ]?\.[\])} ]?|[\[(]dot[\])])\d")
+_IPV6_LITERAL_HINT = re.compile(r"(?i)ipv6-literal")
 _IPV4_DASHED_HINT = re.compile(r"[A-Za-z0-9]-\d{1,3}-\d{1,3}-\d{1,3}-\d")
 _URL_BARE_HINT = re.compile(rf"\.{_TLD}(?::\d{{1,5}})?/")
 _PHONE_HINT = re.compile(r"\d(?:[ .\-()+/_]{0,3}\d){6}")
@@ -328,6 +335,12 @@ class TextScrubber:
             return -1
         if branch == "phone":
             return end if _is_phone(match.group(), self.phone_regions) else -1
+        if branch == "ip6lit":
+            try:
+                ipaddress.IPv6Address(match.group().split("s", 1)[0].replace("-", ":"))
+            except ValueError:
+                return -1
+            return end
         if branch == "ipdash":
             return end if _host_part_has_letter(match.string, match.start()) else -1
         if branch == "emailcut":
@@ -361,6 +374,8 @@ class TextScrubber:
                 branches.append("ipdash")
             if _may_hold_ipv6(text):
                 branches.append("ipv6")
+            if "-" in text and _IPV6_LITERAL_HINT.search(text):
+                branches.append("ip6lit")
         if self._phone and first >= 0 and _PHONE_HINT.search(text, first):
             branches.append("phone")
         return _pattern(tuple(branches)) if branches else None
