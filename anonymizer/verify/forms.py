@@ -186,7 +186,8 @@ def extra_forms(kind: str, value: str) -> list[tuple[str, bytes]]:
     forms: list[str] = []
     if kind == "ip" and _IPV4_TEXT.fullmatch(value):
         octets = value.split(".")
-        forms = [".".join(o.zfill(3) for o in octets), "-".join(octets), "_".join(octets), "[.]".join(octets)]
+        forms = [".".join(o.zfill(3) for o in octets), "-".join(octets), "_".join(octets)]
+        forms += [dot.join(octets) for dot in ("[.]", "(.)", "{.}", "[dot]", "(dot)", " . ")]  # defanged, spaced
         if all(int(o) <= 255 for o in octets):
             # As a URL host may write it (a browser reads each as the address): one number in
             # decimal or hex, octal octets; and as the 6to4 prefix of an IPv6 address.
@@ -203,7 +204,9 @@ def extra_forms(kind: str, value: str) -> list[tuple[str, bytes]]:
         if value.lstrip().startswith("+") and len("".join(groups[1:])) >= 7:
             variants.append(groups[1:])  # the number without its country code
         for parts in variants:
-            forms += ["-".join(parts), ".".join(parts), "\u2013".join(parts), " ".join(parts), "/".join(parts), "_".join(parts)]
+            forms += ["-".join(parts), ".".join(parts), "\u2013".join(parts), " ".join(parts), "/".join(parts), "_".join(parts), " - ".join(parts)]
+            if len(parts) > 2:  # a slash after the area code only (030/1234567, 617/555-0143)
+                forms += [parts[0] + "/" + sep.join(parts[1:]) for sep in ("", " ", "-")]
     return [("disguised form", form.encode("utf-8").lower()) for form in dict.fromkeys(forms) if form != value]
 
 

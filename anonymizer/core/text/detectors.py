@@ -75,7 +75,7 @@ _EXTENSION = r"(?:[ ]?(?i:x|ext\.?|extension)[ ]?\d{1,6})"
 _PHONE_SEP = r"(?:[ ]?[.\-/][ ]?|[ _])"
 _PHONE = (
     r"(?P<phone>(?:(?<![\w+\-.,/:])|(?<=[Tt][Ee][Ll]:)|(?<=[Pp][Hh][Oo][Nn][Ee]:))(?:"
-    rf"(?:\+\d{{1,3}}[ .\-]?)?(?:\(\d{{1,5}}\)[ .\-]?)?\d{{1,8}}(?:{_PHONE_SEP}\d{{1,8}}){{1,5}}"  # separated groups
+    rf"(?:\+\d{{1,3}}[ .\-_]?)?(?:\(\d{{1,5}}\)[ .\-]?)?\d{{1,10}}(?:{_PHONE_SEP}\d{{1,10}}){{1,5}}"  # separated groups
     r"|\+\d{7,15}"  # E.164, unseparated
     r"|\(\d{1,5}\)[ .\-]?\d{5,10}"  # (area) and the rest
     r"|\d{9,15}"  # a bare run long enough to dial
@@ -255,7 +255,7 @@ def _is_phone(candidate: str, regions: tuple[str, ...] = DEFAULT_PHONE_REGIONS) 
     spaced = _SPACE_BY_SEPARATOR.search(candidate) is not None
     candidate = _SPACED_SEPARATOR.sub(r"\1", candidate).replace("_", "-")
     groups = _GROUPS.findall(candidate)
-    if spaced and len(groups[-1]) < 4:
+    if spaced and len(groups[-1]) < 4 and not candidate.startswith("+"):
         return False  # 120 - 145 - 160: a range of pages; a number ends with 4 digits or more
     digits = sum(len(g) for g in groups)
     if not 7 <= digits <= 15 or _ISO_DATE.match(candidate):
