@@ -207,6 +207,11 @@ DISGUISED = [
     ("ssh into ip-10-0-1-23.ec2.internal first", [("ip", "10-0-1-23")]),
     ("log file host_203.0.113.5 shows it", [("ip", "203.0.113.5")]),
     ("my address is 2001:db8::1.", [("ip", "2001:db8::1")]),
+    ("ruf an: 030/1234567 oder 0171/1234567", [("phone", "030/1234567"), ("phone", "0171/1234567")]),
+    ("Tel. 089 / 12345678 (Büro)", [("phone", "089 / 12345678")]),
+    ("call 617/555/0143 or 617 - 555 - 0143", [("phone", "617/555/0143"), ("phone", "617 - 555 - 0143")]),
+    ("my cell: 617_555_0143", [("phone", "617_555_0143")]),
+    ("the tunnel is 2002:cb00:712d::1 now", [("ip", "2002:cb00:712d::1")]),
 ]
 
 # Look-alikes of the disguises: words "at" and "dot", versions, files, dates, abbreviations,
@@ -237,6 +242,14 @@ CLEAN_DISGUISE = [
     "Our group is at 98.6% completion.",
     "See index.html/ for the layout.",
     "The ratio is 1.5/2.5 in the model.",
+    "The 2019/2020/2021 cohorts did better.",
+    "We moved from 2020/21 to 2023/24 syllabi.",
+    "Weeks 03/11 - 03/15 are the break.",
+    "The lab ran 10/12/2024 - 15/12/2024.",
+    "The ratio 1234/5678 is small.",
+    "Pages 120 - 145 - 160 cover it.",
+    "Saved as report_2024_03_11.pdf today.",
+    "Scores 3/4 and 12/15 and 7/10 count.",
 ]
 
 CLEAN = [

@@ -39,7 +39,10 @@ REFUSED = {
     "usage_key": ["block-v1:edX+D+R+type@problem+block@a b", "bob@example.org", "zelda-q", "i4x://MITx/problem"],
     "org": ["bob@example.org", "two words", "x" * 65, "203.0.113.77", "192.168.001.023"],
     "slug": ["a@b", "with space", "x" * 129, "203.0.113.77", "10.0.0.1"],
-    "hostname": ["bob.smith@example.org", "203.0.113.77", "203.0.113.77:80", "::1", "zelda-q", "a b.org"],
+    "hostname": ["bob.smith@example.org", "203.0.113.77", "203.0.113.77:80", "::1", "zelda-q", "a b.org",
+                 # a host that holds an IP address: dashed or dotted in a name, one number, hex, octal
+                 "ec2-203-0-113-45.compute-1.amazonaws.com:8888", "203-0-113-45.nip.io", "203.0.113.45.nip.io",
+                 "3405803821", "0xcb00712d", "0313.0.0161.055", "2001-db8-85a3--8a2e-370-7334.ipv6-literal.net"],
     "uuid": ["0b9e3947-7cf3-4507-a7a4-8f74be381fd", "bob@example.org", "zzzzzzzz-7cf3-4507-a7a4-8f74be381fdd"],
     "hex_id": ["5a3b2c1d4e5f60718293a4bg", "x" * 10, "0" * 65],
     "number": ["+44 20 7946 0321", "12a", "１２"],

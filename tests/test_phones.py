@@ -58,3 +58,22 @@ def test_a_prefix_before_or_an_extension_after_a_phone_does_not_hide_it(text, ex
 @pytest.mark.parametrize("text", ["ratio:1234567", "id:4155550132", "x123 and ext. 12 alone", "Box 7, ext. 12"])
 def test_other_prefixes_and_a_lone_extension_are_not_phones(text):
     assert TextScrubber().scrub(text) == text
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["030/1234567", "0171/1234567", "089 / 12345678", "617/555/0143", "617/555-0143", "617 - 555 - 0143",
+     "617_555_0143", "+49 30/1234567", "+55 11/912345678", "+48 512 - 345 - 678", "+44 20_7946_0321"],
+)
+def test_slash_underscore_and_spaced_separators_are_phone_separators(text):
+    assert TextScrubber().scrub(f"ruf an: {text} bitte") == "ruf an: [PHONE] bitte"
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["on 2024/03/11 and 11/03/2024", "the 2019/2020/2021 cohorts", "from 2020/21 to 2023/24", "ratio 1234/5678",
+     "weeks 03/11 - 03/15", "10/12/2024 - 15/12/2024", "pages 120 - 145 - 160", "report_2024_03_11.pdf",
+     "scores 3/4 and 12/15", "1/2 cup", "12 - 15 - 2024"],
+)
+def test_dates_ratios_and_ranges_with_these_separators_are_not_phones(text):
+    assert TextScrubber().scrub(text) == text

@@ -58,12 +58,42 @@ def make_ip_masker(ipv4_prefix: int, ipv6_prefix: int):
         else:
             if address.version == 6 and address.ipv4_mapped is not None:
                 address = address.ipv4_mapped
-            prefix = ipv4_prefix if address.version == 4 else ipv6_prefix
+            if address.version == 4:
+                prefix = ipv4_prefix
+            else:
+                prefix = min([ipv6_prefix] + [offset + ipv4_prefix for offset in embedded_ipv4_offsets(address)])
             result = str(ipaddress.ip_network(f"{address}/{prefix}", strict=False).network_address)
         cache[text] = result
         return result
 
     return mask_one
+
+
+_SIX_TO_FOUR = ipaddress.ip_network("2002::/16")
+_TEREDO = ipaddress.ip_network("2001::/32")
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+_NAT64_LOCAL = ipaddress.ip_network("64:ff9b:1::/48")
+_COMPATIBLE = ipaddress.ip_network("::/96")
+_ISATAP_ID = (0x00005EFE, 0x02005EFE)  # bits 64-95 of an ISATAP interface id (universal bit off, on)
+
+
+def embedded_ipv4_offsets(address: ipaddress.IPv6Address) -> list[int]:
+    """The bit offsets at which the IPv6 ADDRESS carries an IPv4 address (6to4, Teredo's server
+    and client, NAT64, IPv4-compatible, ISATAP): masking keeps no more of such an IPv4 address
+    than the IPv4 prefix keeps of a plain one."""
+    number = int(address)
+    offsets = []
+    if address in _SIX_TO_FOUR:
+        offsets.append(16)
+    elif address in _TEREDO:
+        offsets += [32, 96]  # the server, then the client (inverted)
+    elif address in _NAT64 or (address in _COMPATIBLE and number > 0xFFFF):
+        offsets.append(96)
+    elif address in _NAT64_LOCAL:
+        offsets.append(48)  # RFC 8215: a network-specific prefix of /48 or longer; keep none of it
+    if (number >> 32) & 0xFFFFFFFF in _ISATAP_ID:
+        offsets.append(96)
+    return offsets
 
 
 def parse_address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
@@ -169,3 +199,59 @@ def _iso_code(record: object) -> str:
 def database_type_ok(text: str) -> bool:
     """A database type as the manifest may name it (``GeoLite2-Country``): a short plain name."""
     return re.fullmatch(r"[A-Za-z0-9._\- ]{1,64}", text) is not None
+
+
+# An IPv4 address written inside a longer host name, with dots or dashes (``ec2-203-0-113-45.
+# compute-1.amazonaws.com``, ``203-0-113-45.nip.io``, ``45.113.0.203.in-addr.arpa``).
+_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+_IPV4_INSIDE = re.compile(rf"(?<![0-9A-Za-z]){_OCTET}([-.]){_OCTET}\1{_OCTET}\1{_OCTET}(?![0-9A-Za-z])", re.ASCII)
+# A number as the URL standard's IPv4 parser reads one: decimal, octal (leading 0) or hex (0x).
+_NUMBER = re.compile(r"(?:0[xX][0-9A-Fa-f]*|[0-9]+)\Z", re.ASCII)
+
+
+def host_holds_ip(host: str) -> bool:
+    """Whether the URL host name HOST (no port) is or holds an IP address: an IPv4 or bracketed
+    IPv6 address; a host whose last label is a number, which browsers read as an IPv4 address
+    (``3405803821``, ``0xcb00712d``, ``0313.0.0161.055``: the URL standard's rule); an IPv4
+    address with dots or dashes inside a longer name; an IPv6 address with dashes for colons as a
+    label (``2001-db8--1.ipv6-literal.net``)."""
+    if host.startswith("[") or ":" in host:
+        return True  # only an IPv6 (or IPvFuture) address is written in brackets, or has colons
+    labels = host.rstrip(".").split(".")
+    if _NUMBER.match(labels[-1]):
+        return True
+    if _IPV4_INSIDE.search(host):
+        return True
+    for label in labels:
+        if label.count("-") >= 2 and ":" not in label:
+            try:
+                ipaddress.IPv6Address(label.replace("-", ":").replace("s", "%", 1).split("%", 1)[0])
+            except ValueError:
+                continue
+            return True
+    return False
+
+
+def url_host_ipv4(host: str) -> str | None:
+    """The IPv4 address a browser reads in the URL host HOST (``3405803821``, ``0xcb00712d``,
+    ``0313.0.0161.055``, ``203.7411757``: the URL standard's IPv4 parser), or None."""
+    parts = host.rstrip(".").split(".")
+    if not 1 <= len(parts) <= 4 or not all(_NUMBER.match(part) for part in parts):
+        return None
+    numbers = []
+    for part in parts:
+        if part[:2].lower() == "0x":
+            numbers.append(int(part[2:] or "0", 16))
+        elif len(part) > 1 and part[0] == "0":
+            if not set(part) <= set("01234567"):
+                return None
+            numbers.append(int(part, 8))
+        else:
+            numbers.append(int(part))
+    *head, last = numbers
+    if any(n > 255 for n in head) or last >= 256 ** (5 - len(numbers)):
+        return None
+    value = last
+    for index, number in enumerate(head):
+        value += number << (8 * (3 - index))
+    return str(ipaddress.IPv4Address(value))

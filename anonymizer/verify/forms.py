@@ -128,7 +128,7 @@ _OBFUSCATED_AT = re.compile(r"\s*[(\[{<]\s*at\s*[)\]}>]\s*|\s+at\s+|\s*@\s*")
 _OBFUSCATED_DOT = re.compile(r"\s*[(\[{<]\s*dot\s*[)\]}>]\s*|\s+dot\s+")
 # Between digits, any run of dashes, dots, slashes, parentheses and spaces reads as one space
 # (a phone's own groups are searched joined by spaces too).
-PHONE_SEPARATORS = re.compile(r"(?<=\d)[\s\-./()]+(?=\d)")
+PHONE_SEPARATORS = re.compile(r"(?<=\d)[\s\-./()_]+(?=\d)")
 READING_KIND = {"obfuscated address": "email", "phone separators": "phone"}
 LOCAL_PART_MIN = 4  # an address cut after its "@" is still found from a local part this long
 
@@ -189,15 +189,23 @@ def stands_alone(text: str, start: int, end: int) -> bool:
 
 
 def extra_forms(kind: str, value: str) -> list[tuple[str, bytes]]:
-    """How an IP address or a phone number of the inputs is also written: zero-padded octets, or
-    dashes and underscores for dots (host names such as ``ip-10-0-1-23``); a phone's digits alone
-    or with other separators."""
+    """How an IP address or a phone number of the inputs is also written: zero-padded octets,
+    dashes and underscores for dots (host names such as ``ip-10-0-1-23``), a defanged ``[.]``,
+    the one number (decimal, hex) or octal octets of a URL host, the 6to4 prefix of an IPv6
+    address; a phone's digits alone or with other separators."""
     if kind != "ip" and kind != "phone":
         return []
     forms: list[str] = []
     if kind == "ip" and _IPV4_TEXT.fullmatch(value):
         octets = value.split(".")
         forms = [".".join(o.zfill(3) for o in octets), "-".join(octets), "_".join(octets)]
+        forms += [dot.join(octets) for dot in ("[.]", "(.)", "{.}", "[dot]", "(dot)", " . ")]  # defanged, spaced
+        if all(int(o) <= 255 for o in octets):
+            # As a URL host may write it (a browser reads each as the address): one number in
+            # decimal or hex, octal octets; and as the 6to4 prefix of an IPv6 address.
+            number = int.from_bytes(bytes(int(o) for o in octets), "big")
+            forms += [str(number), f"0x{number:08x}", ".".join(f"0{int(o):o}" if int(o) else "0" for o in octets),
+                      f"2002:{number >> 16:x}:{number & 0xFFFF:x}:"]
     elif kind == "phone":
         digits = re.sub(r"\D", "", value)
         groups = re.findall(r"\d+", value)
@@ -208,7 +216,9 @@ def extra_forms(kind: str, value: str) -> list[tuple[str, bytes]]:
         if value.lstrip().startswith("+") and len("".join(groups[1:])) >= 7:
             variants.append(groups[1:])  # the number without its country code
         for parts in variants:
-            forms += ["-".join(parts), ".".join(parts), "\u2013".join(parts), " ".join(parts)]
+            forms += ["-".join(parts), ".".join(parts), "\u2013".join(parts), " ".join(parts), "/".join(parts), "_".join(parts), " - ".join(parts)]
+            if len(parts) > 2:  # a slash after the area code only (030/1234567, 617/555-0143)
+                forms += [parts[0] + "/" + sep.join(parts[1:]) for sep in ("", " ", "-")]
     return [("disguised form", form.encode("utf-8").lower()) for form in dict.fromkeys(forms) if form != value]
 
 

@@ -10,6 +10,7 @@ case, with where it was first seen; the value itself is never printed.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +18,7 @@ from typing import Iterable, Iterator
 
 import orjson
 
+from ..core.ipmask import url_host_ipv4
 from ..core.lowering import lower
 from ..core.text.detectors import EMAIL_PATTERN, TextScrubber
 from ..core.paths import WILDCARD, parse_path
@@ -302,6 +304,31 @@ def _harvest_texts(texts: dict[str, str], found: Identifiers) -> None:
             value = text[start:end]
             if kind == "ip" or len(_DIGIT.findall(value)) >= PHONE_MIN_DIGITS:
                 found.add(value, kind, "input", origin)
+            plain = _plain_address(value) if kind == "ip" else None
+            if plain is not None and plain != value:
+                found.add(plain, kind, "input", origin)  # its other forms are searched from this one
+        if "://" in text:
+            for host in _URL_HOST.findall(text):
+                address = url_host_ipv4(host)
+                if address is not None:
+                    found.add(address, "ip", "input", origin)  # http://3405803821/: searched in all its forms
+
+
+# How the detectors find an address written otherwise: a defanged or spaced dot, dashes for the
+# dots of an IPv4 address or for the colons of an IPv6 one (``2001-db8--1.ipv6-literal.net``).
+_URL_HOST = re.compile(r"://(?:[^/@\s]*@)?([0-9A-Fa-fXx.]+)(?=[:/?#\s\"]|\Z)")
+_DEFANGED_DOT = re.compile(r"\[\.\]|\(\.\)|\{\.\}|\[dot\]|\(dot\)| \. ")
+
+
+def _plain_address(value: str) -> str | None:
+    """The address VALUE (as a detector found it) in its usual form, or None."""
+    text = _DEFANGED_DOT.sub(".", value)
+    for candidate in (text, text.replace("-", "."), text.split("s", 1)[0].replace("-", ":")):
+        try:
+            return str(ipaddress.ip_address(candidate))
+        except ValueError:
+            continue
+    return None
 
 
 def _add_value(found: Identifiers, value: str, kind: str, origin: str) -> None:

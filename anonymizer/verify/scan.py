@@ -52,7 +52,7 @@ _PERSON_SEGMENT = re.compile(
 # Where a phone can begin, as the detector reads it: a digit, ``+`` or ``(`` not after a word
 # character or ``+-.,/:``, then the detector's own hint of a phone, 7 digits with short
 # separators. The first byte is a set, so that the engine skips to it fast.
-_PHONE_HINT = rb"(?:[ .\-()+/]{0,3}+\d){6}"
+_PHONE_HINT = rb"(?:[ .\-()+/_]{0,3}+\d){6}"
 _PHONE_START = re.compile(rb"[\d+(](?<=[^\w+\-.,/:][\d+(])(?:(?<=\d)|\d)" + _PHONE_HINT)
 _PHONE_START_AT = re.compile(rb"[+(]?\d" + _PHONE_HINT)  # at the very start of the chunk
 _PHONE_AFTER_LABEL = re.compile(rb"(?i:tel|phone):(?=[+(]?\d" + _PHONE_HINT + rb")")

@@ -112,6 +112,32 @@ def phone_en_dash(value: str, rng: random.Random) -> str:
     return value.replace(" ", "\u2013").replace("-", "\u2013")
 
 
+def _phone_groups(value: str) -> tuple[str, list[str]]:
+    """The country code written with ``+`` (or nothing) and the other digit groups of VALUE."""
+    groups = re.findall(r"\d+", value)
+    if value.lstrip().startswith("+"):
+        return f"+{groups[0]} ", groups[1:]
+    return "", groups
+
+
+def phone_slash(value: str, rng: random.Random) -> str:
+    """A slash after the area code, as German numbers are written (``030/1234567``)."""
+    country, groups = _phone_groups(value)
+    if country:
+        return country + groups[0] + "/" + "".join(groups[1:])
+    return "/".join(groups)
+
+
+def phone_spaced_dash(value: str, rng: random.Random) -> str:
+    country, groups = _phone_groups(value)
+    return country + " - ".join(groups)
+
+
+def phone_underscore(value: str, rng: random.Random) -> str:
+    country, groups = _phone_groups(value)
+    return country + "_".join(groups)
+
+
 def ip_padded(value: str, rng: random.Random) -> str:
     return ".".join(part.zfill(3) for part in value.split("."))
 
@@ -130,6 +156,15 @@ def ip_underscore_host(value: str, rng: random.Random) -> str:
 
 def ip_followed_by_punctuation(value: str, rng: random.Random) -> str:
     return f"from {value}; then ({value})."
+
+
+def ip_defanged(value: str, rng: random.Random) -> str:
+    """As security reports write an address so that it is not a link: ``203[.]0[.]113[.]45``."""
+    return value.replace(".", rng.choice(("[.]", "(.)", "[dot]")))
+
+
+def ip_spaced(value: str, rng: random.Random) -> str:
+    return value.replace(".", " . ")
 
 
 def base64_in_query(value: str, rng: random.Random) -> str:
@@ -199,7 +234,12 @@ DISGUISES = (
     ("phone_prefixed", phone_prefixed, {"phone"}),
     ("phone_nbsp", phone_nbsp, {"phone"}),
     ("phone_en_dash", phone_en_dash, {"phone"}),
+    ("phone_slash", phone_slash, {"phone"}),
+    ("phone_spaced_dash", phone_spaced_dash, {"phone"}),
+    ("phone_underscore", phone_underscore, {"phone"}),
     ("ip_padded", ip_padded, {"ip"}),
+    ("ip_defanged", ip_defanged, {"ip"}),
+    ("ip_spaced", ip_spaced, {"ip"}),
     ("ip_ec2_host", ip_ec2_host, {"ip"}),
     ("ip_internal_host", ip_internal_host, {"ip"}),
     ("ip_underscore_host", ip_underscore_host, {"ip"}),

@@ -410,6 +410,30 @@ class _Builder:
                     event["name"] = path
                     where += ", event_type, name"
                 self.add(event, [("url_path", who, kind, "route", where)])
+        self.ip_hosts()
+
+    def ip_hosts(self) -> None:
+        """A person's IPv4 address as the host of a URL (a learner's own server), in the forms a
+        browser reads as that address or that name it: dashed in a name, one number, octal octets."""
+        for who, person in enumerate(PEOPLE):
+            if ":" in person.ip:
+                continue
+            octets = [int(part) for part in person.ip.split(".")]
+            number = int.from_bytes(bytes(octets), "big")
+            forms = (
+                ("ip_in_host_dashed", f"ec2-{person.ip.replace('.', '-')}.compute-1.amazonaws.com:8888"),
+                ("ip_in_host_dotted", f"{person.ip}.nip.io"),
+                ("ip_integer_host", str(number)),
+                ("ip_hex_host", f"0x{number:08x}"),
+                ("ip_octal_host", ".".join(f"0{o:o}" if o else "0" for o in octets)),
+            )
+            for label, host in forms:
+                number_of_base = self.rng.randrange(len(self.bases))
+                event = self.base(number_of_base)
+                targets = [p for p in string_leaves(event) if p and p[-1] in _URL_LEAVES and p[-1] != "path"]
+                leaf = self.rng.choice(targets) if targets else ("referer",)
+                set_at(event, leaf, f"http://{host}/tree")
+                self.add(event, [("url_path", who, "ip", label, show(leaf))])
 
     def dict_key(self) -> None:
         for number in range(len(self.bases)):

@@ -11,8 +11,9 @@ expression per identifier:
 - addresses written ``name (at) host (dot) org`` are also read as addresses, and an address cut
   off after its ``@`` is found from its local part;
 - runs that read as base64 (standard or URL-safe, padded or not) are decoded and searched too;
-- phones are compared by their last 9 digits; IPv4 addresses with their octets unpadded and ``-``
-  or ``_`` read as dots; user ids of 5 digits or more alone in text, shorter ones as a whole
+- phones are compared by their last 9 digits; IPv4 addresses with their octets unpadded and ``-``,
+  ``_``, a defanged ``[.]`` or a spaced `` . `` read as dots, and as a URL host may write them (one
+  decimal or hex number, octal octets); user ids of 5 digits or more alone in text, shorter ones as a whole
   value or path segment.
 """
 
@@ -86,10 +87,44 @@ def _base64_decoded(text: str) -> list[str]:
     return out
 
 
+_DEFANGED = re.compile(r"(?<=\d)(?:\[\.\]|\(\.\)|\{\.\}|\[dot\]|\(dot\)|\s+\.\s+)(?=\d)")
+# A URL host that a browser reads as an IPv4 address: one number (decimal or hex), or four
+# octets of which some are octal (a leading 0) or hex.
+_NUMBER_HOST = re.compile(r"(?<![\w.])(?:0x[0-9a-f]{1,8}|\d{8,10})(?![\w.])")
+_OCTAL_HOST = re.compile(r"(?<![\w.])(?:0[0-7]*|0x[0-9a-f]{1,2}|\d{1,3})(?:\.(?:0[0-7]*|0x[0-9a-f]{1,2}|\d{1,3})){3}(?![\w.])")
+
+
+def _octet(part: str) -> int:
+    if part.startswith("0x"):
+        return int(part[2:], 16)
+    return int(part, 8) if len(part) > 1 and part[0] == "0" else int(part)
+
+
+def _dotted(number: int) -> str:
+    return ".".join(str((number >> shift) & 255) for shift in (24, 16, 8, 0))
+
+
 def _ip_text(text: str) -> str:
-    """IPv4 addresses unpadded, and dashes or underscores between octets read as dots."""
+    """IPv4 addresses unpadded, dashes, underscores, defanged (``[.]``) and spaced dots between
+    octets read as dots."""
+    text = _DEFANGED.sub(".", text)
     text = re.sub(r"(?<=\d)[-_](?=\d{1,3}(?:[-_.]\d{1,3}){0,2}\b)", ".", text)
     return re.sub(r"\b0+(\d)", r"\1", text)
+
+
+def _ip_host_text(text: str) -> str:
+    """Numbers that a browser reads as an IPv4 host (``3405803821``, ``0xcb00712d``,
+    ``0313.0.0161.055``) written as the dotted address."""
+    text = _NUMBER_HOST.sub(lambda m: _dotted(int(m.group(), 0) if m.group().startswith("0x") else int(m.group())), text)
+
+    def octets(match: re.Match) -> str:
+        try:
+            values = [_octet(part) for part in match.group().split(".")]
+        except ValueError:
+            return match.group()
+        return ".".join(map(str, values)) if max(values) <= 255 else match.group()
+
+    return _OCTAL_HOST.sub(octets, text)
 
 
 class Searcher:
@@ -134,7 +169,7 @@ class Searcher:
         text = normalize(raw)
         # The text as written too: decoding can hide what a reader sees (``%739026`` decodes to ``s9026``).
         written = unicodedata.normalize("NFKC", raw).casefold().replace("+", " ")
-        for variant in {text, deobfuscate(text), _ip_text(text), written}:
+        for variant in {text, deobfuscate(text), _ip_text(text), _ip_host_text(text), written}:
             for match in self.regex.finditer(variant):
                 number, kind, _ = self.patterns[int(match.lastgroup[1:])]
                 found.add((number, kind))

@@ -21,11 +21,11 @@ by learners: ``policy check`` then does not warn when it holds prose. It changes
 
 from __future__ import annotations
 
-import ipaddress
 import re
 
 from pydantic import BaseModel, ConfigDict, field_validator
 
+from ..ipmask import host_holds_ip
 from .base import DROP, Operator, register
 
 _PART = r"[A-Za-z0-9_.~-]+"  # one part of an opaque key (org, course number, run)
@@ -113,12 +113,8 @@ class KeepParams(BaseModel):
 
 
 def _is_ip(text: str) -> bool:
-    host = text.rsplit(":", 1)[0] if text.count(":") == 1 else text
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
+    """Whether a host name TEXT (with an optional port) is or holds an IP address."""
+    return host_holds_ip(text.rsplit(":", 1)[0] if text.count(":") == 1 else text)
 
 
 _LONGEST = 255  # no platform id, key or host name is longer

@@ -1,6 +1,7 @@
 """``scrub_url``: keep a URL's scheme, host and the path segments known to be safe; drop user info,
-query, fragment and path parameters with a value (``;jsessionid=…``); a host that is an IP address
-becomes ``[IP]``.
+query, fragment and path parameters with a value (``;jsessionid=…``); a host that is or holds an IP
+address (``203.0.113.45``, ``ec2-203-0-113-45.compute-1.amazonaws.com``, ``3405803821``,
+``0xcb00712d``) becomes ``[IP]``.
 
 Paths fail closed. A segment is kept only when it is a route word or block type, a course, block
 or asset key (``course-v1:…``, ``block-v1:…``, an old ``Org/Num/Run`` course id or ``i4x://`` id), a
@@ -22,12 +23,12 @@ usernames that are course words are those of ``anonymizer.core.text.inside``.
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from urllib.parse import unquote
 
 from pydantic import BaseModel, ConfigDict, field_validator
 
+from ..ipmask import host_holds_ip
 from ..text.detectors import EMAIL_PATTERN
 from ..url_routes import FILE, OLD_KEY_PART, PERSON_KINDS, SECRET_KINDS, STATIC_FILE, RouteError, Unit, default_rules, is_key, parse_template
 from .base import DROP, Operator, register
@@ -72,24 +73,11 @@ class ScrubUrlParams(BaseModel):
 # A path parameter with a value (``;jsessionid=…``): servlet-style session ids ride there. Bare
 # ``;`` runs stay: old Open edX location ids escape ``/`` as ``;_`` (``i4x:;_;_edX;_…``).
 _PATH_PARAM = re.compile(r";[^/;=]*=[^/;]*")
-_DOTTED = frozenset("0123456789.")
 
 
 def _without_parameters(path: str) -> str:
     """PATH without its ``;name=value`` parameters (a path only: user info may hold ``;`` too)."""
     return _PATH_PARAM.sub("", path) if ";" in path else path
-
-
-def _is_ip_host(host: str) -> bool:
-    # Only a bracketed host or one of digits and dots can be an address: the parse (which raises
-    # for anything else) is left for those.
-    if not host.startswith("[") and not _DOTTED.issuperset(host):
-        return False
-    try:
-        ipaddress.ip_address(host[1:-1] if host.startswith("[") else host)
-    except ValueError:
-        return False
-    return True
 
 
 @register
@@ -304,9 +292,10 @@ class ScrubUrl(Operator):
             if host is None or (host.group("port") and int(host.group("port")) > 65535):
                 return None  # not a host name: whatever it is, it is not kept
             name = netloc[: host.start("port") - 1] if host.group("port") else netloc
-            if _is_ip_host(name):
-                # A server addressed by IP (a development LMS, a learner's own machine): an IP
-                # address is an identifier wherever it stands.
+            if host_holds_ip(name):
+                # A server addressed by IP (a development LMS, a learner's own machine), or named
+                # after one (``ec2-203-0-113-45.…``, ``3405803821``): an IP address is an
+                # identifier wherever it stands.
                 netloc = "[IP]" + (f":{host.group('port')}" if host.group("port") else "")
             elif holds(name):
                 # A host named after a person (``zelda-q.example.org``, a learner's own server).

@@ -6,7 +6,9 @@ placeholder such as ``[EMAIL]``. An IP address must parse. A phone number must p
 libphonenumber's checks (``phonenumbers``): a number written with ``+`` must be possible for the
 country its code names; any other must be possible in one of the configured regions (valid, for
 a run of digits without separators), must have 7 to 15 digits, and must not read as a date, a
-grouped number (``1 000 000``) or an ISBN-like code.
+grouped number (``1 000 000``) or an ISBN-like code. Groups may be parted by a space, ``.``, ``-``,
+``/`` or ``_``, and the first three of these may have a space on each side (``617 - 555 - 0143``); a ``/``
+must follow an area code (``030/1234567``, ``617/555/0143``).
 """
 
 from __future__ import annotations
@@ -55,16 +57,25 @@ _URL_BARE = (
 )
 # Octets may be zero-padded (``192.168.001.023``); ``_`` may touch the address (``host_10.0.0.1``).
 _OCTET = r"(?:25[0-5]|2[0-4]\d|[01]?\d?\d)"
-_IPV4 = rf"(?P<ipv4>(?<![^\W_])(?<!\.){_OCTET}(?:\.{_OCTET}){{3}}(?![^\W_]|\.\d))"
+# A dot may be defanged, as security reports write addresses (``203[.]0[.]113[.]45``, ``(dot)``),
+# or spaced (``203 . 0 . 113 . 45``).
+_DOT = r"(?:\.|\[\.\]|\(\.\)|\{\.\}|\[dot\]|\(dot\)| \. )"
+_IPV4 = rf"(?P<ipv4>(?<![^\W_])(?<!\.){_OCTET}(?:{_DOT}{_OCTET}){{3}}(?![^\W_]|\.\d))"
 # An address written with dashes inside a host name (``ip-10-0-1-23``, ``ec2-203-0-113-25.…``):
 # only after a name part and its dash; ``_confirm`` checks that the part holds a letter.
 _IPV4_DASHED = rf"(?P<ipdash>(?<=[A-Za-z0-9]-){_OCTET}(?:-{_OCTET}){{3}}(?![^\W_]|-\d))"
 _IPV6 = r"(?P<ipv6>(?<![\w:.])(?=[0-9A-Fa-f:.]*::|(?:[0-9A-Fa-f]{1,4}:){7})[0-9A-Fa-f:.]{2,45}(?![\w:]))"
+# An IPv6 address as a Windows host name, dashes for colons (``2001-db8--1.ipv6-literal.net``;
+# ``s`` begins a zone id).
+_IPV6_LITERAL = r"(?P<ip6lit>(?<![\w.-])[0-9A-Fa-f]*-[0-9A-Fa-f-]*(?:s\w+)?(?=\.(?i:ipv6-literal\.net)\b))"
 # A phone number may follow ``tel:`` or ``phone:`` directly, and may end with an extension.
 _EXTENSION = r"(?:[ ]?(?i:x|ext\.?|extension)[ ]?\d{1,6})"
+# Groups are separated by a space, ``.``, ``-`` or ``/`` (``030/1234567``, the German habit), either
+# of the last three with a space on each side (``617 - 555 - 0143``), or ``_`` (``617_555_0143``).
+_PHONE_SEP = r"(?:[ ]?[.\-/][ ]?|[ _])"
 _PHONE = (
     r"(?P<phone>(?:(?<![\w+\-.,/:])|(?<=[Tt][Ee][Ll]:)|(?<=[Pp][Hh][Oo][Nn][Ee]:))(?:"
-    r"(?:\+\d{1,3}[ .\-]?)?(?:\(\d{1,5}\)[ .\-]?)?\d{1,8}(?:[ .\-]\d{1,8}){1,5}"  # separated groups
+    rf"(?:\+\d{{1,3}}[ .\-_]?)?(?:\(\d{{1,5}}\)[ .\-]?)?\d{{1,10}}(?:{_PHONE_SEP}\d{{1,10}}){{1,5}}"  # separated groups
     r"|\+\d{7,15}"  # E.164, unseparated
     r"|\(\d{1,5}\)[ .\-]?\d{5,10}"  # (area) and the rest
     r"|\d{9,15}"  # a bare run long enough to dial
@@ -74,6 +85,8 @@ _EXTENSION_AT_END = re.compile(_EXTENSION + r"\Z")
 # A date, alone or followed by the hour of a time (``2024-03-01 10`` of ``2024-03-01 10:30:00``).
 _ISO_DATE = re.compile(r"^(?:\d{4}[-./ ]\d{1,2}[-./ ]\d{1,2}|\d{1,2}[-./ ]\d{1,2}[-./ ]\d{4})(?: \d{1,2})?$")
 _GROUPS = re.compile(r"\d+")
+_SPACED_SEPARATOR = re.compile(r" ?([.\-/]) ?")
+_SPACE_BY_SEPARATOR = re.compile(r" [.\-/]|[.\-/] ")
 # Regions whose numbering plans a number without a `+` is checked against: where learners are.
 DEFAULT_PHONE_REGIONS = (
     "US", "GB", "IN", "DE", "FR", "ES", "IT", "NL", "NO", "SE", "PL", "TR", "IL", "PK", "NG", "ZA",
@@ -83,16 +96,17 @@ DEFAULT_PHONE_REGIONS = (
 
 _ALTERNATIVES = {
     "email": _EMAIL, "emailcut": _EMAIL_CUT, "url": _URL, "urlbare": _URL_BARE, "ipv4": _IPV4, "ipdash": _IPV4_DASHED,
-    "ipv6": _IPV6, "phone": _PHONE,
+    "ipv6": _IPV6, "ip6lit": _IPV6_LITERAL, "phone": _PHONE,
 }
 _KIND_OF_BRANCH = {"email": "email", "emailcut": "email", "url": "url", "urlbare": "url", "ipv4": "ip",
-                   "ipdash": "ip", "ipv6": "ip", "phone": "phone"}
+                   "ipdash": "ip", "ipv6": "ip", "ip6lit": "ip", "phone": "phone"}
 # Necessary conditions, each far cheaper than the pattern it guards: a kind whose hint fails
 # cannot match anywhere in the text, so leaving its branch out changes no result.
-_IPV4_HINT = re.compile(r"\d\.\d")
+_IPV4_HINT = re.compile(r"\d(?:[\[({ ]?\.[\])} ]?|[\[(]dot[\])])\d")
+_IPV6_LITERAL_HINT = re.compile(r"(?i)ipv6-literal")
 _IPV4_DASHED_HINT = re.compile(r"[A-Za-z0-9]-\d{1,3}-\d{1,3}-\d{1,3}-\d")
 _URL_BARE_HINT = re.compile(rf"\.{_TLD}(?::\d{{1,5}})?/")
-_PHONE_HINT = re.compile(r"\d(?:[ .\-()+/]{0,3}\d){6}")
+_PHONE_HINT = re.compile(r"\d(?:[ .\-()+/_]{0,3}\d){6}")
 _DIGIT = re.compile(r"\d")
 _ASCII_DIGITS = "0123456789"
 # A block key's ``type@problem+block@…`` at the end of a text is no cut-off address.
@@ -235,13 +249,25 @@ def _pattern(branches: tuple[str, ...]) -> re.Pattern[str]:
 
 
 def _is_phone(candidate: str, regions: tuple[str, ...] = DEFAULT_PHONE_REGIONS) -> bool:
+    # Judged as written without the spaces around a separator, and with "-" for "_" (which
+    # libphonenumber does not read): ``617 - 555 - 0143`` as ``617-555-0143``.
     candidate = _EXTENSION_AT_END.sub("", candidate)
+    spaced = _SPACE_BY_SEPARATOR.search(candidate) is not None
+    candidate = _SPACED_SEPARATOR.sub(r"\1", candidate).replace("_", "-")
     groups = _GROUPS.findall(candidate)
+    if spaced and len(groups[-1]) < 4 and not candidate.startswith("+"):
+        return False  # 120 - 145 - 160: a range of pages; a number ends with 4 digits or more
     digits = sum(len(g) for g in groups)
     if not 7 <= digits <= 15 or _ISO_DATE.match(candidate):
         return False
     international = candidate.startswith("+")
     body = groups[1:] if international and len(groups) > 1 else groups
+    if "/" in candidate and not international and not (
+        (len(groups[0]) >= 3 and groups[0][0] == "0") or (len(groups[0]) == 3 and digits == 10)
+    ):
+        # A slash follows an area code with its trunk 0 (030/1234567) or a North American one
+        # (617/555/0143); elsewhere it parts years, dates and ratios (2019/2020, 1234/5678).
+        return False
     if any(len(g) == 1 for g in body[1:]):
         return False  # single digits between separators: ISBNs, list numbers, not a dialled number
     if (
@@ -309,6 +335,12 @@ class TextScrubber:
             return -1
         if branch == "phone":
             return end if _is_phone(match.group(), self.phone_regions) else -1
+        if branch == "ip6lit":
+            try:
+                ipaddress.IPv6Address(match.group().split("s", 1)[0].replace("-", ":"))
+            except ValueError:
+                return -1
+            return end
         if branch == "ipdash":
             return end if _host_part_has_letter(match.string, match.start()) else -1
         if branch == "emailcut":
@@ -342,6 +374,8 @@ class TextScrubber:
                 branches.append("ipdash")
             if _may_hold_ipv6(text):
                 branches.append("ipv6")
+            if "-" in text and _IPV6_LITERAL_HINT.search(text):
+                branches.append("ip6lit")
         if self._phone and first >= 0 and _PHONE_HINT.search(text, first):
             branches.append("phone")
         return _pattern(tuple(branches)) if branches else None
