@@ -72,6 +72,16 @@ def test_an_untouched_query_string_with_escapes_is_rewritten_not_copied(anonymiz
     assert plain["event"] == "input_1=choice_1&input_2=b+c"
 
 
+def test_digits_after_an_escape_of_digits_are_escaped_too(anonymizer):
+    """``&4013`` is ``%264013`` in the canonical encoding, which shows 264013 as written: the
+    digits that follow an escape of digits are written as escapes, and decode to the same text."""
+    from urllib.parse import parse_qsl
+
+    out = run_line(anonymizer, envelope("problem_check", "input_1=note+%264013+x&input_2=%23530114", "browser"))
+    assert "264013" not in out["event"] and "23530114" not in out["event"] and "530114" not in out["event"]
+    assert parse_qsl(out["event"]) == [("input_1", "note &4013 x"), ("input_2", "#530114")]
+
+
 def test_a_list_payload_keeps_the_inputs_and_drops_the_rendered_html(anonymizer):
     payload = ["input_abc_2_1=mail+QXamy%40example.com", "<div>QXamy answered QXamy@example.com</div>"]
     out = run_line(anonymizer, envelope("problem_graded", payload, "browser"))
