@@ -250,6 +250,8 @@ def test_a_planted_identifier_never_survives_in_any_decoded_form(before, after, 
 @settings(max_examples=150, deadline=None)
 @given(st.text(alphabet=string.ascii_letters + string.digits + " .,;:!?'\"()-_/\n", max_size=80))
 def test_text_without_triggers_or_findings_is_unchanged(text):
+    while "__" in text:  # "__x__" is Markdown emphasis, read through
+        text = text.replace("__", "_")
     assert textnorm.decode(text) is None
     if not any(ch.isdigit() for ch in text) and "/" not in text and "at" not in text.lower():
         assert scrubbed(text, with_roster=False) == text

@@ -47,6 +47,8 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
+from . import lookalikes
+
 MAX_ROUNDS = 4
 
 _JSON_ESCAPE = re.compile(r"\\(?:u[dD][89abAB][0-9a-fA-F]{2}\\u[dD][c-fC-F][0-9a-fA-F]{2}|u[0-9a-fA-F]{4}|[\"\\/bfnrt])")
@@ -56,6 +58,8 @@ _PERCENT = re.compile(r"(?:%[0-9A-Fa-f]{2})+")
 _DASHES = "\u2010\u2011\u2012\u2013\u2014\u2015\u2212\ufe58\ufe63\uff0d"
 _DASH_FOLD = str.maketrans({dash: "-" for dash in _DASHES})
 _HAS_DASH = re.compile(f"[{_DASHES}]")
+# What an ASCII text must hold for some rule to apply (the fast path reads it in one search).
+_ASCII_RULE = re.compile(r"[&%\\<*]|~~|__")
 
 
 @dataclass(frozen=True)
@@ -78,12 +82,12 @@ def identity(text: str) -> View:
 
 def decode(text: str) -> View | None:
     """The decoded view of TEXT, or None when no rule changes it (then TEXT is its own view)."""
-    if text.isascii() and "&" not in text and "%" not in text and "\\" not in text:
+    if text.isascii() and not _ASCII_RULE.search(text):
         return None
     view = None
     for _ in range(MAX_ROUNDS):
         changed = False
-        for layer in (_json_layer, _entity_layer, _percent_layer, _compat_layer):
+        for layer in _LAYERS:
             current = view.text if view is not None else text
             pieces = layer(current)
             if pieces is None:
@@ -227,3 +231,59 @@ def _compat_layer(text: str) -> Pieces | None:
                 pieces.append((index, end, decoded))
         index = end
     return pieces or None
+
+
+def _markdown_escape_layer(text: str) -> Pieces | None:
+    if "\\" not in text:
+        return None
+    pieces = [(m.start(), m.end(), m.group(1)) for m in lookalikes.MARKDOWN_ESCAPE.finditer(text)]
+    return pieces or None
+
+
+def _tag_layer(text: str) -> Pieces | None:
+    if "<" not in text:
+        return None
+    pieces = []
+    for match in lookalikes.HTML_TAG.finditer(text):
+        reading = lookalikes.tag_reading(match)
+        if reading is not None:
+            pieces.append((match.start(), match.end(), reading))
+    return pieces or None
+
+
+def _emphasis_layer(text: str) -> Pieces | None:
+    if "*" not in text and "~~" not in text and "__" not in text:
+        return None
+    pieces = []
+    for match in lookalikes.EMPHASIS.finditer(text):
+        group = next(g for g in (1, 3, 5) if match.group(g) is not None)
+        size = len(match.group(group))
+        pieces.append((match.start(), match.start() + size, ""))
+        pieces.append((match.end() - size, match.end(), ""))
+    return pieces or None
+
+
+def _invisible_layer(text: str) -> Pieces | None:
+    if text.isascii():
+        return None
+    pieces = [(m.start(), m.end(), "") for m in lookalikes.INVISIBLE.finditer(text)]
+    return pieces or None
+
+
+def _latin_layer(text: str) -> Pieces | None:
+    if text.isascii():
+        return None
+    return lookalikes.latin_words(text) or None
+
+
+_LAYERS = (
+    _json_layer,
+    _entity_layer,
+    _percent_layer,
+    _markdown_escape_layer,
+    _tag_layer,
+    _emphasis_layer,
+    _compat_layer,
+    _invisible_layer,
+    _latin_layer,
+)
