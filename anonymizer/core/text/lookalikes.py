@@ -110,6 +110,38 @@ def tag_reading(match: re.Match) -> str | None:
     return None
 
 
+def markup_pieces(text: str) -> list[tuple[int, int, str]]:
+    """(start, end, reading) of each known HTML tag of TEXT. A tag that separates words takes
+    the white space around it, and a run of them (``</p> <p>``) reads as one space, so that
+    ``Mark</p>\n<p>Young`` reads ``Mark Young``."""
+    pieces: list[tuple[int, int, str]] = []
+    for match in HTML_TAG.finditer(text):
+        reading = tag_reading(match)
+        if reading is None:
+            continue
+        start, end = match.span()
+        if reading == " ":
+            floor = pieces[-1][1] if pieces else 0
+            while start > floor and text[start - 1].isspace():
+                start -= 1
+            while end < len(text) and text[end].isspace():
+                end += 1
+            if pieces and pieces[-1][2] == " " and pieces[-1][1] == start:
+                start = pieces.pop()[0]
+        pieces.append((start, end, reading))
+    return pieces
+
+
+def read_markup(text: str) -> str:
+    """TEXT with its known HTML tags read as ``markup_pieces`` reads them."""
+    out, position = [], 0
+    for start, end, reading in markup_pieces(text):
+        out += [text[position:start], reading]
+        position = end
+    out.append(text[position:])
+    return "".join(out)
+
+
 # A Markdown backslash escape: a backslash before ASCII punctuation stands for the punctuation.
 MARKDOWN_ESCAPE = re.compile(r"\\([!-/:-@\[-`{-~])")
 # Markdown emphasis pairs whose markers belong to no identifier: ``*``, ``**``, ``***`` (also

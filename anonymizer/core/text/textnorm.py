@@ -243,12 +243,7 @@ def _markdown_escape_layer(text: str) -> Pieces | None:
 def _tag_layer(text: str) -> Pieces | None:
     if "<" not in text:
         return None
-    pieces = []
-    for match in lookalikes.HTML_TAG.finditer(text):
-        reading = lookalikes.tag_reading(match)
-        if reading is not None:
-            pieces.append((match.start(), match.end(), reading))
-    return pieces or None
+    return lookalikes.markup_pieces(text) or None
 
 
 def _emphasis_layer(text: str) -> Pieces | None:
