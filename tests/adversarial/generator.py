@@ -480,9 +480,15 @@ class _Builder:
 
     def disguised(self, per_disguise: int = 4) -> None:
         leaves_by_base = [[p for p in string_leaves(b) if p not in _FIXED_LEAVES] for b in self.bases]
+        # Forum posts, where people type most of what they disguise: each disguise once in a body too.
+        posts = [n for n, b in enumerate(self.bases) if isinstance(b.get("event"), dict) and isinstance(b["event"].get("body"), str)]
         for who, person in enumerate(PEOPLE):
             for kind, value in person.values().items():
                 for label, disguise in disguises_for(kind, value):
+                    if posts:
+                        event = self.base(posts[(who + len(label)) % len(posts)])
+                        event["event"]["body"] = f"hi, {disguise(value, self.rng)} here"
+                        self.add(event, [("disguised", who, kind, label, "event.body")])
                     for _ in range(per_disguise):
                         number = self.rng.randrange(len(self.bases))
                         if not leaves_by_base[number]:
