@@ -17,8 +17,6 @@ Shared by the text normalizer (``textnorm``) and ``verify``'s normalized reading
 from __future__ import annotations
 
 import re
-import unicodedata
-from functools import lru_cache
 
 _IGNORABLE_RANGES = (
     (0x00AD, 0x00AD), (0x034F, 0x034F), (0x061C, 0x061C), (0x115F, 0x1160), (0x17B4, 0x17B5),
@@ -45,17 +43,10 @@ CONFUSABLES = {
     "օ": "o", "ս": "u", "ı": "i", "ɑ": "a", "ℓ": "l",
 }  # fmt: skip
 _HAS_CONFUSABLE = re.compile("[" + "".join(CONFUSABLES) + "]")
-_WORD = re.compile(r"\w+")
-
-
-@lru_cache(maxsize=4096)
-def _reads_latin(ch: str) -> bool:
-    """CH is a Latin letter, a look-alike of one, a digit, an underscore or a combining mark."""
-    if ch.isascii() or ch in CONFUSABLES or unicodedata.combining(ch):
-        return True
-    if ch.isdigit():
-        return True
-    return unicodedata.name(ch, "").startswith("LATIN ")
+# A word that reads as Latin: Latin letters (Basic Latin, Latin-1, Extended-A and -B, Extended
+# Additional), look-alikes, digits, "_" and combining marks, with no other letter beside it.
+_LATIN_CLASS = "0-9A-Za-z_\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u024f\u1e00-\u1eff\u0300-\u036f" + "".join(CONFUSABLES)
+_LATIN_WORD = re.compile(f"(?<!\\w)[{_LATIN_CLASS}]+(?!\\w)")
 
 
 def latin_words(text: str) -> list[tuple[int, int, str]]:
@@ -64,9 +55,9 @@ def latin_words(text: str) -> list[tuple[int, int, str]]:
     if not _HAS_CONFUSABLE.search(text):
         return []
     out = []
-    for match in _WORD.finditer(text):
+    for match in _LATIN_WORD.finditer(text):
         word = match.group()
-        if _HAS_CONFUSABLE.search(word) and all(_reads_latin(ch) for ch in word):
+        if not word.isascii() and _HAS_CONFUSABLE.search(word):
             out.append((match.start(), match.end(), "".join(CONFUSABLES.get(ch, ch) for ch in word)))
     return out
 
