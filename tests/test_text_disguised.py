@@ -54,6 +54,35 @@ def pseudonym(username: str) -> str:
 
 
 @pytest.mark.parametrize(
+    "disguised, expected",
+    [
+        ("ping zel\u200bda-q!", "ping {zelda}!"),
+        ("ping zel\u00adda-q!", "ping {zelda}!"),
+        ("ping z\u0435lda-q!", "ping {zelda}!"),
+        ("ping zel<b>da</b>-q!", "ping {zelda}!"),
+        ("ping zel*da*-q!", "ping {zelda}!"),
+        (r"ping zelda\-q!", "ping {zelda}!"),
+        (r"ask zoe\_dangelo", "ask {zoe}"),
+        ("Zel\u200bda Quin\u200btero", "[NAME] [NAME]"),
+        ("<b>Zelda</b> <i>Quintero</i>", "<b>[NAME]</b> <i>[NAME]</i>"),
+        ("**Zelda** Quintero", "**[NAME]** [NAME]"),
+        ("Zelda<br>Quintero", "[NAME]<br>[NAME]"),
+        ("id 530\u200b114.", "id [USER_ID]."),
+    ],
+)
+def test_invisible_characters_look_alikes_and_markup_inside_identifiers_are_read_through(disguised, expected):
+    """The whole disguised span is replaced in the text as written."""
+    assert scrubbed(disguised) == expected.format(zelda=pseudonym("zelda-q"), zoe=pseudonym("zoe_dangelo"))
+
+
+def test_a_disguised_actor_is_found_without_a_roster():
+    event = {"username": "zelda-q", "event_type": "edx.forum.thread.created", "event_source": "server",
+             "context": {"user_id": 1, "course_id": "course-v1:X+Y+Z"}, "event": {"body": "I am zel\u200bda-q, z\u0435lda-q, zel<b>da</b>-q"}}  # fmt: skip
+    body = anonymizer(False).anonymize_event(event)["event"]["body"]
+    assert "zel" not in body and "lda" not in body
+
+
+@pytest.mark.parametrize(
     "disguised",
     [
         "jane&#64;example.com", "jane&#x40;example.com", "jane&commat;example.com", "jane＠example.com",
@@ -250,6 +279,8 @@ def test_a_planted_identifier_never_survives_in_any_decoded_form(before, after, 
 @settings(max_examples=150, deadline=None)
 @given(st.text(alphabet=string.ascii_letters + string.digits + " .,;:!?'\"()-_/\n", max_size=80))
 def test_text_without_triggers_or_findings_is_unchanged(text):
+    while "__" in text:  # "__x__" is Markdown emphasis, read through
+        text = text.replace("__", "_")
     assert textnorm.decode(text) is None
     if not any(ch.isdigit() for ch in text) and "/" not in text and "at" not in text.lower():
         assert scrubbed(text, with_roster=False) == text

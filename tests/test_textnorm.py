@@ -123,6 +123,104 @@ def test_rebuild_maps_a_placeholder_to_the_span_it_replaced():
     assert seen.origin(0, 7) == (0, 7) and seen.origin(8, 9) == (8, 9)
 
 
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("zel\u200bda-q", "zelda-q"),  # zero-width space
+        ("zel\u00adda-q", "zelda-q"),  # soft hyphen
+        ("530\u2060114 \ufeffZelda\u200c\u200d", "530114 Zelda"),  # word joiner, byte-order mark, joiners
+        ("zel&shy;da-q", "zelda-q"),  # an invisible character written as an entity
+        ("zel\\u200bda-q", "zelda-q"),  # ... as a JSON escape
+        ("Zelda\u202e\ufe0f", "Zelda"),  # a bidirectional override, a variation selector
+    ],
+)
+def test_invisible_characters_are_removed(text, expected):
+    assert decoded(text) == expected
+
+
+def test_a_match_across_an_invisible_character_covers_it():
+    view = textnorm.decode("hi zel\u200bda-q!")
+    assert view.text == "hi zelda-q!"
+    assert view.origin(3, 10) == (3, 11)
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("z\u0435lda-q", "zelda-q"),  # Cyrillic e
+        ("\u041c\u0430rk Young", "Mark Young"),  # Cyrillic M and a
+        ("J\u03bfhn", "John"),  # Greek omicron
+        ("\u0435\u0441\u043e\u043e\u0440", "ecoop"),  # every letter a look-alike: reads as Latin
+        ("\u0418\u0432\u0430\u043d\u043e\u0432 z\u0435lda", "\u0418\u0432\u0430\u043d\u043e\u0432 zelda"),  # real Cyrillic stays
+    ],
+)
+def test_look_alike_letters_in_words_that_read_as_latin_are_read_in_latin(text, expected):
+    assert decoded(text) == expected
+
+
+@pytest.mark.parametrize("text", ["\u0418\u0432\u0430\u043d\u043e\u0432", "\u041f\u0440\u0438\u0432\u0435\u0442, \u043c\u0438\u0440", "\u03ba\u03b1\u03bb\u03b7\u03bc\u03ad\u03c1\u03b1"])
+def test_cyrillic_and_greek_words_are_not_read_as_latin(text):
+    assert textnorm.decode(text) is None
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        (r"ask \_ymir\_balder77\_", "ask _ymir_balder77_"),
+        (r"kwame\_nair57 and zelda\-q", "kwame_nair57 and zelda-q"),
+        (r"jane\.doe\@example\.com", "jane.doe@example.com"),
+        (r"a\\_b", "a_b"),  # a JSON-escaped backslash, then a Markdown escape
+    ],
+)
+def test_markdown_backslash_escapes_are_undone(text, expected):
+    assert decoded(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("zel<b>da</b>-q", "zelda-q"),
+        ("<b>Mark</b> <i>Young</i>", "Mark Young"),
+        ('zel<span class="x" title="a>b">da</span>-q', "zelda-q"),
+        ("zel<!-- -->da-q", "zelda-q"),
+        ("Mark<br>Young", "Mark Young"),
+        ("Mark <br/> Young", "Mark Young"),
+        ("<p>Mark</p>\n<p>Young</p>", " Mark Young "),
+        ("zel&lt;b&gt;da-q", "zelda-q"),  # tags written as entities are read too
+    ],
+)
+def test_html_tags_are_read_through(text, expected):
+    assert decoded(text) == expected
+
+
+@pytest.mark.parametrize("text", ["a<3 and b>2", "x <foo>bar</foo>", "if a < b and c > d"])
+def test_what_is_not_a_known_tag_stays(text):
+    assert textnorm.decode(text) is None
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("**Mark** Young", "Mark Young"),
+        ("*Mark* Young", "Mark Young"),
+        ("***Mark*** Young", "Mark Young"),
+        ("zel*da*-q", "zelda-q"),
+        ("~~Mark~~ Young", "Mark Young"),
+        ("__Mark__ Young", "Mark Young"),
+        ("__kwame_nair57__", "kwame_nair57"),
+    ],
+)
+def test_markdown_emphasis_markers_are_removed(text, expected):
+    assert decoded(text) == expected
+
+
+@pytest.mark.parametrize("text", ["_ymir_balder77_", "_Mark_ Young", "snake__case__name", "a * b * c", "** not **", "x__"])
+def test_underscores_and_lone_asterisks_stay(text):
+    """A single "_" is a username's character (``_ymir_``), "__" inside a word is no emphasis,
+    and an asterisk with space inside is no marker."""
+    assert textnorm.decode(text) is None
+
+
 # ---------------------------------------------------------------- properties
 
 _ENCODINGS = {
@@ -142,6 +240,7 @@ _PLAIN = st.text(alphabet=string.ascii_letters + string.digits + " .,;:!?-_()/'\
        encoding=st.sampled_from(sorted(_ENCODINGS)))
 def test_an_encoded_string_decodes_to_itself_and_maps_back_to_its_encoding(before, after, secret, encoding):
     encoded = _ENCODINGS[encoding](secret)
+    assume("__" not in before + after)  # Markdown's strong emphasis, read through
     assume(encoded != secret)  # fullwidth forms exist for ASCII only: "é王" is written as it is
     text = before + " " + encoded + " " + after
     view = textnorm.decode(text)

@@ -125,6 +125,14 @@ CASES = [
     ("disguised-phone-en-dash", "disguised", "phone", _body("call 20\u20137946\u20130321")),
     ("disguised-padded-ip", "disguised", "ip", _body("from 203.000.113.077")),
     ("disguised-ip-host", "disguised", "ip", _body("ec2-203-0-113-77.compute-1.amazonaws.com")),
+    ("disguised-zero-width", "disguised", "username", _body("hi Mar.Ti\u200bna-K")),
+    ("disguised-soft-hyphen", "disguised", "email", _body("mail martina.ko\u00advac@example.net")),
+    # An id split by a word joiner is reported as an id in text.
+    ("disguised-zero-width-id", "free_text", "user_id", _body(f"id {str(USER_ID)[:3]}\u2060{str(USER_ID)[3:]}")),
+    ("disguised-homoglyph", "disguised", "email", _body("mail m\u0430rtina.kov\u0430c@ex\u0430mple.net")),
+    ("disguised-markdown-escape", "disguised", "username", _body("hi Mar\\.Tina\\-K")),
+    ("disguised-html-tags", "disguised", "username", _body("hi Mar.<b>Tina</b>-K")),
+    ("disguised-emphasis", "disguised", "username", _body("hi Mar.**Tina**-K")),
     ("free_text-id", "free_text", "user_id", _body(f"my id is {USER_ID} ok")),
     ("free_text-phone", "free_text", "phone", _body(f"ring {PHONE}")),
     ("free_text-username", "free_text", "username", _body(f"thanks {USERNAME}!")),
@@ -175,6 +183,11 @@ def test_a_finding_in_normalized_text_never_prints_the_value(package, raw_log):
         ("Zo&euml;", "zoë"),
         ("a+b", "a b"),
         ("Tina&hyphen;K", "tina-k"),
+        ("zel\u200bda-q zel\u00adda-q", "zelda-q zelda-q"),
+        ("z\u0435lda \u0418\u0432\u0430\u043d\u043e\u0432", "zelda \u0438\u0432\u0430\u043d\u043e\u0432"),
+        ("\\\\_ymir\\\\_balder77\\\\_", "_ymir_balder77_"),  # as a JSON line holds a Markdown escape
+        ("zel<b>da</b>-q, Mark<br>Young", "zelda-q, mark young"),
+        ("**Mark** Young, zel*da*-q, _ymir_", "mark young, zelda-q, _ymir_"),
     ],
 )
 def test_normalize_text_undoes_each_disguise(text, expected):

@@ -14,6 +14,8 @@ import re
 import unicodedata
 from urllib.parse import quote, quote_plus, unquote
 
+from ..core.text import lookalikes
+
 SUBSTRING_MIN_LENGTH = 6
 NUMERIC_SUBSTRING_MIN_DIGITS = 10
 # Words that the logs themselves use (enrollment modes, roles, event sources, device classes,
@@ -117,10 +119,12 @@ def field_value_key(value: str) -> bytes:
 # ---------------------------------------------------------------- normalized text
 
 # Lines worth a second, normalized reading: they hold an entity, a percent sign, a JSON escape,
-# a character outside ASCII (fullwidth and other compatibility forms, other case of non-ASCII
-# letters) or an address written with "at" for "@". Other lines read the same either way.
-# Found with bytes.find (a regular expression with alternatives reads a few MB/s only).
-SUSPECT_MARKERS = (b"&", b"%", b"\\u")
+# a backslash (a Markdown escape such as ``\_``), an HTML tag or Markdown emphasis, a character
+# outside ASCII (fullwidth and other compatibility forms, other case of non-ASCII letters,
+# invisible characters, look-alike letters) or an address written with "at" for "@". Other lines
+# read the same either way. Found with bytes.find (a regular expression with alternatives reads
+# a few MB/s only).
+SUSPECT_MARKERS = (b"&", b"%", b"\\u", b"\\\\", b"<", b"*", b"~~", b"__")
 AT_MARKERS = (b" at ", b"at)", b"at]", b" @", b"@ ")  # lines also read as obfuscated addresses
 NON_ASCII = re.compile(rb"[\x80-\xff]")
 _JSON_ESCAPE = re.compile(r"\\u([0-9a-fA-F]{4})|\\([\"\\/])")
@@ -133,17 +137,23 @@ READING_KIND = {"obfuscated address": "email", "phone separators": "phone"}
 LOCAL_PART_MIN = 4  # an address cut after its "@" is still found from a local part this long
 
 
-_TO_UNDO = re.compile(r"[\\&%+]")
+_TO_UNDO = re.compile(r"[\\&%+<*]|~~|__")
 
 
 def _unescape_json(match: re.Match) -> str:
     return chr(int(match.group(1), 16)) if match.group(1) else match.group(2)
 
 
+def _emphasis(match: re.Match) -> str:
+    return match.group(2) if match.group(2) is not None else match.group(4) if match.group(4) is not None else match.group(6)
+
+
 def normalize_text(text: str) -> str:
     """TEXT as a reader sees it: JSON escapes (at any depth), HTML entities and percent-encoding
-    (double too) undone until nothing changes, then NFKC (fullwidth forms), case folded, and
-    ``+`` read as the space it is in a query string. For searching only: never written out."""
+    (double too), Markdown backslash escapes, HTML tags and Markdown emphasis undone until
+    nothing changes, then NFKC (fullwidth forms), invisible characters removed, words of Latin
+    and look-alike letters read in Latin, case folded, and ``+`` read as the space it is in a
+    query string. For searching only: never written out."""
     if text.isascii() and not _TO_UNDO.search(text):
         return text.lower()  # nothing to undo: the common case, fast
     for _ in range(8):
@@ -154,11 +164,20 @@ def normalize_text(text: str) -> str:
             text = html.unescape(text)
         if "%" in text:
             text = unquote(text)
+        if "\\" in text:
+            text = lookalikes.MARKDOWN_ESCAPE.sub(r"\1", text)
+        if "<" in text:
+            text = lookalikes.read_markup(text)
+        if "*" in text or "~~" in text or "__" in text:
+            text = lookalikes.EMPHASIS.sub(_emphasis, text)
         if text == before:
             break
     if _SURROGATE.search(text):
         text = _whole_characters(text)
-    return unicodedata.normalize("NFKC", text).casefold().translate(_LOOK_ALIKES)
+    text = unicodedata.normalize("NFKC", text)
+    if not text.isascii():
+        text = lookalikes.to_latin(text.translate(lookalikes.DROP_INVISIBLE))
+    return text.casefold().translate(_LOOK_ALIKES)
 
 
 _SURROGATE = re.compile("[\ud800-\udfff]")

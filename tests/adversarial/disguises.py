@@ -179,6 +179,60 @@ def base64_in_path(value: str, rng: random.Random) -> str:
     return f"https://lms.learn.example.org/api/unknown/v1/{token}/profile"
 
 
+def _inside(value: str, rng: random.Random) -> int:
+    """A position strictly inside VALUE (after its first character, before its last)."""
+    return rng.randrange(1, len(value)) if len(value) > 1 else len(value)
+
+
+def zero_width(value: str, rng: random.Random) -> str:
+    """A zero-width space (or joiner, word joiner, byte-order mark) inside, as copy-paste leaves it."""
+    at = _inside(value, rng)
+    return value[:at] + rng.choice("\u200b\u200c\u200d\u2060\ufeff") + value[at:]
+
+
+def soft_hyphen(value: str, rng: random.Random) -> str:
+    """Soft hyphens (U+00AD, invisible unless a line breaks there) inside each word."""
+    return " ".join(_soft(word, rng) for word in value.split(" "))
+
+
+def _soft(word: str, rng: random.Random) -> str:
+    at = _inside(word, rng)
+    return word[:at] + "\u00ad" + word[at:]
+
+
+_HOMOGLYPHS = {"a": "\u0430", "e": "\u0435", "o": "\u043e", "p": "\u0440", "c": "\u0441", "x": "\u0445", "y": "\u0443",
+               "i": "\u0456", "M": "\u041c", "T": "\u0422", "K": "\u039a", "O": "\u039f", "B": "\u0392"}  # fmt: skip
+
+
+def homoglyph(value: str, rng: random.Random) -> str:
+    """Latin letters written with their Cyrillic or Greek look-alikes (``е`` U+0435 for ``e``)."""
+    return "".join(_HOMOGLYPHS.get(c, c) if rng.random() < 0.6 else c for c in value)
+
+
+def markdown_escaped(value: str, rng: random.Random) -> str:
+    """Punctuation backslash-escaped, as a Markdown editor makes people write ``\\_`` for ``_``."""
+    return re.sub(r"([_\-.*+@])", r"\\\1", value)
+
+
+def html_tags_inside(value: str, rng: random.Random) -> str:
+    """HTML tags inside the value (``zel<b>da</b>-q``), or around and between the words of a name."""
+    if " " in value:
+        first, _, rest = value.partition(" ")
+        return rng.choice((f"<b>{first}</b> <i>{rest}</i>", f"{first}<br>{rest}", f"<p>{first}</p><p>{rest}</p>"))
+    at = _inside(value, rng)
+    return rng.choice((f"{value[:at]}<b>{value[at:]}</b>", f'{value[:at]}<span class="x">{value[at:]}</span>', f"{value[:at]}<!-- -->{value[at:]}"))
+
+
+def emphasis(value: str, rng: random.Random) -> str:
+    """Markdown emphasis inside the value or around one word of a name (``**Mark** Young``)."""
+    marker = rng.choice(("*", "**", "***", "~~"))
+    if " " in value:
+        first, _, rest = value.partition(" ")
+        return f"{marker}{first}{marker} {rest}"
+    at = _inside(value, rng)
+    return f"{value[:at]}{marker}{value[at:]}{marker}"
+
+
 _COURSE = "course-v1:NorthwindX+Astro101+2024_T1"
 _BLOCK = "block-v1:NorthwindX+Astro101+2024_T1+type@problem+block@"
 
@@ -247,6 +301,12 @@ DISGUISES = (
     ("base64_in_query", base64_in_query, {"email", "username", "name"}),
     ("base64_in_path", base64_in_path, {"email", "username", "name"}),
     ("punctuation_glued", punctuation_glued, {"username"}),
+    ("zero_width", zero_width, {"email", "username", "name", "user_id"}),
+    ("soft_hyphen", soft_hyphen, {"email", "username", "name", "user_id"}),
+    ("homoglyph", homoglyph, {"email", "username", "name"}),
+    ("markdown_escaped", markdown_escaped, {"email", "username"}),
+    ("html_tags_inside", html_tags_inside, {"email", "username", "name", "user_id"}),
+    ("emphasis", emphasis, {"email", "username", "name"}),
     ("path_segment_in_text", path_segment_in_text, {"username"}),
 )
 

@@ -238,6 +238,9 @@ def show(path) -> str:
 class _Builder:
     def __init__(self, seed: int, leaves_per_event: int | None) -> None:
         self.rng = random.Random(seed)
+        # The disguised class draws from its own generator, so that adding a disguise does not
+        # change what the classes after it plant.
+        self.disguise_rng = random.Random(f"{seed}-disguised")
         self.leaves_per_event = leaves_per_event
         self.bases = base_events()
         self.lines: list[str] = []
@@ -504,16 +507,22 @@ class _Builder:
 
     def disguised(self, per_disguise: int = 4) -> None:
         leaves_by_base = [[p for p in string_leaves(b) if p not in _FIXED_LEAVES] for b in self.bases]
+        # Forum posts, where people type most of what they disguise: each disguise once in a body too.
+        posts = [n for n, b in enumerate(self.bases) if isinstance(b.get("event"), dict) and isinstance(b["event"].get("body"), str)]
         for who, person in enumerate(PEOPLE):
             for kind, value in person.values().items():
                 for label, disguise in disguises_for(kind, value):
+                    if posts:
+                        event = self.base(posts[(who + len(label)) % len(posts)])
+                        event["event"]["body"] = f"hi, {disguise(value, self.disguise_rng)} here"
+                        self.add(event, [("disguised", who, kind, label, "event.body")])
                     for _ in range(per_disguise):
-                        number = self.rng.randrange(len(self.bases))
+                        number = self.disguise_rng.randrange(len(self.bases))
                         if not leaves_by_base[number]:
                             continue
                         event = self.base(number)
-                        path = self.rng.choice(leaves_by_base[number])
-                        set_at(event, path, f"hi, {disguise(value, self.rng)} here")
+                        path = self.disguise_rng.choice(leaves_by_base[number])
+                        set_at(event, path, f"hi, {disguise(value, self.disguise_rng)} here")
                         self.add(event, [("disguised", who, kind, label, show(path))])
 
 

@@ -8,6 +8,9 @@ expression per identifier:
 - JSON escapes, HTML entities and percent-encoding are undone until nothing changes, then NFKC
   and case folding; ``+`` is read as a space (query strings); the text as written is searched
   too (NFKC and case folding only), since decoding can hide what a reader sees;
+- what a reader does not see is dropped (format characters, Unicode category ``Cf``; HTML tags,
+  ``<br>`` and ``<p>`` read as a space; Markdown's backslash before punctuation, ``*``, ``~~``
+  and ``__``), and Cyrillic and Greek letters that look Latin are read as the Latin letter;
 - addresses written ``name (at) host (dot) org`` are also read as addresses, and an address cut
   off after its ``@`` is found from its local part;
 - runs that read as base64 (standard or URL-safe, padded or not) are decoded and searched too;
@@ -43,13 +46,27 @@ def _json_unescape(text: str) -> str:
         return out
 
 
+# Cyrillic and Greek letters a reader takes for Latin ones (lower case: read after case folding).
+_LATIN = str.maketrans(dict(zip("аеорсхуіјѕһԁԛԝӏмтнвкοαρνικυϲβεζητμχ", "aeopcxyijshdqwlmthbkoapvikucbezhtmx")))
+_BREAK = re.compile(r"(?:\s*</?(?:br|p|div|li|td|tr|h\d)\b[^<>]*>\s*)+", re.IGNORECASE)
+_TAG = re.compile(r"<!--.*?-->|</?[A-Za-z][A-Za-z0-9]*\b[^<>]*>")
+
+
+def _unseen(text: str) -> str:
+    """TEXT without what a reader does not see: format characters, tags, Markdown markers."""
+    text = "".join(ch for ch in text if unicodedata.category(ch) != "Cf")
+    text = _TAG.sub("", _BREAK.sub(" ", text))
+    text = re.sub(r"\\(?=[!-/:-@\[-`{-~])", "", text)
+    return text.replace("*", "").replace("~~", "").replace("__", "")
+
+
 def normalize(text: str) -> str:
     for _ in range(8):
         before = text
         text = unquote(html.unescape(_json_unescape(text)))
         if text == before:
             break
-    return unicodedata.normalize("NFKC", text).casefold().replace("+", " ")
+    return _unseen(unicodedata.normalize("NFKC", text).casefold()).translate(_LATIN).replace("+", " ")
 
 
 _AT = re.compile(r"\s*[\(\[\{<]\s*at\s*[\)\]\}>]\s*|\s+at\s+|\s*@\s*")
@@ -168,7 +185,7 @@ class Searcher:
                 self._find_in(decoded, found, depth + 1)
         text = normalize(raw)
         # The text as written too: decoding can hide what a reader sees (``%739026`` decodes to ``s9026``).
-        written = unicodedata.normalize("NFKC", raw).casefold().replace("+", " ")
+        written = _unseen(unicodedata.normalize("NFKC", raw).casefold()).translate(_LATIN).replace("+", " ")
         for variant in {text, deobfuscate(text), _ip_text(text), _ip_host_text(text), written}:
             for match in self.regex.finditer(variant):
                 number, kind, _ = self.patterns[int(match.lastgroup[1:])]

@@ -14,7 +14,8 @@ In this order, so that no step sees half of what an earlier one replaced:
    ``\\b`` would fail. This finds actors that no roster lists.
 
 Disguised text (HTML entities, percent-encoding, JSON escapes, fullwidth and other compatibility
-forms, see ``anonymizer.core.text.textnorm``) is decoded into a view; all three steps run on the view, and
+forms, invisible characters, look-alike letters, Markdown escapes and emphasis, HTML tags, see
+``anonymizer.core.text.textnorm``) is decoded into a view; all three steps run on the view, and
 what they find is replaced in the original text, never in the view, which is not output. A text
 that decodes to itself takes the direct path, at no extra cost.
 """

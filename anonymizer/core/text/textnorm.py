@@ -16,10 +16,22 @@ The rules, in the order applied (one *round*):
    reference that does not decode is left as written.
 3. **Percent-encoding**: each maximal run of ``%HH`` is decoded as UTF-8; a byte that does not
    start a complete UTF-8 character stays as written. ``+`` is not a space here (``a+b@x.org``).
-4. **Compatibility forms**: each character with its combining marks is put in NFKC
+4. **Markdown backslash escapes**: a backslash before ASCII punctuation is the punctuation
+   (``kwame\\_nair57``, as forum editors make people write a username).
+5. **HTML tags** (``anonymizer.core.text.lookalikes``): known inline tags and comments read as
+   nothing (``zel<b>da</b>-q``), block tags and ``<br>`` with the white space around them as one
+   space (``Mark<br>Young``); what is not a known tag stays (``a<3 and b>2``).
+6. **Markdown emphasis**: paired ``*``, ``**``, ``***`` (also inside a word), ``~~``, and ``__``
+   at word edges are removed. A single ``_`` stays: usernames hold it (``_ymir_``).
+7. **Compatibility forms**: each character with its combining marks is put in NFKC
    (``unicodedata`` of the running Python: fullwidth ``＠`` and letters, ligatures, no-break and
    other spaces become their plain forms), then dashes (U+2010-U+2015, U+2212, U+FE58, U+FE63,
    U+FF0D) become ``-``.
+8. **Invisible characters** (Unicode's default-ignorable code points: zero-width space and
+   joiners, soft hyphen, word joiner, byte-order mark, bidirectional marks, variation
+   selectors) are removed.
+9. **Look-alike letters**: a word whose every letter is Latin or a Cyrillic, Greek or Armenian
+   look-alike of one (``zеlda`` with a Cyrillic ``е``) is read in Latin; other words stay.
 
 Rounds repeat until one changes nothing, at most ``MAX_ROUNDS`` times: ``%2540`` is ``%40`` after
 one round and ``@`` after two, ``\\\\u0040`` is ``\\u0040`` then ``@``.
@@ -36,8 +48,9 @@ non-zero), so that every span stays small; sequences that compose across base ch
 (conjoining Hangul jamo) are left as written. Decoding is not done inside the replacement: a
 replaced span is the whole original unit, so no half-decoded identifier is left around it.
 
-**Fast path.** ``decode`` returns None when no rule applies, and costs a few ``str`` checks for
-ASCII text without ``&``, ``%`` or ``\\``.
+**Fast path.** ``decode`` returns None when no rule applies (so a text whose view differs from
+it always has a view: the native engine relies on it), and costs a few ``str`` checks for ASCII text
+without ``&``, ``%``, ``\\``, ``<``, ``*``, ``~~`` or ``__``.
 """
 
 from __future__ import annotations
@@ -46,6 +59,8 @@ import html
 import re
 import unicodedata
 from dataclasses import dataclass
+
+from . import lookalikes
 
 MAX_ROUNDS = 4
 
@@ -78,12 +93,23 @@ def identity(text: str) -> View:
 
 def decode(text: str) -> View | None:
     """The decoded view of TEXT, or None when no rule changes it (then TEXT is its own view)."""
-    if text.isascii() and "&" not in text and "%" not in text and "\\" not in text:
+    # What an ASCII text must hold for a rule to apply, as plain ``in`` tests (far faster than a
+    # regular expression with alternatives, or a loop).
+    if (
+        text.isascii()
+        and "&" not in text
+        and "%" not in text
+        and "\\" not in text
+        and "<" not in text
+        and "*" not in text
+        and "__" not in text
+        and "~~" not in text
+    ):
         return None
     view = None
     for _ in range(MAX_ROUNDS):
         changed = False
-        for layer in (_json_layer, _entity_layer, _percent_layer, _compat_layer):
+        for layer in _LAYERS:
             current = view.text if view is not None else text
             pieces = layer(current)
             if pieces is None:
@@ -227,3 +253,53 @@ def _compat_layer(text: str) -> Pieces | None:
                 pieces.append((index, end, decoded))
         index = end
     return pieces or None
+
+
+def _markdown_escape_layer(text: str) -> Pieces | None:
+    if "\\" not in text:
+        return None
+    pieces = [(m.start(), m.end(), m.group(1)) for m in lookalikes.MARKDOWN_ESCAPE.finditer(text)]
+    return pieces or None
+
+
+def _tag_layer(text: str) -> Pieces | None:
+    if "<" not in text:
+        return None
+    return lookalikes.markup_pieces(text) or None
+
+
+def _emphasis_layer(text: str) -> Pieces | None:
+    if "*" not in text and "~~" not in text and "__" not in text:
+        return None
+    pieces = []
+    for match in lookalikes.EMPHASIS.finditer(text):
+        group = next(g for g in (1, 3, 5) if match.group(g) is not None)
+        size = len(match.group(group))
+        pieces.append((match.start(), match.start() + size, ""))
+        pieces.append((match.end() - size, match.end(), ""))
+    return pieces or None
+
+
+def _invisible_layer(text: str) -> Pieces | None:
+    if text.isascii() or not lookalikes.INVISIBLE.search(text):
+        return None
+    return [(m.start(), m.end(), "") for m in lookalikes.INVISIBLE.finditer(text)]
+
+
+def _latin_layer(text: str) -> Pieces | None:
+    if text.isascii():
+        return None
+    return lookalikes.latin_words(text) or None
+
+
+_LAYERS = (
+    _json_layer,
+    _entity_layer,
+    _percent_layer,
+    _markdown_escape_layer,
+    _tag_layer,
+    _emphasis_layer,
+    _compat_layer,
+    _invisible_layer,
+    _latin_layer,
+)
