@@ -17,6 +17,8 @@ from functools import lru_cache
 
 import phonenumbers
 
+from .glue import UNSPACED_RANGES
+
 PLACEHOLDERS = {
     "email": "[EMAIL]",
     "url": "[URL]",
@@ -53,22 +55,25 @@ _URL_BARE = (
     rf"(?P<urlbare>(?<![\w@.\-/:%])(?:[A-Za-z0-9](?:[A-Za-z0-9\-]{{0,62}}[A-Za-z0-9])?\.)+{_TLD}"
     rf"(?::\d{{1,5}})?/{_URL_CHARS}*)"
 )
+# A letter or digit of a script written without spaces (``ip是203.0.113.45吗``, ``电话13800138000``)
+# does not glue to an address or a number (``glue``): the lookarounds leave those scripts out.
+_U = UNSPACED_RANGES
 # Octets may be zero-padded (``192.168.001.023``); ``_`` may touch the address (``host_10.0.0.1``).
 _OCTET = r"(?:25[0-5]|2[0-4]\d|[01]?\d?\d)"
-_IPV4 = rf"(?P<ipv4>(?<![^\W_])(?<!\.){_OCTET}(?:\.{_OCTET}){{3}}(?![^\W_]|\.\d))"
+_IPV4 = rf"(?P<ipv4>(?<![^\W_{_U}])(?<!\.){_OCTET}(?:\.{_OCTET}){{3}}(?![^\W_{_U}]|\.\d))"
 # An address written with dashes inside a host name (``ip-10-0-1-23``, ``ec2-203-0-113-25.…``):
 # only after a name part and its dash; ``_confirm`` checks that the part holds a letter.
-_IPV4_DASHED = rf"(?P<ipdash>(?<=[A-Za-z0-9]-){_OCTET}(?:-{_OCTET}){{3}}(?![^\W_]|-\d))"
-_IPV6 = r"(?P<ipv6>(?<![\w:.])(?=[0-9A-Fa-f:.]*::|(?:[0-9A-Fa-f]{1,4}:){7})[0-9A-Fa-f:.]{2,45}(?![\w:]))"
+_IPV4_DASHED = rf"(?P<ipdash>(?<=[A-Za-z0-9]-){_OCTET}(?:-{_OCTET}){{3}}(?![^\W_{_U}]|-\d))"
+_IPV6 = rf"(?P<ipv6>(?<![^\W{_U}]|[:.])(?=[0-9A-Fa-f:.]*::|(?:[0-9A-Fa-f]{{1,4}}:){{7}})[0-9A-Fa-f:.]{{2,45}}(?![^\W{_U}]|:))"
 # A phone number may follow ``tel:`` or ``phone:`` directly, and may end with an extension.
 _EXTENSION = r"(?:[ ]?(?i:x|ext\.?|extension)[ ]?\d{1,6})"
 _PHONE = (
-    r"(?P<phone>(?:(?<![\w+\-.,/:])|(?<=[Tt][Ee][Ll]:)|(?<=[Pp][Hh][Oo][Nn][Ee]:))(?:"
+    rf"(?P<phone>(?:(?<![^\W{_U}]|[+\-.,/:])|(?<=[Tt][Ee][Ll]:)|(?<=[Pp][Hh][Oo][Nn][Ee]:))(?:"
     r"(?:\+\d{1,3}[ .\-]?)?(?:\(\d{1,5}\)[ .\-]?)?\d{1,8}(?:[ .\-]\d{1,8}){1,5}"  # separated groups
     r"|\+\d{7,15}"  # E.164, unseparated
     r"|\(\d{1,5}\)[ .\-]?\d{5,10}"  # (area) and the rest
     r"|\d{9,15}"  # a bare run long enough to dial
-    rf"){_EXTENSION}?(?![\w\-]|[.,/:]\d))"
+    rf"){_EXTENSION}?(?![^\W{_U}]|-|[.,/:]\d))"
 )
 _EXTENSION_AT_END = re.compile(_EXTENSION + r"\Z")
 # A date, alone or followed by the hour of a time (``2024-03-01 10`` of ``2024-03-01 10:30:00``).

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import gc
 import re
+from bisect import bisect_left
 import unicodedata
 from functools import lru_cache
 from importlib import resources
@@ -41,6 +42,7 @@ from typing import Callable
 import ahocorasick_rs
 
 from .detectors import EMAIL_PATTERN
+from .glue import number_alone, splits, stands_alone, unspaced
 
 NAME = "name"
 USERNAME = "username"
@@ -56,21 +58,8 @@ _APOSTROPHES = str.maketrans("", "", "'’ʼ‘`´")
 _TRANSLITERATE = str.maketrans({"ø": "o", "æ": "ae", "œ": "oe", "ß": "ss", "ł": "l", "đ": "d", "ð": "d", "þ": "th", "ı": "i"})
 _MENTION = re.compile(r"(?<![\w.+\-])@([\w.\-]+)")
 _DIGIT = re.compile(r"\d")
+_WORD_RUN = re.compile(r"[^\W_]{2,}")
 _PLACEHOLDER_TEXT = {"[NAME]", "[EMAIL]", "[USER_ID]", "[PHONE]", "[URL]", "[IP]"}
-
-
-def _unspaced(ch: str) -> bool:
-    """Scripts written without spaces between words (or with particles glued to names)."""
-    code = ord(ch)
-    return (
-        0x3040 <= code <= 0x30FF  # Hiragana, Katakana
-        or 0x3400 <= code <= 0x9FFF  # CJK ideographs
-        or 0xAC00 <= code <= 0xD7AF  # Hangul syllables
-        or 0x1100 <= code <= 0x11FF  # Hangul jamo
-        or 0x0E00 <= code <= 0x0E7F  # Thai
-        or 0xF900 <= code <= 0xFAFF
-        or 0x20000 <= code <= 0x2FA1F
-    )
 
 
 def fold(text: str) -> str:
@@ -126,12 +115,11 @@ class PeopleFinder:
         common.update(fold(w.strip()) for w in rules.common_words)
         self.common = frozenset(common)
         self.all_usernames = rules.usernames == "all"
+        # A user id in text: a whole run of digits that equals a roster id, also zero-padded
+        # (``0530114``), standing alone as ``glue.number_alone`` reads a number.
+        self.id_min_digits = rules.user_id_min_digits
         self.id_pattern = (
-            # verify's reading of a user id in text: digits not glued to a letter or digit, after
-            # nothing that makes them part of a decimal, a price or a handle, and not followed by
-            # another number's separator and digit (a date, a time, a decimal). A "+" before them
-            # is no sign: verify reads it as the space it is in a query string ("a+123456+b").
-            re.compile(rf"(?<![^\W_])(?<![.\-$#@:])(?<!\d,)[1-9]\d{{{rules.user_id_min_digits - 1},}}(?![^\W_])(?![.,\-:]\d)")
+            re.compile(rf"(?<![0-9])[0-9]{{{rules.user_id_min_digits},}}(?![0-9])")
             if rules.user_id_min_digits > 0 and roster.by_id
             else None
         )
@@ -148,7 +136,7 @@ class PeopleFinder:
     def identifying(self, part: str) -> bool:
         """Whether a name part (or a username) may be matched on its own."""
         folded = fold(part)
-        if all(_unspaced(ch) for ch in folded if not ch.isspace()):
+        if all(unspaced(ch) for ch in folded if not ch.isspace()):
             return _alnum_count(folded) >= 2
         if _alnum_count(folded) < self.min_length:
             return False
@@ -165,7 +153,7 @@ class PeopleFinder:
             folded = fold(unicodedata.normalize("NFC", text))
             if not folded.strip():
                 return ()
-            if not folded.isascii() and all(_unspaced(ch) for ch in folded if not ch.isspace()):
+            if not folded.isascii() and all(unspaced(ch) for ch in folded if not ch.isspace()):
                 return (_words(folded).strip(),) if _alnum_count(folded) >= 2 else ()
             variants = {folded, folded.translate(_APOSTROPHES)}
             variants |= {strip_accents(v) for v in variants}
@@ -265,16 +253,18 @@ class PeopleFinder:
                     handle = handle[:-1]
         if self._automaton is not None:
             folded = fold(text)
-            padded = " " + _words(folded) + " "
+            padded, inserted = _padded(text, folded)
             length = len(text)
             values = self._values
-            # Offsets in PADDED are one more than in TEXT (its leading space).
+            # Offsets in PADDED are one more than in TEXT (its leading space), and one more
+            # again after each space inserted at a boundary between scripts.
             for index, start, stop in self._automaton.find_matches_as_indexes(padded, overlapping=True):
                 spaced, is_name, entries = values[index]
                 if spaced:
-                    stop -= 2  # the key's inner span, in TEXT's offsets
-                else:
-                    start, stop = start - 1, stop - 1
+                    start, stop = start + 1, stop - 1  # the key's inner span
+                if inserted:
+                    start, stop = start - bisect_left(inserted, start), stop - bisect_left(inserted, stop - 1)
+                start, stop = start - 1, stop - 1
                 if start < 0 or stop > length or start >= stop:
                     continue
                 if start > 0 and stop < length and text[start - 1] == "[" and text[stop] == "]" and f"[{text[start:stop]}]" in _PLACEHOLDER_TEXT:
@@ -294,7 +284,8 @@ class PeopleFinder:
         if user_ids and self.id_pattern is not None and _DIGIT.search(text):
             by_id = self.roster.by_id
             for match in self.id_pattern.finditer(text):
-                if match.group() in by_id:
+                digits = match.group().lstrip("0")
+                if len(digits) >= self.id_min_digits and digits in by_id and number_alone(text, *match.span()):
                     hits.append((match.start(), match.end(), USER_ID, None))
         return hits
 
@@ -348,13 +339,35 @@ class PeopleFinder:
         return out
 
 
-def stands_alone(text: str, start: int, stop: int) -> bool:
-    """A username at TEXT[start:stop] that is not glued to a letter or digit: what the
-    lookarounds of ``scrub_text.username_pattern`` require, and the boundary ``verify`` uses.
-    Punctuation (``_``, ``.``, ``-`` included) around a username does not hide it."""
-    if start > 0 and text[start].isalnum() and text[start - 1].isalnum():
-        return False
-    return not (stop < len(text) and text[stop - 1].isalnum() and text[stop].isalnum())
+def _padded(text: str, folded: str) -> tuple[str, list[int]]:
+    """FOLDED with every character that is not a letter or digit turned into a space, a space
+    at each end, and a space inserted where two letters or digits of TEXT meet that do not glue
+    (``请联系zelda`` → `` 请联系 zelda ``: see ``glue``); with the padded offsets of the
+    inserted spaces, in order."""
+    words = _words(folded)
+    if text.isascii():
+        return " " + words + " ", []
+    cuts = []
+    for run in _WORD_RUN.finditer(text):
+        token = run.group()
+        if token.isascii():
+            continue
+        base = run.start()
+        for offset in range(1, len(token)):
+            before, after = token[offset - 1], token[offset]
+            if (not before.isascii() or not after.isascii()) and splits(before, after):
+                cuts.append(base + offset)
+    if not cuts:
+        return " " + words + " ", []
+    pieces, inserted, previous = [" "], [], 0
+    for number, cut in enumerate(cuts):
+        pieces.append(words[previous:cut])
+        pieces.append(" ")
+        inserted.append(cut + 1 + number)
+        previous = cut
+    pieces.append(words[previous:])
+    pieces.append(" ")
+    return "".join(pieces), inserted
 
 
 def _resolve(hits: list[tuple[int, int, str, str | None]]) -> list[tuple[int, int, str, str | None]]:
