@@ -8,8 +8,9 @@ those spaces too, so the automaton reports only whole-word occurrences: ``ana`` 
 inside ``banana``. What the folding loses is checked afterwards on the text itself:
 
 - a **username** must equal the text exactly, ignoring case, and not be glued to a letter or
-  digit on either side (verify's boundary): punctuation around it, ``_``, ``-`` and ``.``
-  included, does not hide it (``Sample_ann.lee_2``; ``_ymir_`` and ``zelda-q`` are found where
+  digit of the same kind on either side (verify's boundary, ``glue``): punctuation around it,
+  ``_``, ``-`` and ``.`` included, does not hide it, nor do Chinese, Japanese or Cyrillic
+  letters (``请联系zelda-q谢谢``; the folded text has a space wherever two scripts meet) (``Sample_ann.lee_2``; ``_ymir_`` and ``zelda-q`` are found where
   ``\\b`` fails);
 - an **email** must equal the text, ignoring case. Only the addresses the email detector would
   miss need keys: it runs first and finds every well-formed one;
@@ -23,8 +24,9 @@ not a common word (``anonymizer/data/common_words.txt`` plus the policy's own). 
 written without spaces (Chinese, Japanese, Korean, Thai) match from two characters, anywhere.
 
 ``@handle`` is replaced when the handle is a known username, whatever its length. Digit runs of
-at least ``user_id_min_digits`` digits that equal a roster user id, standing alone (not part of a
-decimal, a price, a longer number or an identifier), become ``[USER_ID]``.
+at least ``user_id_min_digits`` digits that equal a roster user id (also zero-padded), standing
+alone as ``glue.number_alone`` reads a number (``#530114``, ``uid:530114``, ``No.530114``; not part
+of a decimal, a version, a price, a longer number or an identifier), become ``[USER_ID]``.
 
 Where hits overlap, the leftmost wins, then the longest, then mention, username, email, user id, name.
 """
@@ -157,7 +159,7 @@ class PeopleFinder:
                 return (_words(folded).strip(),) if _alnum_count(folded) >= 2 else ()
             variants = {folded, folded.translate(_APOSTROPHES)}
             variants |= {strip_accents(v) for v in variants}
-            return tuple(" " + _words(v) + " " for v in variants if (whole or self.identifying(v)) and _alnum_count(v))
+            return tuple(_key(_words(v)) for v in variants if (whole or self.identifying(v)) and _alnum_count(v))
 
         def add(key: str, kind: str, verify: str, canonical: str | None = None) -> None:
             if key.strip():
@@ -195,19 +197,19 @@ class PeopleFinder:
             for username in person.usernames:
                 folded = fold(unicodedata.normalize("NFC", username))
                 if self.all_usernames or self.identifying(folded.strip("_-.")):
-                    add(" " + _words(folded) + " ", USERNAME, folded, username)
+                    add(_key(_words(folded)), USERNAME, folded, username)
                     core = folded.strip("_-.")
                     if core != folded and core:
                         # ``_ann_`` glued to letters (``x_ann_y``): its core is keyed, and a hit
                         # counts when the edges around the core are the username's own.
-                        add(" " + _words(core) + " ", USERNAME, folded, username)
+                        add(_key(_words(core)), USERNAME, folded, username)
             for external in person.external_ids:
                 # An external id (an xAPI actor's account name) names the person as a username
                 # does: it becomes their username pseudonym, or [EMAIL] for a person without one.
                 folded = fold(external.strip())
                 if _alnum_count(folded) >= 8:
                     if person.usernames:
-                        add(" " + _words(folded) + " ", USERNAME, folded, person.usernames[0])
+                        add(_key(_words(folded)), USERNAME, folded, person.usernames[0])
                     else:
                         add(" " + _words(folded) + " ", EMAIL, folded)
             for email in person.emails:
@@ -216,18 +218,18 @@ class PeopleFinder:
                 if not EMAIL_PATTERN.fullmatch(email):
                     folded = fold(email)
                     add(" " + _words(folded) + " ", EMAIL, folded)
-        # Value of each key, by its index: (whether the key carries boundary spaces, is it a
-        # name, other entries).
+        # Value of each key, by its index: (whether the key carries a boundary space before,
+        # after, is it a name, other entries).
         keys: list[str] = []
-        values: list[tuple[bool, bool, tuple]] = []
+        values: list[tuple[bool, bool, bool, tuple]] = []
         for key in names:
             if key not in others:
                 keys.append(key)
-                values.append((key[0] == " ", True, ()))
+                values.append((key[0] == " ", key[-1] == " ", True, ()))
         for key, entries in others.items():
             listed = tuple((kind, verify, canonical) for (kind, verify), canonical in entries.items())
             keys.append(key)
-            values.append((key[0] == " ", key in names, listed))
+            values.append((key[0] == " ", key[-1] == " ", key in names, listed))
         self.keys = len(keys)
         self._values = values
         self._automaton = ahocorasick_rs.AhoCorasick(keys, matchkind=ahocorasick_rs.MatchKind.Standard) if keys else None
@@ -259,9 +261,9 @@ class PeopleFinder:
             # Offsets in PADDED are one more than in TEXT (its leading space), and one more
             # again after each space inserted at a boundary between scripts.
             for index, start, stop in self._automaton.find_matches_as_indexes(padded, overlapping=True):
-                spaced, is_name, entries = values[index]
-                if spaced:
-                    start, stop = start + 1, stop - 1  # the key's inner span
+                lead, trail, is_name, entries = values[index]
+                # the key's inner span (without its boundary spaces)
+                start, stop = start + lead, stop - trail
                 if inserted:
                     start, stop = start - bisect_left(inserted, start), stop - bisect_left(inserted, stop - 1)
                 start, stop = start - 1, stop - 1
@@ -337,6 +339,14 @@ class PeopleFinder:
             else:
                 out.append((start, end, PLACEHOLDERS[kind]))
         return out
+
+
+def _key(words: str) -> str:
+    """The automaton's key for WORDS: a boundary space at each end, except beside a character of
+    a script written without spaces, which needs none (``王芳_wf`` in ``电话王芳_wf吗``)."""
+    before = "" if words[:1] and unspaced(words[0]) else " "
+    after = "" if words[-1:] and unspaced(words[-1]) else " "
+    return before + words + after
 
 
 def _padded(text: str, folded: str) -> tuple[str, list[int]]:
