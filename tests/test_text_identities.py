@@ -194,6 +194,40 @@ def test_user_id_digits_inside_dates_decimals_and_identifiers_survive():
     assert scrubbed(text) == text
 
 
+def test_identifiers_glued_to_chinese_or_japanese_text_are_found():
+    # Scripts written without spaces glue nothing to a match: every identifier a CJK writer
+    # types inside a sentence is found (the body of the red-team repro).
+    body = "请联系zelda-q谢谢。和Zelda Quintero一起。学号530114。ip是203.0.113.45吗。电话13800138000。Zeldaさん"
+    assert scrubbed(body) == f"请联系{pseudonym('zelda-q')}谢谢。和[NAME] [NAME]一起。学号[USER_ID]。ip是[IP]吗。电话[PHONE]。[NAME]さん"
+    assert scrubbed("+86 138 0013 8000谢谢") == "[PHONE]谢谢"
+    assert scrubbed("zelda-q님 안녕") == f"{pseudonym('zelda-q')}님 안녕"
+
+
+def test_identifiers_glued_to_a_word_of_another_script_are_found():
+    assert scrubbed("спросиzelda-q и Zeldaспасибо") == f"спроси{pseudonym('zelda-q')} и [NAME]спасибо"
+
+
+def test_the_events_own_username_glued_to_cjk_text_is_found():
+    assert scrubbed("我是QXsomeone。", username="QXsomeone") == f"我是{pseudonym('QXsomeone')}。"
+
+
+def test_a_cjk_name_inside_cjk_text_and_latin_glued_words_still_behave():
+    assert scrubbed("你好王芳さん") == "你好[NAME]さん"
+    assert scrubbed("xthandi.m, Zeldas and 5301140") == "xthandi.m, Zeldas and 5301140"
+
+
+def test_a_known_user_id_written_the_way_people_write_ids_is_found():
+    text = scrubbed("user #530114 / uid:530114 / ID:530114 / user-530114 / No.530114 / 0530114 / 530114.0")
+    assert text == "user #[USER_ID] / uid:[USER_ID] / ID:[USER_ID] / user-[USER_ID] / No.[USER_ID] / [USER_ID] / [USER_ID].0"
+
+
+def test_numbers_that_only_contain_a_user_ids_digits_survive():
+    # A decimal, a version, a range or a time, a grouped count, a price: not a person.
+    # (The phone detector, a separate rule, reads some of these as phones.)
+    text = "x 0.530114 y v1.530114 y 2024-530114 y 12:530114 y 530,114 y $530114 y 530114.5 y 530114-2"
+    assert "[USER_ID]" not in scrubbed(text)
+
+
 def test_short_user_ids_are_never_looked_for_in_text():
     assert scrubbed("I got 7 and 4 points") == "I got 7 and 4 points"
 

@@ -196,7 +196,7 @@ def test_normalize_text_undoes_each_disguise(text, expected):
 
 @pytest.mark.parametrize(
     "body",
-    ["at the end of the day", "version 583021.5", "on 2024-03-01 at 10:11", "price $583021", "x.583021"],
+    ["at the end of the day", "version 583021.5", "on 2024-03-01 at 10:11", "price $583021", "v1.583021", "0.583021", "583,021"],
 )
 def test_look_alikes_are_not_leaks(package, raw_log, body):
     plant(package, _body(body))

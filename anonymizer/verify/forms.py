@@ -15,6 +15,10 @@ import unicodedata
 from urllib.parse import quote, quote_plus, unquote
 
 from ..core.text import lookalikes
+# The boundary rule on normalized text (shared with the scrubber): a letter or digit of the same
+# kind next to a match glues it into a longer word; one of a script written without spaces, or of
+# another script, does not.
+from ..core.text.glue import stands_alone  # noqa: F401  (re-exported for the scan)
 
 SUBSTRING_MIN_LENGTH = 6
 NUMERIC_SUBSTRING_MIN_DIGITS = 10
@@ -197,14 +201,6 @@ _LOOK_ALIKES = str.maketrans({**{chr(c): "-" for c in (0x2010, 0x2011, 0x2012, 0
 def deobfuscate(text: str) -> str:
     """Normalized TEXT with ``(at)``, ``[dot]``, `` at ``, `` dot `` and spaces around ``@`` read as an address."""
     return _OBFUSCATED_DOT.sub(".", _OBFUSCATED_AT.sub("@", text))
-
-
-def stands_alone(text: str, start: int, end: int) -> bool:
-    """The boundary rule on normalized text: a match that begins or ends with a letter or digit
-    must not have another beside it."""
-    if text[start].isalnum() and start and text[start - 1].isalnum():
-        return False
-    return not (text[end - 1].isalnum() and end < len(text) and text[end].isalnum())
 
 
 def extra_forms(kind: str, value: str) -> list[tuple[str, bytes]]:

@@ -160,9 +160,11 @@ class Scanner:
                 if identifier.kind == "user_id" and value.isascii() and value.isdigit():
                     self._short_ids.setdefault(value.encode(), []).append(index)
                     if len(value) >= USER_ID_MIN_DIGITS:
-                        pattern = b"\0" + value.encode() + b"\0"
-                        folded.setdefault(pattern, []).append((index, ID_IN_TEXT, value.encode(), 1, 1))
-                        normal.setdefault(value, []).append((index, ID_IN_TEXT))
+                        # Also zero-padded (0530114), as a spreadsheet or a form may write it.
+                        for padded in (value, "0" + value, "00" + value):
+                            pattern = b"\0" + padded.encode() + b"\0"
+                            folded.setdefault(pattern, []).append((index, ID_IN_TEXT, padded.encode(), 1, 1))
+                            normal.setdefault(padded, []).append((index, ID_IN_TEXT))
                 continue
             self.substring_count += 1
             normal.setdefault(normalize_text(value), []).append((index, "normalized"))
@@ -607,25 +609,32 @@ class _Chunk:
 
 def _id_in_text(text, start: int, end: int) -> bool:
     """Whether the digits at [START, END) of TEXT (bytes or str) are a number standing alone in
-    text or a URL path segment, not a JSON number, a decimal, a date or a time."""
+    text or a URL path segment, not a JSON number, a decimal, a version, a date or a time: the
+    scrubber's reading (``glue.number_alone``; ``#530114``, ``uid:530114``, ``No.530114`` and
+    ``530114.0`` are ids, ``0.530114`` and ``$530114`` are not)."""
     before = text[start - 1 : start] if start else text[:0]
+    ahead = text[max(0, start - 2) : max(0, start - 1)] if start > 1 else text[:0]
     after = text[end : end + 1]
     following = text[end + 1 : end + 2]
+    rest = text[end + 1 : end + 24]
     # A member's value after white space (`"events": 299687,` in an indented document such as the
     # manifest) is a JSON number too; in prose ("my id: 299687, thanks") the colon follows a word.
     before_word = text[max(0, start - 16) : start].rstrip()[-2:]
     after_word = text[end : end + 16].lstrip()[:1]
     if isinstance(text, bytes):
-        before, after, following = before.decode("latin-1"), after.decode("latin-1"), following.decode("latin-1")
-        before_word, after_word = before_word.decode("latin-1"), after_word.decode("latin-1")
+        before, ahead, after, following = (part.decode("latin-1") for part in (before, ahead, after, following))
+        rest, before_word, after_word = rest.decode("latin-1"), before_word.decode("latin-1"), after_word.decode("latin-1")
     if before == "/":
         return True
     if before in (":", ",", "[") and after in (",", "}", "]", ""):
         return False  # a JSON number
     if before_word == '":' and after_word in (",", "}", "]", ""):
         return False  # a JSON number, indented
-    if before and before in ".-+$#@:":
+    if before and before in "+$@":
         return False
-    return not (after and after in ".,-:" and following.isdigit())
-
-
+    if before and before in ",.-:" and ahead.isdigit():
+        return False  # part of a decimal, a version, a range, a date or time, a grouped number
+    if after and after in ".,-:" and following.isdigit():
+        # Another number's separator and digit, unless a float of the integer (530114.0).
+        return after == "." and not rest.lstrip("0")[:1].isdigit()
+    return True

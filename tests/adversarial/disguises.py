@@ -264,6 +264,24 @@ def path_segment_in_text(value: str, rng: random.Random) -> str:
     return rng.choice(shapes)
 
 
+def cjk_glued(value: str, rng: random.Random) -> str:
+    """The value inside Chinese or Japanese prose, which puts no spaces between words."""
+    shapes = (f"请联系{value}谢谢", f"学号{value}。", f"{value}さんへ", f"电话{value}吗", f"{value}님 안녕")
+    return rng.choice(shapes)
+
+
+def other_script_glued(value: str, rng: random.Random) -> str:
+    """The value glued to a word of another script (Cyrillic, Greek) typed without a space."""
+    shapes = (f"спроси{value}", f"{value}спасибо", f"ρώτα{value}")
+    return rng.choice(shapes)
+
+
+def id_prefixed(value: str, rng: random.Random) -> str:
+    """A user id as people write one: after ``#``, ``uid:``, ``ID:``, ``user-``, ``No.``, zero-padded, as a float."""
+    shapes = (f"user #{value}", f"uid:{value}", f"ID:{value}", f"user-{value}", f"No.{value}", f"0{value}", f"{value}.0")
+    return rng.choice(shapes)
+
+
 # (label, function, kinds it applies to)
 DISGUISES = (
     ("entity_decimal", entity_decimal, {"email", "username", "name"}),
@@ -308,12 +326,22 @@ DISGUISES = (
     ("html_tags_inside", html_tags_inside, {"email", "username", "name", "user_id"}),
     ("emphasis", emphasis, {"email", "username", "name"}),
     ("path_segment_in_text", path_segment_in_text, {"username"}),
+    ("cjk_glued", cjk_glued, {"username", "name", "user_id", "ip", "phone"}),
+    # (not user ids: a digit glues to a letter of any script written with spaces, as in `id530114`)
+    ("other_script_glued", other_script_glued, {"username", "name"}),
+    ("id_prefixed", id_prefixed, {"user_id"}),
 )
+
+
+# Planted after every other class, so that adding them changed no earlier plant of the set.
+LATE_DISGUISES = frozenset({"cjk_glued", "other_script_glued", "id_prefixed"})
 
 
 def disguises_for(kind: str, value: str) -> list[tuple[str, object]]:
     """The disguises that apply to a value of KIND (IPv6 addresses only take the punctuation one)."""
     found = [(label, fn) for label, fn, kinds in DISGUISES if kind in kinds]
     if kind == "ip" and ":" in value:
-        found = [(label, fn) for label, fn in found if label in ("ip_followed_by_punctuation", "fullwidth")]
+        found = [(label, fn) for label, fn in found if label in ("ip_followed_by_punctuation", "fullwidth", "cjk_glued")]
+    if kind == "user_id" and len(value) < 5:
+        found = [(label, fn) for label, fn in found if label not in ("cjk_glued", "other_script_glued", "id_prefixed")]
     return found

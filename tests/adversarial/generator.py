@@ -36,7 +36,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from urllib.parse import quote_plus
 
-from .disguises import disguises_for
+from .disguises import LATE_DISGUISES, disguises_for
 from .people import PEOPLE, Person
 
 FAMILIES = Path(__file__).resolve().parents[1] / "fixtures" / "families"
@@ -505,17 +505,28 @@ class _Builder:
                 self.add(head + ', "event": ' + json.dumps(duplicated) + "}", [("duplicate_key", who, "email", "duplicate_setting_in_json_string", "event.(json).new")])
                 break
 
-    def disguised(self, per_disguise: int = 4) -> None:
+    def disguised(self, per_disguise: int = 4, late: bool = False) -> None:
+        """Every disguise planted PER_DISGUISE times per person and value in a drawn string field;
+        the disguises added later (``LATE_DISGUISES``) in a second pass at the end (LATE), so that
+        adding one leaves every earlier plant of the set as it was."""
         leaves_by_base = [[p for p in string_leaves(b) if p not in _FIXED_LEAVES] for b in self.bases]
-        # Forum posts, where people type most of what they disguise: each disguise once in a body too.
-        posts = [n for n, b in enumerate(self.bases) if isinstance(b.get("event"), dict) and isinstance(b["event"].get("body"), str)]
+        if not late:
+            # Forum posts, where people type most of what they disguise: each disguise once in a body too.
+            posts = [n for n, b in enumerate(self.bases) if isinstance(b.get("event"), dict) and isinstance(b["event"].get("body"), str)]
+            for who, person in enumerate(PEOPLE):
+                for kind, value in person.values().items():
+                    for label, disguise in disguises_for(kind, value):
+                        if posts and label not in LATE_DISGUISES:
+                            event = self.base(posts[(who + len(label)) % len(posts)])
+                            event["event"]["body"] = f"hi, {disguise(value, self.disguise_rng)} here"
+                            self.add(event, [("disguised", who, kind, label, "event.body")])
+        if late:  # the late ones are ways of writing in prose: planted where people write prose
+            leaves_by_base = [[p for p in leaves if p and p[-1] in _PROSE] for leaves in leaves_by_base]
         for who, person in enumerate(PEOPLE):
             for kind, value in person.values().items():
                 for label, disguise in disguises_for(kind, value):
-                    if posts:
-                        event = self.base(posts[(who + len(label)) % len(posts)])
-                        event["event"]["body"] = f"hi, {disguise(value, self.disguise_rng)} here"
-                        self.add(event, [("disguised", who, kind, label, "event.body")])
+                    if (label in LATE_DISGUISES) is not late:
+                        continue
                     for _ in range(per_disguise):
                         number = self.disguise_rng.randrange(len(self.bases))
                         if not leaves_by_base[number]:
@@ -524,6 +535,10 @@ class _Builder:
                         path = self.disguise_rng.choice(leaves_by_base[number])
                         set_at(event, path, f"hi, {disguise(value, self.disguise_rng)} here")
                         self.add(event, [("disguised", who, kind, label, show(path))])
+
+
+# The fields of the base events where people write prose (forum posts, notes, answers, searches).
+_PROSE = frozenset({"text", "body", "title", "query", "note_text", "answer", "search_string"})
 
 
 def generate(seed: int = 9, *, per_disguise: int = 4, leaves_per_event: int | None = None) -> Generated:
@@ -542,4 +557,5 @@ def generate(seed: int = 9, *, per_disguise: int = 4, leaves_per_event: int | No
     builder.settings_value()
     builder.escaped_line()
     builder.escape_glued()
+    builder.disguised(per_disguise, late=True)
     return Generated(builder.lines, builder.plants)

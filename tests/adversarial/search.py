@@ -16,8 +16,10 @@ expression per identifier:
 - runs that read as base64 (standard or URL-safe, padded or not) are decoded and searched too;
 - phones are compared by their last 9 digits; IPv4 addresses with their octets unpadded and ``-``,
   ``_``, a defanged ``[.]`` or a spaced `` . `` read as dots, and as a URL host may write them (one
-  decimal or hex number, octal octets); user ids of 5 digits or more alone in text, shorter ones as a whole
-  value or path segment.
+  decimal or hex number, octal octets); user ids of 5 digits or more alone in text (also after
+  ``#``, ``:``, ``-``, ``.``, zero-padded or as a float), shorter ones as a whole value or path
+  segment;
+- a word of another script, or of one written without spaces, glued to a value does not hide it.
 """
 
 from __future__ import annotations
@@ -77,11 +79,17 @@ def deobfuscate(text: str) -> str:
     return _DOT.sub(".", _AT.sub("@", text))
 
 
+# Letters that glue to a Latin letter or a digit: Latin ones and digits. A word of another script,
+# or of one written without spaces (Chinese, Japanese), glued to a value leaves it readable.
+_LATIN = r"0-9a-z\u00c0-\u024f"
+
+
 def _bounded(value: str) -> str:
-    """VALUE where it stands alone as verify reads it: not glued to a letter or digit (``_``,
-    ``-``, ``.`` and other punctuation around it do not hide it)."""
-    left = r"(?<![^\W_])" if value[:1].isalnum() else ""
-    right = r"(?![^\W_])" if value[-1:].isalnum() else ""
+    """VALUE where a reader sees it as a word of its own: not glued to a Latin letter or digit
+    where its own end is one (``_``, ``-``, ``.``, other punctuation and other scripts around it
+    do not hide it)."""
+    left = rf"(?<![{_LATIN}])" if re.match(rf"[{_LATIN}]", value[:1]) else ""
+    right = rf"(?![{_LATIN}])" if re.match(rf"[{_LATIN}]", value[-1:]) else ""
     return left + re.escape(value) + right
 
 
@@ -159,7 +167,9 @@ class Searcher:
                 elif kind == "user_id" and len(value) < 5:
                     self.short_ids[value] = number
                 elif kind == "user_id":
-                    self.patterns.append((number, kind, r"(?<![\d.])" + value + r"(?![\d])(?!\.\d)"))
+                    # Zero-padded too, and as a float (583021.0); not inside a longer number,
+                    # a decimal or a version (0.583021, v1.583021), nor a decimal itself.
+                    self.patterns.append((number, kind, r"(?<![\d])(?<!\d[.,])0*" + value + r"(?![\d])(?!\.0*[1-9])"))
                 else:
                     self.patterns.append((number, kind, _bounded(folded)))
                 if kind == "email":

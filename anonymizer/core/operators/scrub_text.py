@@ -9,9 +9,10 @@ In this order, so that no step sees half of what an earlier one replaced:
    ``anonymizer.core.text.mentions``): usernames and ``@mentions`` become that person's username pseudonym,
    names ``[NAME]``, emails ``[EMAIL]``, user ids ``[USER_ID]``.
 3. With ``actor_usernames`` (the default), the usernames the event itself names (its actor,
-   ``context.username``) are replaced by their pseudonyms, matched case-insensitively and bounded
-   by characters that cannot be part of a username, so ``_ymir_`` and ``zelda-q`` are found where
-   ``\\b`` would fail. This finds actors that no roster lists.
+   ``context.username``) are replaced by their pseudonyms, matched case-insensitively and not glued
+   to a letter or digit of the same kind (``anonymizer.core.text.glue``), so ``_ymir_`` and
+   ``zelda-q`` are found where ``\\b`` would fail, and also in Chinese or Japanese text. This finds
+   actors that no roster lists.
 
 Disguised text (HTML entities, percent-encoding, JSON escapes, fullwidth and other compatibility
 forms, invisible characters, look-alike letters, Markdown escapes and emphasis, HTML tags, see
@@ -31,7 +32,7 @@ from pydantic import BaseModel, ConfigDict, field_validator
 from ..text import textnorm
 from ..text.detectors import DEFAULT_PHONE_REGIONS, KINDS, TextScrubber
 from ..errors import shown
-from ..text.mentions import stands_alone
+from ..text.glue import stands_alone
 from .base import DROP, Operator, register
 from .pseudonymize import make_pseudonymizer
 
@@ -62,29 +63,37 @@ class ScrubTextParams(BaseModel):
 
 @lru_cache(maxsize=65536)
 def username_pattern(username: str) -> re.Pattern[str]:
-    """A case-insensitive pattern for USERNAME standing alone: not glued to a letter or digit.
-
-    The boundary is ``verify``'s: an underscore, dot or hyphen next to a username does not make
-    it another word, so ``Sample_ann.lee_2`` and ``ann.lee.org`` give ``ann.lee`` away (where a
-    letter or digit stands next to an end of the username that is itself a letter or digit, the
-    username is part of a longer word, and is left alone)."""
-    before = r"(?<![^\W_])" if username[:1].isalnum() else ""
-    after = r"(?![^\W_])" if username[-1:].isalnum() else ""
-    return re.compile(before + re.escape(username) + after, re.IGNORECASE)
+    """A case-insensitive pattern for USERNAME anywhere; ``username_spans`` keeps the places
+    where it stands alone (``glue.stands_alone``)."""
+    return re.compile(re.escape(username), re.IGNORECASE)
 
 
 def username_spans(text: str, username: str) -> list[tuple[int, int]]:
-    """(start, end) of each place where ``username_pattern`` matches USERNAME in TEXT.
+    """(start, end) of each place where USERNAME stands alone in TEXT, ignoring case.
 
-    For ASCII text and username, a scan of the lower-cased text, which finds exactly what the
-    pattern finds (compiling a pattern costs far more than scrubbing a text); otherwise the
-    pattern itself, whose case-insensitive matching also pairs ``ı``/``I``, ``ſ``/``s``, ``ς``/``σ``
-    and others that lower-casing does not.
+    The boundary is ``verify``'s (``glue.stands_alone``): an underscore, dot or hyphen next to a
+    username does not make it another word, so ``Sample_ann.lee_2`` and ``ann.lee.org`` give
+    ``ann.lee`` away; a letter or digit of the same kind next to an end of the username that is
+    itself a letter or digit does (the username is part of a longer word, and is left alone),
+    a character of a script written without spaces (``请联系zelda-q谢谢``) or of another script
+    does not. For ASCII text and username, a scan of the lower-cased text (compiling a pattern
+    costs far more than scrubbing a text); otherwise the pattern, whose case-insensitive
+    matching also pairs ``ı``/``I``, ``ſ``/``s``, ``ς``/``σ`` and others that lower-casing does not.
     """
+    spans: list[tuple[int, int]] = []
     if not (text.isascii() and username.isascii()):
-        return [match.span() for match in username_pattern(username).finditer(text)]
+        search = username_pattern(username).search
+        match = search(text)
+        while match is not None:
+            start, end = match.span()
+            if stands_alone(text, start, end):
+                spans.append((start, end))
+                match = search(text, end)
+            else:
+                match = search(text, start + 1)
+        return spans
     low, needle = text.lower(), username.lower()
-    spans, size = [], len(needle)
+    size = len(needle)
     start = low.find(needle)
     while start >= 0:
         end = start + size
@@ -97,7 +106,7 @@ def username_spans(text: str, username: str) -> list[tuple[int, int]]:
 
 
 def replace_username(text: str, username: str, pseudonym: str) -> str:
-    """TEXT with USERNAME, where ``username_pattern`` matches it, replaced by PSEUDONYM."""
+    """TEXT with USERNAME, where it stands alone (``username_spans``), replaced by PSEUDONYM."""
     spans = username_spans(text, username)
     return textnorm.apply(text, [(start, end, pseudonym) for start, end in spans]) if spans else text
 

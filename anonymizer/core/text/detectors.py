@@ -19,6 +19,8 @@ from functools import lru_cache
 
 import phonenumbers
 
+from .glue import UNSPACED_RANGES
+
 PLACEHOLDERS = {
     "email": "[EMAIL]",
     "url": "[URL]",
@@ -55,16 +57,19 @@ _URL_BARE = (
     rf"(?P<urlbare>(?<![\w@.\-/:%])(?:[A-Za-z0-9](?:[A-Za-z0-9\-]{{0,62}}[A-Za-z0-9])?\.)+{_TLD}"
     rf"(?::\d{{1,5}})?/{_URL_CHARS}*)"
 )
+# A letter or digit of a script written without spaces (``ip是203.0.113.45吗``, ``电话13800138000``)
+# does not glue to an address or a number (``glue``): the lookarounds leave those scripts out.
+_U = UNSPACED_RANGES
 # Octets may be zero-padded (``192.168.001.023``); ``_`` may touch the address (``host_10.0.0.1``).
 _OCTET = r"(?:25[0-5]|2[0-4]\d|[01]?\d?\d)"
 # A dot may be defanged, as security reports write addresses (``203[.]0[.]113[.]45``, ``(dot)``),
 # or spaced (``203 . 0 . 113 . 45``).
 _DOT = r"(?:\.|\[\.\]|\(\.\)|\{\.\}|\[dot\]|\(dot\)| \. )"
-_IPV4 = rf"(?P<ipv4>(?<![^\W_])(?<!\.){_OCTET}(?:{_DOT}{_OCTET}){{3}}(?![^\W_]|\.\d))"
+_IPV4 = rf"(?P<ipv4>(?<![^\W_{_U}])(?<!\.){_OCTET}(?:{_DOT}{_OCTET}){{3}}(?![^\W_{_U}]|\.\d))"
 # An address written with dashes inside a host name (``ip-10-0-1-23``, ``ec2-203-0-113-25.…``):
 # only after a name part and its dash; ``_confirm`` checks that the part holds a letter.
-_IPV4_DASHED = rf"(?P<ipdash>(?<=[A-Za-z0-9]-){_OCTET}(?:-{_OCTET}){{3}}(?![^\W_]|-\d))"
-_IPV6 = r"(?P<ipv6>(?<![\w:.])(?=[0-9A-Fa-f:.]*::|(?:[0-9A-Fa-f]{1,4}:){7})[0-9A-Fa-f:.]{2,45}(?![\w:]))"
+_IPV4_DASHED = rf"(?P<ipdash>(?<=[A-Za-z0-9]-){_OCTET}(?:-{_OCTET}){{3}}(?![^\W_{_U}]|-\d))"
+_IPV6 = rf"(?P<ipv6>(?<![^\W{_U}]|[:.])(?=[0-9A-Fa-f:.]*::|(?:[0-9A-Fa-f]{{1,4}}:){{7}})[0-9A-Fa-f:.]{{2,45}}(?![^\W{_U}]|:))"
 # An IPv6 address as a Windows host name, dashes for colons (``2001-db8--1.ipv6-literal.net``;
 # ``s`` begins a zone id).
 _IPV6_LITERAL = r"(?P<ip6lit>(?<![\w.-])[0-9A-Fa-f]*-[0-9A-Fa-f-]*(?:s\w+)?(?=\.(?i:ipv6-literal\.net)\b))"
@@ -74,12 +79,12 @@ _EXTENSION = r"(?:[ ]?(?i:x|ext\.?|extension)[ ]?\d{1,6})"
 # of the last three with a space on each side (``617 - 555 - 0143``), or ``_`` (``617_555_0143``).
 _PHONE_SEP = r"(?:[ ]?[.\-/][ ]?|[ _])"
 _PHONE = (
-    r"(?P<phone>(?:(?<![\w+\-.,/:])|(?<=[Tt][Ee][Ll]:)|(?<=[Pp][Hh][Oo][Nn][Ee]:))(?:"
+    rf"(?P<phone>(?:(?<![^\W{_U}]|[+\-.,/:])|(?<=[Tt][Ee][Ll]:)|(?<=[Pp][Hh][Oo][Nn][Ee]:))(?:"
     rf"(?:\+\d{{1,3}}[ .\-_]?)?(?:\(\d{{1,5}}\)[ .\-]?)?\d{{1,10}}(?:{_PHONE_SEP}\d{{1,10}}){{1,5}}"  # separated groups
     r"|\+\d{7,15}"  # E.164, unseparated
     r"|\(\d{1,5}\)[ .\-]?\d{5,10}"  # (area) and the rest
     r"|\d{9,15}"  # a bare run long enough to dial
-    rf"){_EXTENSION}?(?![\w\-]|[.,/:]\d))"
+    rf"){_EXTENSION}?(?![^\W{_U}]|-|[.,/:]\d))"
 )
 _EXTENSION_AT_END = re.compile(_EXTENSION + r"\Z")
 # A date, alone or followed by the hour of a time (``2024-03-01 10`` of ``2024-03-01 10:30:00``).

@@ -8,8 +8,9 @@ those spaces too, so the automaton reports only whole-word occurrences: ``ana`` 
 inside ``banana``. What the folding loses is checked afterwards on the text itself:
 
 - a **username** must equal the text exactly, ignoring case, and not be glued to a letter or
-  digit on either side (verify's boundary): punctuation around it, ``_``, ``-`` and ``.``
-  included, does not hide it (``Sample_ann.lee_2``; ``_ymir_`` and ``zelda-q`` are found where
+  digit of the same kind on either side (verify's boundary, ``glue``): punctuation around it,
+  ``_``, ``-`` and ``.`` included, does not hide it, nor do Chinese, Japanese or Cyrillic
+  letters (``请联系zelda-q谢谢``; the folded text has a space wherever two scripts meet) (``Sample_ann.lee_2``; ``_ymir_`` and ``zelda-q`` are found where
   ``\\b`` fails);
 - an **email** must equal the text, ignoring case. Only the addresses the email detector would
   miss need keys: it runs first and finds every well-formed one;
@@ -23,8 +24,9 @@ not a common word (``anonymizer/data/common_words.txt`` plus the policy's own). 
 written without spaces (Chinese, Japanese, Korean, Thai) match from two characters, anywhere.
 
 ``@handle`` is replaced when the handle is a known username, whatever its length. Digit runs of
-at least ``user_id_min_digits`` digits that equal a roster user id, standing alone (not part of a
-decimal, a price, a longer number or an identifier), become ``[USER_ID]``.
+at least ``user_id_min_digits`` digits that equal a roster user id (also zero-padded), standing
+alone as ``glue.number_alone`` reads a number (``#530114``, ``uid:530114``, ``No.530114``; not part
+of a decimal, a version, a price, a longer number or an identifier), become ``[USER_ID]``.
 
 Where hits overlap, the leftmost wins, then the longest, then mention, username, email, user id, name.
 """
@@ -33,6 +35,7 @@ from __future__ import annotations
 
 import gc
 import re
+from bisect import bisect_left
 import unicodedata
 from functools import lru_cache
 from importlib import resources
@@ -41,6 +44,7 @@ from typing import Callable
 import ahocorasick_rs
 
 from .detectors import EMAIL_PATTERN
+from .glue import number_alone, splits, stands_alone, unspaced
 
 NAME = "name"
 USERNAME = "username"
@@ -56,21 +60,8 @@ _APOSTROPHES = str.maketrans("", "", "'’ʼ‘`´")
 _TRANSLITERATE = str.maketrans({"ø": "o", "æ": "ae", "œ": "oe", "ß": "ss", "ł": "l", "đ": "d", "ð": "d", "þ": "th", "ı": "i"})
 _MENTION = re.compile(r"(?<![\w.+\-])@([\w.\-]+)")
 _DIGIT = re.compile(r"\d")
+_WORD_RUN = re.compile(r"[^\W_]{2,}")
 _PLACEHOLDER_TEXT = {"[NAME]", "[EMAIL]", "[USER_ID]", "[PHONE]", "[URL]", "[IP]"}
-
-
-def _unspaced(ch: str) -> bool:
-    """Scripts written without spaces between words (or with particles glued to names)."""
-    code = ord(ch)
-    return (
-        0x3040 <= code <= 0x30FF  # Hiragana, Katakana
-        or 0x3400 <= code <= 0x9FFF  # CJK ideographs
-        or 0xAC00 <= code <= 0xD7AF  # Hangul syllables
-        or 0x1100 <= code <= 0x11FF  # Hangul jamo
-        or 0x0E00 <= code <= 0x0E7F  # Thai
-        or 0xF900 <= code <= 0xFAFF
-        or 0x20000 <= code <= 0x2FA1F
-    )
 
 
 def fold(text: str) -> str:
@@ -126,12 +117,11 @@ class PeopleFinder:
         common.update(fold(w.strip()) for w in rules.common_words)
         self.common = frozenset(common)
         self.all_usernames = rules.usernames == "all"
+        # A user id in text: a whole run of digits that equals a roster id, also zero-padded
+        # (``0530114``), standing alone as ``glue.number_alone`` reads a number.
+        self.id_min_digits = rules.user_id_min_digits
         self.id_pattern = (
-            # verify's reading of a user id in text: digits not glued to a letter or digit, after
-            # nothing that makes them part of a decimal, a price or a handle, and not followed by
-            # another number's separator and digit (a date, a time, a decimal). A "+" before them
-            # is no sign: verify reads it as the space it is in a query string ("a+123456+b").
-            re.compile(rf"(?<![^\W_])(?<![.\-$#@:])(?<!\d,)[1-9]\d{{{rules.user_id_min_digits - 1},}}(?![^\W_])(?![.,\-:]\d)")
+            re.compile(rf"(?<![0-9])[0-9]{{{rules.user_id_min_digits},}}(?![0-9])")
             if rules.user_id_min_digits > 0 and roster.by_id
             else None
         )
@@ -148,7 +138,7 @@ class PeopleFinder:
     def identifying(self, part: str) -> bool:
         """Whether a name part (or a username) may be matched on its own."""
         folded = fold(part)
-        if all(_unspaced(ch) for ch in folded if not ch.isspace()):
+        if all(unspaced(ch) for ch in folded if not ch.isspace()):
             return _alnum_count(folded) >= 2
         if _alnum_count(folded) < self.min_length:
             return False
@@ -165,11 +155,11 @@ class PeopleFinder:
             folded = fold(unicodedata.normalize("NFC", text))
             if not folded.strip():
                 return ()
-            if not folded.isascii() and all(_unspaced(ch) for ch in folded if not ch.isspace()):
+            if not folded.isascii() and all(unspaced(ch) for ch in folded if not ch.isspace()):
                 return (_words(folded).strip(),) if _alnum_count(folded) >= 2 else ()
             variants = {folded, folded.translate(_APOSTROPHES)}
             variants |= {strip_accents(v) for v in variants}
-            return tuple(" " + _words(v) + " " for v in variants if (whole or self.identifying(v)) and _alnum_count(v))
+            return tuple(_key(_words(v)) for v in variants if (whole or self.identifying(v)) and _alnum_count(v))
 
         def add(key: str, kind: str, verify: str, canonical: str | None = None) -> None:
             if key.strip():
@@ -207,19 +197,19 @@ class PeopleFinder:
             for username in person.usernames:
                 folded = fold(unicodedata.normalize("NFC", username))
                 if self.all_usernames or self.identifying(folded.strip("_-.")):
-                    add(" " + _words(folded) + " ", USERNAME, folded, username)
+                    add(_key(_words(folded)), USERNAME, folded, username)
                     core = folded.strip("_-.")
                     if core != folded and core:
                         # ``_ann_`` glued to letters (``x_ann_y``): its core is keyed, and a hit
                         # counts when the edges around the core are the username's own.
-                        add(" " + _words(core) + " ", USERNAME, folded, username)
+                        add(_key(_words(core)), USERNAME, folded, username)
             for external in person.external_ids:
                 # An external id (an xAPI actor's account name) names the person as a username
                 # does: it becomes their username pseudonym, or [EMAIL] for a person without one.
                 folded = fold(external.strip())
                 if _alnum_count(folded) >= 8:
                     if person.usernames:
-                        add(" " + _words(folded) + " ", USERNAME, folded, person.usernames[0])
+                        add(_key(_words(folded)), USERNAME, folded, person.usernames[0])
                     else:
                         add(" " + _words(folded) + " ", EMAIL, folded)
             for email in person.emails:
@@ -228,18 +218,18 @@ class PeopleFinder:
                 if not EMAIL_PATTERN.fullmatch(email):
                     folded = fold(email)
                     add(" " + _words(folded) + " ", EMAIL, folded)
-        # Value of each key, by its index: (whether the key carries boundary spaces, is it a
-        # name, other entries).
+        # Value of each key, by its index: (whether the key carries a boundary space before,
+        # after, is it a name, other entries).
         keys: list[str] = []
-        values: list[tuple[bool, bool, tuple]] = []
+        values: list[tuple[bool, bool, bool, tuple]] = []
         for key in names:
             if key not in others:
                 keys.append(key)
-                values.append((key[0] == " ", True, ()))
+                values.append((key[0] == " ", key[-1] == " ", True, ()))
         for key, entries in others.items():
             listed = tuple((kind, verify, canonical) for (kind, verify), canonical in entries.items())
             keys.append(key)
-            values.append((key[0] == " ", key in names, listed))
+            values.append((key[0] == " ", key[-1] == " ", key in names, listed))
         self.keys = len(keys)
         self._values = values
         self._automaton = ahocorasick_rs.AhoCorasick(keys, matchkind=ahocorasick_rs.MatchKind.Standard) if keys else None
@@ -265,16 +255,18 @@ class PeopleFinder:
                     handle = handle[:-1]
         if self._automaton is not None:
             folded = fold(text)
-            padded = " " + _words(folded) + " "
+            padded, inserted = _padded(text, folded)
             length = len(text)
             values = self._values
-            # Offsets in PADDED are one more than in TEXT (its leading space).
+            # Offsets in PADDED are one more than in TEXT (its leading space), and one more
+            # again after each space inserted at a boundary between scripts.
             for index, start, stop in self._automaton.find_matches_as_indexes(padded, overlapping=True):
-                spaced, is_name, entries = values[index]
-                if spaced:
-                    stop -= 2  # the key's inner span, in TEXT's offsets
-                else:
-                    start, stop = start - 1, stop - 1
+                lead, trail, is_name, entries = values[index]
+                # the key's inner span (without its boundary spaces)
+                start, stop = start + lead, stop - trail
+                if inserted:
+                    start, stop = start - bisect_left(inserted, start), stop - bisect_left(inserted, stop - 1)
+                start, stop = start - 1, stop - 1
                 if start < 0 or stop > length or start >= stop:
                     continue
                 if start > 0 and stop < length and text[start - 1] == "[" and text[stop] == "]" and f"[{text[start:stop]}]" in _PLACEHOLDER_TEXT:
@@ -294,7 +286,8 @@ class PeopleFinder:
         if user_ids and self.id_pattern is not None and _DIGIT.search(text):
             by_id = self.roster.by_id
             for match in self.id_pattern.finditer(text):
-                if match.group() in by_id:
+                digits = match.group().lstrip("0")
+                if len(digits) >= self.id_min_digits and digits in by_id and number_alone(text, *match.span()):
                     hits.append((match.start(), match.end(), USER_ID, None))
         return hits
 
@@ -348,13 +341,43 @@ class PeopleFinder:
         return out
 
 
-def stands_alone(text: str, start: int, stop: int) -> bool:
-    """A username at TEXT[start:stop] that is not glued to a letter or digit: what the
-    lookarounds of ``scrub_text.username_pattern`` require, and the boundary ``verify`` uses.
-    Punctuation (``_``, ``.``, ``-`` included) around a username does not hide it."""
-    if start > 0 and text[start].isalnum() and text[start - 1].isalnum():
-        return False
-    return not (stop < len(text) and text[stop - 1].isalnum() and text[stop].isalnum())
+def _key(words: str) -> str:
+    """The automaton's key for WORDS: a boundary space at each end, except beside a character of
+    a script written without spaces, which needs none (``王芳_wf`` in ``电话王芳_wf吗``)."""
+    before = "" if words[:1] and unspaced(words[0]) else " "
+    after = "" if words[-1:] and unspaced(words[-1]) else " "
+    return before + words + after
+
+
+def _padded(text: str, folded: str) -> tuple[str, list[int]]:
+    """FOLDED with every character that is not a letter or digit turned into a space, a space
+    at each end, and a space inserted where two letters or digits of TEXT meet that do not glue
+    (``请联系zelda`` → `` 请联系 zelda ``: see ``glue``); with the padded offsets of the
+    inserted spaces, in order."""
+    words = _words(folded)
+    if text.isascii():
+        return " " + words + " ", []
+    cuts = []
+    for run in _WORD_RUN.finditer(text):
+        token = run.group()
+        if token.isascii():
+            continue
+        base = run.start()
+        for offset in range(1, len(token)):
+            before, after = token[offset - 1], token[offset]
+            if (not before.isascii() or not after.isascii()) and splits(before, after):
+                cuts.append(base + offset)
+    if not cuts:
+        return " " + words + " ", []
+    pieces, inserted, previous = [" "], [], 0
+    for number, cut in enumerate(cuts):
+        pieces.append(words[previous:cut])
+        pieces.append(" ")
+        inserted.append(cut + 1 + number)
+        previous = cut
+    pieces.append(words[previous:])
+    pieces.append(" ")
+    return "".join(pieces), inserted
 
 
 def _resolve(hits: list[tuple[int, int, str, str | None]]) -> list[tuple[int, int, str, str | None]]:
