@@ -182,7 +182,9 @@ def test_a_user_id_between_plus_signs_in_text_is_found():
     """``+`` is the space of a query string, as verify reads it: ``a+530114+b`` names the id."""
     finder = ROSTER.finder(RosterRules())
     assert finder.find("answer=a+530114+b") == [("user_id", 9, 15)]
-    assert finder.find("v-530114 and 1.530114 and $530114") == []  # a sign, a decimal, a price: no id
+    # a decimal, a version, a range, a price: no id; after a letter and "-", as in user-530114: the id
+    assert finder.find("1.530114 and v1.530114 and 2024-530114 and $530114") == []
+    assert finder.find("v-530114") == [("user_id", 2, 8)]
 
 
 def test_times_and_hex_ids_are_compared_whole_not_searched():
