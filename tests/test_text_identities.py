@@ -196,7 +196,7 @@ def test_user_id_digits_inside_dates_decimals_and_identifiers_survive():
 
 def test_identifiers_glued_to_chinese_or_japanese_text_are_found():
     # Scripts written without spaces glue nothing to a match: every identifier a CJK writer
-    # types inside a sentence is found (the body of the red-team repro).
+    # types inside a sentence is found (a forum post in which all of them once survived).
     body = "请联系zelda-q谢谢。和Zelda Quintero一起。学号530114。ip是203.0.113.45吗。电话13800138000。Zeldaさん"
     assert scrubbed(body) == f"请联系{pseudonym('zelda-q')}谢谢。和[NAME] [NAME]一起。学号[USER_ID]。ip是[IP]吗。电话[PHONE]。[NAME]さん"
     assert scrubbed("+86 138 0013 8000谢谢") == "[PHONE]谢谢"
