@@ -110,7 +110,7 @@ class NativeAnonymizer(Anonymizer):
         # finds here to the Python function. One set for the engine, whatever the number of nodes.
         known: set[str] = set()
         if roster is not None:
-            for text in (*roster.by_id, *roster.by_username, *roster._by_folded_username):
+            for text in (*roster.by_id, *roster.by_username, *roster.folded_usernames()):
                 if text.isascii() and closed_shape(text.lower()) is not None:
                     known.add(text.lower())
 

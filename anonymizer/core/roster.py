@@ -111,6 +111,10 @@ class Roster:
     def __len__(self) -> int:
         return len(self.people)
 
+    def folded_usernames(self) -> Iterable[str]:
+        """Every username case-folded, as ``person_for`` looks a value up ignoring case."""
+        return self._by_folded_username.keys()
+
     def person_for(self, value: str) -> Person | None:
         """The person a username (exactly, then ignoring case) or an email names, or None."""
         person = self.by_username.get(value)
