@@ -409,6 +409,10 @@ def verify(
     policy: Optional[str] = typer.Option(
         None, "--policy", metavar="NAME|FILE", help="The policy whose identity fields are checked (default: the one the manifest names, else research)."
     ),
+    engine: str = typer.Option(
+        "auto", "--engine", metavar="ENGINE",
+        help="auto (the native engine's line filter when it is installed, else python), native or python: the same findings either way.",
+    ),
 ) -> None:
     """Check PACKAGE against its manifest and signature, and search every byte of it for raw identifiers.
 
@@ -420,7 +424,7 @@ def verify(
     key = load_public_key(public_key) if public_key is not None else None
     report = verify_package(
         package, against=inputs, roster=roster or [], public_key=key, require_signature=require_signature, max_listed=max_findings,
-        policy=policy,
+        policy=policy, engine=engine,
     )
     if json_out is not None:
         _write_report(report.as_dict(), json_out)

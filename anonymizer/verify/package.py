@@ -19,7 +19,7 @@ from ..package.signing import SIGNATURE_NAME
 from .harvest import Identifiers, harvest_inputs, harvest_roster, identifier_fields
 from .integrity import check_listed, listed_files, present_files, read_file
 from .report import IntegrityProblem, Report
-from .scan import MAX_LISTED, Scanner
+from .scan import check_engine, MAX_LISTED, Scanner
 from .signature import check_signature
 
 SCAN_SIZE = 8 << 20  # whole lines are scanned in pieces of about this size
@@ -71,6 +71,7 @@ def verify_package(
     require_signature: bool = False,
     max_listed: int = MAX_LISTED,
     policy: Policy | str | None = None,
+    engine: str = "auto",
 ) -> Report:
     """Check DIRECTORY against its manifest (and signature, with PUBLIC_KEY) and scan every byte
     in it for the identifiers of the raw inputs AGAINST and of ROSTER, and for what the detectors
@@ -86,6 +87,7 @@ def verify_package(
         raise UsageError(f"{directory}: holds no {MANIFEST_NAME}; not a package (or an unfinished one)")
     if require_signature and public_key is None:
         raise UsageError("--require-signature needs --public-key FILE: a signature can only be checked against the public key")
+    check_engine(engine)
     report = Report(package=str(directory))
     started = time.perf_counter()
     try:
@@ -106,7 +108,7 @@ def verify_package(
         if roster:
             identifiers.update(harvest_roster(roster))
         harvested = time.perf_counter()
-        scanner = Scanner(identifiers, fields, phones=phones, max_listed=max_listed)
+        scanner = Scanner(identifiers, fields, phones=phones, max_listed=max_listed, engine=engine)
         built = time.perf_counter()
     report.checks = {
         "against": [str(p) for p in against],
@@ -115,6 +117,7 @@ def verify_package(
         "identifiers_searched_everywhere": scanner.substring_count,
         "identifiers_checked_in_fields": len(identifiers) - scanner.substring_count,
         "detectors": ["email", "ip"] + (["phone"] if phones else []),
+        "engine": scanner.engine,
     }
 
     try:

@@ -24,6 +24,13 @@ from collections import Counter
 
 import ahocorasick_rs
 
+try:  # the native engine's extension is optional: without it every line is read here
+    from anonymizer_native import LineFilter as _LineFilter
+except ImportError:  # pragma: no cover - depends on the installation
+    _LineFilter = None
+
+from ..core.errors import UsageError
+from ..core.native import ENGINES, NativeUnavailable
 from ..core.text.detectors import TextScrubber
 from ..core.ipmask import make_ip_masker
 from .classify import format_where, leak_class, locate, locate_field, locate_normalized
@@ -47,7 +54,7 @@ _GENERIC_KEYS = frozenset({"id", "name"})
 # /u/{username}, /users/{user_id}, /admin/auth/user/{id}/, /progress/{course_id}/{user_id} ...
 _PERSON_SEGMENT = re.compile(
     rb"/(?:u|users?|user_id|learners?|students?|profile|accounts?|retire_user|retire_backend_user|demographics"
-    rb"|\[redacted\]|(?:progress|xqueue)(?:/[^/\"\\?#\s]+)?)/+(\d{1,9})(?=[/?#\",;\\]|$)"
+    rb"|\[redacted\]|(?:progress|xqueue)(?:/[^/\"\\?#\s]+)?)/+(\d{1,9})(?=[/?#\",;\\\n]|$)"
 )
 # Where a phone can begin, as the detector reads it: a digit, ``+`` or ``(`` not after a word
 # character or ``+-.,/:``, then the detector's own hint of a phone, 7 digits with short
@@ -69,9 +76,17 @@ TRUNCATED = "truncated address"
 MAX_LISTED = 1000
 
 
+def check_engine(engine: str) -> None:
+    """Raise a ``UsageError`` when ENGINE is not one the scan can run."""
+    if engine not in ENGINES:
+        raise UsageError(f"--engine {engine}: expected one of {', '.join(ENGINES)}")
+    if engine == "native" and _LineFilter is None:
+        raise NativeUnavailable("the native engine is not installed: build it with `make venv` (needs cargo), or use --engine python")
+
+
 def _value_after(data: bytes, at: int) -> bytes:
     """The JSON value that begins at AT (after ``"key":``), for the field check: a string's text up
-    to its closing quote (also when escaped inside a JSON string), or a number."""
+    to its closing quote on the same line (also when escaped inside a JSON string), or a number."""
     while data[at : at + 1] == b" ":
         at += 1
     first = data[at : at + 1]
@@ -81,7 +96,7 @@ def _value_after(data: bytes, at: int) -> bytes:
         start, close = at + 2, data.find(b"\\", at + 2)
     else:
         return _NUMBER.match(data, at).group()
-    return data[start:close] if close >= 0 else b""
+    return data[start:close] if close >= 0 and data.find(b"\n", start, close) < 0 else b""
 
 
 class Scanner:
@@ -100,7 +115,9 @@ class Scanner:
         *,
         phones: bool,
         max_listed: int = MAX_LISTED,
+        engine: str = "auto",
     ) -> None:
+        check_engine(engine)
         self.identifiers: list[Identifier] = list(identifiers)
         self.fields = fields
         self.max_listed = max_listed
@@ -134,8 +151,8 @@ class Scanner:
             pair
             for key in sorted(self._masked_keys)
             for pair in (
-                (re.compile(rb'"' + re.escape(key) + rb'":\s*"([^"]*)"'), b'"' + key + b'":'),
-                (re.compile(rb'\\"' + re.escape(key) + rb'\\":\s*\\"([^"\\]*)\\"'), b'\\"' + key + b'\\":'),
+                (re.compile(rb'"' + re.escape(key) + rb'":[^\S\n]*"([^"\n]*)"'), b'"' + key + b'":'),
+                (re.compile(rb'\\"' + re.escape(key) + rb'\\":[^\S\n]*\\"([^"\\\n]*)\\"'), b'\\"' + key + b'\\":'),
             )
         ]
 
@@ -211,13 +228,55 @@ class Scanner:
         self._normal = ahocorasick_rs.AhoCorasick(list(normal), matchkind=ahocorasick_rs.MatchKind.Standard) if normal else None
         self._has_emails = any(i.kind == "email" for i in self.identifiers)
         self._has_phones = any(i.kind == "phone" for i in self.identifiers)
+        self._newly_masked: list[bytes] = []
+        self._filter = self._line_filter(patterns[: self._marker_base]) if engine != "python" else None
+        self.engine = "python" if self._filter is None else "native"
+
+    def _line_filter(self, folded: list[bytes]):
+        """The native engine's line filter (``native/src/verify.rs``): which lines of a chunk can
+        hold a finding, so that only those are read here. None without the extension, or when an
+        identifier holds a line break (a form that only two lines together could show)."""
+        if _LineFilter is None:
+            return None
+        forms = [info[2] for infos in self._pattern_info for info in infos]
+        if any(b"\n" in value for value in (*forms, *self._verbatim_forms, *self._field_values)):
+            return None
+        return _LineFilter(
+            folded,
+            self._markers,
+            list(self._field_values),
+            self._verbatim_forms,
+            list(self._short_ids),
+            sorted(self._masked_keys),
+            self.fields.ipv4_prefix,
+            self.fields.ipv6_prefix,
+            self._normal is not None,
+            self._has_emails,
+            self._phone_scrubber is not None,
+        )
 
     # -------------------------------------------------------------- one chunk of whole lines
 
     def scan(self, file: str, chunk: bytes, first_line: int) -> None:
-        """Search CHUNK (whole lines of FILE, the first numbered FIRST_LINE)."""
+        """Search CHUNK (whole lines of FILE, the first numbered FIRST_LINE). Each line is judged on
+        its own: with the line filter, only the lines it flags are read, and the findings are the same."""
+        numbers = None
+        if self._filter is not None:
+            flagged = self._filter.lines(chunk)
+            if not flagged:
+                return
+            if len(flagged) * 4 < chunk.count(b"\n"):
+                numbers = [first_line + index for index, _, _ in flagged]
+                chunk = b"\n".join([chunk[start:end] for _, start, end in flagged])
+        self._scan(file, chunk, first_line, numbers)
+        if self._newly_masked:
+            if self._filter is not None:
+                self._filter.add_masked(self._newly_masked)
+            self._newly_masked = []
+
+    def _scan(self, file: str, chunk: bytes, first_line: int, numbers: list[int] | None) -> None:
         lowered = chunk.lower()
-        context = _Chunk(file, chunk, lowered, first_line)
+        context = _Chunk(file, chunk, lowered, first_line, numbers)
         if self._automaton is not None:
             hits = []
             values = self._field_values
@@ -357,7 +416,7 @@ class Scanner:
 
     def _identifier_hit(self, context: _Chunk, index: int, label: str, start: int, end: int) -> None:
         identifier = self.identifiers[index]
-        if identifier.kind == "ip" and self._is_masked_ip(context.lowered, start, end):
+        if identifier.kind == "ip" and self._is_masked_ip(context, start, end):
             return
         self._report(context, start, identifier.kind, identifier.source, label, identifier.origin, identifier.value, context.lowered[start:end])
 
@@ -377,7 +436,9 @@ class Scanner:
                 if len(cache) > 262144:
                     cache.clear()
                 cache[value] = masked = self._masked_value(value)
-                if not masked:
+                if masked:
+                    self._newly_masked.append(value)
+                else:
                     unmasked.add(value)
             unmasked.update(value for value in self._unmasked_seen.intersection(found))
             if unmasked:
@@ -429,7 +490,7 @@ class Scanner:
                     if not (begin <= start < end):
                         continue
                     previous_end = end
-                    if self._is_masked_ip(lowered, begin, end):
+                    if self._is_masked_ip(context, begin, end):
                         continue
                     address = window[found_start:found_end]
                     self._report(context, begin, "ip", "detector", "detected", None, address, address.encode())
@@ -500,7 +561,8 @@ class Scanner:
             at = offset + (start if ascii_text else len(text[:start].encode("utf-8")))
             stop = at + len(value.encode("utf-8"))
             before = chunk[max(line_start, at - 8) : at].rstrip()[-1:]
-            after = chunk[stop : stop + 8].lstrip()[:1]
+            _, _, line_end = context.line_of(at)
+            after = chunk[stop : min(stop + 8, line_end)].lstrip()[:1]
             if before in (b":", b",", b"[", b"") and after in (b",", b"}", b"]", b"", b"\n") and value.isdigit():
                 continue  # a JSON number or a whole CSV cell, such as a numeric pseudonym, is not text
             key = _KEY_BEFORE.search(chunk[max(line_start, at - 64) : at].lower())
@@ -513,22 +575,26 @@ class Scanner:
 
     def _looks_masked(self, lowered: bytes, anchor_start: int) -> bool:
         """A quick test for the common case: the anchor is in a masked-IP field's plain value,
-        which the field check reads."""
-        quote_at = lowered.rfind(b'"', max(0, anchor_start - 48), anchor_start)
+        which the field check reads (on the anchor's line)."""
+        low = max(0, anchor_start - 48)
+        low = lowered.rfind(b"\n", low, anchor_start) + 1 or low
+        quote_at = lowered.rfind(b'"', low, anchor_start)
         if quote_at < 0 or not lowered.endswith(self._masked_prefixes, 0, quote_at + 1):
             return False
         return not lowered[quote_at + 1 : anchor_start].translate(None, b"0123456789abcdef:.")
 
-    def _is_masked_ip(self, lowered: bytes, start: int, end: int) -> bool:
+    def _is_masked_ip(self, context: _Chunk, start: int, end: int) -> bool:
         """Whether [START, END) is a whole address in a field the policy masks, and is its own mask."""
-        quote_at = lowered.rfind(b'"', max(0, start - 64), start)
+        lowered = context.lowered
+        _, line_start, line_end = context.line_of(start)
+        quote_at = lowered.rfind(b'"', max(line_start, start - 64), start)
         if quote_at < 0:
             return False
-        head = lowered[max(0, quote_at - 64) : quote_at + 1]
+        head = lowered[max(line_start, quote_at - 64) : quote_at + 1]
         match = _KEY_BEFORE.search(head)
         if match is None or match.group(1) not in self._masked_keys:
             return False
-        close = lowered.find(b'"', end)
+        close = lowered.find(b'"', end, line_end)
         if close < 0:
             return False
         value = lowered[quote_at + 1 : close].rstrip(b"\\").decode("latin-1")
@@ -564,7 +630,7 @@ class Scanner:
         self.findings.append(
             Finding(
                 file=context.file,
-                line=context.first_line + line_index,
+                line=context.number(line_index),
                 path=path,
                 kind=kind,
                 source=source,
@@ -579,15 +645,20 @@ class Scanner:
 class _Chunk:
     """Whole lines of one file, with line lookup built on first use (most chunks have no finding)."""
 
-    __slots__ = ("file", "chunk", "lowered", "first_line", "_starts", "reported")
+    __slots__ = ("file", "chunk", "lowered", "first_line", "numbers", "_starts", "reported")
 
-    def __init__(self, file: str, chunk: bytes, lowered: bytes, first_line: int) -> None:
+    def __init__(self, file: str, chunk: bytes, lowered: bytes, first_line: int, numbers: list[int] | None = None) -> None:
         self.file = file
         self.chunk = chunk
         self.lowered = lowered
         self.first_line = first_line
+        self.numbers = numbers  # the line number of each line, when they are not consecutive
         self._starts: list[int] | None = None
         self.reported: set = set()
+
+    def number(self, index: int) -> int:
+        """The line number, in its file, of the line at INDEX in the chunk."""
+        return self.first_line + index if self.numbers is None else self.numbers[index]
 
     def line_of(self, offset: int) -> tuple[int, int, int]:
         """(index of the line within the chunk, its start offset, its end offset) for OFFSET."""
@@ -611,7 +682,14 @@ def _id_in_text(text, start: int, end: int) -> bool:
     """Whether the digits at [START, END) of TEXT (bytes or str) are a number standing alone in
     text or a URL path segment, not a JSON number, a decimal, a version, a date or a time: the
     scrubber's reading (``glue.number_alone``; ``#530114``, ``uid:530114``, ``No.530114`` and
-    ``530114.0`` are ids, ``0.530114`` and ``$530114`` are not)."""
+    ``530114.0`` are ids, ``0.530114`` and ``$530114`` are not). Only the line the digits are on
+    is read."""
+    newline = b"\n" if isinstance(text, bytes) else "\n"
+    line_start = text.rfind(newline, 0, start) + 1
+    line_end = text.find(newline, end)
+    if line_start or line_end >= 0:
+        text = text[line_start : line_end if line_end >= 0 else len(text)]
+        start, end = start - line_start, end - line_start
     before = text[start - 1 : start] if start else text[:0]
     ahead = text[max(0, start - 2) : max(0, start - 1)] if start > 1 else text[:0]
     after = text[end : end + 1]

@@ -18,6 +18,7 @@
 mod json;
 mod ops;
 mod plan;
+mod verify;
 
 use json::{key_eq, parse, py_strip, write_float, write_raw_str, write_str, write_value, Str, V};
 use plan::{Cont, Needs, Node, PyNodes};
@@ -1567,6 +1568,7 @@ fn roundtrip(text: &[u8]) -> Option<Vec<u8>> {
 #[pymodule]
 fn anonymizer_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Engine>()?;
+    m.add_class::<verify::LineFilter>()?;
     m.add_function(wrap_pyfunction!(format_float, m)?)?;
     m.add_function(wrap_pyfunction!(roundtrip, m)?)?;
     Ok(())

@@ -1,0 +1,573 @@
+//! `verify`'s line filter: which lines of a chunk the scan (`anonymizer/verify/scan.py`) must read.
+//!
+//! The scan judges each line on its own. This filter reads every byte of a chunk once and flags
+//! each line on which any of the scan's passes could report something: an identifier's pattern,
+//! a key of an identifier field whose value is a harvested one, a user id after a `/`, a line
+//! worth a normalized reading, a masked field whose value is not yet known to be its own mask,
+//! and the places where the detectors begin (an `@` or `%40` before a domain, an IPv4 or IPv6
+//! anchor outside a masked field, a phone's start). It answers "maybe" wherever the scan would
+//! look further, and never "no" where the scan could find something: the Python scan then reads
+//! the flagged lines only, and reports exactly what it reports on the whole chunk
+//! (`tests/test_verify_filter.py` proves it). No unsafe code.
+
+use aho_corasick::{AhoCorasick, MatchKind};
+use memchr::memmem;
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use std::collections::HashSet;
+
+type Set = HashSet<Vec<u8>, ahash::RandomState>;
+
+#[pyclass(module = "anonymizer_native")]
+pub struct LineFilter {
+    /// The scan's folded patterns (forms with a 0 at each alphanumeric edge).
+    folded: Option<AhoCorasick>,
+    /// `"key":` and `"key\":` of the identifier fields, lower-cased; and the values they hold.
+    markers: Option<AhoCorasick>,
+    values: Set,
+    /// Forms searched as written (names of other scripts), lower-cased.
+    verbatim: Option<AhoCorasick>,
+    /// User ids of any length (the path segment check).
+    short_ids: Set,
+    /// `"key":` and `\"key\":` of the fields the policy masks as IP addresses; the prefixes of
+    /// their plain values; and the values known to be their own mask.
+    masked: Option<AhoCorasick>,
+    masked_prefixes: Vec<Vec<u8>>,
+    good: Set,
+    /// The bits an IPv4 address keeps when masked (its own mask has no other bit set).
+    v4_mask: u32,
+    v6_mask: u128,
+    /// Whether lines are read normalized (there are identifiers), with "at" for "@" (emails), and
+    /// read for phones.
+    normalized: bool,
+    at_markers: bool,
+    phones: bool,
+}
+
+fn automaton(patterns: &[Vec<u8>]) -> PyResult<Option<AhoCorasick>> {
+    if patterns.is_empty() {
+        return Ok(None);
+    }
+    AhoCorasick::builder()
+        .match_kind(MatchKind::Standard)
+        .build(patterns)
+        .map(Some)
+        .map_err(|_| PyValueError::new_err("the line filter's automaton could not be built"))
+}
+
+#[pymethods]
+impl LineFilter {
+    #[new]
+    #[allow(clippy::too_many_arguments)]
+    #[pyo3(signature = (folded, marker_keys, values, verbatim, short_ids, masked_keys, ipv4_prefix, ipv6_prefix, normalized, at_markers, phones))]
+    fn new(
+        folded: Vec<Vec<u8>>,
+        marker_keys: Vec<Vec<u8>>,
+        values: Vec<Vec<u8>>,
+        verbatim: Vec<Vec<u8>>,
+        short_ids: Vec<Vec<u8>>,
+        masked_keys: Vec<Vec<u8>>,
+        ipv4_prefix: u32,
+        ipv6_prefix: u32,
+        normalized: bool,
+        at_markers: bool,
+        phones: bool,
+    ) -> PyResult<Self> {
+        let mut markers = Vec::new();
+        for key in &marker_keys {
+            markers.push([b"\"", key.as_slice(), b"\":"].concat());
+            markers.push([b"\"", key.as_slice(), b"\\\":"].concat());
+        }
+        let mut masked = Vec::new();
+        let mut masked_prefixes = Vec::new();
+        for key in &masked_keys {
+            masked.push([b"\"", key.as_slice(), b"\":"].concat());
+            masked.push([b"\\\"", key.as_slice(), b"\\\":"].concat());
+            masked_prefixes.push([b"\"", key.as_slice(), b"\":\""].concat());
+            masked_prefixes.push([b"\\\"", key.as_slice(), b"\\\":\\\""].concat());
+            masked_prefixes.push([b"\"", key.as_slice(), b"\": \""].concat());
+        }
+        Ok(LineFilter {
+            folded: automaton(&folded)?,
+            markers: automaton(&markers)?,
+            values: values.into_iter().collect(),
+            verbatim: automaton(&verbatim)?,
+            short_ids: short_ids.into_iter().collect(),
+            masked: automaton(&masked)?,
+            masked_prefixes,
+            good: Set::default(),
+            v4_mask: if ipv4_prefix == 0 {
+                0
+            } else {
+                u32::MAX << (32 - ipv4_prefix.min(32))
+            },
+            v6_mask: if ipv6_prefix == 0 {
+                0
+            } else {
+                u128::MAX << (128 - ipv6_prefix.min(128))
+            },
+            normalized,
+            at_markers,
+            phones,
+        })
+    }
+
+    /// The lines of CHUNK (split at `\n`) that the scan must read, in order: (index, start, end).
+    fn lines(&self, py: Python<'_>, chunk: &[u8]) -> Vec<(usize, usize, usize)> {
+        py.allow_threads(|| self.flag(chunk))
+    }
+
+    /// VALUES (lower-cased) of masked fields that the scan found to be their own mask.
+    fn add_masked(&mut self, values: Vec<Vec<u8>>) {
+        if self.good.len() > 1 << 20 {
+            self.good.clear();
+        }
+        self.good.extend(values);
+    }
+}
+
+const SEPARATOR: [bool; 256] = table(b" .-()+/_");
+const PHONE_NOT_AFTER: [bool; 256] = {
+    let mut t = table(b"_+-.,/:");
+    let mut b = 0;
+    while b < 256 {
+        if (b as u8).is_ascii_alphanumeric() {
+            t[b] = true;
+        }
+        b += 1;
+    }
+    t
+};
+const SUSPECT: [bool; 256] = table(b"&%\\<*~_");
+const WORD_OR_DASH: [bool; 256] = {
+    let mut t = table(b"_-");
+    let mut b = 0;
+    while b < 256 {
+        if (b as u8).is_ascii_alphanumeric() {
+            t[b] = true;
+        }
+        b += 1;
+    }
+    t
+};
+
+const fn table(bytes: &[u8]) -> [bool; 256] {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < bytes.len() {
+        t[bytes[i] as usize] = true;
+        i += 1;
+    }
+    t
+}
+
+fn fold(b: u8) -> u8 {
+    if b.is_ascii_alphanumeric() {
+        b.to_ascii_lowercase()
+    } else {
+        0
+    }
+}
+
+impl LineFilter {
+    fn flag(&self, chunk: &[u8]) -> Vec<(usize, usize, usize)> {
+        let mut starts = vec![0usize];
+        starts.extend(memchr::memchr_iter(b'\n', chunk).map(|i| i + 1));
+        let count = starts.len();
+        let bounds = |i: usize| -> (usize, usize) {
+            let end = if i + 1 < count {
+                starts[i + 1] - 1
+            } else {
+                chunk.len()
+            };
+            (starts[i], end)
+        };
+        let line_of = |pos: usize| starts.partition_point(|&s| s <= pos) - 1;
+        let lowered = chunk.to_ascii_lowercase();
+        let mut flags = vec![false; count];
+        if let Some(ac) = &self.folded {
+            let mut folded = Vec::with_capacity(chunk.len() + 2);
+            folded.push(0);
+            folded.extend(chunk.iter().map(|&b| fold(b)));
+            folded.push(0);
+            let last = chunk.len().saturating_sub(1);
+            for m in ac.find_overlapping_iter(&folded) {
+                // Offsets in the folded copy are one more than in the chunk (its leading 0): the
+                // form begins at the match's start or one after, on this line or the next.
+                flags[line_of(m.start().saturating_sub(1).min(last))] = true;
+                flags[line_of(m.start().min(last))] = true;
+            }
+        }
+        if let Some(ac) = &self.verbatim {
+            for m in ac.find_overlapping_iter(&lowered) {
+                flags[line_of(m.start())] = true;
+            }
+        }
+        for (i, flag) in flags.iter_mut().enumerate() {
+            if *flag {
+                continue;
+            }
+            let (start, end) = bounds(i);
+            *flag = self.line(&chunk[start..end], &lowered[start..end]);
+        }
+        let mut out = Vec::new();
+        for (i, flag) in flags.iter().enumerate() {
+            let (start, end) = bounds(i);
+            if *flag && start < end {
+                out.push((i, start, end));
+            }
+        }
+        out
+    }
+
+    /// Whether the scan could report something on this LINE (LOW: lower-cased).
+    fn line(&self, line: &[u8], low: &[u8]) -> bool {
+        if (self.normalized || self.phones) && !line.is_ascii() {
+            return true; // read normalized, and whole for phones
+        }
+        if self.normalized && self.suspect(line) {
+            return true;
+        }
+        if self.values_hit(low) || self.masked_unknown(low) || self.person_segment(low) {
+            return true;
+        }
+        if self.email_anchor(low) || self.ip_anchor(low) {
+            return true;
+        }
+        self.phones && self.phone_start(line, low)
+    }
+
+    /// The normalized reading's markers (`SUSPECT_MARKERS`, `AT_MARKERS`).
+    fn suspect(&self, line: &[u8]) -> bool {
+        for (i, &b) in line.iter().enumerate() {
+            if !SUSPECT[b as usize] {
+                continue;
+            }
+            let next = line.get(i + 1).copied();
+            match b {
+                b'&' | b'%' | b'<' | b'*' => return true,
+                b'\\' if matches!(next, Some(b'u') | Some(b'\\')) => return true,
+                b'~' if next == Some(b'~') => return true,
+                b'_' if next == Some(b'_') => return true,
+                _ => {}
+            }
+        }
+        if self.at_markers {
+            for marker in [&b" at "[..], b"at)", b"at]", b" @", b"@ "] {
+                if memmem::find(line, marker).is_some() {
+                    return true;
+                }
+            }
+        }
+        false
+    }
+
+    /// A key of an identifier field whose value (as the scan reads it) is a harvested one.
+    fn values_hit(&self, low: &[u8]) -> bool {
+        let Some(ac) = &self.markers else {
+            return false;
+        };
+        for m in ac.find_overlapping_iter(low) {
+            let mut at = m.end();
+            while low.get(at) == Some(&b' ') {
+                at += 1;
+            }
+            let value = match low.get(at) {
+                Some(b'"') => until(low, at + 1, b'"'),
+                Some(b'\\') => until(low, at + 2, b'\\'),
+                _ => {
+                    let n = low[at..]
+                        .iter()
+                        .take_while(|b| matches!(b, b'-' | b'+' | b'0'..=b'9' | b'.' | b'e'))
+                        .count();
+                    &low[at..at + n]
+                }
+            };
+            if self.values.contains(value) {
+                return true;
+            }
+            if let Some(cut) = memchr::memchr(b'\\', value) {
+                if self.values.contains(&value[..cut]) {
+                    return true;
+                }
+            }
+        }
+        false
+    }
+
+    /// A masked field whose value is not known to be its own mask.
+    fn masked_unknown(&self, low: &[u8]) -> bool {
+        let Some(ac) = &self.masked else { return false };
+        for m in ac.find_overlapping_iter(low) {
+            let escaped = low[m.start()] == b'\\';
+            let mut at = m.end();
+            while low
+                .get(at)
+                .is_some_and(|b| matches!(b, b' ' | b'\t' | b'\r' | 0x0b | 0x0c))
+            {
+                at += 1;
+            }
+            let open: &[u8] = if escaped { b"\\\"" } else { b"\"" };
+            if !low[at..].starts_with(open) {
+                continue;
+            }
+            let begin = at + open.len();
+            let stop = low[begin..]
+                .iter()
+                .position(|&b| b == b'"' || (escaped && b == b'\\'))
+                .map(|n| begin + n);
+            let Some(stop) = stop else { continue };
+            if escaped && !low[stop..].starts_with(b"\\\"") {
+                continue;
+            }
+            let value = &low[begin..stop];
+            if !self.own_v4_mask(value) && !self.own_v6_mask(value) && !self.good.contains(value) {
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Whether VALUE is a dotted-quad IPv4 address written as masking writes it (octets without
+    /// leading zeros) with no bit set beyond the mask: what the scan's masker leaves as it is.
+    fn own_v4_mask(&self, value: &[u8]) -> bool {
+        let mut number: u32 = 0;
+        let mut parts = 0;
+        for part in value.split(|&b| b == b'.') {
+            parts += 1;
+            if parts > 4
+                || part.is_empty()
+                || part.len() > 3
+                || !part.iter().all(u8::is_ascii_digit)
+                || (part.len() > 1 && part[0] == b'0')
+            {
+                return false;
+            }
+            let octet = part.iter().fold(0u32, |a, &b| a * 10 + u32::from(b - b'0'));
+            if octet > 255 {
+                return false;
+            }
+            number = (number << 8) | octet;
+        }
+        parts == 4 && number & !self.v4_mask == 0
+    }
+
+    /// Whether VALUE is an IPv6 address written as masking writes it (RFC 5952, which Python's
+    /// `ipaddress` writes too) with no bit set beyond the mask, and none of the forms that carry
+    /// an IPv4 address (those are masked by their IPv4 part: the scan judges them).
+    fn own_v6_mask(&self, value: &[u8]) -> bool {
+        if !value.contains(&b':') || value.iter().any(|b| !(b.is_ascii_hexdigit() || *b == b':')) {
+            return false;
+        }
+        let Ok(text) = std::str::from_utf8(value) else {
+            return false;
+        };
+        let Ok(address) = text.parse::<std::net::Ipv6Addr>() else {
+            return false;
+        };
+        let h = address.segments();
+        let embeds_v4 = h[0] == 0 // IPv4-compatible and -mapped
+            || h[0] == 0x2002 // 6to4
+            || (h[0] == 0x2001 && h[1] == 0) // Teredo
+            || h[0] == 0x64 // NAT64
+            || ((h[4] == 0 || h[4] == 0x0200) && h[5] == 0x5efe); // ISATAP
+        !embeds_v4
+            && u128::from(address) & !self.v6_mask == 0
+            && address.to_string().as_bytes() == value
+    }
+
+    /// A user id as a path segment: digits (at most 9) right after a `/`, then the end of the
+    /// line or one of `/?#",;\` (the scan's `_PERSON_SEGMENT` without its route words).
+    fn person_segment(&self, low: &[u8]) -> bool {
+        if self.short_ids.is_empty() {
+            return false;
+        }
+        for slash in memchr::memchr_iter(b'/', low) {
+            let digits = low[slash + 1..]
+                .iter()
+                .take_while(|b| b.is_ascii_digit())
+                .count();
+            let next = low.get(slash + 1 + digits);
+            if (1..=9).contains(&digits)
+                && next.is_none_or(|b| b"/?#\",;\\".contains(b))
+                && self.short_ids.contains(&low[slash + 1..slash + 1 + digits])
+            {
+                return true;
+            }
+        }
+        false
+    }
+
+    /// `@` or `%40`, then word characters or dashes, then a dot (`EMAIL_ANCHORS`).
+    fn email_anchor(&self, low: &[u8]) -> bool {
+        let after = |at: usize| {
+            let n = low[at..]
+                .iter()
+                .take_while(|&&b| WORD_OR_DASH[b as usize])
+                .count();
+            n > 0 && low.get(at + n) == Some(&b'.')
+        };
+        memchr::memchr_iter(b'@', low).any(|at| after(at + 1))
+            || memmem::find_iter(low, b"%40").any(|at| after(at + 3))
+    }
+
+    /// An IPv4 (`.d.d.`) or IPv6 (`::`, `:h:h:h:`) anchor that is not in a masked field's plain value.
+    fn ip_anchor(&self, low: &[u8]) -> bool {
+        for at in memchr::memchr2_iter(b'.', b':', low) {
+            let anchor = if low[at] == b'.' {
+                let mut i = at + 1;
+                run(low, &mut i, |b| b.is_ascii_digit(), 3) && low.get(i) == Some(&b'.') && {
+                    i += 1;
+                    run(low, &mut i, |b| b.is_ascii_digit(), 3) && low.get(i) == Some(&b'.')
+                }
+            } else if low.get(at + 1) == Some(&b':') {
+                true
+            } else {
+                let mut i = at + 1;
+                (0..3).all(|_| {
+                    let ok =
+                        run(low, &mut i, |b| b.is_ascii_hexdigit(), 4) && low.get(i) == Some(&b':');
+                    i += 1;
+                    ok
+                })
+            };
+            if anchor && !self.looks_masked(low, at) {
+                return true;
+            }
+        }
+        false
+    }
+
+    /// The scan's `_looks_masked`: the anchor is in a masked field's plain value.
+    fn looks_masked(&self, low: &[u8], at: usize) -> bool {
+        if self.masked_prefixes.is_empty() {
+            return false;
+        }
+        let floor = at.saturating_sub(48);
+        let Some(quote) = memchr::memrchr(b'"', &low[floor..at]).map(|n| floor + n) else {
+            return false;
+        };
+        if !self
+            .masked_prefixes
+            .iter()
+            .any(|p| low[..=quote].ends_with(p))
+        {
+            return false;
+        }
+        low[quote + 1..at]
+            .iter()
+            .all(|&b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b) || b == b':' || b == b'.')
+    }
+
+    /// Where the phone detector could begin (`_PHONE_START`, `_PHONE_START_AT`, `_PHONE_AFTER_LABEL`),
+    /// but timestamps and whole IPv4 addresses in strings (`_NO_PHONE`).
+    fn phone_start(&self, line: &[u8], low: &[u8]) -> bool {
+        if memmem::find(low, b"tel:").is_some() || memmem::find(low, b"phone:").is_some() {
+            return true;
+        }
+        for (p, &b) in line.iter().enumerate() {
+            if !(b.is_ascii_digit() || b == b'+' || b == b'(') {
+                continue;
+            }
+            if p > 0 && PHONE_NOT_AFTER[line[p - 1] as usize] {
+                continue;
+            }
+            let mut i = p + 1;
+            if !b.is_ascii_digit() {
+                if !line.get(p + 1).is_some_and(u8::is_ascii_digit) {
+                    continue;
+                }
+                i = p + 2;
+            }
+            if hint(line, i) && !no_phone(line, p) {
+                return true;
+            }
+        }
+        false
+    }
+}
+
+/// The bytes of LINE from BEGIN up to STOP (not included); empty when no STOP follows, as the
+/// scan's `_value_after` reads it.
+fn until(line: &[u8], begin: usize, stop: u8) -> &[u8] {
+    let begin = begin.min(line.len());
+    match memchr::memchr(stop, &line[begin..]) {
+        Some(n) => &line[begin..begin + n],
+        None => &line[..0],
+    }
+}
+
+/// A possessive run of 1 to MAX bytes that satisfy IS at *I (moved past it).
+fn run(line: &[u8], i: &mut usize, is: impl Fn(&u8) -> bool, max: usize) -> bool {
+    let n = line[(*i).min(line.len())..]
+        .iter()
+        .take(max)
+        .take_while(|b| is(b))
+        .count();
+    *i += n;
+    n > 0
+}
+
+/// `_PHONE_HINT` at I: six times up to three separators (possessive), then a digit.
+fn hint(line: &[u8], mut i: usize) -> bool {
+    for _ in 0..6 {
+        let mut n = 0;
+        while n < 3 && line.get(i).is_some_and(|&b| SEPARATOR[b as usize]) {
+            i += 1;
+            n += 1;
+        }
+        if !line.get(i).is_some_and(u8::is_ascii_digit) {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
+/// `_NO_PHONE` at P: an ISO timestamp's date and time, or a whole IPv4 address before a quote.
+fn no_phone(line: &[u8], p: usize) -> bool {
+    let s = &line[p..];
+    let d = |i: usize| s.get(i).is_some_and(u8::is_ascii_digit);
+    let is = |i: usize, c: u8| s.get(i) == Some(&c);
+    if (0..4).all(d)
+        && is(4, b'-')
+        && d(5)
+        && d(6)
+        && is(7, b'-')
+        && d(8)
+        && d(9)
+        && is(10, b'T')
+        && d(11)
+        && d(12)
+        && is(13, b':')
+        && d(14)
+        && d(15)
+    {
+        return true;
+    }
+    let mut i = 0;
+    for part in 0..4 {
+        let n = s[i..]
+            .iter()
+            .take(3)
+            .take_while(|b| b.is_ascii_digit())
+            .count();
+        if n == 0 || s.get(i + n).is_some_and(u8::is_ascii_digit) {
+            return false;
+        }
+        let octet: u32 = s[i..i + n]
+            .iter()
+            .fold(0, |a, &b| a * 10 + u32::from(b - b'0'));
+        if octet > 255 {
+            return false;
+        }
+        i += n;
+        if part < 3 {
+            if !is(i, b'.') {
+                return false;
+            }
+            i += 1;
+        }
+    }
+    is(i, b'"') || (is(i, b'\\') && is(i + 1, b'"'))
+}

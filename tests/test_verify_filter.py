@@ -1,0 +1,129 @@
+"""The native engine's line filter for ``verify``: the scan reads only the lines it flags, and
+reports exactly what it reports reading every line.
+
+Each case scans the same chunks twice, with ``engine="native"`` (the filter) and
+``engine="python"`` (every line read), and compares the findings (file, line, path, kind, form,
+class), their total and their counts by kind and class. The chunks mix lines full of disguised
+identifiers (the adversarial set) with clean package lines, so that the filter both flags and
+skips.
+"""
+
+from __future__ import annotations
+
+import gzip
+import random
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from anonymizer import run
+from anonymizer.core.keys import Key
+from anonymizer.core.policy import load_policy
+from anonymizer.verify.harvest import harvest_inputs
+from anonymizer.verify.package import identifier_fields
+from anonymizer.verify.scan import Scanner, _LineFilter
+
+from tests.adversarial.generator import generate
+from tests.adversarial.people import PEOPLE
+
+pytestmark = pytest.mark.skipif(_LineFilter is None, reason="the native engine's extension is not installed (needs cargo)")
+
+
+def _outcome(scanner: Scanner) -> tuple:
+    findings = [(f.file, f.line, f.path, f.kind, f.source, f.form, f.origin, f.leak_class) for f in scanner.findings]
+    return findings, scanner.total, dict(scanner.by_kind), dict(scanner.by_class)
+
+
+def _both(identifiers, fields, chunks: list[bytes], *, phones: bool) -> tuple[tuple, tuple]:
+    outcomes = []
+    for engine in ("native", "python"):
+        scanner = Scanner(identifiers, fields, phones=phones, engine=engine)
+        assert scanner.engine == engine
+        first = 1
+        for chunk in chunks:
+            scanner.scan("part.log", chunk, first)
+            first += chunk.count(b"\n")
+        outcomes.append(_outcome(scanner))
+    return outcomes[0], outcomes[1]
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    """(identifiers harvested from the adversarial set and its people, its raw lines, the lines
+    of the package the research policy makes of them)."""
+    workdir = tmp_path_factory.mktemp("filter")
+    generated = generate(seed=5, per_disguise=1, leaves_per_event=3)
+    raw = workdir / "raw.log"
+    raw.write_text("".join(line + "\n" for line in generated.lines))
+    fields = identifier_fields(load_policy("research"))
+    identifiers = harvest_inputs([raw], fields)
+    for person in PEOPLE:
+        for kind, value in person.values().items():
+            identifiers.add(value, kind, "roster", "roster")
+    package = workdir / "package"
+    run([raw], package, load_policy("research"), Key(bytes(range(32))))
+    clean = [line for path in sorted(package.rglob("*.gz")) for line in gzip.open(path).read().splitlines()]
+    assert clean
+    return identifiers, fields, [line.encode() for line in generated.lines], clean
+
+
+def _chunks(lines: list[bytes], rng: random.Random) -> list[bytes]:
+    chunks, at = [], 0
+    while at < len(lines):
+        size = rng.randint(1, 40)
+        chunks.append(b"".join(line + b"\n" for line in lines[at : at + size]))
+        at += size
+    return chunks
+
+
+@pytest.mark.parametrize("phones", [False, True], ids=["against inputs", "detectors alone"])
+def test_the_filter_changes_no_finding(corpus, phones):
+    identifiers, fields, dirty, clean = corpus
+    rng = random.Random(7)
+    lines = clean + rng.sample(dirty, min(len(dirty), 400))
+    rng.shuffle(lines)
+    native, python = _both(identifiers if not phones else [], fields, _chunks(lines, rng), phones=phones)
+    assert python[1] > 100  # the lines hold findings, and the clean ones none
+    assert native == python
+
+
+def test_the_filter_skips_clean_lines(corpus):
+    identifiers, fields, _, clean = corpus
+    scanner = Scanner(identifiers, fields, phones=False, engine="native")
+    chunk = b"".join(line + b"\n" for line in clean)
+    scanner.scan("part.log", chunk, 1)  # masked values are learned on first sight
+    flagged = scanner._filter.lines(chunk)
+    assert len(flagged) < len(clean) / 2
+
+
+def test_a_finding_keeps_its_line_number_when_other_lines_are_skipped(corpus):
+    identifiers, fields, _, clean = corpus
+    person = PEOPLE[0]
+    leak = b'{"event_type":"x","event":"write to ' + person.email.encode() + b'"}'
+    lines = clean[:50] + [leak] + clean[50:100]
+    native, python = _both(identifiers, fields, [b"".join(line + b"\n" for line in lines)], phones=False)
+    assert native == python
+    assert 51 in {finding[1] for finding in native[0]}
+
+
+_PIECES = st.sampled_from(
+    [
+        b'{"username":"', b'","ip":"', b'203.0.113.0', b'203.0.113.45', b'2001:db8:85a3::', b'2002:cb00:712d::',
+        b'"', b'\\"', b'\\u0040', b'%40', b'@', b' at ', b'&amp;', b'<b>', b'**', b'__', b'/u/', b'/users/', b'/',
+        b'+1 617 555 0143', b'(617) 555-0143', b'2024-03-01T10:11:12', b'tel:', b' ', b',', b':', b'.', b'-', b'_',
+        b'0', b'7', b'1234567', b'\n', b'\xc3\xa9', b'\xef\xbc\xa0', b'"user_id":', b'"user_id\\":', b'"ip":"',
+        b'\\"ip\\":\\"', b'::', b'.1.2.', b'example.org', b'}',
+    ]
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(pieces=st.lists(st.one_of(_PIECES, st.sampled_from([None])), max_size=60), phones=st.booleans(), seed=st.integers(0, 1 << 16))
+def test_the_filter_agrees_on_arbitrary_lines(corpus, pieces, phones, seed):
+    identifiers, fields, _, _ = corpus
+    rng = random.Random(seed)
+    values = [v.encode() for person in PEOPLE[:3] for v in person.values().values()]
+    text = b"".join(piece if piece is not None else rng.choice(values) for piece in pieces)
+    native, python = _both(identifiers if not phones else [], fields, [text], phones=phones)
+    assert native == python
