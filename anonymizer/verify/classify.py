@@ -10,7 +10,7 @@ from typing import Iterator
 import orjson
 
 from ..core.paths import format_path
-from .forms import PHONE_SEPARATORS, deobfuscate, normalize_text
+from .forms import deobfuscate, normalize_text, space_phone_separators
 
 # The classes a finding is sorted into, from where and in which form it was found (most
 # specific first): the issue tracker's classes of leak.
@@ -125,7 +125,7 @@ def locate_normalized(line: bytes, needle: str, how: str) -> tuple | None:
         if how == "obfuscated address":
             reading = deobfuscate(reading)
         elif how == "phone separators":
-            reading = PHONE_SEPARATORS.sub(" ", reading)
+            reading = space_phone_separators(reading)
         return needle in reading
 
     return _deepest(line, holds)

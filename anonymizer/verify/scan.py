@@ -34,7 +34,7 @@ from ..core.native import ENGINES, NativeUnavailable
 from ..core.text.detectors import TextScrubber
 from ..core.ipmask import make_ip_masker
 from .classify import format_where, leak_class, locate, locate_field, locate_normalized
-from .forms import AT_MARKERS, LOCAL_PART_MIN, NON_ASCII, PHONE_SEPARATORS, READING_KIND, SUSPECT_MARKERS, deobfuscate, extra_forms, field_value_key, forms_of, normalize_text, searched_as_substring, stands_alone
+from .forms import AT_MARKERS, LOCAL_PART_MIN, NON_ASCII, READING_KIND, SUSPECT_MARKERS, deobfuscate, extra_forms, field_value_key, forms_of, normalize_text, searched_as_substring, space_phone_separators, stands_alone
 from .harvest import EMAIL_ANCHORS, Identifier, IdentifierFields, Identifiers, email_at
 from .report import Finding
 
@@ -357,7 +357,7 @@ class Scanner:
             if unmasked != text:
                 readings.append((unmasked, "obfuscated address"))
         if self._has_phones:
-            spaced = PHONE_SEPARATORS.sub(" ", text)
+            spaced = space_phone_separators(text)
             if spaced != text:
                 readings.append((spaced, "phone separators"))
         lowered_line = None

@@ -20,18 +20,19 @@ type Set = HashSet<Vec<u8>, ahash::RandomState>;
 
 #[pyclass(module = "anonymizer_native")]
 pub struct LineFilter {
-    /// The scan's folded patterns (forms with a 0 at each alphanumeric edge).
-    folded: Option<AhoCorasick>,
-    /// `"key":` and `"key\":` of the identifier fields, lower-cased; and the values they hold.
-    markers: Option<AhoCorasick>,
+    /// The scan's folded patterns (forms with a 0 at each alphanumeric edge), by first word.
+    folded: Words,
+    /// The keys of the identifier fields (lower-cased) and of the fields the policy masks as IP
+    /// addresses: (an identifier field, a masked field); the longest key.
+    keys: std::collections::HashMap<Vec<u8>, (bool, bool), ahash::RandomState>,
+    longest_key: usize,
+    /// The values the identifier fields hold in the inputs (as `field_value_key` writes them).
     values: Set,
     /// Forms searched as written (names of other scripts), lower-cased.
     verbatim: Option<AhoCorasick>,
     /// User ids of any length (the path segment check).
     short_ids: Set,
-    /// `"key":` and `\"key\":` of the fields the policy masks as IP addresses; the prefixes of
-    /// their plain values; and the values known to be their own mask.
-    masked: Option<AhoCorasick>,
+    /// The prefixes of the masked fields' plain values, and the values known to be their own mask.
     masked_prefixes: Vec<Vec<u8>>,
     good: Set,
     /// The bits an IPv4 address keeps when masked (its own mask has no other bit set).
@@ -42,6 +43,8 @@ pub struct LineFilter {
     normalized: bool,
     at_markers: bool,
     phones: bool,
+    /// `\u`, `\\`, `~~`, `__`, then the markers of an address written with "at".
+    finders: Vec<memmem::Finder<'static>>,
 }
 
 fn automaton(patterns: &[Vec<u8>]) -> PyResult<Option<AhoCorasick>> {
@@ -73,27 +76,25 @@ impl LineFilter {
         at_markers: bool,
         phones: bool,
     ) -> PyResult<Self> {
-        let mut markers = Vec::new();
+        let mut keys: std::collections::HashMap<Vec<u8>, (bool, bool), ahash::RandomState> =
+            Default::default();
         for key in &marker_keys {
-            markers.push([b"\"", key.as_slice(), b"\":"].concat());
-            markers.push([b"\"", key.as_slice(), b"\\\":"].concat());
+            keys.entry(key.clone()).or_default().0 = true;
         }
-        let mut masked = Vec::new();
         let mut masked_prefixes = Vec::new();
         for key in &masked_keys {
-            masked.push([b"\"", key.as_slice(), b"\":"].concat());
-            masked.push([b"\\\"", key.as_slice(), b"\\\":"].concat());
+            keys.entry(key.clone()).or_default().1 = true;
             masked_prefixes.push([b"\"", key.as_slice(), b"\":\""].concat());
             masked_prefixes.push([b"\\\"", key.as_slice(), b"\\\":\\\""].concat());
             masked_prefixes.push([b"\"", key.as_slice(), b"\": \""].concat());
         }
         Ok(LineFilter {
-            folded: automaton(&folded)?,
-            markers: automaton(&markers)?,
+            folded: Words::new(folded),
+            longest_key: keys.keys().map(Vec::len).max().unwrap_or(0),
+            keys,
             values: values.into_iter().collect(),
             verbatim: automaton(&verbatim)?,
             short_ids: short_ids.into_iter().collect(),
-            masked: automaton(&masked)?,
             masked_prefixes,
             good: Set::default(),
             v4_mask: if ipv4_prefix == 0 {
@@ -109,6 +110,20 @@ impl LineFilter {
             normalized,
             at_markers,
             phones,
+            finders: [
+                &b"\\u"[..],
+                b"\\\\",
+                b"~~",
+                b"__",
+                b" at ",
+                b"at)",
+                b"at]",
+                b" @",
+                b"@ ",
+            ]
+            .iter()
+            .map(|m| memmem::Finder::new(m).into_owned())
+            .collect(),
         })
     }
 
@@ -138,7 +153,6 @@ const PHONE_NOT_AFTER: [bool; 256] = {
     }
     t
 };
-const SUSPECT: [bool; 256] = table(b"&%\\<*~_");
 const WORD_OR_DASH: [bool; 256] = {
     let mut t = table(b"_-");
     let mut b = 0;
@@ -159,6 +173,147 @@ const fn table(bytes: &[u8]) -> [bool; 256] {
         i += 1;
     }
     t
+}
+
+/// The folded patterns, found by a word or two of them: a folded pattern is some 0 bytes, a
+/// word (a run of ASCII letters and digits), then 0 bytes and words, and ends with a 0. Where it
+/// occurs, each of its words is a whole word of the folded text, and two words next to each
+/// other in it are two words next to each other in the text. So every occurrence the scan's
+/// automaton finds is found here by looking each word of the text up (alone, and with the word
+/// before it), then comparing the pattern with the folded text at that place: the same matches,
+/// without walking an automaton through every byte. A pattern of one word is looked up by it;
+/// one of several words by the two neighbours that fewest patterns share (not by a domain that
+/// every address of a roster has, nor by an address's "10.0").
+struct Words {
+    patterns: Vec<Vec<u8>>,
+    /// Key (a word, or two words with the 0 bytes between them) -> (pattern, the key's offset in it).
+    keys: std::collections::HashMap<Vec<u8>, Vec<(usize, usize)>, ahash::RandomState>,
+    /// A bit per hash of a key: most words of the text begin none.
+    bits: Vec<u64>,
+}
+
+const KEY_BITS: u32 = 20;
+
+fn key_hash(key: &[u8]) -> usize {
+    let mut head = [0u8; 8];
+    let n = key.len().min(8);
+    head[..n].copy_from_slice(&key[..n]);
+    let tail = if key.len() > 8 {
+        key[key.len() - 1] as u64
+    } else {
+        0
+    };
+    let mixed = (u64::from_le_bytes(head) ^ ((key.len() as u64) << 56) ^ (tail << 48))
+        .wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    (mixed >> (64 - KEY_BITS)) as usize
+}
+
+/// The words of a folded PATTERN: (offset, length).
+fn words_of(pattern: &[u8]) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    let mut j = 0;
+    while j < pattern.len() {
+        let n = pattern[j..].iter().take_while(|&&b| b != 0).count();
+        if n > 0 {
+            out.push((j, n));
+        }
+        j += n.max(1);
+    }
+    out
+}
+
+/// The keys a PATTERN can be looked up by: (offset, length) of each word if it has one, else of
+/// each two neighbouring words.
+fn keys_of(pattern: &[u8]) -> Vec<(usize, usize)> {
+    let words = words_of(pattern);
+    if words.len() == 1 {
+        return words;
+    }
+    words
+        .windows(2)
+        .map(|w| (w[0].0, w[1].0 + w[1].1 - w[0].0))
+        .collect()
+}
+
+impl Words {
+    fn new(patterns: Vec<Vec<u8>>) -> Self {
+        let patterns: Vec<Vec<u8>> = patterns
+            .into_iter()
+            .filter(|p| p.first() == Some(&0) && p.last() == Some(&0) && p.iter().any(|&b| b != 0))
+            .collect(); // the scan makes no other
+        let mut shared: std::collections::HashMap<&[u8], usize, ahash::RandomState> =
+            Default::default();
+        for pattern in &patterns {
+            let mut keys: Vec<&[u8]> = keys_of(pattern)
+                .into_iter()
+                .map(|(j, n)| &pattern[j..j + n])
+                .collect();
+            keys.sort_unstable();
+            keys.dedup();
+            for key in keys {
+                *shared.entry(key).or_default() += 1;
+            }
+        }
+        let chosen: Vec<(usize, usize)> = patterns
+            .iter()
+            .map(|p| {
+                keys_of(p)
+                    .into_iter()
+                    .min_by_key(|&(j, n)| (shared[&p[j..j + n]], std::cmp::Reverse(n)))
+                    .unwrap_or((0, 0))
+            })
+            .collect();
+        drop(shared);
+        let mut keys: std::collections::HashMap<Vec<u8>, Vec<(usize, usize)>, ahash::RandomState> =
+            Default::default();
+        let mut bits = vec![0u64; 1 << (KEY_BITS - 6)];
+        for (index, (pattern, (at, n))) in patterns.iter().zip(chosen).enumerate() {
+            let key = &pattern[at..at + n];
+            let h = key_hash(key);
+            bits[h >> 6] |= 1 << (h & 63);
+            keys.entry(key.to_vec()).or_default().push((index, at));
+        }
+        Words {
+            patterns,
+            keys,
+            bits,
+        }
+    }
+
+    /// Where in FOLDED (a 0, the chunk folded, a 0) each pattern occurs.
+    fn find(&self, folded: &[u8]) -> Vec<usize> {
+        let mut found = Vec::new();
+        let mut previous: Option<usize> = None; // where the word before begins
+        let mut i = 0;
+        while i < folded.len() {
+            if folded[i] == 0 {
+                i += 1;
+                continue;
+            }
+            let start = i;
+            while i < folded.len() && folded[i] != 0 {
+                i += 1;
+            }
+            for key_start in [Some(start), previous].into_iter().flatten() {
+                let key = &folded[key_start..i];
+                let h = key_hash(key);
+                if self.bits[h >> 6] & (1 << (h & 63)) == 0 {
+                    continue;
+                }
+                let Some(candidates) = self.keys.get(key) else {
+                    continue;
+                };
+                for &(index, offset) in candidates {
+                    let pattern = &self.patterns[index];
+                    if key_start >= offset && folded[key_start - offset..].starts_with(pattern) {
+                        found.push(key_start - offset);
+                    }
+                }
+            }
+            previous = Some(start);
+        }
+        found
+    }
 }
 
 fn fold(b: u8) -> u8 {
@@ -185,17 +340,17 @@ impl LineFilter {
         let line_of = |pos: usize| starts.partition_point(|&s| s <= pos) - 1;
         let lowered = chunk.to_ascii_lowercase();
         let mut flags = vec![false; count];
-        if let Some(ac) = &self.folded {
+        if !self.folded.patterns.is_empty() {
+            let last = chunk.len().saturating_sub(1);
             let mut folded = Vec::with_capacity(chunk.len() + 2);
             folded.push(0);
             folded.extend(chunk.iter().map(|&b| fold(b)));
             folded.push(0);
-            let last = chunk.len().saturating_sub(1);
-            for m in ac.find_overlapping_iter(&folded) {
-                // Offsets in the folded copy are one more than in the chunk (its leading 0): the
-                // form begins at the match's start or one after, on this line or the next.
-                flags[line_of(m.start().saturating_sub(1).min(last))] = true;
-                flags[line_of(m.start().min(last))] = true;
+            for at in self.folded.find(&folded) {
+                // AT is in the folded copy, one more than in the chunk (its leading 0): the form
+                // begins at the match's start or one after, on this line or the next.
+                flags[line_of(at.saturating_sub(1).min(last))] = true;
+                flags[line_of(at.min(last))] = true;
             }
         }
         if let Some(ac) = &self.verbatim {
@@ -228,7 +383,7 @@ impl LineFilter {
         if self.normalized && self.suspect(line) {
             return true;
         }
-        if self.values_hit(low) || self.masked_unknown(low) || self.person_segment(low) {
+        if self.keys_hit(low) || self.person_segment(low) {
             return true;
         }
         if self.email_anchor(low) || self.ip_anchor(low) {
@@ -239,93 +394,97 @@ impl LineFilter {
 
     /// The normalized reading's markers (`SUSPECT_MARKERS`, `AT_MARKERS`).
     fn suspect(&self, line: &[u8]) -> bool {
-        for (i, &b) in line.iter().enumerate() {
-            if !SUSPECT[b as usize] {
-                continue;
-            }
-            let next = line.get(i + 1).copied();
-            match b {
-                b'&' | b'%' | b'<' | b'*' => return true,
-                b'\\' if matches!(next, Some(b'u') | Some(b'\\')) => return true,
-                b'~' if next == Some(b'~') => return true,
-                b'_' if next == Some(b'_') => return true,
-                _ => {}
-            }
+        if memchr::memchr3(b'&', b'%', b'<', line).is_some() || memchr::memchr(b'*', line).is_some()
+        {
+            return true;
         }
-        if self.at_markers {
-            for marker in [&b" at "[..], b"at)", b"at]", b" @", b"@ "] {
-                if memmem::find(line, marker).is_some() {
-                    return true;
-                }
+        let pairs = &self.finders[..4];
+        let markers = if self.at_markers {
+            &self.finders[..]
+        } else {
+            pairs
+        };
+        markers.iter().any(|finder| finder.find(line).is_some())
+    }
+
+    /// A key of an identifier field whose value (as the scan reads it) is a harvested one, or of a
+    /// masked field whose value is not known to be its own mask. Keys are found by the `":` that
+    /// ends them (`"key":`, and `\"key\":` inside a JSON string), read back to their quote.
+    fn keys_hit(&self, low: &[u8]) -> bool {
+        if self.keys.is_empty() {
+            return false;
+        }
+        for close in memmem::find_iter(low, b"\":") {
+            let escaped = close > 0 && low[close - 1] == b'\\';
+            let key_end = if escaped { close - 1 } else { close };
+            let floor = key_end.saturating_sub(self.longest_key + 1);
+            let Some(open) = memchr::memrchr(b'"', &low[floor..key_end]).map(|n| floor + n) else {
+                continue;
+            };
+            let Some(&(field, masked)) = self.keys.get(&low[open + 1..key_end]) else {
+                continue;
+            };
+            if field && self.value_hit(low, close + 2) {
+                return true;
+            }
+            // `"key":` is the plain form, `\"key\":` the escaped one (`"key\":` is neither).
+            let backslash = open > 0 && low[open - 1] == b'\\';
+            if masked && escaped == backslash && self.masked_unknown(low, close + 2, escaped) {
+                return true;
             }
         }
         false
     }
 
-    /// A key of an identifier field whose value (as the scan reads it) is a harvested one.
-    fn values_hit(&self, low: &[u8]) -> bool {
-        let Some(ac) = &self.markers else {
+    /// Whether the value after a key of an identifier field (at AT) is a harvested one, read as
+    /// the scan's `_value_after` reads it.
+    fn value_hit(&self, low: &[u8], mut at: usize) -> bool {
+        while low.get(at) == Some(&b' ') {
+            at += 1;
+        }
+        let value = match low.get(at) {
+            Some(b'"') => until(low, at + 1, b'"'),
+            Some(b'\\') => until(low, at + 2, b'\\'),
+            _ => {
+                let n = low[at.min(low.len())..]
+                    .iter()
+                    .take_while(|b| matches!(b, b'-' | b'+' | b'0'..=b'9' | b'.' | b'e'))
+                    .count();
+                &low[at..at + n]
+            }
+        };
+        if self.values.contains(value) {
+            return true;
+        }
+        memchr::memchr(b'\\', value).is_some_and(|cut| self.values.contains(&value[..cut]))
+    }
+
+    /// Whether the value after a masked field's key (at AT) is not known to be its own mask, read
+    /// as the scan's regular expressions read it (`"key":\s*"value"`, escaped alike).
+    fn masked_unknown(&self, low: &[u8], mut at: usize, escaped: bool) -> bool {
+        while low
+            .get(at)
+            .is_some_and(|b| matches!(b, b' ' | b'\t' | b'\r' | 0x0b | 0x0c))
+        {
+            at += 1;
+        }
+        let open: &[u8] = if escaped { b"\\\"" } else { b"\"" };
+        if !low[at.min(low.len())..].starts_with(open) {
+            return false;
+        }
+        let begin = at + open.len();
+        let Some(stop) = low[begin..]
+            .iter()
+            .position(|&b| b == b'"' || (escaped && b == b'\\'))
+            .map(|n| begin + n)
+        else {
             return false;
         };
-        for m in ac.find_overlapping_iter(low) {
-            let mut at = m.end();
-            while low.get(at) == Some(&b' ') {
-                at += 1;
-            }
-            let value = match low.get(at) {
-                Some(b'"') => until(low, at + 1, b'"'),
-                Some(b'\\') => until(low, at + 2, b'\\'),
-                _ => {
-                    let n = low[at..]
-                        .iter()
-                        .take_while(|b| matches!(b, b'-' | b'+' | b'0'..=b'9' | b'.' | b'e'))
-                        .count();
-                    &low[at..at + n]
-                }
-            };
-            if self.values.contains(value) {
-                return true;
-            }
-            if let Some(cut) = memchr::memchr(b'\\', value) {
-                if self.values.contains(&value[..cut]) {
-                    return true;
-                }
-            }
+        if escaped && !low[stop..].starts_with(b"\\\"") {
+            return false;
         }
-        false
-    }
-
-    /// A masked field whose value is not known to be its own mask.
-    fn masked_unknown(&self, low: &[u8]) -> bool {
-        let Some(ac) = &self.masked else { return false };
-        for m in ac.find_overlapping_iter(low) {
-            let escaped = low[m.start()] == b'\\';
-            let mut at = m.end();
-            while low
-                .get(at)
-                .is_some_and(|b| matches!(b, b' ' | b'\t' | b'\r' | 0x0b | 0x0c))
-            {
-                at += 1;
-            }
-            let open: &[u8] = if escaped { b"\\\"" } else { b"\"" };
-            if !low[at..].starts_with(open) {
-                continue;
-            }
-            let begin = at + open.len();
-            let stop = low[begin..]
-                .iter()
-                .position(|&b| b == b'"' || (escaped && b == b'\\'))
-                .map(|n| begin + n);
-            let Some(stop) = stop else { continue };
-            if escaped && !low[stop..].starts_with(b"\\\"") {
-                continue;
-            }
-            let value = &low[begin..stop];
-            if !self.own_v4_mask(value) && !self.own_v6_mask(value) && !self.good.contains(value) {
-                return true;
-            }
-        }
-        false
+        let value = &low[begin..stop];
+        !self.own_v4_mask(value) && !self.own_v6_mask(value) && !self.good.contains(value)
     }
 
     /// Whether VALUE is a dotted-quad IPv4 address written as masking writes it (octets without
