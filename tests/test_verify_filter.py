@@ -114,6 +114,9 @@ _PIECES = st.sampled_from(
         b'+1 617 555 0143', b'(617) 555-0143', b'2024-03-01T10:11:12', b'tel:', b' ', b',', b':', b'.', b'-', b'_',
         b'0', b'7', b'1234567', b'\n', b'\xc3\xa9', b'\xef\xbc\xa0', b'"user_id":', b'"user_id\\":', b'"ip":"',
         b'\\"ip\\":\\"', b'::', b'.1.2.', b'example.org', b'}',
+        # what the normalized reading undoes, and what the filter reads itself or leaves to the scan
+        b'&', b'&notes=1', b'&#64;', b'&amp', b'&lt;', b'&b=2', b'%5C', b'%2540', b'%C3%A9', b'%4', b'+',
+        b'\\/', b'\\n', b'\\!', b'\\', b'<br>', b'*', b'~~', b'__', b'(at)', b'[dot]', b' dot ', b'\x1c',
     ]
 )
 

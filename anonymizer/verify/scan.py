@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import hashlib
+import html.entities
 import hmac
 import re
 import secrets
@@ -225,7 +226,8 @@ class Scanner:
         # The normalized reading of suspect lines: every identifier normalized the same way.
         normal.pop("", None)
         self._normal_info = list(normal.values())
-        self._normal = ahocorasick_rs.AhoCorasick(list(normal), matchkind=ahocorasick_rs.MatchKind.Standard) if normal else None
+        self._normal_patterns = list(normal)
+        self._normal = ahocorasick_rs.AhoCorasick(self._normal_patterns, matchkind=ahocorasick_rs.MatchKind.Standard) if normal else None
         self._has_emails = any(i.kind == "email" for i in self.identifiers)
         self._has_phones = any(i.kind == "phone" for i in self.identifiers)
         self._newly_masked: list[bytes] = []
@@ -250,7 +252,9 @@ class Scanner:
             sorted(self._masked_keys),
             self.fields.ipv4_prefix,
             self.fields.ipv6_prefix,
-            self._normal is not None,
+            [pattern.encode("utf-8", "surrogatepass") for pattern in self._normal_patterns],
+            [name.encode() for name in html.entities.html5],
+            self._has_phones,
             self._has_emails,
             self._phone_scrubber is not None,
         )

@@ -43,6 +43,11 @@ pub struct LineFilter {
     normalized: bool,
     at_markers: bool,
     phones: bool,
+    /// Every identifier normalized as `normalize_text` reads text; the names of HTML5's
+    /// entities; whether the separators of phones are read as spaces too.
+    normal: Option<AhoCorasick>,
+    entities: Set,
+    phone_reading: bool,
     /// `\u`, `\\`, `~~`, `__`, then the markers of an address written with "at".
     finders: Vec<memmem::Finder<'static>>,
 }
@@ -62,7 +67,7 @@ fn automaton(patterns: &[Vec<u8>]) -> PyResult<Option<AhoCorasick>> {
 impl LineFilter {
     #[new]
     #[allow(clippy::too_many_arguments)]
-    #[pyo3(signature = (folded, marker_keys, values, verbatim, short_ids, masked_keys, ipv4_prefix, ipv6_prefix, normalized, at_markers, phones))]
+    #[pyo3(signature = (folded, marker_keys, values, verbatim, short_ids, masked_keys, ipv4_prefix, ipv6_prefix, normal, entities, phone_reading, at_markers, phones))]
     fn new(
         folded: Vec<Vec<u8>>,
         marker_keys: Vec<Vec<u8>>,
@@ -72,7 +77,9 @@ impl LineFilter {
         masked_keys: Vec<Vec<u8>>,
         ipv4_prefix: u32,
         ipv6_prefix: u32,
-        normalized: bool,
+        normal: Vec<Vec<u8>>,
+        entities: Vec<Vec<u8>>,
+        phone_reading: bool,
         at_markers: bool,
         phones: bool,
     ) -> PyResult<Self> {
@@ -107,7 +114,10 @@ impl LineFilter {
             } else {
                 u128::MAX << (128 - ipv6_prefix.min(128))
             },
-            normalized,
+            normalized: !normal.is_empty(),
+            normal: automaton(&normal)?,
+            entities: entities.into_iter().collect(),
+            phone_reading,
             at_markers,
             phones,
             finders: [
@@ -380,7 +390,7 @@ impl LineFilter {
         if (self.normalized || self.phones) && !line.is_ascii() {
             return true; // read normalized, and whole for phones
         }
-        if self.normalized && self.suspect(line) {
+        if self.normalized && self.suspect(line) && self.reading_may_match(line) {
             return true;
         }
         if self.keys_hit(low) || self.person_segment(low) {
@@ -405,6 +415,85 @@ impl LineFilter {
             pairs
         };
         markers.iter().any(|finder| finder.find(line).is_some())
+    }
+
+    /// Whether the scan's normalized readings of an ASCII LINE (`normalize_text`, and with the
+    /// phones of the inputs its separators read as spaces) could hold an identifier: true when
+    /// any of them does, and whenever the line needs more than this reads (an entity, a
+    /// character outside ASCII once decoded, markup, emphasis, a Markdown escape, `\u`, `\\`, an
+    /// address written with "at"): the scan reads those.
+    fn reading_may_match(&self, line: &[u8]) -> bool {
+        if self.at_markers && self.finders[4..].iter().any(|f| f.find(line).is_some()) {
+            return true;
+        }
+        let Some(normal) = &self.normal else {
+            return false;
+        };
+        let Some(mut text) = self.read(line) else {
+            return true;
+        };
+        for b in text.iter_mut() {
+            *b = if *b == b'+' {
+                b' '
+            } else {
+                b.to_ascii_lowercase()
+            };
+        }
+        if normal.is_match(&text) {
+            return true;
+        }
+        self.phone_reading && normal.is_match(&space_separators(&text))
+    }
+
+    /// LINE as `normalize_text` reads it before its case is folded, or None when that needs more
+    /// than JSON's `\"` and `\/`, percent-decoding to ASCII and `&` that starts no entity.
+    fn read(&self, line: &[u8]) -> Option<Vec<u8>> {
+        let mut text = line.to_vec();
+        for _ in 0..8 {
+            let before = text.clone();
+            if text.contains(&b'\\') {
+                text = json_unescaped(&text)?;
+            }
+            if text.contains(&b'&') && self.entity(&text) {
+                return None;
+            }
+            if text.contains(&b'%') {
+                text = percent_decoded(&text)?;
+            }
+            let markup = text.windows(2).any(|w| {
+                (w[0] == b'\\' && w[1].is_ascii_punctuation()) || w == b"~~" || w == b"__"
+            });
+            if markup || text.contains(&b'<') || text.contains(&b'*') {
+                return None;
+            }
+            if text == before {
+                break;
+            }
+        }
+        Some(text)
+    }
+
+    /// Whether an `&` of TEXT begins what `html.unescape` replaces: `&#`, or a name of HTML5's
+    /// table (with or without its `;`) as the whole or a beginning of the run after it.
+    fn entity(&self, text: &[u8]) -> bool {
+        for at in memchr::memchr_iter(b'&', text) {
+            let rest = &text[at + 1..];
+            if rest.first() == Some(&b'#') {
+                return true;
+            }
+            let run = rest
+                .iter()
+                .take(32)
+                .take_while(|b| b.is_ascii_alphanumeric())
+                .count();
+            if (2..=run).any(|k| self.entities.contains(&rest[..k])) {
+                return true;
+            }
+            if rest.get(run) == Some(&b';') && self.entities.contains(&rest[..=run]) {
+                return true;
+            }
+        }
+        false
     }
 
     /// A key of an identifier field whose value (as the scan reads it) is a harvested one, or of a
@@ -644,6 +733,88 @@ impl LineFilter {
         }
         false
     }
+}
+
+/// TEXT with JSON's `\"` and `\/` undone (`_JSON_ESCAPE`), or None when it holds `\\`, `\u` or a
+/// backslash before other punctuation (a Markdown escape), which the scan reads itself.
+fn json_unescaped(text: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(text.len());
+    let mut i = 0;
+    while i < text.len() {
+        let b = text[i];
+        if b != b'\\' {
+            out.push(b);
+            i += 1;
+            continue;
+        }
+        match text.get(i + 1) {
+            Some(b'"') | Some(b'/') => {
+                out.push(text[i + 1]);
+                i += 2;
+            }
+            Some(b'u') | Some(b'\\') => return None,
+            Some(c) if c.is_ascii_punctuation() => return None,
+            _ => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    Some(out)
+}
+
+/// TEXT percent-decoded as `unquote` does, or None when a decoded byte is outside ASCII.
+fn percent_decoded(text: &[u8]) -> Option<Vec<u8>> {
+    let hex = |b: u8| (b as char).to_digit(16);
+    let mut out = Vec::with_capacity(text.len());
+    let mut i = 0;
+    while i < text.len() {
+        if text[i] == b'%' {
+            if let (Some(h), Some(l)) = (
+                text.get(i + 1).and_then(|&b| hex(b)),
+                text.get(i + 2).and_then(|&b| hex(b)),
+            ) {
+                let byte = (h * 16 + l) as u8;
+                if byte >= 0x80 {
+                    return None;
+                }
+                out.push(byte);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(text[i]);
+        i += 1;
+    }
+    Some(out)
+}
+
+/// TEXT (ASCII) with each run of white space, dashes, dots, slashes, parentheses and underscores
+/// between two digits read as one space (`PHONE_SEPARATORS`; Python's white space in ASCII
+/// includes the separators 0x1c to 0x1f).
+fn space_separators(text: &[u8]) -> Vec<u8> {
+    let separator = |b: u8| {
+        matches!(
+            b,
+            b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c | 0x1c
+                ..=0x1f | b'-' | b'.' | b'/' | b'(' | b')' | b'_'
+        )
+    };
+    let mut out = Vec::with_capacity(text.len());
+    let mut i = 0;
+    while i < text.len() {
+        let b = text[i];
+        out.push(b);
+        i += 1;
+        if b.is_ascii_digit() {
+            let run = text[i..].iter().take_while(|&&c| separator(c)).count();
+            if run > 0 && text.get(i + run).is_some_and(u8::is_ascii_digit) {
+                out.push(b' ');
+                i += run;
+            }
+        }
+    }
+    out
 }
 
 /// The bytes of LINE from BEGIN up to STOP (not included); empty when no STOP follows, as the
