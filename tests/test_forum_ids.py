@@ -195,3 +195,22 @@ def test_verify_harvests_post_ids_only_from_the_events_that_hold_them(tmp_path):
     found = {identifier.value: identifier.kind for identifier in harvest_inputs([log], fields)}
     assert found[THREAD] == found[RESPONSE] == "forum_post"
     assert "a0effb954cca4759994f1ac9e9434bf4" not in found
+
+
+# ---------------------------------------------------------------- the codebook
+
+
+def test_the_codebook_says_what_the_post_ids_and_urls_became():
+    from anonymizer.core.lowering import lower
+    from anonymizer.core.plan import Op
+    from anonymizer.package.codebook import describe_op
+
+    plan = lower(load_policy("research"))
+    pseudonymize = Op("pseudonymize", {"identity": "forum_post"}, "leaves", True)
+    assert "`fp_` + 20 hex digits" in describe_op(pseudonymize, plan) and "forum post id" in describe_op(pseudonymize, plan)
+    submission = Op("pseudonymize", {"identity": "submission"}, "leaves", True)
+    assert "`sub_` + 20 hex digits" in describe_op(submission, plan) and "ORA2 submission UUID" in describe_op(submission, plan)
+    url = Op("scrub_url", {}, "leaves", True)
+    assert "becomes its `fp_` pseudonym" in describe_op(url, plan)
+    old = lower(parse_policy(b"name: old\nenvelope:\n  page: scrub_url\n", "old.yaml"))
+    assert "comment id becomes [REDACTED]" in describe_op(url, old)
