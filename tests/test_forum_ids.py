@@ -214,3 +214,35 @@ def test_the_codebook_says_what_the_post_ids_and_urls_became():
     assert "becomes its `fp_` pseudonym" in describe_op(url, plan)
     old = lower(parse_policy(b"name: old\nenvelope:\n  page: scrub_url\n", "old.yaml"))
     assert "comment id becomes [REDACTED]" in describe_op(url, old)
+
+
+def test_verify_passes_the_pseudonyms_and_finds_a_raw_post_id_put_back(tmp_path):
+    from anonymizer import run
+    from anonymizer.verify import verify_package
+    from tests.test_verify import rewrite
+
+    raw = tmp_path / "raw" / "forum.log"
+    raw.parent.mkdir()
+    raw.write_bytes((FAMILIES / "forum.jsonl").read_bytes() + (FAMILIES / "ora2.jsonl").read_bytes())
+    package = tmp_path / "package"
+    run([raw], package, load_policy("research"), KEY)
+    report = verify_package(package, against=[raw])
+    assert report.ok, [finding.describe() for finding in report.findings]
+
+    def keep_raw(line: dict) -> None:
+        line["event"]["id"] = THREAD  # as the research policy before forum_post kept it
+
+    rewrite(package, keep_raw, name=_file_of(package, "edx.forum.thread.created"))
+    report = verify_package(package, against=[raw])
+    assert not report.ok and {finding.kind for finding in report.findings} == {"forum_post"}
+
+
+def _file_of(package: Path, event_type: str) -> str:
+    """The package file whose first line is an event of EVENT_TYPE."""
+    import gzip
+
+    for path in sorted(package.rglob("*.gz")):
+        first = gzip.decompress(path.read_bytes()).splitlines()[0]
+        if json.loads(first)["event_type"] == event_type:
+            return str(path.relative_to(package))
+    raise AssertionError(f"no package file begins with {event_type}")
