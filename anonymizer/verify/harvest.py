@@ -2,7 +2,9 @@
 
 From the inputs: the values of the fields that carry identities (a fixed list of the platform's
 envelope and payload fields and of xAPI statements' actor and session fields, and the fields the
-package's policy says carry an identity; a ClickHouse row is read as the statement it holds), every
+package's policy says carry an identity, such as forum post ids: those whose key says nothing on
+its own, ``id``, only in the events of the rule that names them; a ClickHouse row is read as the
+statement it holds), every
 email address in a raw line, and the phones and IP addresses the detectors find in its text.
 From a roster: each person's id, usernames, emails and names. Each value is kept once, ignoring
 case, with where it was first seen; the value itself is never printed.
