@@ -69,6 +69,8 @@ def pseudonym_cases() -> list[dict]:
         ("session", "2b1d9a6c0f5e4e8a9c3b7d1e6f0a2c4b"),
         ("anonymous_id", "5afe5d9bb03796557ee2614f5c9611fb"),
         ("team", "Zelda-s-Study-Group-7f3a"),
+        ("forum_post", "5eadf5ec7c1f2d81018cb156"),
+        ("submission", "c1794c38-b6ed-4bee-9311-c7dd359fef9b"),
         ("email", "zelda.quintero@example.org"),
         ("roster", "530114\x1fzelda-q\x1fzelda.quintero@example.org\x1fZelda Quintero"),
     ]
