@@ -21,12 +21,12 @@ import orjson
 
 from ..core.operators.scrub_url import EMAIL as URL_EMAIL
 from ..core.operators.scrub_url import SECRET as URL_SECRET
-from ..core.url_routes import PSEUDONYM_KINDS
 from ..core.plan import Cases, Container, Decode, EmptyPayload, Op, Payload, Plan, Rule, Skip
 from ..core.pseudonyms import NUMBER_BITS, TEXT_HEX_CHARS
 from ..core.suppression import RARE
 from ..core.text.detectors import PLACEHOLDERS as DETECTOR_PLACEHOLDERS
 from ..core.text.mentions import PLACEHOLDERS as ROSTER_PLACEHOLDERS
+from ..core.url_routes import PSEUDONYM_KINDS
 from .columns import EVENTS_FORMATS, describe as describe_columns
 
 CODEBOOK_JSON = "codebook.json"

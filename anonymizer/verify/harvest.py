@@ -4,8 +4,8 @@ From the inputs: the values of the fields that carry identities (a fixed list of
 envelope and payload fields and of xAPI statements' actor and session fields, and the fields the
 package's policy says carry an identity, such as forum post ids: those whose key says nothing on
 its own, ``id``, only in the events of the rule that names them; a ClickHouse row is read as the
-statement it holds), every
-email address in a raw line, and the phones and IP addresses the detectors find in its text.
+statement it holds), every email address in a raw line, and the phones and IP addresses the
+detectors find in its text.
 From a roster: each person's id, usernames, emails and names. Each value is kept once, ignoring
 case, with where it was first seen; the value itself is never printed.
 """
@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from fnmatch import fnmatchcase
 from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Iterable, Iterator
 

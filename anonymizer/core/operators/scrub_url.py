@@ -10,9 +10,9 @@ holds something safe of that shape (a block id, a page number, a handler name). 
 template gives to a person becomes the pseudonym (digits: the user-id pseudonym, otherwise the
 username pseudonym); a forum thread, response or comment id becomes the pseudonym of the policy's
 ``forum_post`` identity (``[REDACTED]`` when the policy has none); a secret position becomes
-``[REDACTED]``. Where no template
-reaches, the segment after a user marker (``/u/``, ``/users/``, ``/accounts/`` …, in any case) is a
-person and the one after a secret marker (``/activate/`` …) a secret. A segment that holds an email
+``[REDACTED]``. Where no template reaches, the segment after a user marker (``/u/``, ``/users/``,
+``/accounts/`` …, in any case) is a person and the one after a secret marker (``/activate/`` …) a
+secret. A segment that holds an email
 becomes ``[EMAIL]``; one that names a person of the roster becomes their pseudonym; anything else
 becomes ``[REDACTED]``. Works on absolute URLs and on bare paths (``context.path``, implicit event
 types); with ``event_names``, a value that is not a URL or path is an event name (kept when plain).
