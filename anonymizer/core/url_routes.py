@@ -22,12 +22,16 @@ import yaml
 PERSON_KINDS = frozenset({"username", "user_id", "username_or_email", "email"})
 SECRET_KINDS = frozenset({"token", "anonymous_id", "user_text"})
 SAFE_KINDS = frozenset({"course_id", "usage_key", "locator", "block_id", "hex_id", "int_id", "slug", "word", "lang"})
+# Ids of things a person made (a forum thread, response or comment, whose page shows its author):
+# replaced by the pseudonym of the policy's identity of that name, the one the payload's field gets,
+# and "[REDACTED]" when the policy has no such identity. Matched where a hex_id would be.
+PSEUDONYM_KINDS = {"forum_post": "forum_post"}  # kind -> identity
 REMAINDER_KINDS = frozenset({"path", "asset"})
-KINDS = PERSON_KINDS | SECRET_KINDS | SAFE_KINDS | REMAINDER_KINDS
+KINDS = PERSON_KINDS | SECRET_KINDS | SAFE_KINDS | frozenset(PSEUDONYM_KINDS) | REMAINDER_KINDS
 # Where two templates with as many literal words fit, the one whose variable segments are the most
 # specific wins (``/certificates/{course_id}`` over ``/certificates/{token}`` for a course key).
 _LOOSE = frozenset({"word", "slug", "block_id"})
-_SPECIFICITY = {"course_id": 4, "usage_key": 4, "locator": 3, "int_id": 2, "hex_id": 2, "lang": 2, "word": 1, "block_id": 1, "slug": 1}
+_SPECIFICITY = {"course_id": 4, "usage_key": 4, "locator": 3, "int_id": 2, "hex_id": 2, "forum_post": 2, "lang": 2, "word": 1, "block_id": 1, "slug": 1}
 
 # Opaque keys of the platform: course, CCX, library, block and asset keys (``course-v1:Org+Num+Run``,
 # ``block-v1:…+type@problem+block@…``) and old escaped locations (``i4x:;_;_Org;_Num;_problem;_x``).
@@ -76,6 +80,7 @@ _FITS = {
     "word": _matches(WORD),
     "lang": _matches(LANG),
 }
+_FITS["forum_post"] = _FITS["hex_id"]  # a 24-hex ObjectId, or a number with the MySQL forum backend
 
 
 _FIT_BITS = tuple((1 << index, fits) for index, fits in enumerate(dict.fromkeys(_FITS.values())))

@@ -26,6 +26,7 @@ from ..core.pseudonyms import NUMBER_BITS, TEXT_HEX_CHARS
 from ..core.suppression import RARE
 from ..core.text.detectors import PLACEHOLDERS as DETECTOR_PLACEHOLDERS
 from ..core.text.mentions import PLACEHOLDERS as ROSTER_PLACEHOLDERS
+from ..core.url_routes import PSEUDONYM_KINDS
 from .columns import EVENTS_FORMATS, describe as describe_columns
 
 CODEBOOK_JSON = "codebook.json"
@@ -55,7 +56,13 @@ SHAPE_WORDS = {
 }
 DETECTOR_WORDS = {"email": "emails", "url": "URLs", "ip": "IP addresses", "phone": "phone numbers"}
 # identity -> (what the pseudonym is made from, who it stands for)
-IDENTITY_WORDS = {"username": ("username", "learner"), "user_id": ("user id", "learner"), "session": ("session id", "session")}
+IDENTITY_WORDS = {
+    "username": ("username", "learner"),
+    "user_id": ("user id", "learner"),
+    "session": ("session id", "session"),
+    "forum_post": ("forum post id (a thread, response or comment: one id space)", "forum post"),
+    "submission": ("ORA2 submission UUID", "submission"),
+}
 DROP_REASONS = {
     "event_type_dropped_by_rule": "the policy drops this event type",
     "event_type_not_in_policy": "no rule of the policy names this event type (what a policy does not name is dropped)",
@@ -159,6 +166,11 @@ def _scrub_url(params: dict, plan: Plan, roster: int) -> str:
         "course, block or asset key, a static file name, an id where a known route puts one); people in paths become their "
         f"pseudonym, emails {URL_EMAIL}, anything else {URL_SECRET}"
     )
+    posts = plan.namespaces.get(PSEUDONYM_KINDS["forum_post"])
+    if posts is not None:
+        text += f"; a forum thread, response or comment id where a forum route puts one becomes its `{posts.prefix}` pseudonym, the one the events' post-id fields get"
+    else:
+        text += f"; a forum thread, response or comment id becomes {URL_SECRET} (the policy has no `forum_post` identity)"
     extra = []
     if params.get("safe_words"):
         extra.append(f"{len(params['safe_words'])} more route word(s) from the policy")

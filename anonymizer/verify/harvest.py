@@ -2,8 +2,10 @@
 
 From the inputs: the values of the fields that carry identities (a fixed list of the platform's
 envelope and payload fields and of xAPI statements' actor and session fields, and the fields the
-package's policy says carry an identity; a ClickHouse row is read as the statement it holds), every
-email address in a raw line, and the phones and IP addresses the detectors find in its text.
+package's policy says carry an identity, such as forum post ids: those whose key says nothing on
+its own, ``id``, only in the events of the rule that names them; a ClickHouse row is read as the
+statement it holds), every email address in a raw line, and the phones and IP addresses the
+detectors find in its text.
 From a roster: each person's id, usernames, emails and names. Each value is kept once, ignoring
 case, with where it was first seen; the value itself is never printed.
 """
@@ -13,6 +15,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Iterable, Iterator
 
@@ -86,16 +89,24 @@ _FIXED_PAYLOAD = {
     "email": "email",
     "user_email": "email",
 }
+# Payload keys too common to say what they hold on their own (a video's ``id`` is a block key, a
+# forum event's a post's id): read only at their path, in the events of the rule that names them.
+_GENERIC_PAYLOAD_KEYS = frozenset({"id", "name"})
+
+
 @dataclass(frozen=True)
 class IdentifierFields:
     """Where identifiers live: envelope paths and payload keys with their kind, and the keys whose
-    values a policy masks as IP addresses (with the prefixes, to recognise a masked address)."""
+    values a policy masks as IP addresses (with the prefixes, to recognise a masked address).
+    ``scoped``: payload paths ending in a generic key (``discussion.id``), with the event-type
+    patterns of the rule that names them and their kind."""
 
     envelope: dict[tuple[str, ...], str]
     payload: dict[str, str]
     masked_ip_keys: frozenset[str]
     ipv4_prefix: int = 24
     ipv6_prefix: int = 48
+    scoped: tuple[tuple[tuple[str, ...], tuple[str, ...], str], ...] = ()
 
     @property
     def keys(self) -> frozenset[str]:
@@ -110,14 +121,22 @@ def identifier_fields(*policies: Policy) -> IdentifierFields:
     payload = dict(_FIXED_PAYLOAD)
     masked: set[str] = set()
     prefixes: tuple[int, int] | None = None
+    scoped: dict[tuple, None] = {}
     for policy in policies:
-        for found in lower(policy).identities:
-            # Every step of the path a plain key, through any decoded strings.
-            tokens = tuple(token for segment in found.path for token in segment)
-            if not tokens or not all(isinstance(t, str) and t != WILDCARD for t in tokens):
+        plan = lower(policy)
+        if policy.events_format == "tracking-log":
+            for rule in plan.rules:
+                for found in rule.identities:
+                    tokens = _plain_tokens(found)
+                    if found.scope == "payload" and tokens and tokens[-1] in _GENERIC_PAYLOAD_KEYS:
+                        scoped.setdefault((tuple(rule.match), tokens, found.kind))
+        for found in plan.identities:
+            tokens = _plain_tokens(found)
+            if not tokens:
                 continue
             if found.scope == "payload":
-                payload.setdefault(tokens[-1], found.kind)
+                if tokens[-1] not in _GENERIC_PAYLOAD_KEYS:
+                    payload.setdefault(tokens[-1], found.kind)
                 continue
             envelope.setdefault(tokens, found.kind)
             params = dict(found.params)
@@ -129,7 +148,15 @@ def identifier_fields(*policies: Policy) -> IdentifierFields:
                 if prefixes is None:
                     prefixes = (params["ipv4_prefix"], params.get("ipv6_prefix", 48))
     ipv4, ipv6 = prefixes or (24, 48)
-    return IdentifierFields(envelope, payload, frozenset(masked or {"ip"}), ipv4, ipv6)
+    return IdentifierFields(envelope, payload, frozenset(masked or {"ip"}), ipv4, ipv6, tuple(scoped))
+
+
+def _plain_tokens(found) -> tuple[str, ...] | None:
+    """The keys of FOUND's path, through any decoded strings, or None where a step is not a plain key."""
+    tokens = tuple(token for segment in found.path for token in segment)
+    if not tokens or not all(isinstance(t, str) and t != WILDCARD for t in tokens):
+        return None
+    return tokens
 
 
 
@@ -244,8 +271,33 @@ def harvest_inputs(inputs: Iterable[Path], fields: IdentifierFields) -> Identifi
                     if value:
                         _add_value(found, value, kind, origin)
             _walk_event(event, payload_keys, found, origin, texts)
+            if fields.scoped and type(held) is not tuple:
+                _harvest_scoped(event, fields.scoped, found, origin)
     _harvest_texts(texts, found)
     return found
+
+
+def _harvest_scoped(event: dict, scoped, found: Identifiers, origin: str) -> None:
+    """The values at the SCOPED payload paths of the rules whose patterns match EVENT's type."""
+    event_type = event.get("event_type")
+    if event_type is None:
+        event_type = event.get("name")
+    if type(event_type) is not str:
+        return
+    for patterns, tokens, kind in scoped:
+        if not any(fnmatchcase(event_type, pattern) for pattern in patterns):
+            continue
+        value = event.get("event")
+        for token in tokens:
+            if type(value) is str and value[:1] == "{":
+                try:
+                    value = orjson.loads(value)  # a payload, or a field, that is a JSON string
+                except orjson.JSONDecodeError:
+                    value = None
+            value = value.get(token) if type(value) is dict else None
+        text = _scalar_text(value) if value is not None else None
+        if text:
+            _add_value(found, text, kind, origin)
 
 
 PHONE_MIN_DIGITS = 9  # fewer digits are too common in logs to be searched as a phone

@@ -25,6 +25,9 @@ Classes (the numbers are those of the leak classes of the project's issue list):
 - ``escape_glued``: a person's value right after a ``%``, in a GET-parameter payload and in text,
   so that the text as written shows the value while its percent-decoded form does not
   (``%739026`` decodes to ``s9026``): rules that read only the decoded form miss it.
+- ``authored_id``: the id of a forum thread a person started, in the forum events' id fields and
+  in the platform's forum routes (any case), and of their ORA2 submission in the ORA2 events'
+  UUID fields: each opens the post or submission, and so names its author.
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ from pathlib import Path
 from urllib.parse import quote_plus
 
 from .disguises import LATE_DISGUISES, disguises_for
-from .people import PEOPLE, Person
+from .people import PEOPLE, Person, authored
 
 FAMILIES = Path(__file__).resolve().parents[1] / "fixtures" / "families"
 CLASSES = (
@@ -52,6 +55,7 @@ CLASSES = (
     "settings_value",
     "escaped_line",
     "escape_glued",
+    "authored_id",
 )
 # Account settings of the platform (and one it does not have), for ``settings_value``.
 SETTINGS = (
@@ -107,6 +111,20 @@ ROUTES = (
     "/courses/{course}/instructor/api/get_student_progress_url?unique_student_identifier={email}",
 )
 _URL_LEAVES = ("page", "referer", "url", "target_url", "current_url", "path")
+# Forum routes that hold a post's id (a thread's, a response's or a comment's), for ``authored_id``.
+POST_ROUTES = (
+    "/courses/{course}/discussion/forum/8b22e514eabc2f0c24485fe4174dd699/threads/{post}",
+    "/courses/{course}/discussion/threads/{post}/upvote",
+    "/courses/{course}/discussion/comments/{post}/reply",
+    "/api/discussion/v1/threads/{post}/",
+    "/api/discussion/v1/comments/{post}",
+    "/{course}/posts/{post}",
+    "/{course}/topics/8b22e514eabc2f0c24485fe4174dd699/posts/{post}/edit",
+    "/{course}/learners/{username}/posts/{post}",
+)
+# Where forum and ORA2 events name a post or a submission by its id.
+_POST_FIELDS = (("id",), ("discussion", "id"), ("response", "id"), ("thread_id",), ("parent_id",))
+_SUBMISSION_FIELDS = (("submission_uuid",), ("submission_returned_uuid",))
 _IDENTITY_PATHS = (
     ("event", "student"),
     ("event", "username"),
@@ -537,6 +555,48 @@ class _Builder:
                         self.add(event, [("disguised", who, kind, label, show(path))])
 
 
+
+    def authored_id(self) -> None:
+        """A person's forum post id in every id field of a forum event and in a forum route; their
+        submission's UUID in the UUID fields of an ORA2 event."""
+        for number, base in enumerate(self.bases):
+            event_type = base.get("event_type") or ""
+            if event_type.startswith("edx.forum.") and event_type != "edx.forum.searched":
+                for route in self.rng.sample(POST_ROUTES, 4):
+                    event = self.base(number)
+                    who, person, _, _ = self.pick(("username",))
+                    post = authored(who).forum_post
+                    post = post.upper() if self.rng.random() < 0.25 else post  # an ObjectId in either case
+                    payload = event["event"]
+                    fields = []
+                    for path in _POST_FIELDS:
+                        # The post's own id always; its thread and response where the event has
+                        # them; thread_id and parent_id (other platform versions) now and then.
+                        if len(path) == 2 and isinstance(payload.get(path[0]), dict):
+                            payload[path[0]][path[1]] = post
+                        elif len(path) == 1 and (path == ("id",) or self.rng.random() < 0.3):
+                            payload[path[0]] = post
+                        else:
+                            continue
+                        fields.append(show(("event",) + path))
+                    path = route.format(course=COURSE, post=post, username=person.username)
+                    targets = [p for p in string_leaves(event) if p and p[-1] in _URL_LEAVES]
+                    leaf = self.rng.choice(targets) if targets else ("page",)
+                    set_at(event, leaf, (HOST + path) if leaf[-1] != "path" else path)
+                    self.add(event, [("authored_id", who, "forum_post", "route", ", ".join(fields + [show(leaf)]))])
+            elif event_type.startswith("openassessment"):
+                paths = [p for p in _SUBMISSION_FIELDS if p[0] in base.get("event", {})]
+                if not paths:
+                    continue
+                for _ in range(3):
+                    event = self.base(number)
+                    who, _, _, _ = self.pick(("username",))
+                    submission = authored(who).submission
+                    for path in paths:
+                        set_at(event, ("event",) + path, submission.upper() if self.rng.random() < 0.25 else submission)
+                    self.add(event, [("authored_id", who, "submission", "field", ", ".join(show(("event",) + p) for p in paths))])
+
+
 # The fields of the base events where people write prose (forum posts, notes, answers, searches).
 _PROSE = frozenset({"text", "body", "title", "query", "note_text", "answer", "search_string"})
 
@@ -558,4 +618,5 @@ def generate(seed: int = 9, *, per_disguise: int = 4, leaves_per_event: int | No
     builder.escaped_line()
     builder.escape_glued()
     builder.disguised(per_disguise, late=True)
+    builder.authored_id()
     return Generated(builder.lines, builder.plants)

@@ -31,6 +31,22 @@ class Person:
         }
 
 
+@dataclass(frozen=True)
+class Authored:
+    """Ids of what a person made, each of which opens it, and its author, on the platform."""
+
+    forum_post: str  # a forum thread they started (a 24-hex ObjectId)
+    submission: str  # their ORA2 submission (a UUID)
+
+    def values(self) -> dict[str, str]:
+        return {"forum_post": self.forum_post, "submission": self.submission}
+
+
+def authored(number: int) -> Authored:
+    """The post and submission of person NUMBER: made up, never in the fixtures."""
+    return Authored(f"65f0{number:02x}c0ffee{number:02x}d15c00{number:04x}", f"0d1e{number:04x}-5ab1-4e00-9c00-00000000{number:04x}")
+
+
 PEOPLE = (
     Person(583021, "Mar.Tina-K", "martina.kovac@example.net", "Martina Kovač", "+44 20 7946 0321", "203.0.113.77"),
     Person(47, "zoë_łukasz", "zoe.lukasz@example.pl", "Zoë Łukasiewicz", "+48 512 345 678", "198.51.100.19"),

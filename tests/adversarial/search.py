@@ -32,7 +32,7 @@ import re
 import unicodedata
 from urllib.parse import unquote
 
-from .people import PEOPLE
+from .people import PEOPLE, authored
 
 _JSON_ESCAPE = re.compile(r"\\u([0-9a-fA-F]{4})|\\([\"\\/])")
 
@@ -175,6 +175,9 @@ class Searcher:
                 if kind == "email":
                     local = folded.split("@")[0]
                     self.patterns.append((number, kind, _bounded(local + "@")))
+            # The ids of what they made: a forum post or a submission opens it, and its author.
+            for kind, value in authored(number).values().items():
+                self.patterns.append((number, kind, _bounded(normalize(value))))
         # One expression for all: each identifier is a named group (its position in PATTERNS).
         self.regex = re.compile("|".join(f"(?P<p{i}>{pattern})" for i, (_, _, pattern) in enumerate(self.patterns)))
 

@@ -33,6 +33,8 @@ IDENTITIES = {
     "session": {"format": "text", "prefix": "s_"},
     "anonymous_id": {"format": "text", "prefix": "a_"},
     "team": {"format": "text", "prefix": "t_"},
+    "forum_post": {"format": "text", "prefix": "fp_", "case": "insensitive"},
+    "submission": {"format": "text", "prefix": "sub_", "case": "insensitive"},
 }
 ROSTER = {
     "columns": ["id", "username", "email", "name"],
@@ -48,6 +50,8 @@ USER_ID = {"op": "pseudonymize", "identity": "user_id"}
 SESSION = {"op": "pseudonymize", "identity": "session"}
 ANONYMOUS_ID = {"op": "pseudonymize", "identity": "anonymous_id"}
 TEAM = {"op": "pseudonymize", "identity": "team"}
+FORUM_POST = {"op": "pseudonymize", "identity": "forum_post"}
+SUBMISSION = {"op": "pseudonymize", "identity": "submission"}
 
 
 def v(name: str, rule, value, **extra) -> dict:
@@ -65,6 +69,8 @@ def pseudonym_cases() -> list[dict]:
         ("session", "2b1d9a6c0f5e4e8a9c3b7d1e6f0a2c4b"),
         ("anonymous_id", "5afe5d9bb03796557ee2614f5c9611fb"),
         ("team", "Zelda-s-Study-Group-7f3a"),
+        ("forum_post", "5eadf5ec7c1f2d81018cb156"),
+        ("submission", "c1794c38-b6ed-4bee-9311-c7dd359fef9b"),
         ("email", "zelda.quintero@example.org"),
         ("roster", "530114\x1fzelda-q\x1fzelda.quintero@example.org\x1fZelda Quintero"),
     ]
@@ -108,6 +114,11 @@ def pseudonym_cases() -> list[dict]:
         v("session integer", SESSION, 12345),
         v("anonymous_id", ANONYMOUS_ID, "5afe5d9bb03796557ee2614f5c9611fb"),
         v("team id (a slug: case kept)", TEAM, "Zelda-s-Study-Group-7f3a"),
+        v("forum post id (an ObjectId)", FORUM_POST, "5eadf5ec7c1f2d81018cb156"),
+        v("forum post id in upper case (the same post)", FORUM_POST, "5EADF5EC7C1F2D81018CB156"),
+        v("forum post id of the MySQL backend (an integer)", FORUM_POST, 4242),
+        v("ORA2 submission uuid", SUBMISSION, "c1794c38-b6ed-4bee-9311-c7dd359fef9b"),
+        v("ORA2 submission uuid in upper case (the same submission)", SUBMISSION, "C1794C38-B6ED-4BEE-9311-C7DD359FEF9B"),
         v("roster: username of a person with an id is u_ + user-id pseudonym", USERNAME, "zelda-q", roster=True),
         v("roster: the person's user id, same number", USER_ID, 530114, roster=True),
         v("roster: username in another case finds the person", USERNAME, "ZELDA-Q", roster=True),
@@ -221,6 +232,9 @@ def url_cases() -> list[dict]:
         ("host case kept", "https://Courses.Example.org/dashboard"),
         ("jump_to a block", f"https://courses.example.org/courses/{COURSE}/jump_to/{BLOCK}"),
         ("xblock handler", f"https://courses.example.org/courses/{COURSE}/xblock/{BLOCK}/handler/xmodule_handler/problem_check"),
+        ("forum thread page (the thread id is its forum_post pseudonym)", f"https://courses.example.org/courses/{COURSE}/discussion/forum/8b22e514eabc2f0c24485fe4174dd699/threads/5eadf5ec7c1f2d81018cb156"),
+        ("forum API thread in upper case (the same pseudonym)", "/api/discussion/v1/threads/5EADF5EC7C1F2D81018CB156/"),
+        ("forum reply to a comment", f"/courses/{COURSE}/discussion/comments/b37c6a26c25934ec2f983731/reply"),
         ("path parameter with a value removed", "https://courses.example.org/dashboard;jsessionid=1A2B3C4D5E6F"),
         ("IPv4 host", "http://203.0.113.77/dashboard"),
         ("IPv4 host with a port", "http://203.0.113.77:8000/dashboard"),

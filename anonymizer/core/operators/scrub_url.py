@@ -6,11 +6,13 @@ address (``203.0.113.45``, ``ec2-203-0-113-45.compute-1.amazonaws.com``, ``34058
 Paths fail closed. A segment is kept only when it is a route word or block type, a course, block
 or asset key (``course-v1:…``, ``block-v1:…``, an old ``Org/Num/Run`` course id or ``i4x://`` id), a
 static file name, or when a route template (``anonymizer/data/url_routes.yaml``) says its position
-holds something safe of that shape (a block id, a thread id, a page number, a handler name). A
-position the template gives to a person becomes the pseudonym (digits: the user-id pseudonym,
-otherwise the username pseudonym); a secret position becomes ``[REDACTED]``. Where no template
-reaches, the segment after a user marker (``/u/``, ``/users/``, ``/accounts/`` …, in any case) is a
-person and the one after a secret marker (``/activate/`` …) a secret. A segment that holds an email
+holds something safe of that shape (a block id, a page number, a handler name). A position the
+template gives to a person becomes the pseudonym (digits: the user-id pseudonym, otherwise the
+username pseudonym); a forum thread, response or comment id becomes the pseudonym of the policy's
+``forum_post`` identity (``[REDACTED]`` when the policy has none); a secret position becomes
+``[REDACTED]``. Where no template reaches, the segment after a user marker (``/u/``, ``/users/``,
+``/accounts/`` …, in any case) is a person and the one after a secret marker (``/activate/`` …) a
+secret. A segment that holds an email
 becomes ``[EMAIL]``; one that names a person of the roster becomes their pseudonym; anything else
 becomes ``[REDACTED]``. Works on absolute URLs and on bare paths (``context.path``, implicit event
 types); with ``event_names``, a value that is not a URL or path is an event name (kept when plain).
@@ -30,7 +32,7 @@ from pydantic import BaseModel, ConfigDict, field_validator
 
 from ..ipmask import host_holds_ip
 from ..text.detectors import EMAIL_PATTERN
-from ..url_routes import FILE, OLD_KEY_PART, PERSON_KINDS, SECRET_KINDS, STATIC_FILE, RouteError, Unit, default_rules, is_key, parse_template
+from ..url_routes import FILE, OLD_KEY_PART, PERSON_KINDS, PSEUDONYM_KINDS, SECRET_KINDS, STATIC_FILE, RouteError, Unit, default_rules, is_key, parse_template
 from .base import DROP, Operator, register
 from .pseudonymize import make_pseudonymizer
 
@@ -94,6 +96,13 @@ class ScrubUrl(Operator):
         words, user_markers, secret_markers = rules.words, rules.user_markers, rules.secret_markers
         username = make_pseudonymizer(ctx.identity("username"), ctx.pseudonymizer)
         user_id = make_pseudonymizer(ctx.identity("user_id"), ctx.pseudonymizer)
+        # A forum post's id in its page's path gets the pseudonym its payload field gets (the same
+        # identity), so a page view joins to its thread; a policy without the identity: redacted.
+        pseudonyms = {
+            kind: make_pseudonymizer(ctx.identities[name], ctx.pseudonymizer)
+            for kind, name in PSEUDONYM_KINDS.items()
+            if name in ctx.identities
+        }
         roster = ctx.roster
         by_id = getattr(roster, "by_id", None) or {}
         event_names = params.event_names
@@ -155,6 +164,9 @@ class ScrubUrl(Operator):
                 return kept(raw, text) if ":" in text and is_key(text) else person(text)
             if kind in SECRET_KINDS:
                 return (known(text) or SECRET) if kind == "user_text" else SECRET
+            if kind in PSEUDONYM_KINDS:
+                pseudonym = pseudonyms.get(kind)
+                return SECRET if pseudonym is None else str(pseudonym(text, None))
             if kind == "course_id" or kind == "usage_key":
                 return kept(raw, text)  # the template matched it as a key: no "@" but the key's own markers
             if "," in kind:
