@@ -33,7 +33,7 @@ from inputs import generate  # noqa: E402  (a sibling module of this script)
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = ROOT / "bench"
-TARGET_MB_PER_S = 50.0
+TARGET_MB_PER_S = 300.0  # of the scan, per core, with the native engine's line filter
 
 
 def _cli(*args: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -55,6 +55,9 @@ def _verify(package: Path, report: Path, *extra: str) -> dict:
         "setup_seconds": round(data["seconds"]["harvest"] + data["seconds"]["build"], 2),
         "wall_seconds": round(wall, 2),
         "mb_per_s": round(megabytes / data["seconds"]["scan"], 1) if data["seconds"]["scan"] else None,
+        "scan_cpu_seconds": data["seconds"].get("scan_cpu"),
+        "mb_per_cpu_s": round(megabytes / data["seconds"]["scan_cpu"], 1) if data["seconds"].get("scan_cpu") else None,
+        "engine": data["checks"].get("engine"),
         "findings": data["findings_total"],
         "exit": result.returncode,
     }
@@ -71,15 +74,16 @@ def measure(workdir: Path, events: int = 300_000, seed: int = 7, roster_size: in
     package = workdir / f"verify-package-{events}-{seed}-{roster_size}"
     if not (package / "manifest.json").exists():
         _cli("run", str(log), "--out", str(package), "--key-file", str(key), "--roster", str(roster), "--force", "--quiet")
-    release = _verify(package, workdir / "verify-release.json", "--against", str(log), "--roster", str(roster))
-    detectors = _verify(package, workdir / "verify-detectors.json")
-    return {
-        "verify_mb_per_s": release["mb_per_s"],
-        "verify_target_mb_per_s": TARGET_MB_PER_S,
-        "verify_release": release,
-        "verify_detectors_mb_per_s": detectors["mb_per_s"],
-        "verify_detectors": detectors,
-    }
+    figures: dict = {"verify_target_mb_per_s": TARGET_MB_PER_S}
+    # The native engine's line filter where it is installed (auto), and the Python scan beside it.
+    for suffix, engine in (("", "auto"), ("_python", "python")):
+        release = _verify(package, workdir / f"verify-release{suffix}.json", "--against", str(log), "--roster", str(roster), "--engine", engine)
+        detectors = _verify(package, workdir / f"verify-detectors{suffix}.json", "--engine", engine)
+        figures[f"verify_mb_per_s{suffix}"] = release["mb_per_s"]
+        figures[f"verify_release{suffix}"] = release
+        figures[f"verify_detectors_mb_per_s{suffix}"] = detectors["mb_per_s"]
+        figures[f"verify_detectors{suffix}"] = detectors
+    return figures
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -90,12 +94,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=BENCH / "out")
     args = parser.parse_args(argv)
     figures = measure(args.out, args.events, args.seed, args.roster_size)
-    for label in ("verify_release", "verify_detectors"):
+    for label in ("verify_release", "verify_detectors", "verify_release_python", "verify_detectors_python"):
         row = figures[label]
         print(
-            f"{label:17s} {row['mb']:8.1f} MB  {row['identifiers']:7d} identifiers  scan {row['scan_seconds']:6.2f} s "
-            f"= {row['mb_per_s']:6.1f} MB/s  (setup {row['setup_seconds']:.1f} s, whole process {row['wall_seconds']:.1f} s, "
-            f"{row['findings']} findings)"
+            f"{label:24s} {row['engine']:7s} {row['mb']:8.1f} MB  {row['identifiers']:7d} identifiers  scan {row['scan_seconds']:6.2f} s "
+            f"= {row['mb_per_s']:6.1f} MB/s ({row['mb_per_cpu_s']} MB per CPU s)  (setup {row['setup_seconds']:.1f} s, "
+            f"whole process {row['wall_seconds']:.1f} s, {row['findings']} findings)"
         )
     verdict = "meets" if (figures["verify_mb_per_s"] or 0) >= TARGET_MB_PER_S else "MISSES"
     print(f"release verification {verdict} the target of {TARGET_MB_PER_S:.0f} MB/s per core")
