@@ -20,14 +20,22 @@ from hypothesis import strategies as st
 from anonymizer import run
 from anonymizer.core.keys import Key
 from anonymizer.core.policy import load_policy
-from anonymizer.verify.harvest import harvest_inputs
+from anonymizer.verify.harvest import Identifiers, harvest_inputs
 from anonymizer.verify.package import identifier_fields
 from anonymizer.verify.scan import Scanner, _LineFilter
 
+from tests.adversarial.disguises import disguises_for
 from tests.adversarial.generator import generate
 from tests.adversarial.people import PEOPLE
 
 pytestmark = pytest.mark.skipif(_LineFilter is None, reason="the native engine's extension is not installed (needs cargo)")
+
+
+@pytest.fixture(autouse=True)
+def _flagged_lines_only(monkeypatch):
+    """Read the flagged lines only, however many there are (a chunk most of whose lines are
+    flagged is otherwise read whole, which would hide a line the filter missed)."""
+    monkeypatch.setattr("anonymizer.verify.scan.WHOLE_CHUNK_SHARE", 2.0)
 
 
 def _outcome(scanner: Scanner) -> tuple:
@@ -129,4 +137,38 @@ def test_the_filter_agrees_on_arbitrary_lines(corpus, pieces, phones, seed):
     values = [v.encode() for person in PEOPLE[:3] for v in person.values().values()]
     text = b"".join(piece if piece is not None else rng.choice(values) for piece in pieces)
     native, python = _both(identifiers if not phones else [], fields, [text], phones=phones)
+    assert native == python
+
+
+def test_each_disguise_planted_in_a_clean_line(corpus):
+    """Every disguise of every value of a few people, planted alone in a clean package line (so
+    that nothing else on the line flags it): the same findings either way, and the scan finds
+    most of them (the plants are leaks)."""
+    identifiers, fields, _, clean = corpus
+    rng = random.Random(11)
+    lines = []
+    for person in PEOPLE[:4]:
+        for kind, value in person.values().items():
+            for _, disguise in disguises_for(kind, value):
+                text = disguise(value, rng).replace("\\", "\\\\").replace('"', '\\"')
+                line = rng.choice(clean)
+                lines.append(line.replace(b'"event_type":"', b'"note":"hi, ' + text.encode() + b' here","event_type":"', 1))
+    lines += clean[:200]
+    rng.shuffle(lines)
+    native, python = _both(identifiers, fields, _chunks(lines, rng), phones=False)
+    assert python[1] > len(lines) // 4
+    assert native == python
+
+
+def test_an_address_written_with_at_and_dot_is_read_by_the_filter(corpus):
+    """A local part too short to be searched alone (``zq``) is found only in the reading of
+    ``(at)`` and ``dot``: the filter makes that reading too."""
+    _, fields, _, clean = corpus
+    identifiers = Identifiers()
+    identifiers.add("zq@example.org", "email", "roster", "roster")
+    plants = [b"zq (at) example (dot) org", b"zq at example dot org", b"zq [at] example [dot] org", b"zq @ example.org"]
+    lines = [line.replace(b'"event_type":"', b'"note":"write ' + plant + b'","event_type":"', 1) for plant, line in zip(plants, clean)]
+    lines += clean[10:60]
+    native, python = _both(identifiers, fields, [b"".join(line + b"\n" for line in lines)], phones=False)
+    assert python[1] == len(plants)
     assert native == python

@@ -75,6 +75,9 @@ USER_ID_MIN_DIGITS = 5  # as the policies' text rules: shorter numbers alone in 
 ID_IN_TEXT = "alone in text"
 TRUNCATED = "truncated address"
 MAX_LISTED = 1000
+# A chunk with this share of its lines flagged or more is read whole: the same findings, without
+# copying the flagged lines out.
+WHOLE_CHUNK_SHARE = 0.25
 
 
 def check_engine(engine: str) -> None:
@@ -269,7 +272,7 @@ class Scanner:
             flagged = self._filter.lines(chunk)
             if not flagged:
                 return
-            if len(flagged) * 4 < chunk.count(b"\n"):
+            if len(flagged) < WHOLE_CHUNK_SHARE * chunk.count(b"\n"):
                 numbers = [first_line + index for index, _, _ in flagged]
                 chunk = b"\n".join([chunk[start:end] for _, start, end in flagged])
         self._scan(file, chunk, first_line, numbers)

@@ -423,9 +423,8 @@ impl LineFilter {
     /// character outside ASCII once decoded, markup, emphasis, a Markdown escape, `\u`, `\\`, an
     /// address written with "at"): the scan reads those.
     fn reading_may_match(&self, line: &[u8]) -> bool {
-        if self.at_markers && self.finders[4..].iter().any(|f| f.find(line).is_some()) {
-            return true;
-        }
+        let obfuscated =
+            self.at_markers && self.finders[4..].iter().any(|f| f.find(line).is_some());
         let Some(normal) = &self.normal else {
             return false;
         };
@@ -440,6 +439,9 @@ impl LineFilter {
             };
         }
         if normal.is_match(&text) {
+            return true;
+        }
+        if obfuscated && normal.is_match(&deobfuscated(&text)) {
             return true;
         }
         self.phone_reading && normal.is_match(&space_separators(&text))
@@ -787,6 +789,70 @@ fn percent_decoded(text: &[u8]) -> Option<Vec<u8>> {
         i += 1;
     }
     Some(out)
+}
+
+/// Python's white space, in ASCII (`str.isspace`, and `\s` of a `str` pattern).
+fn is_space(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c | 0x1c..=0x1f)
+}
+
+/// TEXT (normalized, ASCII) read as an address written with "at" and "dot" (`forms.deobfuscate`).
+fn deobfuscated(text: &[u8]) -> Vec<u8> {
+    read_around(&read_around(text, b"at", true, b'@'), b"dot", false, b'.')
+}
+
+/// `forms._read_around` for the signs of WORD: `(word)` and the like (brackets `([{<`, white
+/// space inside), the bare WORD between white spaces, and `@` when AT: each with the white space
+/// on each side read as READING; the bare word only with white space of its own before it.
+fn read_around(text: &[u8], word: &[u8], at: bool, reading: u8) -> Vec<u8> {
+    let n = text.len();
+    let skip = |mut j: usize| {
+        while j < n && is_space(text[j]) {
+            j += 1;
+        }
+        j
+    };
+    let mut out = Vec::with_capacity(n);
+    let (mut done, mut i) = (0, 0);
+    while i < n {
+        let b = text[i];
+        let end = if matches!(b, b'(' | b'[' | b'{' | b'<') {
+            let j = skip(i + 1);
+            if text[j..].starts_with(word) {
+                let k = skip(j + word.len());
+                (k < n && matches!(text[k], b')' | b']' | b'}' | b'>')).then_some(k + 1)
+            } else {
+                None
+            }
+        } else if at && b == b'@' {
+            Some(i + 1)
+        } else if i > 0
+            && is_space(text[i - 1])
+            && text[i..].starts_with(word)
+            && text.get(i + word.len()).is_some_and(|&c| is_space(c))
+        {
+            Some(i + word.len())
+        } else {
+            None
+        };
+        let Some(end) = end else {
+            i += 1;
+            continue;
+        };
+        let mut left = i;
+        while left > done && is_space(text[left - 1]) {
+            left -= 1;
+        }
+        if !(left == i && b.is_ascii_alphabetic()) {
+            let right = skip(end);
+            out.extend_from_slice(&text[done..left]);
+            out.push(reading);
+            done = right;
+        }
+        i = end;
+    }
+    out.extend_from_slice(&text[done..]);
+    out
 }
 
 /// TEXT (ASCII) with each run of white space, dashes, dots, slashes, parentheses and underscores
