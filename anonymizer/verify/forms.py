@@ -2,7 +2,8 @@
 
 An identifier is searched as written, URL-encoded and JSON-escaped (once, and twice for JSON
 inside a JSON string); IPv4 addresses also zero-padded and with ``-`` or ``_`` for dots, phones
-by their digits and with other separators. ``normalize_text`` reads text the way a person does
+by their digits and with other separators, usernames with other separators or none.
+``normalize_text`` reads text the way a person does
 (escapes, entities and percent-encoding undone, NFKC, case folded); it is for searching only.
 """
 
@@ -15,6 +16,8 @@ import unicodedata
 from urllib.parse import quote, quote_plus, unquote
 
 from ..core.text import lookalikes
+from ..core.text import variants as username_variants
+from ..core.text.mentions import default_common_words
 # The boundary rule on normalized text (shared with the scrubber): a letter or digit of the same
 # kind next to a match glues it into a longer word; one of a script written without spaces, or of
 # another script, does not.
@@ -204,10 +207,16 @@ def deobfuscate(text: str) -> str:
 
 
 def extra_forms(kind: str, value: str) -> list[tuple[str, bytes]]:
-    """How an IP address or a phone number of the inputs is also written: zero-padded octets,
-    dashes and underscores for dots (host names such as ``ip-10-0-1-23``), a defanged ``[.]``,
-    the one number (decimal, hex) or octal octets of a URL host, the 6to4 prefix of an IPv6
-    address; a phone's digits alone or with other separators."""
+    """How an IP address, a phone number or a username of the inputs is also written: zero-padded
+    octets, dashes and underscores for dots (host names such as ``ip-10-0-1-23``), a defanged
+    ``[.]``, the one number (decimal, hex) or octal octets of a URL host, the 6to4 prefix of an
+    IPv6 address; a phone's digits alone or with other separators; a username with one other
+    separator throughout or none (``ymir-balder77``, ``ymirbalder77``: the scrubber's variants,
+    ``anonymizer.core.text.variants``)."""
+    if kind == "username":
+        found = username_variants.runs(value, default_common_words())
+        spellings = username_variants.spellings(found) if found is not None else []
+        return [("other separators", form.encode("utf-8").lower()) for form in spellings if form != value.casefold()]
     if kind != "ip" and kind != "phone":
         return []
     forms: list[str] = []

@@ -334,6 +334,8 @@ def _plain_address(value: str) -> str | None:
 def _add_value(found: Identifiers, value: str, kind: str, origin: str) -> None:
     if kind == "email" and value[: len(_MAILTO)].lower() == _MAILTO:
         value = value[len(_MAILTO):]  # an xAPI mbox
+    if kind == "user_id" and not value.strip().isdecimal():
+        kind = "username"  # a username typed where an id belongs: searched in a username's forms too
     if kind == "ip" and "," in value:
         for part in value.split(","):
             found.add(part, kind, "input", origin)

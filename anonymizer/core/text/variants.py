@@ -1,0 +1,71 @@
+"""A username written with other separators: ``_ymir_balder77_`` as ``ymir-balder77``,
+``ymir.balder77``, ``Ymir Balder77`` or ``ymirbalder77``.
+
+People retype a handle the way they would say it. A username is split into its runs of letters
+and digits at ``_``, ``-``, ``.`` and spaces (the separators the platform allows); a *variant*
+joins the same runs, in order and ignoring case, with any one of those separators or none at
+each junction. Variants are matched only for a username that is distinctive enough:
+
+- two runs or more (a single run has no other spelling);
+- at least ``MIN_CORE`` letters and digits in all (``a_b`` as ``ab`` would be found everywhere);
+- not digits only (``12-34-56`` is a date or a phone as often as a username);
+- the runs joined are not a common word, and not every run is one (``will_power``'s ``will
+  power`` is prose; ``mark_young77`` is not): ``anonymizer/data/common_words.txt`` plus the
+  policy's own.
+
+The boundary is ``glue.stands_alone``'s, as for the username itself. Shared by the roster's
+matcher (``mentions``), the event's own usernames (``scrub_text``) and ``verify`` (``forms``).
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+MIN_CORE = 6
+SEPARATORS = "_-. "
+_RUNS = re.compile(r"[^\W_]+")
+_ONLY_SEPARATORS = re.compile(r"[_\-. ]*")
+
+
+def runs(username: str, common: frozenset[str] = frozenset()) -> tuple[str, ...] | None:
+    """The runs of letters and digits of USERNAME (case-folded) when its variants are matched
+    (see the module's docstring), else None. COMMON: case-folded words too common to count."""
+    folded = username.casefold()
+    found = tuple(_RUNS.findall(folded))
+    if len(found) < 2:
+        return None
+    # Every character between the runs must be a separator: ``a+b`` or ``a@b`` has no variants.
+    gaps = _RUNS.split(folded)
+    if not all(_ONLY_SEPARATORS.fullmatch(gap) for gap in gaps):
+        return None
+    core = "".join(found)
+    if len(core) < MIN_CORE or core.isdigit():
+        return None
+    if core in common or all(run in common for run in found):
+        return None
+    return found
+
+
+@lru_cache(maxsize=65536)
+def _pattern(found: tuple[str, ...]) -> re.Pattern[str]:
+    return re.compile("[_\\-. ]?".join(re.escape(run) for run in found), re.IGNORECASE)
+
+
+def pattern(found: tuple[str, ...]) -> re.Pattern[str]:
+    """A case-insensitive pattern for every variant of the username whose runs are FOUND."""
+    return _pattern(found)
+
+
+def squeezed(text: str) -> str:
+    """TEXT lower-cased (ASCII) without separators: a variant's squeezed form is its runs joined,
+    so a text that does not hold it squeezed holds no variant (the native engine's quick test)."""
+    return text.lower().translate(_SQUEEZE)
+
+
+_SQUEEZE = str.maketrans("", "", SEPARATORS)
+
+
+def spellings(found: tuple[str, ...]) -> list[str]:
+    """The variants with one separator throughout (or none): what ``verify`` searches."""
+    return [sep.join(found) for sep in ("_", "-", ".", " ", "")]
