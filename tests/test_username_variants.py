@@ -57,6 +57,7 @@ def test_a_roster_username_is_found_with_other_separators(written):
     (USERNAME, "xymirbalder77 and ymirbalder777 and ymir--balder77 stay"),  # glued, longer, two separators
     ("will_power", "the will power of it, willpower"),
     ("ab_cd", "abcd and ab-cd"),
+    ("ana.lee", "Analee, a name of its own: six letters joined are too few without a digit"),
 ])
 def test_what_is_not_a_variant_is_kept(roster, actor, text):
     people = Roster([Person("70001", (actor,))]) if roster else None
@@ -67,3 +68,4 @@ def test_verify_searches_the_variants_that_the_scrubber_finds():
     forms = {form for _, form in extra_forms("username", USERNAME)}
     assert forms == {b"ymir_balder77", b"ymir-balder77", b"ymir.balder77", b"ymir balder77", b"ymirbalder77"}
     assert extra_forms("username", "will_power") == [] and extra_forms("username", "BeatrizQ") == []
+    assert b"analee" not in {form for _, form in extra_forms("username", "ana.lee")}

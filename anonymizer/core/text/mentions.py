@@ -213,7 +213,8 @@ class PeopleFinder:
                         # Written with other separators or none (``ymir-balder77``, ``ymirbalder77``).
                         pattern = variants.pattern(found)
                         add(_key(" ".join(found)), VARIANT, pattern, username)
-                        add(_key("".join(found)), VARIANT, pattern, username)
+                        if variants.joinable(found):
+                            add(_key("".join(found)), VARIANT, pattern, username)
             for external in person.external_ids:
                 # An external id (an xAPI actor's account name) names the person as a username
                 # does: it becomes their username pseudonym, or [EMAIL] for a person without one.

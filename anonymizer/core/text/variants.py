@@ -4,7 +4,9 @@
 People retype a handle the way they would say it. A username is split into its runs of letters
 and digits at ``_``, ``-``, ``.`` and spaces (the separators the platform allows); a *variant*
 joins the same runs, in order and ignoring case, with any one of those separators or none at
-each junction. Variants are matched only for a username that is distinctive enough:
+each junction (with none only where the runs joined are distinctive on their own: a digit among
+them, or ``MIN_JOINED`` letters: ``ana.lee`` is not ``Analee``, a name of its own). Variants are
+matched only for a username that is distinctive enough:
 
 - two runs or more (a single run has no other spelling);
 - at least ``MIN_CORE`` letters and digits in all (``a_b`` as ``ab`` would be found everywhere);
@@ -23,6 +25,7 @@ import re
 from functools import lru_cache
 
 MIN_CORE = 6
+MIN_JOINED = 8
 SEPARATORS = "_-. "
 _RUNS = re.compile(r"[^\W_]+")
 _ONLY_SEPARATORS = re.compile(r"[_\-. ]*")
@@ -47,9 +50,16 @@ def runs(username: str, common: frozenset[str] = frozenset()) -> tuple[str, ...]
     return found
 
 
+def joinable(found: tuple[str, ...]) -> bool:
+    """Whether the runs FOUND are also matched with nothing between them."""
+    core = "".join(found)
+    return len(core) >= MIN_JOINED or any(ch.isdigit() for ch in core)
+
+
 @lru_cache(maxsize=65536)
 def _pattern(found: tuple[str, ...]) -> re.Pattern[str]:
-    return re.compile("[_\\-. ]?".join(re.escape(run) for run in found), re.IGNORECASE)
+    junction = "[_\\-. ]?" if joinable(found) else "[_\\-. ]"
+    return re.compile(junction.join(re.escape(run) for run in found), re.IGNORECASE)
 
 
 def pattern(found: tuple[str, ...]) -> re.Pattern[str]:
@@ -67,5 +77,5 @@ _SQUEEZE = str.maketrans("", "", SEPARATORS)
 
 
 def spellings(found: tuple[str, ...]) -> list[str]:
-    """The variants with one separator throughout (or none): what ``verify`` searches."""
-    return [sep.join(found) for sep in ("_", "-", ".", " ", "")]
+    """The variants with one separator throughout (or none, when ``joinable``): what ``verify`` searches."""
+    return [sep.join(found) for sep in ("_", "-", ".", " ", "") if sep or joinable(found)]
