@@ -1,5 +1,6 @@
-"""A username written with other separators or none: found by the roster's matcher, the event's
-own usernames (``scrub_text``'s actors) and ``verify``, under one rule (``text.variants``)."""
+"""Other spellings of a known identifier (``text.variants``): a username written with other
+separators or none, found by the roster's matcher, the event's own usernames (``scrub_text``'s
+actors) and ``verify``; an email's local part alone, found by the roster's matcher and ``verify``."""
 
 from __future__ import annotations
 
@@ -69,3 +70,47 @@ def test_verify_searches_the_variants_that_the_scrubber_finds():
     assert forms == {b"ymir_balder77", b"ymir-balder77", b"ymir.balder77", b"ymir balder77", b"ymirbalder77"}
     assert extra_forms("username", "will_power") == [] and extra_forms("username", "BeatrizQ") == []
     assert b"analee" not in {form for _, form in extra_forms("username", "ana.lee")}
+
+
+# ---------------------------------------------------------------- an email's local part alone
+
+
+@pytest.mark.parametrize("email, parts", [
+    ("zq.1999@example.org", ["zq.1999"]),
+    ("q.harrow+edx@example.org", ["q.harrow+edx", "q.harrow"]),
+    ("Martina.Kovac@example.net", ["martina.kovac"]),
+    ("info@example.org", []),  # short, and no digit or separator
+    ("johnsmith@example.org", []),  # a word as far as a text can tell
+    ("123456789@example.org", []),  # a number
+])
+def test_which_local_parts_are_found_alone(email, parts):
+    assert variants.local_parts(email, COMMON) == parts
+
+
+def test_a_roster_email_s_local_part_alone_is_an_email():
+    anonymizer = Anonymizer(load_policy("research"), KEY, Roster([Person("7", ("zelda_q",), ("zq.1999@example.org", "info@example.org"))]))
+    body = _body(anonymizer, "someone_else", "mail ZQ.1999, or zq.1999@example.org; not zq.19999, xzq.1999, zq-1999 or info")
+    assert body == "mail [EMAIL], or [EMAIL]; not zq.19999, xzq.1999, zq-1999 or info"
+
+
+def test_an_email_typed_in_one_event_teaches_its_local_part_for_the_others(tmp_path):
+    import gzip
+    import json
+
+    from anonymizer import run
+
+    events = [
+        {"event_type": "edx.forum.comment.created", "event_source": "server", "username": "ana_b", "context": {},
+         "time": "2024-03-01T10:00:00Z", "event": {"body": f"write to {text}"}}
+        for text in ("zq.1999@example.org", "zq.1999 on the forum")
+    ]
+    log = tmp_path / "tracking.log"
+    log.write_text("".join(json.dumps(e) + "\n" for e in events))
+    run([log], tmp_path / "package", load_policy("research"), KEY, jobs=1)
+    text = "".join(gzip.decompress(p.read_bytes()).decode() for p in sorted((tmp_path / "package").glob("*.gz")))
+    assert "zq.1999" not in text and text.count("[EMAIL]") == 2
+
+
+def test_verify_searches_a_distinctive_local_part_alone():
+    assert [form for _, form in extra_forms("email", "zq.1999@example.org")] == [b"zq.1999"]
+    assert extra_forms("email", "info@example.org") == []

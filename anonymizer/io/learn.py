@@ -1,6 +1,6 @@
 """The learned roster: the people a run's own inputs name in their identifier fields.
 
-Before anonymizing, one pass over the inputs reads only the fields the policy pseudonymizes with
+Before anonymizing, one pass over the inputs reads the fields the policy pseudonymizes with
 the ``username`` and ``user_id`` identities (the envelope's ``username``, ``context.user_id``, a
 payload's ``target_username``, ``student`` ...) and the few fields that hold an account's email
 (``EMAIL_FIELDS``). It collects every username, user id and email found there, and links them:
@@ -21,7 +21,8 @@ People are also named outside identifier fields, and those values are learned to
 - a URL path (``page``, ``referer``, ``context.path``, an implicit event's type) that a route
   template of ``anonymizer/data/url_routes.yaml`` reads as holding a username or an email in a
   segment (``/u/{username}``, ``/api/user/v1/accounts/{username}``): whose it is the URL does
-  not say, so it is learned on its own.
+  not say, so it is learned on its own;
+- an email address written anywhere in a line (a forum post, a form, a URL): on its own too.
 
 The result is a ``Roster`` of people marked ``listed=False``: every free text, URL and key of the
 run is searched for them as for the people of ``--roster`` (with the same rules: usernames that
@@ -127,6 +128,32 @@ def person_name(value: str) -> str | None:
     if not name or len(name) > NAME_MAX_CHARS or name.lower() in ("none", "null") or is_email(name):
         return None
     return name if any(ch.isalpha() for ch in name) else None
+
+
+# Where an address may be: an "@" (or "%40") before a domain's first dot; the detector's own
+# pattern decides around it (block keys' ``block@name`` have no dot after them).
+_EMAIL_ANCHOR = re.compile(rb"(?:@|%40)[\w-]+\.")
+_EMAIL_CONTEXT = 256
+
+
+def emails_in(line: bytes) -> list[str]:
+    """The email addresses written anywhere in a raw LINE (as ``verify`` harvests them)."""
+    found = []
+    for anchor in _EMAIL_ANCHOR.finditer(line):
+        at = anchor.start()
+        before = line[max(0, at - _EMAIL_CONTEXT) : at].decode("utf-8", "replace")
+        after = line[at : at + _EMAIL_CONTEXT]
+        if after.startswith(b"%40"):
+            after = b"@" + after[3:]
+        text = before + after.decode("utf-8", "replace")
+        position = len(before)
+        for match in EMAIL_PATTERN.finditer(text):
+            if match.start() <= position < match.end():
+                found.append(match.group())
+                break
+            if match.start() > position:
+                break
+    return found
 
 
 def _at(event: dict, path: tuple[str, ...]) -> Any:
@@ -247,6 +274,9 @@ class Learner:
                 continue  # the run rejects it; nothing of it is written
             if type(event) is dict:
                 self.add_event(event)
+                if b"@" in line or b"%40" in line:
+                    for email in emails_in(line):  # typed anywhere: whose, the line does not say
+                        self._link(_Group(emails=[email]))
 
     def _paths(self, event: dict) -> tuple:
         key = event_key(event)

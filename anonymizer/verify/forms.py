@@ -142,6 +142,7 @@ _OBFUSCATED_DOT = re.compile(r"\s*[(\[{<]\s*dot\s*[)\]}>]\s*|\s+dot\s+")
 PHONE_SEPARATORS = re.compile(r"(?<=\d)[\s\-./()_]+(?=\d)")
 READING_KIND = {"obfuscated address": "email", "phone separators": "phone"}
 LOCAL_PART_MIN = 4  # an address cut after its "@" is still found from a local part this long
+LOCAL_PART_ALONE = "truncated address"  # the scan's label for a cut address: reported after a whole one
 
 
 _TO_UNDO = re.compile(r"[\\&%+<*]|~~|__")
@@ -212,7 +213,11 @@ def extra_forms(kind: str, value: str) -> list[tuple[str, bytes]]:
     ``[.]``, the one number (decimal, hex) or octal octets of a URL host, the 6to4 prefix of an
     IPv6 address; a phone's digits alone or with other separators; a username with one other
     separator throughout or none (``ymir-balder77``, ``ymirbalder77``: the scrubber's variants,
-    ``anonymizer.core.text.variants``)."""
+    ``anonymizer.core.text.variants``); an email's distinctive local part alone (``zq.1999``)."""
+    if kind == "email":
+        # Its local part alone, where the scrubber finds one: reported as an address cut short
+        # (the scan reports a whole address before it).
+        return [(LOCAL_PART_ALONE, local.encode("utf-8")) for local in username_variants.local_parts(value, default_common_words())]
     if kind == "username":
         found = username_variants.runs(value, default_common_words())
         spellings = username_variants.spellings(found) if found is not None else []

@@ -304,6 +304,11 @@ def separated(value: str) -> bool:
     return len(runs) >= 2 and len("".join(runs)) >= 6
 
 
+def local_part_alone(value: str, rng: random.Random) -> str:
+    """An address's local part written alone (``zq.1999`` for ``zq.1999@example.org``)."""
+    return value.partition("@")[0]
+
+
 # (label, function, kinds it applies to)
 DISGUISES = (
     ("entity_decimal", entity_decimal, {"email", "username", "name"}),
@@ -354,11 +359,12 @@ DISGUISES = (
     ("id_prefixed", id_prefixed, {"user_id"}),
     ("other_separators", other_separators, {"username"}),
     ("separators_removed", separators_removed, {"username"}),
+    ("local_part_alone", local_part_alone, {"email"}),
 )
 
 
 # Planted after every other class, so that adding them changed no earlier plant of the set.
-LATE_DISGUISES = frozenset({"cjk_glued", "other_script_glued", "id_prefixed", "other_separators", "separators_removed"})
+LATE_DISGUISES = frozenset({"cjk_glued", "other_script_glued", "id_prefixed", "other_separators", "separators_removed", "local_part_alone"})
 SEPARATOR_DISGUISES = ("other_separators", "separators_removed")
 
 

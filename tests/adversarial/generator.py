@@ -515,9 +515,9 @@ class _Builder:
         the disguises added later (``LATE_DISGUISES``) in a second pass at the end (LATE), so that
         adding one leaves every earlier plant of the set as it was."""
         leaves_by_base = [[p for p in string_leaves(b) if p not in _FIXED_LEAVES] for b in self.bases]
+        # Forum posts, where people type most of what they disguise: each disguise once in a body too.
+        posts = [n for n, b in enumerate(self.bases) if isinstance(b.get("event"), dict) and isinstance(b["event"].get("body"), str)]
         if not late:
-            # Forum posts, where people type most of what they disguise: each disguise once in a body too.
-            posts = [n for n, b in enumerate(self.bases) if isinstance(b.get("event"), dict) and isinstance(b["event"].get("body"), str)]
             for who, person in enumerate(PEOPLE):
                 for kind, value in person.values().items():
                     for label, disguise in disguises_for(kind, value):
@@ -540,6 +540,16 @@ class _Builder:
                         path = self.disguise_rng.choice(leaves_by_base[number])
                         set_at(event, path, f"hi, {disguise(value, self.disguise_rng)} here")
                         self.add(event, [("disguised", who, kind, label, show(path))])
+        if late and posts:
+            # Each late disguise once in a forum post too (few drawn fields hold prose): after
+            # the draws above, so that these leave them as they were.
+            for who, person in enumerate(PEOPLE):
+                for kind, value in person.values().items():
+                    for label, disguise in disguises_for(kind, value):
+                        if label in LATE_DISGUISES:
+                            event = self.base(posts[(who + len(label)) % len(posts)])
+                            event["event"]["body"] = f"hi, {disguise(value, self.disguise_rng)} here"
+                            self.add(event, [("disguised", who, kind, label, "event.body")])
 
 
     def learned_elsewhere(self) -> None:

@@ -12,7 +12,8 @@ expression per identifier:
   ``<br>`` and ``<p>`` read as a space; Markdown's backslash before punctuation, ``*``, ``~~``
   and ``__``), and Cyrillic and Greek letters that look Latin are read as the Latin letter;
 - addresses written ``name (at) host (dot) org`` are also read as addresses, and an address cut
-  off after its ``@`` is found from its local part;
+  off after its ``@`` is found from its local part, as is a local part alone when it holds six
+  letters or digits and a digit or a separator;
 - runs that read as base64 (standard or URL-safe, padded or not) are decoded and searched too;
 - phones are compared by their last 9 digits; IPv4 addresses with their octets unpadded and ``-``,
   ``_``, a defanged ``[.]`` or a spaced `` . `` read as dots, and as a URL host may write them (one
@@ -190,6 +191,8 @@ class Searcher:
                 if kind == "email":
                     local = folded.split("@")[0]
                     self.patterns.append((number, kind, _bounded(local + "@")))
+                    if len(re.findall(r"[^\W_]", local)) >= 6 and re.search(r"[\d._\- ]", local):
+                        self.patterns.append((number, kind, _bounded(local)))  # alone, when distinctive
         # One expression for all: each identifier is a named group (its position in PATTERNS).
         self.regex = re.compile("|".join(f"(?P<p{i}>{pattern})" for i, (_, _, pattern) in enumerate(self.patterns)))
 

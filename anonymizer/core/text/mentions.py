@@ -15,7 +15,8 @@ inside ``banana``. What the folding loses is checked afterwards on the text itse
   A username is also found written with other separators or none (``ymir-balder77``,
   ``ymir balder77``, ``ymirbalder77`` for ``_ymir_balder77_``) when it is distinctive enough
   (``anonymizer.core.text.variants``);
-- an **email** must equal the text, ignoring case. Only the addresses the email detector would
+- an **email** must equal the text, ignoring case; its local part alone (``zq.1999``) is an
+  email too when it is distinctive (``variants.local_parts``); Only the addresses the email detector would
   miss need keys: it runs first and finds every well-formed one;
 - a **name** matches whatever separates its words (``O'Brien-Kelly``, ``O’Brien Kelly``), also
   without accents (``Oyvind Aero``) and without apostrophes (``OBrien``).
@@ -230,6 +231,9 @@ class PeopleFinder:
                 if not EMAIL_PATTERN.fullmatch(email):
                     folded = fold(email)
                     add(" " + _words(folded) + " ", EMAIL, folded)
+                # Its local part alone (``zq.1999``), when distinctive (``variants.local_parts``).
+                for local in variants.local_parts(fold(unicodedata.normalize("NFC", email)), self.common):
+                    add(_key(_words(local)), EMAIL, local)
         # Value of each key, by its index: (whether the key carries a boundary space before,
         # after, is it a name, other entries).
         keys: list[str] = []

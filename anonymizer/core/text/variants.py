@@ -1,4 +1,7 @@
-"""A username written with other separators: ``_ymir_balder77_`` as ``ymir-balder77``,
+"""Other spellings of a known identifier: a username written with other separators, and an
+email's local part written alone.
+
+A username written with other separators: ``_ymir_balder77_`` as ``ymir-balder77``,
 ``ymir.balder77``, ``Ymir Balder77`` or ``ymirbalder77``.
 
 People retype a handle the way they would say it. A username is split into its runs of letters
@@ -14,6 +17,11 @@ matched only for a username that is distinctive enough:
 - the runs joined are not a common word, and not every run is one (``will_power``'s ``will
   power`` is prose; ``mark_young77`` is not): ``anonymizer/data/common_words.txt`` plus the
   policy's own.
+
+An email's local part alone (``zq.1999`` for ``zq.1999@example.org``; also ``q.harrow`` for
+``q.harrow+edx@…``) is found when it is distinctive on its own: at least ``MIN_CORE`` letters
+and digits, a digit or a separator (``.``, ``_``, ``-``, ``+``) among them, not digits only, and
+not a common word with its separators removed (``local_parts``).
 
 The boundary is ``glue.stands_alone``'s, as for the username itself. Shared by the roster's
 matcher (``mentions``), the event's own usernames (``scrub_text``) and ``verify`` (``forms``).
@@ -79,3 +87,17 @@ _SQUEEZE = str.maketrans("", "", SEPARATORS)
 def spellings(found: tuple[str, ...]) -> list[str]:
     """The variants with one separator throughout (or none, when ``joinable``): what ``verify`` searches."""
     return [sep.join(found) for sep in ("_", "-", ".", " ", "") if sep or joinable(found)]
+
+
+def local_parts(email: str, common: frozenset[str] = frozenset()) -> list[str]:
+    """The local parts of EMAIL (the whole, and the part before a ``+`` tag) that are found alone
+    in text: see the module's docstring. Case-folded."""
+    local = email.rpartition("@")[0].casefold()
+    found = []
+    for part in dict.fromkeys((local, local.partition("+")[0])):
+        core = "".join(_RUNS.findall(part))
+        if len(core) < MIN_CORE or core.isdigit() or core in common:
+            continue
+        if core != part.strip("_-.+") or any(ch.isdigit() for ch in core):
+            found.append(part)
+    return found
