@@ -131,7 +131,7 @@ def field_value_key(value: str) -> bytes:
 # invisible characters, look-alike letters) or an address written with "at" for "@". Other lines
 # read the same either way. Found with bytes.find (a regular expression with alternatives reads
 # a few MB/s only).
-SUSPECT_MARKERS = (b"&", b"%", b"\\u", b"\\\\", b"<", b"*", b"~~", b"__")
+SUSPECT_MARKERS = (b"&", b"%", b"\\u", b"\\\\", b"<", b"*", b"~~", b"__", b" _", b"\"_")
 AT_MARKERS = (b" at ", b"at)", b"at]", b" @", b"@ ")  # lines also read as obfuscated addresses
 NON_ASCII = re.compile(rb"[\x80-\xff]")
 _JSON_ESCAPE = re.compile(r"\\u([0-9a-fA-F]{4})|\\([\"\\/])")
@@ -145,7 +145,7 @@ LOCAL_PART_MIN = 4  # an address cut after its "@" is still found from a local p
 LOCAL_PART_ALONE = "truncated address"  # the scan's label for a cut address: reported after a whole one
 
 
-_TO_UNDO = re.compile(r"[\\&%+<*]|~~|__")
+_TO_UNDO = re.compile(r"[\\&%+<*]|~~|__|(?<![\w\\])_")
 
 
 def _unescape_json(match: re.Match) -> str:
@@ -153,7 +153,9 @@ def _unescape_json(match: re.Match) -> str:
 
 
 def _emphasis(match: re.Match) -> str:
-    return match.group(2) if match.group(2) is not None else match.group(4) if match.group(4) is not None else match.group(6)
+    if match.group(7) is not None and match.start() == 0 and match.end() == len(match.string):
+        return match.group()  # a value that is all of it (a username ``_ymir_``) is read as written
+    return next(match.group(text) for marker, text in lookalikes.EMPHASIS_GROUPS if match.group(marker) is not None)
 
 
 def normalize_text(text: str) -> str:
@@ -176,7 +178,7 @@ def normalize_text(text: str) -> str:
             text = lookalikes.MARKDOWN_ESCAPE.sub(r"\1", text)
         if "<" in text:
             text = lookalikes.read_markup(text)
-        if "*" in text or "~~" in text or "__" in text:
+        if "*" in text or "~~" in text or "_" in text:
             text = lookalikes.EMPHASIS.sub(_emphasis, text)
         if text == before:
             break
