@@ -82,6 +82,7 @@ def test_verify_searches_the_variants_that_the_scrubber_finds():
     ("info@example.org", []),  # short, and no digit or separator
     ("johnsmith@example.org", []),  # a word as far as a text can tell
     ("123456789@example.org", []),  # a number
+    ("input_2_1=send+it+to+oyvind.aero@example.no", []),  # a query that ran into an address
 ])
 def test_which_local_parts_are_found_alone(email, parts):
     assert variants.local_parts(email, COMMON) == parts

@@ -20,8 +20,9 @@ matched only for a username that is distinctive enough:
 
 An email's local part alone (``zq.1999`` for ``zq.1999@example.org``; also ``q.harrow`` for
 ``q.harrow+edx@…``) is found when it is distinctive on its own: at least ``MIN_CORE`` letters
-and digits, a digit or a separator (``.``, ``_``, ``-``, ``+``) among them, not digits only, and
-not a common word with its separators removed (``local_parts``).
+and digits, a digit or a separator (``.``, ``_``, ``-``, ``+``) among them, no other character
+(``input_2_1=send`` is a query that ran into an address), not digits only, and not a common
+word with its separators removed (``local_parts``).
 
 The boundary is ``glue.stands_alone``'s, as for the username itself. Shared by the roster's
 matcher (``mentions``), the event's own usernames (``scrub_text``) and ``verify`` (``forms``).
@@ -37,6 +38,7 @@ MIN_JOINED = 8
 SEPARATORS = "_-. "
 _RUNS = re.compile(r"[^\W_]+")
 _ONLY_SEPARATORS = re.compile(r"[_\-. ]*")
+_LOCAL = re.compile(r"[\w.+\-]{1,64}")
 
 
 def runs(username: str, common: frozenset[str] = frozenset()) -> tuple[str, ...] | None:
@@ -93,6 +95,8 @@ def local_parts(email: str, common: frozenset[str] = frozenset()) -> list[str]:
     """The local parts of EMAIL (the whole, and the part before a ``+`` tag) that are found alone
     in text: see the module's docstring. Case-folded."""
     local = email.rpartition("@")[0].casefold()
+    if not _LOCAL.fullmatch(local):
+        return []  # "=", "/", "!" ...: a query or a path that ran into an address, not a name
     found = []
     for part in dict.fromkeys((local, local.partition("+")[0])):
         core = "".join(_RUNS.findall(part))
