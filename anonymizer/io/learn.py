@@ -63,8 +63,6 @@ USERNAME_SETTINGS = ("username",)
 # Implicit events whose POST body is a person's own account: registration and account forms.
 ACCOUNT_POSTS = re.compile(r"regist|create_account|/account|/user_api/|/api/user/", re.IGNORECASE)
 POST_FIELDS = ("username", "name", "email")
-# Fields that hold a URL (or its path) whose segments may name a person.
-URL_FIELDS = (("page",), ("referer",), ("context", "path"), ("event", "url"))
 URL_PERSON_KINDS = frozenset({"username", "username_or_email", "email"})
 NAME_MAX_CHARS = 200  # longer is no one's name: prose pasted into a form
 _Paths = tuple[tuple[tuple[Token, ...], str], ...]
@@ -156,15 +154,6 @@ def emails_in(line: bytes) -> list[str]:
     return found
 
 
-def _at(event: dict, path: tuple[str, ...]) -> Any:
-    value: Any = event
-    for step in path:
-        if type(value) is not dict:
-            return None
-        value = value.get(step)
-    return value
-
-
 def _url_people(rules, path: str) -> tuple:
     """(kind, value) of each username or email that a route template places in PATH."""
     if len(path) < 3 or path.count("/") < 2:
@@ -250,7 +239,7 @@ class Learner:
         self._ids: dict[str, list[str]] = {}  # user id → folded usernames
         self._emails: dict[str, list] = {}  # folded → [spelling, ("id"|"username", value) or None]
         self._names: dict[str, list] = {}  # folded → [spelling, ("id"|"username", value) or None]
-        self._url_people: dict[str, tuple] = {}  # URL path → (kind, value) of the people it names
+        self._url_people: dict[str, tuple] = {}  # URL → (kind, value) of the people its path names
         self._url_rules = default_rules()
         # Envelopes already read, by their raw identifier values: the same actor recurs in
         # thousands of events, and linking them again would change nothing.
@@ -382,24 +371,26 @@ class Learner:
     def _add_urls(self, event: dict) -> None:
         """The usernames and emails in the person segments of the event's URLs (see the module's
         docstring): each learned on its own, since a URL does not say whose it is."""
-        urls = [value for path in URL_FIELDS if type(value := _at(event, path)) is str and "/" in value]
-        event_type = event.get("event_type")
-        if type(event_type) is str and event_type[:1] == "/":
-            urls.append(event_type)
+        context, payload, event_type = event.get("context"), event.get("event"), event.get("event_type")
+        urls = (
+            event.get("page"),
+            event.get("referer"),
+            context.get("path") if type(context) is dict else None,
+            payload.get("url") if type(payload) is dict else None,
+            event_type if type(event_type) is str and event_type[:1] == "/" else None,  # an implicit event's path
+        )
+        memo = self._url_people
         for url in urls:
-            for kind, value in self._url_people_of(url):
+            if type(url) is not str or "/" not in url:
+                continue
+            found = memo.get(url)
+            if found is None:
+                found = _url_people(self._url_rules, urlsplit(url).path if "://" in url else url.split("?", 1)[0].split("#", 1)[0])
+                if len(memo) >= _SEEN_LIMIT:
+                    memo.clear()
+                memo[url] = found
+            for kind, value in found:
                 self._link(_Group(emails=[value]) if kind == "email" else _Group(usernames=[value]))
-
-    def _url_people_of(self, url: str) -> tuple:
-        """(kind, value) of the people URL's path names by the route templates; memoized per path."""
-        path = urlsplit(url).path if "://" in url else url.split("?", 1)[0].split("#", 1)[0]
-        found = self._url_people.get(path)
-        if found is None:
-            found = _url_people(self._url_rules, path)
-            if len(self._url_people) >= _SEEN_LIMIT:
-                self._url_people.clear()
-            self._url_people[path] = found
-        return found
 
     def _group(self, value: Any, paths: _Paths) -> _Group:
         group = _Group()
