@@ -1160,7 +1160,8 @@ fn scrub_text<'a>(
                     return call_py(core, caches, ev, py, false, v);
                 }
                 // A username written with other separators or none (`ymir-balder77` for
-                // `_ymir_balder77_`): Python's `may_hold` compares both without separators.
+                // `_ymir_balder77_`): every text where Python's `may_hold` may find a variant
+                // holds the username's letters and digits once both are read without separators.
                 let cores: Vec<String> = found.iter().map(|n| squeezed(n)).filter(|c| c.len() >= VARIANT_MIN_CORE).collect();
                 if !cores.is_empty() {
                     let text = squeezed(&low);

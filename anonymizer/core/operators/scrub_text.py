@@ -131,15 +131,23 @@ def _exact_spans(text: str, username: str) -> list[tuple[int, int]]:
 
 
 def may_hold(text: str, username: str) -> bool:
-    """Whether TEXT may hold USERNAME or a variant of it (a quick test, exact for ASCII: the
-    username lower-cased, or its letters and digits without separators, in the text so read;
-    the native engine runs the same test before it asks for the actors' step)."""
+    """Whether TEXT may hold USERNAME or a variant of it: a quick test, exact for ASCII (the
+    username lower-cased in the text so read, or each of its runs of letters and digits, which
+    every variant holds). The native engine asks for the actors' step more widely still: where
+    the username's letters and digits, without separators, are in the text so read."""
     if not (username.isascii() and text.isascii()):
         return True
-    if username.lower() in text.lower():
+    low = text.lower()
+    if username.lower() in low:
         return True
-    core = variants.squeezed(username)
-    return len(core) >= variants.MIN_CORE and core in variants.squeezed(text)
+    found = _variant_runs(username)
+    return found is not None and all(run in low for run in found)
+
+
+@lru_cache(maxsize=65536)
+def _variant_runs(username: str) -> tuple[str, ...] | None:
+    """The runs of USERNAME if it may have variants (whatever the common words: the spans decide)."""
+    return variants.runs(username)
 
 
 def replace_username(text: str, username: str, pseudonym: str, common: frozenset[str] = frozenset()) -> str:
