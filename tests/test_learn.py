@@ -119,6 +119,65 @@ def test_the_pass_on_workers_learns_what_one_process_learns(tmp_path, research, 
     assert one.roster().people == serial.roster().people
 
 
+def _settings(actor: str, user_id: int, setting: str, old, new) -> dict:
+    return _event("edx.user.settings.changed", actor, {"setting": setting, "old": old, "new": new, "user_id": user_id, "table": "auth_user"},
+                  user_id=user_id)
+
+
+def _registration(username: str, name: str, email: str) -> dict:
+    post = {"email": [email], "name": [name], "username": [username], "password": "********", "honor_code": ["true"]}
+    return _event("/user_api/v1/account/registration/", "", json.dumps({"GET": {}, "POST": post}))
+
+
+def test_account_settings_teach_a_name_a_username_and_an_email_of_the_account(research):
+    roster = _learn(research, [
+        _settings(ACTOR, 73311, "name", "Zelda Q", "Zelda  Quintero"),
+        _settings(ACTOR, 73311, "username", ACTOR, "zq_renamed"),
+        _settings(ACTOR, 73311, "email", None, "zq@example.org"),
+        _settings(ACTOR, 73311, "bio", "I am Nobody Special", "x"),  # not a setting that names the account
+    ])
+    zelda = roster.by_id["73311"]
+    assert zelda.usernames == (ACTOR, "zq_renamed") and zelda.emails == ("zq@example.org",)
+    assert zelda.names == ("Zelda Q", "Zelda Quintero")  # white space collapsed
+    assert not any("Nobody" in name for person in roster.people for name in person.names)
+
+
+def test_a_registration_form_teaches_one_person_and_an_unrelated_post_nothing(research):
+    team = _event("/api/team/v0/teams/", "prof_x", json.dumps({"GET": {}, "POST": {"name": ["Astro Owls"], "course_id": ["c"]}}))
+    roster = _learn(research, [_registration("ymir_balder77", "Ymir Balder", "ymir.b@example.org"), team])
+    ymir = roster.person_for("ymir_balder77")
+    assert ymir.emails == ("ymir.b@example.org",) and ymir.names == ("Ymir Balder",)
+    assert not any("Astro Owls" in person.names for person in roster.people)  # a team's name is no one's
+
+
+def test_urls_teach_the_usernames_and_emails_in_their_person_segments(research):
+    event = _event("play_video", ACTOR, "{}", page="https://lms.example.org/u/hidden_person9?tab=about",
+                   referer="https://lms.example.org/api/user/v1/accounts/other.one%40example.com/image")
+    implicit = _event("/api/enrollment/v1/enrollment/third_one,course-v1:X+Y+Z", "", "{}")
+    course = _event("/courses/OrgX/Num1/2014_T1/courseware/ch/sec/", "", "{}")  # an old course id: nobody in it
+    roster = _learn(research, [event, implicit, course])
+    assert roster.person_for("hidden_person9").id is None  # a URL does not say whose it is
+    assert roster.person_for("other.one@example.com") is not None and roster.person_for("third_one") is not None
+    assert {u for p in roster.people for u in p.usernames} == {ACTOR, "hidden_person9", "third_one"}
+
+
+def test_a_name_learned_from_the_settings_or_a_form_is_scrubbed_from_posts_whatever_the_workers(tmp_path, research, key):
+    events = [
+        _settings("zelda_q", 73311, "name", None, "Zelda Quintero"),
+        _registration("ymir_balder77", "Ymir Balder", "ymir.b@example.org"),
+        _event("play_video", "ana_b", "{}", page="https://lms.example.org/u/hidden_person9"),
+    ] + [_event("edx.forum.comment.created", f"learner_{i:03d}", {"body": f"thanks Zelda Quintero, Balder and hidden_person9 ({i})"})
+         for i in range(300)]
+    log = _write(tmp_path / "tracking.log", events)
+    one = run([log], tmp_path / "one", research, key, jobs=1)
+    run([log], tmp_path / "two", research, key, jobs=2)
+    assert [p.read_bytes() for p in sorted((tmp_path / "one").glob("*.gz"))] == [p.read_bytes() for p in sorted((tmp_path / "two").glob("*.gz"))]
+    text = "\n".join(every_string(line) for line in _lines(tmp_path / "one"))
+    for value in ("zelda", "quintero", "balder", "hidden_person9"):
+        assert value not in text
+    assert one.manifest["learned_roster"]["names"] == 2
+
+
 # ---------------------------------------------------------------- in a run
 
 
@@ -130,7 +189,7 @@ def test_a_classmate_named_in_a_post_is_scrubbed_because_the_inputs_name_her_els
     learned = run([log], tmp_path / "learned", research, key, jobs=1)
     text = "\n".join(every_string(line) for line in _lines(tmp_path / "learned"))
     assert CLASSMATE not in text and "70001" not in text
-    assert learned.manifest["learned_roster"] == {"usernames": 2, "user_ids": 1, "emails": 0}
+    assert learned.manifest["learned_roster"] == {"usernames": 2, "user_ids": 1, "emails": 0, "names": 0}
     run([log], tmp_path / "unlearned", research, key, jobs=1, learn=False)
     assert CLASSMATE in "\n".join(_lines(tmp_path / "unlearned"))  # what the pass adds
     assert "learned_roster" not in json.loads((tmp_path / "unlearned" / "manifest.json").read_text())

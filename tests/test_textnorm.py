@@ -208,16 +208,19 @@ def test_what_is_not_a_known_tag_stays(text):
         ("~~Mark~~ Young", "Mark Young"),
         ("__Mark__ Young", "Mark Young"),
         ("__kwame_nair57__", "kwame_nair57"),
+        ("_Mark_ Young", "Mark Young"),
+        ("(_Mark Young_)", "(Mark Young)"),
+        ("_ymir_", "ymir"),  # as emphasis too: the scrubber also reads the text as written
     ],
 )
 def test_markdown_emphasis_markers_are_removed(text, expected):
     assert decoded(text) == expected
 
 
-@pytest.mark.parametrize("text", ["_ymir_balder77_", "_Mark_ Young", "snake__case__name", "a * b * c", "** not **", "x__"])
+@pytest.mark.parametrize("text", ["_ymir_balder77_", "snake_case", "snake__case__name", "a * b * c", "** not **", "x__"])
 def test_underscores_and_lone_asterisks_stay(text):
-    """A single "_" is a username's character (``_ymir_``), "__" inside a word is no emphasis,
-    and an asterisk with space inside is no marker."""
+    """A "_" inside a word is a username's character (``_ymir_balder77_``), "__" inside a word is
+    no emphasis, and an asterisk with space inside is no marker."""
     assert textnorm.decode(text) is None
 
 

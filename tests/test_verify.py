@@ -516,3 +516,24 @@ def test_verify_names_no_operator():
     text = "\n".join(path.read_text() for path in sources)
     for name in REGISTRY:
         assert f'"{name}"' not in text and f"'{name}'" not in text, name
+
+
+def test_names_usernames_and_emails_given_by_account_settings_and_forms_are_harvested(tmp_path):
+    """What the run learns outside identifier fields, verify searches for: a setting's old and new
+    name, username or email, a registration form's fields; not another form's "name"."""
+    from anonymizer.verify.harvest import harvest_inputs, identifier_fields
+
+    events = [
+        {"event_type": "edx.user.settings.changed", "username": "zelda_q", "context": {"user_id": 7},
+         "event": {"setting": "name", "old": "Zelda  Q", "new": "Zelda Quintero", "user_id": 7}},
+        {"event_type": "edx.user.settings.changed", "username": "zelda_q", "event": {"setting": "username", "old": "zelda_q", "new": "zq_renamed"}},
+        {"event_type": "/user_api/v1/account/registration/", "username": "",
+         "event": json.dumps({"GET": {}, "POST": {"name": ["Ymir Balder"], "username": ["ymir_balder77"], "email": ["ymir.b@example.org"]}})},
+        {"event_type": "/api/team/v0/teams/", "username": "prof_x", "event": json.dumps({"GET": {}, "POST": {"name": ["Astro Owls"]}})},
+    ]
+    log = tmp_path / "tracking.log"
+    log.write_bytes(b"".join(orjson.dumps(e) + b"\n" for e in events))
+    found = {(i.kind, i.value) for i in harvest_inputs([log], identifier_fields())}
+    assert {("name", "Zelda Q"), ("name", "Zelda Quintero"), ("username", "zq_renamed"), ("name", "Ymir Balder"),
+            ("username", "ymir_balder77"), ("email", "ymir.b@example.org")} <= found
+    assert not any(value == "Astro Owls" for _, value in found)

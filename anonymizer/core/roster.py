@@ -218,7 +218,7 @@ def join_rosters(listed: Roster | None, learned: Roster | None) -> Roster | None
     """The people of LISTED (a roster from files) and LEARNED (from the inputs) as one roster.
 
     A learned person is joined to a listed one on the user id, else on a username (ignoring
-    case) or an email; what they add (another username, an email) is added to the listed person.
+    case) or an email; what they add (another username, an email, a name) is added to the listed person.
     The others follow, in the order they were learned. Deterministic: the result depends only on
     the two rosters.
     """
@@ -253,7 +253,7 @@ def join_rosters(listed: Roster | None, learned: Roster | None) -> Roster | None
         target = merged[found]
         if target["id"] is None and person.id is not None and ("id", person.id) not in where:
             target["id"] = person.id
-        for mine, theirs in ((target["usernames"], person.usernames), (target["emails"], person.emails)):
+        for mine, theirs in ((target["usernames"], person.usernames), (target["emails"], person.emails), (target["names"], person.names)):
             folded = {v.casefold() for v in mine}
             mine.extend(v for v in theirs if v.casefold() not in folded)
         index(found, target)

@@ -2,7 +2,8 @@
 
 An identifier is searched as written, URL-encoded and JSON-escaped (once, and twice for JSON
 inside a JSON string); IPv4 addresses also zero-padded and with ``-`` or ``_`` for dots, phones
-by their digits and with other separators. ``normalize_text`` reads text the way a person does
+by their digits and with other separators, usernames with other separators or none.
+``normalize_text`` reads text the way a person does
 (escapes, entities and percent-encoding undone, NFKC, case folded); it is for searching only.
 """
 
@@ -15,6 +16,8 @@ import unicodedata
 from urllib.parse import quote, quote_plus, unquote
 
 from ..core.text import lookalikes
+from ..core.text import variants as username_variants
+from ..core.text.mentions import default_common_words
 # The boundary rule on normalized text (shared with the scrubber): a letter or digit of the same
 # kind next to a match glues it into a longer word; one of a script written without spaces, or of
 # another script, does not.
@@ -128,7 +131,7 @@ def field_value_key(value: str) -> bytes:
 # invisible characters, look-alike letters) or an address written with "at" for "@". Other lines
 # read the same either way. Found with bytes.find (a regular expression with alternatives reads
 # a few MB/s only).
-SUSPECT_MARKERS = (b"&", b"%", b"\\u", b"\\\\", b"<", b"*", b"~~", b"__")
+SUSPECT_MARKERS = (b"&", b"%", b"\\u", b"\\\\", b"<", b"*", b"~~", b"__", b" _", b"\"_")
 AT_MARKERS = (b" at ", b"at)", b"at]", b" @", b"@ ")  # lines also read as obfuscated addresses
 NON_ASCII = re.compile(rb"[\x80-\xff]")
 _JSON_ESCAPE = re.compile(r"\\u([0-9a-fA-F]{4})|\\([\"\\/])")
@@ -145,9 +148,10 @@ _OBFUSCATED_DOT = re.compile(r"[(\[{<]\s*dot\s*[)\]}>]|(?<=\s)dot(?=\s)")
 _PHONE_SEPARATORS = re.compile(r"(?<=\d)[\s\-./()_]+(?=\d)")
 READING_KIND = {"obfuscated address": "email", "phone separators": "phone"}
 LOCAL_PART_MIN = 4  # an address cut after its "@" is still found from a local part this long
+LOCAL_PART_ALONE = "truncated address"  # the scan's label for a cut address: reported after a whole one
 
 
-_TO_UNDO = re.compile(r"[\\&%+<*]|~~|__")
+_TO_UNDO = re.compile(r"[\\&%+<*]|~~|__|(?<![\w\\])_")
 
 
 def _unescape_json(match: re.Match) -> str:
@@ -155,7 +159,9 @@ def _unescape_json(match: re.Match) -> str:
 
 
 def _emphasis(match: re.Match) -> str:
-    return match.group(2) if match.group(2) is not None else match.group(4) if match.group(4) is not None else match.group(6)
+    if match.group(7) is not None and match.start() == 0 and match.end() == len(match.string):
+        return match.group()  # a value that is all of it (a username ``_ymir_``) is read as written
+    return next(match.group(text) for marker, text in lookalikes.EMPHASIS_GROUPS if match.group(marker) is not None)
 
 
 def normalize_text(text: str) -> str:
@@ -178,7 +184,7 @@ def normalize_text(text: str) -> str:
             text = lookalikes.MARKDOWN_ESCAPE.sub(r"\1", text)
         if "<" in text:
             text = lookalikes.read_markup(text)
-        if "*" in text or "~~" in text or "__" in text:
+        if "*" in text or "~~" in text or "_" in text:
             text = lookalikes.EMPHASIS.sub(_emphasis, text)
         if text == before:
             break
@@ -240,10 +246,20 @@ def space_phone_separators(text: str) -> str:
 
 
 def extra_forms(kind: str, value: str) -> list[tuple[str, bytes]]:
-    """How an IP address or a phone number of the inputs is also written: zero-padded octets,
-    dashes and underscores for dots (host names such as ``ip-10-0-1-23``), a defanged ``[.]``,
-    the one number (decimal, hex) or octal octets of a URL host, the 6to4 prefix of an IPv6
-    address; a phone's digits alone or with other separators."""
+    """How an IP address, a phone number or a username of the inputs is also written: zero-padded
+    octets, dashes and underscores for dots (host names such as ``ip-10-0-1-23``), a defanged
+    ``[.]``, the one number (decimal, hex) or octal octets of a URL host, the 6to4 prefix of an
+    IPv6 address; a phone's digits alone or with other separators; a username with one other
+    separator throughout or none (``ymir-balder77``, ``ymirbalder77``: the scrubber's variants,
+    ``anonymizer.core.text.variants``); an email's distinctive local part alone (``zq.1999``)."""
+    if kind == "email":
+        # Its local part alone, where the scrubber finds one: reported as an address cut short
+        # (the scan reports a whole address before it).
+        return [(LOCAL_PART_ALONE, local.encode("utf-8")) for local in username_variants.local_parts(value, default_common_words())]
+    if kind == "username":
+        found = username_variants.runs(value, default_common_words())
+        spellings = username_variants.spellings(found) if found is not None else []
+        return [("other separators", form.encode("utf-8").lower()) for form in spellings if form != value.casefold()]
     if kind != "ip" and kind != "phone":
         return []
     forms: list[str] = []

@@ -4,7 +4,8 @@ From the inputs: the values of the fields that carry identities (a fixed list of
 envelope and payload fields and of xAPI statements' actor and session fields, and the fields the
 package's policy says carry an identity, such as forum post ids: those whose key says nothing on
 its own, ``id``, only in the events of the rule that names them; a ClickHouse row is read as the
-statement it holds), every email address in a raw line, and the phones and IP addresses the
+statement it holds), the name, username or email an account setting or a registration form gives
+(as the run learns them), every email address in a raw line, and the phones and IP addresses the
 detectors find in its text.
 From a roster: each person's id, usernames, emails and names. Each value is kept once, ignoring
 case, with where it was first seen; the value itself is never printed.
@@ -27,6 +28,7 @@ from ..core.text.detectors import EMAIL_PATTERN, TextScrubber
 from ..core.paths import WILDCARD, parse_path
 from ..core.policy import Policy
 from ..io.inputs import collect_inputs, open_lines
+from ..io.learn import ACCOUNT_POSTS
 from ..core.lines import parse_line
 from ..core.roster import load_roster
 from ..core.xapi import unwrap
@@ -310,6 +312,8 @@ _TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d(?::\d\d(?:\.\d{1,9})?)?(?
 def _walk_event(event: dict, payload_keys: dict[str, str], found: Identifiers, origin: str, texts: dict[str, str]) -> None:
     """One pass over EVENT (JSON strings decoded): the values of identifier keys in its payload,
     and into TEXTS the strings with a digit that are long enough to hold a phone or an address."""
+    event_type = event.get("event_type")
+    account_form = type(event_type) is str and event_type[:1] == "/" and ACCOUNT_POSTS.search(event_type) is not None
     stack: list[tuple[object, int, bool]] = [(event, 0, False)]
     pop, push = stack.pop, stack.append
     while stack:
@@ -318,6 +322,8 @@ def _walk_event(event: dict, payload_keys: dict[str, str], found: Identifiers, o
             continue
         kind_of = type(value)
         if kind_of is dict:
+            if in_payload:
+                _account_values(value, found, origin, account_form)
             for key, item in value.items():
                 if in_payload:
                     kind = payload_keys.get(key)
@@ -328,6 +334,10 @@ def _walk_event(event: dict, payload_keys: dict[str, str], found: Identifiers, o
                             if type(item) is str and len(item) >= 7:
                                 push((item, depth + 1, True))
                             continue
+                        if type(item) is list:  # a form field: ["value"]
+                            for text in item:
+                                if type(text) is str and text.strip():
+                                    _add_value(found, text, kind, origin)
                 elif depth == 0 and key == "event":
                     push((item, 1, True))
                     continue
@@ -346,6 +356,28 @@ def _walk_event(event: dict, payload_keys: dict[str, str], found: Identifiers, o
                     pass
             if len(value) >= 7 and value not in texts and _DIGIT.search(value) and not _TIMESTAMP.fullmatch(value):
                 texts[value] = origin
+
+
+# What the run learns outside identifier fields (``anonymizer.io.learn``): an account setting's
+# old and new name, username or email, and the name of a registration or account form (an
+# implicit event of such a path: another form's "name" is a team's or a file's).
+_SETTING_KINDS = {"name": "name", "username": "username", "email": "email"}
+
+
+def _account_values(payload: dict, found: Identifiers, origin: str, account_form: bool) -> None:
+    setting = payload.get("setting")
+    kind = _SETTING_KINDS.get(setting) if type(setting) is str else None
+    if kind is not None:
+        for key in ("old", "new"):
+            value = payload.get(key)
+            if type(value) is str and value.strip():
+                _add_value(found, " ".join(value.split()) if kind == "name" else value, kind, origin)
+    post = payload.get("POST") if account_form else None
+    if type(post) is dict:
+        names = post.get("name")
+        for value in names if type(names) is list else [names]:
+            if type(value) is str and value.strip():
+                _add_value(found, " ".join(value.split()), "name", origin)
 
 
 def _harvest_texts(texts: dict[str, str], found: Identifiers) -> None:
@@ -386,6 +418,8 @@ def _plain_address(value: str) -> str | None:
 def _add_value(found: Identifiers, value: str, kind: str, origin: str) -> None:
     if kind == "email" and value[: len(_MAILTO)].lower() == _MAILTO:
         value = value[len(_MAILTO):]  # an xAPI mbox
+    if kind == "user_id" and not value.strip().isdecimal():
+        kind = "username"  # a username typed where an id belongs: searched in a username's forms too
     if kind == "ip" and "," in value:
         for part in value.split(","):
             found.add(part, kind, "input", origin)

@@ -1116,7 +1116,9 @@ fn call_py<'a>(
 /// `scrub_text` of a string, as its Python function gives it (`operators/scrub_text.py`): the
 /// text-only part from the cache (or once from Python), then the actors' step here when it is a
 /// plain search that finds nothing: every actor and the text ASCII, the text not disguised, and
-/// no actor's lower-cased username in the lower-cased text. Anything else: the Python function.
+/// no actor's lower-cased username in the lower-cased text, nor (for a username of six letters
+/// and digits or more) its letters and digits without separators in the text so read. Anything
+/// else: the Python function.
 fn scrub_text<'a>(
     core: &Core,
     caches: &mut Caches,
@@ -1158,6 +1160,16 @@ fn scrub_text<'a>(
                 if found.iter().any(|n| low.contains(n.as_str())) {
                     return call_py(core, caches, ev, py, false, v);
                 }
+                // A username written with other separators or none (`ymir-balder77` for
+                // `_ymir_balder77_`): every text where Python's `may_hold` may find a variant
+                // holds the username's letters and digits once both are read without separators.
+                let cores: Vec<String> = found.iter().map(|n| squeezed(n)).filter(|c| c.len() >= VARIANT_MIN_CORE).collect();
+                if !cores.is_empty() {
+                    let text = squeezed(&low);
+                    if cores.iter().any(|c| text.contains(c.as_str())) {
+                        return call_py(core, caches, ev, py, false, v);
+                    }
+                }
             }
             Some(_) => {}
         }
@@ -1166,6 +1178,14 @@ fn scrub_text<'a>(
         None => R::Keep,
         Some(new) => R::Out(O::Text(new.into_bytes())),
     })
+}
+
+/// The fewest letters and digits a username's variants need (`variants.MIN_CORE`).
+const VARIANT_MIN_CORE: usize = 6;
+
+/// TEXT (lower-cased ASCII) without the separators a username's variants swap (`variants.squeezed`).
+fn squeezed(text: &str) -> String {
+    text.chars().filter(|c| !matches!(c, '_' | '-' | '.' | ' ')).collect()
 }
 
 fn hit_result<'a>(hit: Hit) -> R<'a> {

@@ -282,6 +282,33 @@ def id_prefixed(value: str, rng: random.Random) -> str:
     return rng.choice(shapes)
 
 
+_RUNS = re.compile(r"[^\W_]+")
+
+
+def other_separators(value: str, rng: random.Random) -> str:
+    """A username retyped with another separator between its runs of letters and digits
+    (``quinn-harrow``, ``quinn.harrow``, ``quinn harrow`` for ``quinn_harrow``)."""
+    runs = _RUNS.findall(value)
+    used = set(re.sub(r"[^\W_]+", "", value))
+    return rng.choice([sep for sep in "_-. " if sep not in used] or [" "]).join(runs)
+
+
+def separators_removed(value: str, rng: random.Random) -> str:
+    """A username retyped without its separators (``quinnharrow``)."""
+    return "".join(_RUNS.findall(value))
+
+
+def separated(value: str) -> bool:
+    """Whether a username has runs to separate otherwise: two or more, six letters and digits in all."""
+    runs = _RUNS.findall(value)
+    return len(runs) >= 2 and len("".join(runs)) >= 6
+
+
+def local_part_alone(value: str, rng: random.Random) -> str:
+    """An address's local part written alone (``zq.1999`` for ``zq.1999@example.org``)."""
+    return value.partition("@")[0]
+
+
 # (label, function, kinds it applies to)
 DISGUISES = (
     ("entity_decimal", entity_decimal, {"email", "username", "name"}),
@@ -330,11 +357,15 @@ DISGUISES = (
     # (not user ids: a digit glues to a letter of any script written with spaces, as in `id530114`)
     ("other_script_glued", other_script_glued, {"username", "name"}),
     ("id_prefixed", id_prefixed, {"user_id"}),
+    ("other_separators", other_separators, {"username"}),
+    ("separators_removed", separators_removed, {"username"}),
+    ("local_part_alone", local_part_alone, {"email"}),
 )
 
 
 # Planted after every other class, so that adding them changed no earlier plant of the set.
-LATE_DISGUISES = frozenset({"cjk_glued", "other_script_glued", "id_prefixed"})
+LATE_DISGUISES = frozenset({"cjk_glued", "other_script_glued", "id_prefixed", "other_separators", "separators_removed", "local_part_alone"})
+SEPARATOR_DISGUISES = ("other_separators", "separators_removed")
 
 
 def disguises_for(kind: str, value: str) -> list[tuple[str, object]]:
@@ -344,4 +375,6 @@ def disguises_for(kind: str, value: str) -> list[tuple[str, object]]:
         found = [(label, fn) for label, fn in found if label in ("ip_followed_by_punctuation", "fullwidth", "cjk_glued")]
     if kind == "user_id" and len(value) < 5:
         found = [(label, fn) for label, fn in found if label not in ("cjk_glued", "other_script_glued", "id_prefixed")]
+    if kind == "username" and not separated(value):
+        found = [(label, fn) for label, fn in found if label not in SEPARATOR_DISGUISES]
     return found

@@ -22,6 +22,10 @@ Classes (the numbers are those of the leak classes of the project's issue list):
   one the policy does not know), whatever the setting's values normally look like;
 - ``escaped_line``: a person in a string field of the raw line written with JSON ``\\uXXXX``
   escapes, so that the line's bytes never hold the value as typed;
+- ``learned_elsewhere``: a person's full name given where the inputs name their account outside
+  identifier fields (an account setting's ``new``, a registration form's ``POST``), then written
+  in a forum post of another event: a run without a roster must learn it there (judged under
+  every configuration, not only with a roster);
 - ``escape_glued``: a person's value right after a ``%``, in a GET-parameter payload and in text,
   so that the text as written shows the value while its percent-decoded form does not
   (``%739026`` decodes to ``s9026``): rules that read only the decoded form miss it.
@@ -56,6 +60,7 @@ CLASSES = (
     "escaped_line",
     "escape_glued",
     "authored_id",
+    "learned_elsewhere",
 )
 # Account settings of the platform (and one it does not have), for ``settings_value``.
 SETTINGS = (
@@ -528,9 +533,9 @@ class _Builder:
         the disguises added later (``LATE_DISGUISES``) in a second pass at the end (LATE), so that
         adding one leaves every earlier plant of the set as it was."""
         leaves_by_base = [[p for p in string_leaves(b) if p not in _FIXED_LEAVES] for b in self.bases]
+        # Forum posts, where people type most of what they disguise: each disguise once in a body too.
+        posts = [n for n, b in enumerate(self.bases) if isinstance(b.get("event"), dict) and isinstance(b["event"].get("body"), str)]
         if not late:
-            # Forum posts, where people type most of what they disguise: each disguise once in a body too.
-            posts = [n for n, b in enumerate(self.bases) if isinstance(b.get("event"), dict) and isinstance(b["event"].get("body"), str)]
             for who, person in enumerate(PEOPLE):
                 for kind, value in person.values().items():
                     for label, disguise in disguises_for(kind, value):
@@ -553,6 +558,35 @@ class _Builder:
                         path = self.disguise_rng.choice(leaves_by_base[number])
                         set_at(event, path, f"hi, {disguise(value, self.disguise_rng)} here")
                         self.add(event, [("disguised", who, kind, label, show(path))])
+        if late and posts:
+            # Each late disguise once in a forum post too (few drawn fields hold prose): after
+            # the draws above, so that these leave them as they were.
+            for who, person in enumerate(PEOPLE):
+                for kind, value in person.values().items():
+                    for label, disguise in disguises_for(kind, value):
+                        if label in LATE_DISGUISES:
+                            event = self.base(posts[(who + len(label)) % len(posts)])
+                            event["event"]["body"] = f"hi, {disguise(value, self.disguise_rng)} here"
+                            self.add(event, [("disguised", who, kind, label, "event.body")])
+
+
+    def learned_elsewhere(self) -> None:
+        """Each person's name given in an account setting or a registration form, then written in
+        a forum post by someone else (each pair in events of its own)."""
+        settings = [n for n, b in enumerate(self.bases) if b.get("event_type") == "edx.user.settings.changed" and isinstance(b.get("event"), dict)]
+        forms = [n for n, b in enumerate(self.bases) if b.get("event_type") == "/user_api/v1/account/registration/"]
+        posts = [n for n, b in enumerate(self.bases) if isinstance(b.get("event"), dict) and isinstance(b["event"].get("body"), str)]
+        for who, person in enumerate(PEOPLE):
+            event = self.base(settings[who % len(settings)])
+            event["event"].update({"setting": "name", "old": None, "new": person.name, "user_id": person.id})
+            self.add(event, [("learned_elsewhere", who, "name", "account_setting", "event.new (name)")])
+            event = self.base(forms[who % len(forms)])
+            post = {"email": [person.email], "name": [person.name], "username": [person.username], "password": "********"}
+            event["event"] = json.dumps({"GET": {}, "POST": post})
+            self.add(event, [("learned_elsewhere", who, "name", "registration_form", "event.POST.name")])
+            event = self.base(posts[who % len(posts)])
+            event["event"]["body"] = f"thanks {person.name} for the notes"
+            self.add(event, [("learned_elsewhere", who, "name", "named_elsewhere", "event.body")])
 
 
 
@@ -619,4 +653,5 @@ def generate(seed: int = 9, *, per_disguise: int = 4, leaves_per_event: int | No
     builder.escape_glued()
     builder.disguised(per_disguise, late=True)
     builder.authored_id()
+    builder.learned_elsewhere()
     return Generated(builder.lines, builder.plants)

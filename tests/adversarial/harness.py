@@ -43,11 +43,16 @@ class Outcome:
         return Counter(p.kind for p in self.survivors)
 
 
+# Classes whose names the inputs themselves give away: a run learns them without a roster.
+NAMES_LEARNED = {"learned_elsewhere"}
+
+
 def judged(plants: list[Plant], config: str) -> list[Plant]:
-    """The plants a configuration is held to: a full name is known only from a roster."""
+    """The plants a configuration is held to: a full name is known only from a roster, or where
+    the inputs give it (``NAMES_LEARNED``)."""
     if config.endswith("+roster"):
         return plants
-    return [p for p in plants if p.kind != "name"]
+    return [p for p in plants if p.kind != "name" or p.cls in NAMES_LEARNED]
 
 
 def run_class(generated: Generated, cls: str, config: str, workdir: Path, searcher: Searcher | None = None) -> Outcome:

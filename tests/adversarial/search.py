@@ -12,14 +12,17 @@ expression per identifier:
   ``<br>`` and ``<p>`` read as a space; Markdown's backslash before punctuation, ``*``, ``~~``
   and ``__``), and Cyrillic and Greek letters that look Latin are read as the Latin letter;
 - addresses written ``name (at) host (dot) org`` are also read as addresses, and an address cut
-  off after its ``@`` is found from its local part;
+  off after its ``@`` is found from its local part, as is a local part alone when it holds six
+  letters or digits and a digit or a separator;
 - runs that read as base64 (standard or URL-safe, padded or not) are decoded and searched too;
 - phones are compared by their last 9 digits; IPv4 addresses with their octets unpadded and ``-``,
   ``_``, a defanged ``[.]`` or a spaced `` . `` read as dots, and as a URL host may write them (one
   decimal or hex number, octal octets); user ids of 5 digits or more alone in text (also after
   ``#``, ``:``, ``-``, ``.``, zero-padded or as a float), shorter ones as a whole value or path
   segment;
-- a word of another script, or of one written without spaces, glued to a value does not hide it.
+- a word of another script, or of one written without spaces, glued to a value does not hide it;
+- a username of two runs of letters and digits or more (six letters and digits in all) is also
+  searched with any one of ``_``, ``-``, ``.``, a space or nothing between its runs.
 """
 
 from __future__ import annotations
@@ -91,6 +94,14 @@ def _bounded(value: str) -> str:
     left = rf"(?<![{_LATIN}])" if re.match(rf"[{_LATIN}]", value[:1]) else ""
     right = rf"(?![{_LATIN}])" if re.match(rf"[{_LATIN}]", value[-1:]) else ""
     return left + re.escape(value) + right
+
+
+def _bounded_runs(runs: list[str]) -> str:
+    """RUNS joined by any one of ``_``, ``-``, ``.``, a space, or nothing, bounded as ``_bounded`` bounds a value."""
+    body = "[-_. ]?".join(re.escape(run) for run in runs)
+    left = rf"(?<![{_LATIN}])" if re.match(rf"[{_LATIN}]", runs[0][:1]) else ""
+    right = rf"(?![{_LATIN}])" if re.match(rf"[{_LATIN}]", runs[-1][-1:]) else ""
+    return left + body + right
 
 
 _BASE64 = re.compile(r"[A-Za-z0-9+/_-]{8,}={0,2}")
@@ -172,9 +183,16 @@ class Searcher:
                     self.patterns.append((number, kind, r"(?<![\d])(?<!\d[.,])0*" + value + r"(?![\d])(?!\.0*[1-9])"))
                 else:
                     self.patterns.append((number, kind, _bounded(folded)))
+                if kind == "username":
+                    # Retyped with other separators or none: its runs of letters and digits, in order.
+                    runs = re.findall(r"[^\W_]+", folded)
+                    if len(runs) >= 2 and len("".join(runs)) >= 6:
+                        self.patterns.append((number, kind, _bounded_runs(runs)))
                 if kind == "email":
                     local = folded.split("@")[0]
                     self.patterns.append((number, kind, _bounded(local + "@")))
+                    if len(re.findall(r"[^\W_]", local)) >= 6 and re.search(r"[\d._\- ]", local):
+                        self.patterns.append((number, kind, _bounded(local)))  # alone, when distinctive
             # The ids of what they made: a forum post or a submission opens it, and its author.
             for kind, value in authored(number).values().items():
                 self.patterns.append((number, kind, _bounded(normalize(value))))

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from anonymizer import Anonymizer, Key, load_policy
 from anonymizer.core.roster import load_roster
 
-from .disguises import DISGUISES
+from .disguises import DISGUISES, disguises_for
 from .people import PEOPLE, write_roster
 from .search import Searcher
 
@@ -44,6 +44,15 @@ PLAIN_WAYS = (("plain", _plain), ("upper", lambda v, r: v.upper()), ("title", la
 DISGUISED_WAYS = tuple((label, fn) for label, fn, kinds in DISGUISES if kinds & {"username", "email"})
 
 
+def _ways_for(ways, kind: str, value: str):
+    """WAYS that apply to a value of KIND (as ``disguises_for`` says: ``other_script_glued`` is no
+    disguise of a user id, whose digits glue to any letter of a script written with spaces)."""
+    if ways is PLAIN_WAYS:
+        return ways
+    applies = {label for label, _ in disguises_for(kind, value)}
+    return tuple((label, fn) for label, fn in ways if label in applies)
+
+
 @pytest.fixture(scope="module")
 def anonymizer(tmp_path_factory):
     roster = load_roster([write_roster(tmp_path_factory.mktemp("roster") / "people.csv")])[0]
@@ -60,7 +69,7 @@ def planted_events(draw, ways, places):
     person = PEOPLE[person_number]
     kind = draw(st.sampled_from(["username", "email"] + (["user_id"] if person.id >= 10**4 else [])))
     value = person.values()[kind]
-    label, way = draw(st.sampled_from(ways))
+    label, way = draw(st.sampled_from(_ways_for(ways, kind, value)))
     written = way(value, random.Random(draw(st.integers(0, 1000))))
     payload = {key: draw(st.sampled_from(["ok", "see the notes", "42", "choice_1"])) for key in draw(st.sets(st.sampled_from(PAYLOAD_KEYS), max_size=5))}
     place = draw(st.sampled_from(places))

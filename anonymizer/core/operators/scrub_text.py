@@ -29,10 +29,11 @@ from functools import lru_cache
 import phonenumbers
 from pydantic import BaseModel, ConfigDict, field_validator
 
-from ..text import textnorm
+from ..text import textnorm, variants
 from ..text.detectors import DEFAULT_PHONE_REGIONS, KINDS, TextScrubber
 from ..errors import shown
 from ..text.glue import stands_alone
+from ..text.mentions import default_common_words, fold
 from .base import DROP, Operator, register
 from .pseudonymize import make_pseudonymizer
 
@@ -68,8 +69,10 @@ def username_pattern(username: str) -> re.Pattern[str]:
     return re.compile(re.escape(username), re.IGNORECASE)
 
 
-def username_spans(text: str, username: str) -> list[tuple[int, int]]:
-    """(start, end) of each place where USERNAME stands alone in TEXT, ignoring case.
+def username_spans(text: str, username: str, common: frozenset[str] = frozenset()) -> list[tuple[int, int]]:
+    """(start, end) of each place where USERNAME stands alone in TEXT, ignoring case, and of
+    each of its variants with other separators (``anonymizer.core.text.variants``; COMMON: the
+    words too common to count), leftmost first, not overlapping.
 
     The boundary is ``verify``'s (``glue.stands_alone``): an underscore, dot or hyphen next to a
     username does not make it another word, so ``Sample_ann.lee_2`` and ``ann.lee.org`` give
@@ -80,18 +83,40 @@ def username_spans(text: str, username: str) -> list[tuple[int, int]]:
     costs far more than scrubbing a text); otherwise the pattern, whose case-insensitive
     matching also pairs ``ı``/``I``, ``ſ``/``s``, ``ς``/``σ`` and others that lower-casing does not.
     """
-    spans: list[tuple[int, int]] = []
-    if not (text.isascii() and username.isascii()):
-        search = username_pattern(username).search
-        match = search(text)
-        while match is not None:
-            start, end = match.span()
-            if stands_alone(text, start, end):
-                spans.append((start, end))
-                match = search(text, end)
-            else:
-                match = search(text, start + 1)
+    spans = _exact_spans(text, username)
+    found = variants.runs(username, common)
+    if found is None or (text.isascii() and variants.squeezed("".join(found)) not in variants.squeezed(text)):
         return spans
+    more = _pattern_spans(text, variants.pattern(found))
+    if not more:
+        return spans
+    chosen, end = [], -1
+    for start, stop in sorted(spans + more, key=lambda span: (span[0], -span[1])):
+        if start >= end:
+            chosen.append((start, stop))
+            end = stop
+    return chosen
+
+
+def _pattern_spans(text: str, pattern: re.Pattern[str]) -> list[tuple[int, int]]:
+    spans: list[tuple[int, int]] = []
+    search = pattern.search
+    match = search(text)
+    while match is not None:
+        start, end = match.span()
+        if stands_alone(text, start, end):
+            spans.append((start, end))
+            match = search(text, end)
+        else:
+            match = search(text, start + 1)
+    return spans
+
+
+def _exact_spans(text: str, username: str) -> list[tuple[int, int]]:
+    """(start, end) of each place where USERNAME itself stands alone in TEXT, ignoring case."""
+    if not (text.isascii() and username.isascii()):
+        return _pattern_spans(text, username_pattern(username))
+    spans: list[tuple[int, int]] = []
     low, needle = text.lower(), username.lower()
     size = len(needle)
     start = low.find(needle)
@@ -105,9 +130,29 @@ def username_spans(text: str, username: str) -> list[tuple[int, int]]:
     return spans
 
 
-def replace_username(text: str, username: str, pseudonym: str) -> str:
-    """TEXT with USERNAME, where it stands alone (``username_spans``), replaced by PSEUDONYM."""
-    spans = username_spans(text, username)
+def may_hold(text: str, username: str) -> bool:
+    """Whether TEXT may hold USERNAME or a variant of it: a quick test, exact for ASCII (the
+    username lower-cased in the text so read, or each of its runs of letters and digits, which
+    every variant holds). The native engine asks for the actors' step more widely still: where
+    the username's letters and digits, without separators, are in the text so read."""
+    if not (username.isascii() and text.isascii()):
+        return True
+    low = text.lower()
+    if username.lower() in low:
+        return True
+    found = _variant_runs(username)
+    return found is not None and all(run in low for run in found)
+
+
+@lru_cache(maxsize=65536)
+def _variant_runs(username: str) -> tuple[str, ...] | None:
+    """The runs of USERNAME if it may have variants (whatever the common words: the spans decide)."""
+    return variants.runs(username)
+
+
+def replace_username(text: str, username: str, pseudonym: str, common: frozenset[str] = frozenset()) -> str:
+    """TEXT with USERNAME and its variants, where they stand alone (``username_spans``), replaced by PSEUDONYM."""
+    spans = username_spans(text, username, common)
     return textnorm.apply(text, [(start, end, pseudonym) for start, end in spans]) if spans else text
 
 
@@ -137,6 +182,11 @@ class ScrubText(Operator):
             to_pseudonym = make_pseudonymizer(ctx.identity("username"), ctx.pseudonymizer)
         else:
             to_pseudonym = None
+        # Words too common for a username's variants to count: the roster's rule, or the shipped list.
+        rules = ctx.roster_rules
+        common = frozenset(default_common_words()) if rules is None or rules.default_common_words else frozenset()
+        if rules is not None:
+            common |= frozenset(fold(w.strip()) for w in rules.common_words)
 
         def scrub_view(text: str, view: textnorm.View) -> str:
             """TEXT with what the detectors and the roster find in its decoded VIEW replaced."""
@@ -156,7 +206,7 @@ class ScrubText(Operator):
             for username in actors:
                 if len(username) >= 2:
                     pseudonym = to_pseudonym(username, state)
-                    replacements += [(*view.origin(start, end), pseudonym) for start, end in username_spans(view.text, username)]
+                    replacements += [(*view.origin(start, end), pseudonym) for start, end in username_spans(view.text, username, common)]
             return textnorm.apply(text, replacements)
 
         # The detectors and the roster depend on the text alone, so their result is memoized per
@@ -204,9 +254,9 @@ class ScrubText(Operator):
                 for username in state.actors:  # in the text as written (and, above, as decoded)
                     if len(username) < 2:
                         continue
-                    # Lower-casing is an exact test for ASCII; elsewhere the pattern decides.
-                    if not (username.isascii() and result.isascii()) or username.lower() in result.lower():
-                        result = replace_username(result, username, to_pseudonym(username, state))
+                    # A quick test, exact for ASCII; elsewhere the pattern decides.
+                    if may_hold(result, username):
+                        result = replace_username(result, username, to_pseudonym(username, state), common)
             if kind is not str:
                 return value if result == text else result
             return result

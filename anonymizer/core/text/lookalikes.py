@@ -136,10 +136,13 @@ def read_markup(text: str) -> str:
 # A Markdown backslash escape: a backslash before ASCII punctuation stands for the punctuation.
 MARKDOWN_ESCAPE = re.compile(r"\\([!-/:-@\[-`{-~])")
 # Markdown emphasis pairs whose markers belong to no identifier: ``*``, ``**``, ``***`` (also
-# inside a word), ``~~``, and ``__`` not inside a word. A single ``_`` is left alone: usernames
-# hold it (``_ymir_`` reads as emphasis to Markdown).
+# inside a word), ``~~``, and ``__`` not inside a word; and a single ``_`` at the edges of words
+# around text without ``_`` (``_Mark_ Young``). A username's own underscores are not read so:
+# ``_ymir_balder77_`` has one inside (``_ymir_`` is read as ``ymir``, and found as written too).
 EMPHASIS = re.compile(
     r"(?<![*\\])(\*{1,3})(?=[^\s*])(.+?)(?<=[^\s*\\])\1(?!\*)"
     r"|(?<![~\\])(~~)(?=[^\s~])(.+?)(?<=[^\s~\\])~~(?!~)"
     r"|(?<![\w\\])(__)(?=[^\s_])(.+?)(?<=[^\s_\\])__(?!\w)"
+    r"|(?<![\w\\])(_)(?=[^\s_])([^_\n]*?[^\s_\\])_(?!\w)"
 )
+EMPHASIS_GROUPS = ((1, 2), (3, 4), (5, 6), (7, 8))  # (marker, text) of each kind

@@ -12,7 +12,11 @@ inside ``banana``. What the folding loses is checked afterwards on the text itse
   ``_``, ``-`` and ``.`` included, does not hide it, nor do Chinese, Japanese or Cyrillic
   letters (``请联系zelda-q谢谢``; the folded text has a space wherever two scripts meet) (``Sample_ann.lee_2``; ``_ymir_`` and ``zelda-q`` are found where
   ``\\b`` fails);
-- an **email** must equal the text, ignoring case. Only the addresses the email detector would
+  A username is also found written with other separators or none (``ymir-balder77``,
+  ``ymir balder77``, ``ymirbalder77`` for ``_ymir_balder77_``) when it is distinctive enough
+  (``anonymizer.core.text.variants``);
+- an **email** must equal the text, ignoring case; its local part alone (``zq.1999``) is an
+  email too when it is distinctive (``variants.local_parts``); Only the addresses the email detector would
   miss need keys: it runs first and finds every well-formed one;
 - a **name** matches whatever separates its words (``O'Brien-Kelly``, ``O’Brien Kelly``), also
   without accents (``Oyvind Aero``) and without apostrophes (``OBrien``).
@@ -43,6 +47,7 @@ from typing import Callable
 
 import ahocorasick_rs
 
+from . import variants
 from .detectors import EMAIL_PATTERN
 from .glue import number_alone, splits, stands_alone, unspaced
 
@@ -51,6 +56,7 @@ USERNAME = "username"
 MENTION = "mention"
 EMAIL = "email"
 USER_ID = "user_id"
+VARIANT = "username variant"  # a key's entry only: its hits are usernames
 PLACEHOLDERS = {NAME: "[NAME]", EMAIL: "[EMAIL]", USER_ID: "[USER_ID]"}
 _PRIORITY = {MENTION: 0, USERNAME: 1, EMAIL: 2, USER_ID: 3, NAME: 4}
 
@@ -203,6 +209,13 @@ class PeopleFinder:
                         # ``_ann_`` glued to letters (``x_ann_y``): its core is keyed, and a hit
                         # counts when the edges around the core are the username's own.
                         add(_key(_words(core)), USERNAME, folded, username)
+                    found = variants.runs(folded, self.common)
+                    if found is not None:
+                        # Written with other separators or none (``ymir-balder77``, ``ymirbalder77``).
+                        pattern = variants.pattern(found)
+                        add(_key(" ".join(found)), VARIANT, pattern, username)
+                        if variants.joinable(found):
+                            add(_key("".join(found)), VARIANT, pattern, username)
             for external in person.external_ids:
                 # An external id (an xAPI actor's account name) names the person as a username
                 # does: it becomes their username pseudonym, or [EMAIL] for a person without one.
@@ -218,6 +231,9 @@ class PeopleFinder:
                 if not EMAIL_PATTERN.fullmatch(email):
                     folded = fold(email)
                     add(" " + _words(folded) + " ", EMAIL, folded)
+                # Its local part alone (``zq.1999``), when distinctive (``variants.local_parts``).
+                for local in variants.local_parts(fold(unicodedata.normalize("NFC", email)), self.common):
+                    add(_key(_words(local)), EMAIL, local)
         # Value of each key, by its index: (whether the key carries a boundary space before,
         # after, is it a name, other entries).
         keys: list[str] = []
@@ -274,6 +290,10 @@ class PeopleFinder:
                 if is_name:
                     hits.append((start, stop, NAME, None))
                 for kind, verify, canonical in entries:
+                    if kind == VARIANT:
+                        if verify.fullmatch(folded, start, stop) and stands_alone(text, start, stop):
+                            hits.append((start, stop, USERNAME, canonical))
+                        continue
                     if folded[start:stop] == verify:
                         if kind == USERNAME and not stands_alone(text, start, stop):
                             continue

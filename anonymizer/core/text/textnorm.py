@@ -22,7 +22,8 @@ The rules, in the order applied (one *round*):
    nothing (``zel<b>da</b>-q``), block tags and ``<br>`` with the white space around them as one
    space (``Mark<br>Young``); what is not a known tag stays (``a<3 and b>2``).
 6. **Markdown emphasis**: paired ``*``, ``**``, ``***`` (also inside a word), ``~~``, and ``__``
-   at word edges are removed. A single ``_`` stays: usernames hold it (``_ymir_``).
+   at word edges are removed, and a single ``_`` pair at word edges around text without ``_``
+   (``_Mark_ Young``); a username's inner ``_`` is no emphasis (``_ymir_balder77_`` stays).
 7. **Compatibility forms**: each character with its combining marks is put in NFKC
    (``unicodedata`` of the running Python: fullwidth ``＠`` and letters, ligatures, no-break and
    other spaces become their plain forms), then dashes (U+2010-U+2015, U+2212, U+FE58, U+FE63,
@@ -50,7 +51,7 @@ replaced span is the whole original unit, so no half-decoded identifier is left 
 
 **Fast path.** ``decode`` returns None when no rule applies (so a text whose view differs from
 it always has a view: the native engine relies on it), and costs a few ``str`` checks for ASCII text
-without ``&``, ``%``, ``\\``, ``<``, ``*``, ``~~`` or ``__``.
+without ``&``, ``%``, ``\\``, ``<``, ``*``, ``~~`` or ``_``.
 """
 
 from __future__ import annotations
@@ -102,7 +103,7 @@ def decode(text: str) -> View | None:
         and "\\" not in text
         and "<" not in text
         and "*" not in text
-        and "__" not in text
+        and "_" not in text
         and "~~" not in text
     ):
         return None
@@ -269,11 +270,11 @@ def _tag_layer(text: str) -> Pieces | None:
 
 
 def _emphasis_layer(text: str) -> Pieces | None:
-    if "*" not in text and "~~" not in text and "__" not in text:
+    if "*" not in text and "~~" not in text and "_" not in text:
         return None
     pieces = []
     for match in lookalikes.EMPHASIS.finditer(text):
-        group = next(g for g in (1, 3, 5) if match.group(g) is not None)
+        group = next(g for g, _ in lookalikes.EMPHASIS_GROUPS if match.group(g) is not None)
         size = len(match.group(group))
         pieces.append((match.start(), match.start() + size, ""))
         pieces.append((match.end() - size, match.end(), ""))
