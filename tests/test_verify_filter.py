@@ -125,6 +125,7 @@ _PIECES = st.sampled_from(
         # what the normalized reading undoes, and what the filter reads itself or leaves to the scan
         b'&', b'&notes=1', b'&#64;', b'&amp', b'&lt;', b'&b=2', b'%5C', b'%2540', b'%C3%A9', b'%4', b'+',
         b'\\/', b'\\n', b'\\!', b'\\', b'<br>', b'*', b'~~', b'__', b'(at)', b'[dot]', b' dot ', b'\x1c',
+        b' _', b'"_', b'_', b'a__b', b'(_',
     ]
 )
 
@@ -168,6 +169,20 @@ def test_an_address_written_with_at_and_dot_is_read_by_the_filter(corpus):
     identifiers.add("zq@example.org", "email", "roster", "roster")
     plants = [b"zq (at) example (dot) org", b"zq at example dot org", b"zq [at] example [dot] org", b"zq @ example.org"]
     lines = [line.replace(b'"event_type":"', b'"note":"write ' + plant + b'","event_type":"', 1) for plant, line in zip(plants, clean)]
+    lines += clean[10:60]
+    native, python = _both(identifiers, fields, [b"".join(line + b"\n" for line in lines)], phones=False)
+    assert python[1] == len(plants)
+    assert native == python
+
+
+def test_a_name_in_single_underscore_emphasis_beside_an_ampersand(corpus):
+    """``_zelda_ quintero`` reads as the name once its emphasis is undone: the filter leaves
+    such a line (one with ``&``, which it would otherwise read itself) to the scan."""
+    _, fields, _, clean = corpus
+    identifiers = Identifiers()
+    identifiers.add("Zelda Quintero", "name", "roster", "roster")
+    plants = [b"ask _zelda_ quintero & co", b"q&a: (_zelda_ quintero)"]
+    lines = [line.replace(b'"event_type":"', b'"note":"' + plant + b'","event_type":"', 1) for plant, line in zip(plants, clean)]
     lines += clean[10:60]
     native, python = _both(identifiers, fields, [b"".join(line + b"\n" for line in lines)], phones=False)
     assert python[1] == len(plants)

@@ -48,7 +48,7 @@ pub struct LineFilter {
     normal: Option<AhoCorasick>,
     entities: Set,
     phone_reading: bool,
-    /// `\u`, `\\`, `~~`, `__`, then the markers of an address written with "at".
+    /// `\u`, `\\`, `~~`, `__`, ` _`, `"_`, then the markers of an address written with "at".
     finders: Vec<memmem::Finder<'static>>,
 }
 
@@ -125,6 +125,8 @@ impl LineFilter {
                 b"\\\\",
                 b"~~",
                 b"__",
+                b" _",
+                b"\"_",
                 b" at ",
                 b"at)",
                 b"at]",
@@ -408,7 +410,7 @@ impl LineFilter {
         {
             return true;
         }
-        let pairs = &self.finders[..4];
+        let pairs = &self.finders[..6];
         let markers = if self.at_markers {
             &self.finders[..]
         } else {
@@ -424,7 +426,7 @@ impl LineFilter {
     /// address written with "at"): the scan reads those.
     fn reading_may_match(&self, line: &[u8]) -> bool {
         let obfuscated =
-            self.at_markers && self.finders[4..].iter().any(|f| f.find(line).is_some());
+            self.at_markers && self.finders[6..].iter().any(|f| f.find(line).is_some());
         let Some(normal) = &self.normal else {
             return false;
         };
@@ -462,9 +464,15 @@ impl LineFilter {
             if text.contains(&b'%') {
                 text = percent_decoded(&text)?;
             }
-            let markup = text.windows(2).any(|w| {
-                (w[0] == b'\\' && w[1].is_ascii_punctuation()) || w == b"~~" || w == b"__"
-            });
+            // A Markdown escape; emphasis: `~~`, and `_` where it can open one (not after a word
+            // character or a backslash: `_mark_`, `__mark__`).
+            let markup = text.first() == Some(&b'_')
+                || text.windows(2).any(|w| {
+                    (w[0] == b'\\' && w[1].is_ascii_punctuation())
+                        || w == b"~~"
+                        || (w[1] == b'_'
+                            && !(w[0].is_ascii_alphanumeric() || w[0] == b'_' || w[0] == b'\\'))
+                });
             if markup || text.contains(&b'<') || text.contains(&b'*') {
                 return None;
             }
