@@ -43,7 +43,7 @@ from typing import Any, Iterable, Iterator
 import orjson
 
 from ..core.compiler import CompiledPolicy, decode_payload
-from ..core.text.detectors import EMAIL_PATTERN
+from ..core.text.detectors import EMAIL_PATTERN, email_at
 from ..core.paths import WILDCARD, Token, parse_path
 from ..core.policy import FieldRule, Policy
 from ..core.errors import InputError
@@ -131,27 +131,12 @@ def person_name(value: str) -> str | None:
 # Where an address may be: an "@" (or "%40") before a domain's first dot; the detector's own
 # pattern decides around it (block keys' ``block@name`` have no dot after them).
 _EMAIL_ANCHOR = re.compile(rb"(?:@|%40)[\w-]+\.")
-_EMAIL_CONTEXT = 256
 
 
 def emails_in(line: bytes) -> list[str]:
     """The email addresses written anywhere in a raw LINE (as ``verify`` harvests them)."""
-    found = []
-    for anchor in _EMAIL_ANCHOR.finditer(line):
-        at = anchor.start()
-        before = line[max(0, at - _EMAIL_CONTEXT) : at].decode("utf-8", "replace")
-        after = line[at : at + _EMAIL_CONTEXT]
-        if after.startswith(b"%40"):
-            after = b"@" + after[3:]
-        text = before + after.decode("utf-8", "replace")
-        position = len(before)
-        for match in EMAIL_PATTERN.finditer(text):
-            if match.start() <= position < match.end():
-                found.append(match.group())
-                break
-            if match.start() > position:
-                break
-    return found
+    found = (email_at(line, anchor.start(), 0, len(line)) for anchor in _EMAIL_ANCHOR.finditer(line))
+    return [email for email in found if email is not None]
 
 
 def _url_people(rules, path: str) -> tuple:

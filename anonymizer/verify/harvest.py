@@ -24,7 +24,7 @@ import orjson
 
 from ..core.ipmask import url_host_ipv4
 from ..core.lowering import lower
-from ..core.text.detectors import EMAIL_PATTERN, TextScrubber
+from ..core.text.detectors import EMAIL_PATTERN, TextScrubber, email_at  # noqa: F401  (email_at: for the scan)
 from ..core.paths import WILDCARD, parse_path
 from ..core.policy import Policy
 from ..io.inputs import collect_inputs, open_lines
@@ -202,7 +202,6 @@ class Identifiers:
 # An email in raw bytes: found from its "@" (or "%40") followed by a domain label and a dot,
 # then confirmed with the detector's own pattern around it.
 EMAIL_ANCHORS = (re.compile(rb"@[\w-]++\."), re.compile(rb"%40[\w-]++\."))
-_EMAIL_CONTEXT = 256
 
 
 def _emails_in(line: bytes) -> Iterator[str]:
@@ -213,21 +212,6 @@ def _emails_in(line: bytes) -> Iterator[str]:
                 yield email
 
 
-def email_at(data: bytes, at: int, floor: int, ceiling: int) -> str | None:
-    """The email address whose ``@`` (or ``%40``) is at AT, looking no further than FLOOR and
-    CEILING (the line it is on), or None."""
-    before = data[max(floor, at - _EMAIL_CONTEXT) : at].decode("utf-8", "replace")
-    after = data[at : min(ceiling, at + _EMAIL_CONTEXT)]
-    if after.startswith(b"%40"):
-        after = b"@" + after[3:]
-    text = before + after.decode("utf-8", "replace")
-    position = len(before)
-    for match in EMAIL_PATTERN.finditer(text):
-        if match.start() <= position < match.end():
-            return match.group()
-        if match.start() > position:
-            break
-    return None
 
 
 def _scalar_text(value) -> str | None:

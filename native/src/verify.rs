@@ -154,8 +154,12 @@ impl LineFilter {
 }
 
 const SEPARATOR: [bool; 256] = table(b" .-()+/_");
-const PHONE_NOT_AFTER: [bool; 256] = {
-    let mut t = table(b"_+-.,/:");
+const PHONE_NOT_AFTER: [bool; 256] = alphanumeric_and(b"_+-.,/:");
+const WORD_OR_DASH: [bool; 256] = alphanumeric_and(b"_-");
+
+/// A table of the ASCII letters and digits and BYTES.
+const fn alphanumeric_and(bytes: &[u8]) -> [bool; 256] {
+    let mut t = table(bytes);
     let mut b = 0;
     while b < 256 {
         if (b as u8).is_ascii_alphanumeric() {
@@ -164,18 +168,7 @@ const PHONE_NOT_AFTER: [bool; 256] = {
         b += 1;
     }
     t
-};
-const WORD_OR_DASH: [bool; 256] = {
-    let mut t = table(b"_-");
-    let mut b = 0;
-    while b < 256 {
-        if (b as u8).is_ascii_alphanumeric() {
-            t[b] = true;
-        }
-        b += 1;
-    }
-    t
-};
+}
 
 const fn table(bytes: &[u8]) -> [bool; 256] {
     let mut t = [false; 256];

@@ -35,6 +35,26 @@ KINDS = tuple(PLACEHOLDERS)
 _LOCAL = r"[\w.!#$%&'*+/=?^`{|}~-]"
 _EMAIL = rf"(?P<email>(?<!{_LOCAL}){_LOCAL}+(?:@|%40)[\w-]+(?:\.[\w-]+)*\.[A-Za-z]{{2,}})"
 EMAIL_PATTERN = re.compile(_EMAIL)
+EMAIL_CONTEXT = 256  # how far around its "@" an address is read
+
+
+def email_at(data: bytes, at: int, floor: int, ceiling: int) -> str | None:
+    """The email address whose ``@`` (or ``%40``) is at AT, looking no further than FLOOR and
+    CEILING (the line it is on), or None."""
+    before = data[max(floor, at - EMAIL_CONTEXT) : at].decode("utf-8", "replace")
+    after = data[at : min(ceiling, at + EMAIL_CONTEXT)]
+    if after.startswith(b"%40"):
+        after = b"@" + after[3:]
+    text = before + after.decode("utf-8", "replace")
+    position = len(before)
+    for match in EMAIL_PATTERN.finditer(text):
+        if match.start() <= position < match.end():
+            return match.group()
+        if match.start() > position:
+            break
+    return None
+
+
 # An address without a whole domain: cut off by the end of a truncated text (``jane.doe@exam``,
 # ``jane.doe@``), or by anything else (``machebe797@qq</p>``, an intranet ``jane@mailhost``). A
 # local part joined to ``@`` names someone whatever follows it; block keys' ``type@`` are no address.
