@@ -38,9 +38,8 @@ pub struct LineFilter {
     /// The bits an IPv4 address keeps when masked (its own mask has no other bit set).
     v4_mask: u32,
     v6_mask: u128,
-    /// Whether lines are read normalized (there are identifiers), with "at" for "@" (emails), and
-    /// read for phones.
-    normalized: bool,
+    /// Whether lines are read with "at" for "@" (there are emails), and for phones (lines are
+    /// read normalized when there are identifiers: `normal`).
     at_markers: bool,
     phones: bool,
     /// Every identifier normalized as `normalize_text` reads text; the names of HTML5's
@@ -114,7 +113,6 @@ impl LineFilter {
             } else {
                 u128::MAX << (128 - ipv6_prefix.min(128))
             },
-            normalized: !normal.is_empty(),
             normal: automaton(&normal)?,
             entities: entities.into_iter().collect(),
             phone_reading,
@@ -382,10 +380,10 @@ impl LineFilter {
 
     /// Whether the scan could report something on this LINE (LOW: lower-cased).
     fn line(&self, line: &[u8], low: &[u8]) -> bool {
-        if (self.normalized || self.phones) && !line.is_ascii() {
+        if (self.normal.is_some() || self.phones) && !line.is_ascii() {
             return true; // read normalized, and whole for phones
         }
-        if self.normalized && self.suspect(line) && self.reading_may_match(line) {
+        if self.normal.is_some() && self.suspect(line) && self.reading_may_match(line) {
             return true;
         }
         if self.keys_hit(low) || self.person_segment(low) {
